@@ -1,0 +1,58 @@
+/**
+ * Every error Rewind throws or rejects with is a {@link RewindError} with one of these codes.
+ *
+ * - `ERR_INVALID_FIELD`: an `id`, `event` or comment contains CR, LF or NUL, or `retry` is not a
+ *   non-negative integer. Such a value would inject or corrupt SSE fields, so it is refused.
+ * - `ERR_SERIALIZE`: the event data could not be turned into a string (a cycle, a BigInt,
+ *   `undefined`, or a custom serializer that threw or did not return a string).
+ * - `ERR_EVENT_TOO_LARGE`: the serialized data is larger than `maxEventBytes`.
+ * - `ERR_INVALID_STREAM`: a stream name is empty, not a string, or longer than 256 characters.
+ * - `ERR_INVALID_ARGUMENT`: an option or argument has the wrong type or is out of range; the message says which and how to fix it.
+ * - `ERR_CLOSED`: the hub was closed; nothing more can be published.
+ * - `ERR_STORE_UNAVAILABLE`: the history store (for example Redis) could not take the event.
+ */
+export type RewindErrorCode =
+  | 'ERR_INVALID_FIELD'
+  | 'ERR_SERIALIZE'
+  | 'ERR_EVENT_TOO_LARGE'
+  | 'ERR_INVALID_STREAM'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_CLOSED'
+  | 'ERR_STORE_UNAVAILABLE'
+
+/** Every code in {@link RewindErrorCode}, in the order they are documented. */
+export const REWIND_ERROR_CODES: readonly RewindErrorCode[] = Object.freeze([
+  'ERR_INVALID_FIELD',
+  'ERR_SERIALIZE',
+  'ERR_EVENT_TOO_LARGE',
+  'ERR_INVALID_STREAM',
+  'ERR_INVALID_ARGUMENT',
+  'ERR_CLOSED',
+  'ERR_STORE_UNAVAILABLE',
+])
+
+/**
+ * The one error class of the Rewind packages. Switch on {@link RewindError.code}, never on the message.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   hub.publish('news', { event: name, data })
+ * } catch (error) {
+ *   if (error instanceof RewindError && error.code === 'ERR_INVALID_FIELD') res.status(400)
+ * }
+ * ```
+ */
+export class RewindError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: RewindErrorCode
+  /** The option or field the error is about, when there is one (for example `event` or `maxEvents`). */
+  readonly field: string | undefined
+
+  constructor(code: RewindErrorCode, message: string, options?: { field?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'RewindError'
+    this.code = code
+    this.field = options?.field
+  }
+}

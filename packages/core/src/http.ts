@@ -1,0 +1,50 @@
+/**
+ * The HTTP side of an event stream, for `node:http` and `node:http2` alike.
+ * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#server-sent-events-intro
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+
+/** Content type of an event stream; UTF-8 is the only encoding the spec allows. */
+export const EVENT_STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8'
+
+const COMMON_HEADERS = {
+  'content-type': EVENT_STREAM_CONTENT_TYPE,
+  // No cache may keep or replay the stream, and no proxy or compression middleware may transform
+  // (and so buffer) it: `no-transform` is what `compression` and most proxies honour.
+  'cache-control': 'no-cache, no-store, no-transform',
+  // nginx buffers proxied responses unless told otherwise.
+  'x-accel-buffering': 'no',
+} as const
+
+const HTTP1_HEADERS = Object.freeze({ ...COMMON_HEADERS, connection: 'keep-alive' })
+// Connection-specific headers are forbidden in HTTP/2; Safari drops streams that carry them.
+const HTTP2_HEADERS = Object.freeze({ ...COMMON_HEADERS })
+
+/** The headers of an event-stream response; `Connection: keep-alive` only on HTTP/1.x. */
+export function responseHeaders(http2: boolean): Readonly<Record<string, string>> {
+  return http2 ? HTTP2_HEADERS : HTTP1_HEADERS
+}
+
+/**
+ * Once a response ended by hub shutdown has finished, closes its connection too (HTTP/1.x) or asks
+ * the HTTP/2 session to close gracefully. Otherwise the idle keep-alive connection would hold a
+ * closing server open until its keep-alive timeout.
+ */
+export function closeConnectionAfterShutdown(
+  hub: { readonly closed: boolean },
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+): void {
+  if (req.httpVersionMajor >= 2) {
+    const session = (req as Http2ServerRequest).stream.session
+    res.once('finish', () => {
+      if (hub.closed && session !== undefined && !session.closed) session.close()
+    })
+    return
+  }
+  const socket = req.socket
+  res.once('finish', () => {
+    if (hub.closed) socket.end()
+  })
+}

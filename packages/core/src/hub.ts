@@ -1,0 +1,724 @@
+/**
+ * The hub: named streams, their subscribers, publishing and fan-out, heartbeats, limits and shutdown.
+ * One hub per application is the usual setup; adapters create one unless given one.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { CloseReason, Connection, Subscription } from './connection.js'
+import { RewindError } from './errors.js'
+import { assertFieldValue, encodeRetry, type Serializer, serializeData } from './frame.js'
+import { closeConnectionAfterShutdown, responseHeaders } from './http.js'
+import { IterableStream, type StreamItem } from './iterable.js'
+import { type ResumeId, readResumeId } from './last-event-id.js'
+import { createMemoryStore, type MemoryStoreOptions } from './memory-store.js'
+import {
+  assertStreamName,
+  nonNegativeInteger,
+  optionalFunction,
+  positiveInteger,
+  positiveLimit,
+} from './options.js'
+import type { SubscriberSink } from './sink.js'
+import type {
+  AsyncHistoryStore,
+  GapReason,
+  HistoryStore,
+  NewEvent,
+  StoredEvent,
+  SyncHistoryStore,
+} from './store.js'
+import { type EventFilter, type GapPolicy, Subscriber } from './subscriber.js'
+
+/** Default of {@link HubOptions.maxEventBytes}: 256 KiB. */
+export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+/** Default of {@link HubOptions.maxQueueBytes}: 1 MiB. */
+export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
+/** Default of {@link HubOptions.heartbeatInterval}: 15 s. */
+export const DEFAULT_HEARTBEAT_INTERVAL = 15_000
+/** Default of {@link HubOptions.retry}: 3 s. */
+export const DEFAULT_RETRY = 3000
+/** Default of {@link HubOptions.overloadRetry}: 10 s. */
+export const DEFAULT_OVERLOAD_RETRY = 10_000
+/** Default of {@link HubOptions.closeGrace}: 1 s. */
+export const DEFAULT_CLOSE_GRACE = 1000
+/** Default of {@link HubOptions.gapEvent}. */
+export const DEFAULT_GAP_EVENT = 'rewind-gap'
+
+/**
+ * Events published in one turn of the event loop are written to each subscriber together, once
+ * the turn ends; a burst larger than this is written at once instead, so pending bytes stay bounded.
+ */
+const FLUSH_BYTES = 256 * 1024
+
+/** An event to publish. */
+export interface PublishInput {
+  /** The payload: a string is sent as is, anything else through the hub's serializer (JSON by default). */
+  data: unknown
+  /** The event type; absent means `message`. Must not contain CR, LF or NUL. */
+  event?: string | undefined
+}
+
+/** What {@link HubOptions.onGap} is told. */
+export interface GapInfo {
+  /** The stream the client resumes. */
+  stream: string
+  /** Why its position could not be honoured. */
+  reason: GapReason
+  /** The id the client sent, or `null` when it was malformed. */
+  lastEventId: string | null
+  /** The policy that applies unless the hook returns another one. */
+  policy: GapPolicy
+}
+
+/** What the connection hooks are told. */
+export interface ConnectionInfo {
+  /** The hub stream, or `undefined` for an iterable stream. */
+  stream: string | undefined
+}
+
+/** Options of {@link createHub}. Every limit has a default; every hook is optional. */
+export interface HubOptions {
+  /**
+   * Where history is kept. Give a shared store (for example `@rewind/redis`) to run several instances;
+   * the hub does not close a store it was given.
+   * @defaultValue an in-memory store built from `history`
+   */
+  store?: HistoryStore
+  /** Bounds of the default in-memory history (ignored when `store` is given). */
+  history?: MemoryStoreOptions
+  /**
+   * Turns non-string data into the text of `data:` lines.
+   * @defaultValue `JSON.stringify`
+   */
+  serialize?: Serializer
+  /**
+   * Largest serialized data accepted by `publish`, in bytes; larger data throws `ERR_EVENT_TOO_LARGE`.
+   * Must not exceed `maxQueueBytes`.
+   * @defaultValue 262144 (256 KiB)
+   */
+  maxEventBytes?: number
+  /**
+   * Most bytes that may wait to be sent to one client. A subscriber past it is disconnected and
+   * resumes from history when it reconnects, so a stalled client never grows the server's memory.
+   * @defaultValue 1048576 (1 MiB)
+   */
+  maxQueueBytes?: number
+  /**
+   * Milliseconds of silence after which a connection gets a `:` comment, so proxies keep it open and
+   * dead peers are noticed. One shared timer serves every connection; traffic postpones heartbeats.
+   * `0` disables them.
+   * @defaultValue 15000
+   */
+  heartbeatInterval?: number
+  /**
+   * Reconnection delay sent to each client when its stream opens (`retry:`), in milliseconds;
+   * `null` sends none and leaves the client's default.
+   * @defaultValue 3000
+   */
+  retry?: number | null
+  /**
+   * Name of the event that tells a client its resume position could not be honoured.
+   * @defaultValue `'rewind-gap'`
+   */
+  gapEvent?: string
+  /**
+   * After the gap signal, `replay` sends every retained event; `reset` sends none, for clients that
+   * refetch their state when they see the signal.
+   * @defaultValue `'replay'`
+   */
+  gapPolicy?: GapPolicy
+  /**
+   * Most open connections (subscribers and iterable streams). Past it a new client gets a `retry:`
+   * hint and an ended body, so it comes back later (never an HTTP error, which would stop it for good).
+   * @defaultValue Infinity
+   */
+  maxConnections?: number
+  /**
+   * Most subscribers of one stream; past it, the same answer as for `maxConnections`.
+   * @defaultValue Infinity
+   */
+  maxSubscribersPerStream?: number
+  /**
+   * Base of the `retry:` hint given to clients turned away by a limit; each gets a random delay
+   * between half and one and a half times this, so they do not all return at once.
+   * @defaultValue 10000
+   */
+  overloadRetry?: number
+  /**
+   * How long `close()` lets ended streams flush before destroying them, in milliseconds.
+   * @defaultValue 1000
+   */
+  closeGrace?: number
+  /** Called when a client's resume position is a gap; may return the policy for this client. */
+  onGap?: (info: GapInfo) => GapPolicy | undefined | void
+  /** Called when a connection opens. */
+  onConnect?: (info: ConnectionInfo) => void
+  /** Called when a connection ends, with the reason. */
+  onDisconnect?: (info: ConnectionInfo & { reason: CloseReason }) => void
+  /** Called when a client is turned away: `limit` (a connection limit) or `closed` (the hub is closed). */
+  onReject?: (info: ConnectionInfo & { reason: 'limit' | 'closed' }) => void
+  /**
+   * Called when application code (a filter, an iterable, a hook) or the store fails while a stream
+   * is open; that stream is ended. By default each distinct message is logged once with `console.error`.
+   */
+  onError?: (error: unknown, info: ConnectionInfo) => void
+}
+
+/** Options of one subscription. */
+export interface SubscribeOptions {
+  /**
+   * Where the client resumes: an id it was sent, `null` for a malformed value (a gap), or
+   * `undefined` for a fresh connection that starts with live events.
+   */
+  lastEventId?: ResumeId
+  /** Only events for which this returns true are sent (for example, one user's events). */
+  filter?: EventFilter | undefined
+  /** Overrides the hub's `gapPolicy` for this client. */
+  gapPolicy?: GapPolicy | undefined
+}
+
+/** Options of {@link Hub.serve}. */
+export interface ServeOptions {
+  /** Only events for which this returns true are sent (hub streams only). */
+  filter?: EventFilter | undefined
+  /** Overrides the hub's `gapPolicy` for this client (hub streams only). */
+  gapPolicy?: GapPolicy | undefined
+}
+
+/** A request from `node:http` or `node:http2` (what Express and Fastify hand to handlers as `req` / `request.raw`). */
+export type EventStreamRequest = IncomingMessage | Http2ServerRequest
+/** A response from `node:http` or `node:http2` (Express's `res`, Fastify's `reply.raw`). */
+export type EventStreamResponse = ServerResponse | Http2ServerResponse
+
+/** Counters of a hub, read with {@link Hub.stats}. */
+export interface HubStats {
+  /** Open connections: subscribers plus iterable streams. */
+  connections: number
+  /** Open subscribers of hub streams. */
+  subscribers: number
+  /** Streams with at least one subscriber in this process. */
+  streams: number
+  /** Events published through this hub. */
+  published: number
+  /** Live deliveries: one per event per subscriber. */
+  delivered: number
+  /** Events sent from history during catch-up. */
+  replayed: number
+  /** Gap signals sent. */
+  gaps: number
+  /** Subscribers disconnected for passing `maxQueueBytes`. */
+  slowClosed: number
+  /** Clients turned away by a limit or because the hub was closed. */
+  rejected: number
+  /** Errors reported through `onError`. */
+  errors: number
+  /** Bytes written but not yet sent, summed over open connections, now. */
+  queuedBytes: number
+}
+
+class StreamState {
+  readonly subscribers = new Set<Subscriber>()
+  pending: StoredEvent[] = []
+  pendingBytes = 0
+  /** For asynchronous stores: resolves once the store delivers this stream's new events. */
+  watching: Promise<void> | undefined
+}
+
+/** The returned id of `publish`: a string with a synchronous store, a promise with an asynchronous one. */
+export type PublishResult<S extends HistoryStore> = S extends AsyncHistoryStore ? Promise<string> : string
+
+/**
+ * Holds named streams, each with a bounded history, and the clients following them.
+ * Create one with {@link createHub}.
+ */
+export class Hub<Published extends string | Promise<string> = string> {
+  /** The history store. */
+  readonly store: HistoryStore
+  /** @internal */
+  readonly counters = {
+    published: 0,
+    delivered: 0,
+    replayed: 0,
+    gaps: 0,
+    slowClosed: 0,
+    rejected: 0,
+    errors: 0,
+  }
+  /** @internal */
+  readonly maxQueueBytes: number
+  /** @internal */
+  readonly gapEvent: string
+  private readonly gapPolicy: GapPolicy
+  private readonly serializer: Serializer
+  private readonly maxEventBytes: number
+  private readonly heartbeatInterval: number
+  private readonly retryHint: Buffer | undefined
+  private readonly maxConnections: number
+  private readonly maxSubscribersPerStream: number
+  private readonly overloadRetry: number
+  private readonly closeGrace: number
+  private readonly ownsStore: boolean
+  private readonly hooks: {
+    [K in 'onGap' | 'onConnect' | 'onDisconnect' | 'onReject' | 'onError']: HubOptions[K] | undefined
+  }
+  private readonly connections = new Set<Connection>()
+  private readonly streams = new Map<string, StreamState>()
+  private dirty: StreamState[] = []
+  private flushTimer: NodeJS.Immediate | undefined
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private closing: Promise<void> | undefined
+  private readonly loggedErrors = new Set<string>()
+
+  constructor(options: HubOptions = {}) {
+    this.ownsStore = options.store === undefined
+    this.store = options.store ?? createMemoryStore(options.history)
+    this.serializer = optionalFunction('serialize', options.serialize) ?? JSON.stringify
+    this.maxQueueBytes = positiveInteger('maxQueueBytes', options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES)
+    this.maxEventBytes = positiveInteger('maxEventBytes', options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES)
+    if (this.maxEventBytes > this.maxQueueBytes) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        `maxEventBytes (${this.maxEventBytes}) must not exceed maxQueueBytes (${this.maxQueueBytes}): one event would disconnect every subscriber; raise maxQueueBytes or lower maxEventBytes`,
+        { field: 'maxEventBytes' },
+      )
+    }
+    this.heartbeatInterval = nonNegativeInteger(
+      'heartbeatInterval',
+      options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
+    )
+    const retry = options.retry === undefined ? DEFAULT_RETRY : options.retry
+    this.retryHint = retry === null ? undefined : Buffer.from(encodeRetry(retry))
+    this.gapEvent = options.gapEvent ?? DEFAULT_GAP_EVENT
+    assertFieldValue('gapEvent', this.gapEvent)
+    this.gapPolicy = options.gapPolicy ?? 'replay'
+    if (this.gapPolicy !== 'replay' && this.gapPolicy !== 'reset') {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        `gapPolicy must be 'replay' or 'reset', got ${String(this.gapPolicy)}`,
+        {
+          field: 'gapPolicy',
+        },
+      )
+    }
+    this.maxConnections = positiveLimit('maxConnections', options.maxConnections ?? Number.POSITIVE_INFINITY)
+    this.maxSubscribersPerStream = positiveLimit(
+      'maxSubscribersPerStream',
+      options.maxSubscribersPerStream ?? Number.POSITIVE_INFINITY,
+    )
+    this.overloadRetry = nonNegativeInteger('overloadRetry', options.overloadRetry ?? DEFAULT_OVERLOAD_RETRY)
+    this.closeGrace = nonNegativeInteger('closeGrace', options.closeGrace ?? DEFAULT_CLOSE_GRACE)
+    this.hooks = {
+      onGap: optionalFunction('onGap', options.onGap),
+      onConnect: optionalFunction('onConnect', options.onConnect),
+      onDisconnect: optionalFunction('onDisconnect', options.onDisconnect),
+      onReject: optionalFunction('onReject', options.onReject),
+      onError: optionalFunction('onError', options.onError),
+    }
+    if (!this.store.synchronous) {
+      this.store.attach({ deliver: (stream, events) => this.fanOut(stream, events) })
+    }
+  }
+
+  /** Whether {@link Hub.close} has been called. */
+  get closed(): boolean {
+    return this.closing !== undefined
+  }
+
+  /**
+   * Publishes an event to a stream: assigns the next id, serializes the event once, keeps it in
+   * history and sends the same bytes to every subscriber. Events published in the same turn of the
+   * event loop reach each subscriber in one write.
+   *
+   * Throws (or, with an asynchronous store, rejects with) a {@link RewindError}: `ERR_INVALID_FIELD`
+   * for an event name with CR, LF or NUL, `ERR_SERIALIZE`, `ERR_EVENT_TOO_LARGE`, `ERR_INVALID_STREAM`,
+   * `ERR_CLOSED`, or the store's `ERR_STORE_UNAVAILABLE`.
+   *
+   * @returns the id of the event (a promise of it with an asynchronous store)
+   * @example
+   * ```ts
+   * const id = hub.publish('orders', { event: 'created', data: { orderId: 42 } })
+   * ```
+   */
+  publish(stream: string, input: PublishInput): Published {
+    const store = this.store
+    if (store.synchronous) {
+      const event = store.append(stream, this.prepare(stream, input))
+      this.counters.published++
+      this.fanOut(stream, event)
+      return event.id as Published
+    }
+    let prepared: NewEvent
+    try {
+      prepared = this.prepare(stream, input)
+    } catch (error) {
+      return Promise.reject(error) as Published
+    }
+    return store.append(stream, prepared).then((id) => {
+      this.counters.published++
+      return id
+    }) as Published
+  }
+
+  /**
+   * Follows a stream on any sink: replays history after `options.lastEventId`, then live events.
+   * The sink must already be an open event stream (headers sent); {@link Hub.serve} does that for HTTP.
+   * Throws `ERR_INVALID_STREAM` or `ERR_INVALID_ARGUMENT` for a bad call; a limit or a closed hub
+   * ends the sink with a `retry:` hint and returns a closed subscription.
+   */
+  subscribe(stream: string, sink: SubscriberSink, options: SubscribeOptions = {}): Subscription {
+    assertStreamName(stream)
+    const filter = optionalFunction('filter', options.filter)
+    const subscriber = new Subscriber(
+      this as Hub<string | Promise<string>>,
+      sink,
+      stream,
+      filter,
+      options.gapPolicy,
+    )
+    let state = this.streams.get(stream)
+    const full = state !== undefined && state.subscribers.size >= this.maxSubscribersPerStream
+    if (this.refuse(subscriber, full)) return subscriber
+    if (state === undefined) {
+      state = new StreamState()
+      this.streams.set(stream, state)
+      const watching = this.store.watch?.(stream)
+      if (watching !== undefined) {
+        state.watching = watching
+        // Each subscriber reports its own failure; this only keeps the shared promise from being unhandled.
+        watching.catch(() => {})
+      }
+    }
+    state.subscribers.add(subscriber)
+    this.open(subscriber)
+    subscriber.start(options.lastEventId, state.watching)
+    return subscriber
+  }
+
+  /**
+   * Writes the items of an async iterable to a sink as events, pulling each item only when the sink
+   * has room; ends the sink when the iterable ends, and calls the iterator's `return()` if the client
+   * leaves first. Nothing is kept in history.
+   */
+  streamIterable(sink: SubscriberSink, iterable: AsyncIterable<StreamItem>): Subscription {
+    if (!isAsyncIterable(iterable)) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        'streamIterable needs an async iterable (an async generator, for example)',
+        {
+          field: 'iterable',
+        },
+      )
+    }
+    const connection = new IterableStream(this as Hub<string | Promise<string>>, sink, iterable)
+    if (this.refuse(connection, false)) return connection
+    this.open(connection)
+    void connection.run()
+    return connection
+  }
+
+  /**
+   * Answers an HTTP request (`node:http` or `node:http2`) with an event stream: status 200 and the
+   * event-stream headers, flushed at once, then either a hub stream with replay from the request's
+   * `Last-Event-ID` header (else its `lastEventId` query parameter), or the items of an async iterable.
+   * Headers set on the response before (CORS, for instance) are kept.
+   *
+   * Throws `ERR_INVALID_STREAM` or `ERR_INVALID_ARGUMENT` before anything is written, so the caller's
+   * error handling still owns the response; afterwards nothing throws.
+   *
+   * @example
+   * ```ts
+   * http.createServer((req, res) => hub.serve(req, res, 'news'))
+   * ```
+   */
+  serve(
+    req: EventStreamRequest,
+    res: EventStreamResponse,
+    source: string | AsyncIterable<StreamItem>,
+    options: ServeOptions = {},
+  ): Subscription {
+    if (typeof source === 'string') assertStreamName(source)
+    else if (!isAsyncIterable(source)) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        'the source of an event stream must be a stream name or an async iterable',
+        { field: 'source' },
+      )
+    }
+    if (res.headersSent) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        'the response has already started; serve the event stream before writing anything to the response',
+      )
+    }
+    res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+    // Http2ServerResponse has flushHeaders too, though its typings omit it.
+    ;(res as ServerResponse).flushHeaders()
+    closeConnectionAfterShutdown(this as Hub<string | Promise<string>>, req, res)
+    if (typeof source !== 'string') return this.streamIterable(res, source)
+    return this.subscribe(source, res, {
+      lastEventId: readResumeId(req.headers, req.url),
+      filter: options.filter,
+      gapPolicy: options.gapPolicy,
+    })
+  }
+
+  /** Counters and gauges of this hub, for logs and metrics. */
+  stats(): HubStats {
+    let subscribers = 0
+    let queuedBytes = 0
+    for (const connection of this.connections) {
+      if (connection.stream !== undefined) subscribers++
+      queuedBytes += connection.sink.writableLength
+    }
+    return {
+      ...this.counters,
+      connections: this.connections.size,
+      subscribers,
+      streams: this.streams.size,
+      queuedBytes,
+    }
+  }
+
+  /**
+   * Ends every open stream and stops the heartbeat timer, so `server.close()` (or `fastify.close()`)
+   * can finish. Events published before the call are sent first. With `retry`, each client is first
+   * told to wait a random delay between half and one and a half times `retry` milliseconds, so a fleet
+   * of clients does not come back all at once. Resolves when every stream has flushed (or, after
+   * `closeGrace`, has been destroyed) and, if the hub created its store, the store is closed.
+   * Later calls return the same promise; publishing afterwards throws `ERR_CLOSED`.
+   */
+  close(options: { retry?: number } = {}): Promise<void> {
+    if (this.closing !== undefined) return this.closing
+    if (options.retry !== undefined) nonNegativeInteger('retry', options.retry)
+    this.closing = this.shutdown(options.retry)
+    return this.closing
+  }
+
+  private async shutdown(retry: number | undefined): Promise<void> {
+    this.flush()
+    this.stopHeartbeat()
+    const ended = [...this.connections]
+    const finished = ended.map(
+      (connection) => new Promise<void>((resolve) => connection.sink.on('close', () => resolve())),
+    )
+    for (const connection of ended)
+      connection.end('shutdown', retry === undefined ? undefined : jitter(retry))
+    if (ended.length > 0) {
+      let timer: NodeJS.Timeout | undefined
+      const grace = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), this.closeGrace)
+      })
+      const outcome = await Promise.race([Promise.all(finished), grace])
+      clearTimeout(timer)
+      // Clients that do not read would otherwise hold their sockets open forever.
+      if (outcome === 'timeout') for (const connection of ended) connection.sink.destroy()
+    }
+    if (this.ownsStore) await this.store.close?.()
+  }
+
+  /** @internal Serializes event data with the hub's serializer (`ERR_SERIALIZE` on failure). */
+  serialize(value: unknown): string {
+    const data = serializeData(value, this.serializer)
+    this.assertSize(data)
+    return data
+  }
+
+  /** @internal Applies the gap policy and the `onGap` hook. */
+  decideGap(
+    stream: string,
+    reason: GapReason,
+    lastEventId: string | null,
+    override: GapPolicy | undefined,
+  ): GapPolicy {
+    this.counters.gaps++
+    const policy = override ?? this.gapPolicy
+    const onGap = this.hooks.onGap
+    if (onGap === undefined) return policy
+    try {
+      const decided = onGap({ stream, reason, lastEventId, policy })
+      return decided === 'replay' || decided === 'reset' ? decided : policy
+    } catch (error) {
+      this.reportError(error, stream)
+      return policy
+    }
+  }
+
+  /** @internal Reports an error once through `onError`. */
+  reportError(error: unknown, stream: string | undefined): void {
+    this.counters.errors++
+    const onError = this.hooks.onError
+    if (onError !== undefined) {
+      try {
+        onError(error, { stream })
+      } catch {
+        // A failing error hook must not take the stream or the process down.
+      }
+      return
+    }
+    const key = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    if (this.loggedErrors.has(key) || this.loggedErrors.size >= 100) return
+    this.loggedErrors.add(key)
+    console.error('[rewind] stream error (logged once per message; set onError to handle):', error)
+  }
+
+  /** @internal Called by a connection when it ends. */
+  release(connection: Connection, reason: CloseReason): void {
+    if (!this.connections.delete(connection)) return
+    if (connection instanceof Subscriber) {
+      const state = this.streams.get(connection.stream)
+      if (state?.subscribers.delete(connection) && state.subscribers.size === 0) {
+        this.streams.delete(connection.stream)
+        this.store.unwatch?.(connection.stream)
+      }
+    }
+    if (reason === 'slow') this.counters.slowClosed++
+    if (this.connections.size === 0) this.stopHeartbeat()
+    this.call(this.hooks.onDisconnect, { stream: connection.stream, reason })
+  }
+
+  /** Turns a connection away (closed hub or a limit); returns true if it was. */
+  private refuse(connection: Connection, streamFull: boolean): boolean {
+    const reason = this.closed
+      ? 'closed'
+      : streamFull || this.connections.size >= this.maxConnections
+        ? 'limit'
+        : undefined
+    if (reason === undefined) return false
+    this.counters.rejected++
+    this.call(this.hooks.onReject, { stream: connection.stream, reason })
+    connection.end('rejected', jitter(this.overloadRetry))
+    return true
+  }
+
+  private open(connection: Connection): void {
+    this.connections.add(connection)
+    if (this.heartbeatTimer === undefined && this.heartbeatInterval > 0) {
+      this.heartbeatTimer = setInterval(() => {
+        for (const open of this.connections) open.heartbeat()
+      }, this.heartbeatInterval)
+      this.heartbeatTimer.unref()
+    }
+    if (this.retryHint !== undefined) connection.sink.write(this.retryHint)
+    this.call(this.hooks.onConnect, { stream: connection.stream })
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.heartbeatTimer)
+    this.heartbeatTimer = undefined
+  }
+
+  private prepare(stream: string, input: PublishInput): NewEvent {
+    if (this.closed) {
+      throw new RewindError('ERR_CLOSED', 'the hub is closed; create a new hub to publish again')
+    }
+    assertStreamName(stream)
+    if (input === null || typeof input !== 'object') {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        `publish takes an event object { data, event? }, got ${input === null ? 'null' : typeof input}; wrap the value: publish(stream, { data: value })`,
+        { field: 'data' },
+      )
+    }
+    const event = input.event === undefined || input.event === '' ? undefined : input.event
+    if (event !== undefined) assertFieldValue('event', event)
+    const data = serializeData(input.data, this.serializer)
+    this.assertSize(data)
+    return { event, data, value: input.data }
+  }
+
+  private assertSize(data: string): void {
+    // Most payloads are far below the limit; only count bytes when characters alone cannot decide.
+    if (data.length * 3 <= this.maxEventBytes) return
+    const bytes = Buffer.byteLength(data)
+    if (bytes > this.maxEventBytes) {
+      throw new RewindError(
+        'ERR_EVENT_TOO_LARGE',
+        `event data is ${bytes} bytes, more than maxEventBytes (${this.maxEventBytes}); send a reference to the data, or raise maxEventBytes (and maxQueueBytes)`,
+        { field: 'data' },
+      )
+    }
+  }
+
+  /** Queues new events of a stream for its subscribers; they are written when the turn ends. */
+  private fanOut(stream: string, events: StoredEvent | readonly StoredEvent[]): void {
+    const state = this.streams.get(stream)
+    if (state === undefined) return
+    if (state.pending.length === 0) this.dirty.push(state)
+    if (Array.isArray(events)) {
+      for (const event of events as readonly StoredEvent[]) {
+        state.pending.push(event)
+        state.pendingBytes += event.frame.length
+      }
+    } else {
+      state.pending.push(events as StoredEvent)
+      state.pendingBytes += (events as StoredEvent).frame.length
+    }
+    if (state.pendingBytes >= FLUSH_BYTES) this.flushStream(state)
+    else if (this.flushTimer === undefined) this.flushTimer = setImmediate(this.flush)
+  }
+
+  private readonly flush = (): void => {
+    if (this.flushTimer !== undefined) {
+      clearImmediate(this.flushTimer)
+      this.flushTimer = undefined
+    }
+    const dirty = this.dirty
+    this.dirty = []
+    for (const state of dirty) this.flushStream(state)
+  }
+
+  private flushStream(state: StreamState): void {
+    const events = state.pending
+    if (events.length === 0) return
+    const bytes = state.pendingBytes
+    state.pending = []
+    state.pendingBytes = 0
+    if (state.subscribers.size === 0) return
+    // One buffer for the whole batch, shared by every subscriber that takes all of it.
+    const all = events.length === 1 ? events[0]!.frame : Buffer.concat(events.map(frameOf), bytes)
+    for (const subscriber of state.subscribers) subscriber.deliver(events, all)
+  }
+
+  private call<T>(hook: ((info: T) => void) | undefined, info: T): void {
+    if (hook === undefined) return
+    try {
+      hook(info)
+    } catch (error) {
+      this.reportError(error, (info as ConnectionInfo).stream)
+    }
+  }
+}
+
+function frameOf(event: StoredEvent): Buffer {
+  return event.frame
+}
+
+function jitter(ms: number): number {
+  return Math.round(ms * (0.5 + Math.random()))
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<StreamItem> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function'
+  )
+}
+
+/**
+ * Creates a hub. Without a `store` it keeps history in memory and `publish` returns the id at once;
+ * with an asynchronous store (such as `@rewind/redis`) `publish` returns a promise of the id.
+ *
+ * @example
+ * ```ts
+ * const hub = createHub({ history: { maxEvents: 500 } })
+ * http.createServer((req, res) => hub.serve(req, res, 'news')).listen(3000)
+ * hub.publish('news', { event: 'headline', data: { title: 'Hello' } })
+ * ```
+ */
+export function createHub(options?: HubOptions & { store?: SyncHistoryStore | undefined }): Hub<string>
+export function createHub(options: HubOptions & { store: AsyncHistoryStore }): Hub<Promise<string>>
+export function createHub(options?: HubOptions): Hub<string> | Hub<Promise<string>>
+export function createHub(options: HubOptions = {}): Hub<string> | Hub<Promise<string>> {
+  return new Hub(options) as Hub<string>
+}

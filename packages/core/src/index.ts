@@ -1,0 +1,68 @@
+export type { CloseReason, Subscription } from './connection.js'
+export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode } from './errors.js'
+export {
+  assertFieldValue,
+  type EventFields,
+  encodeComment,
+  encodeData,
+  encodeEvent,
+  encodeIdOnly,
+  encodeRetry,
+  type Serializer,
+  serializeData,
+} from './frame.js'
+export { EVENT_STREAM_CONTENT_TYPE, responseHeaders } from './http.js'
+export {
+  type ConnectionInfo,
+  createHub,
+  DEFAULT_CLOSE_GRACE,
+  DEFAULT_GAP_EVENT,
+  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_MAX_EVENT_BYTES,
+  DEFAULT_MAX_QUEUE_BYTES,
+  DEFAULT_OVERLOAD_RETRY,
+  DEFAULT_RETRY,
+  type EventStreamRequest,
+  type EventStreamResponse,
+  type GapInfo,
+  Hub,
+  type HubOptions,
+  type HubStats,
+  type PublishInput,
+  type PublishResult,
+  type ServeOptions,
+  type SubscribeOptions,
+} from './hub.js'
+export type { StreamItem } from './iterable.js'
+export {
+  LAST_EVENT_ID_QUERY_PARAMETER,
+  MAX_LAST_EVENT_ID_LENGTH,
+  parseLastEventId,
+  type ResumeId,
+  readResumeId,
+} from './last-event-id.js'
+export {
+  createMemoryStore,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_EVENTS,
+  DEFAULT_MAX_STREAMS,
+  type HistoryOptions,
+  MemoryHistory,
+  MemoryStore,
+  type MemoryStoreOptions,
+} from './memory-store.js'
+export { MAX_STREAM_NAME_LENGTH } from './options.js'
+export type { SubscriberSink } from './sink.js'
+export {
+  type AsyncHistoryStore,
+  type GapReason,
+  type HistoryStore,
+  isAfter,
+  type NewEvent,
+  type Position,
+  type ReadResult,
+  type StoreDelivery,
+  type StoredEvent,
+  type SyncHistoryStore,
+} from './store.js'
+export type { EventFilter, GapPolicy } from './subscriber.js'

@@ -1,0 +1,62 @@
+/** Validation of options and arguments, with messages that say how to fix the call. */
+import { RewindError } from './errors.js'
+
+/** Longest stream name accepted, in UTF-16 code units. */
+export const MAX_STREAM_NAME_LENGTH = 256
+
+export function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      `${name} must be a positive integer, got ${String(value)}`,
+      {
+        field: name,
+      },
+    )
+  }
+  return value
+}
+
+export function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      `${name} must be a non-negative integer, got ${String(value)}`,
+      { field: name },
+    )
+  }
+  return value
+}
+
+/** A positive number, `Infinity` allowed (for limits that may be turned off). */
+export function positiveLimit(name: string, value: number): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      `${name} must be a positive number (or Infinity for no limit), got ${String(value)}`,
+      { field: name },
+    )
+  }
+  return value
+}
+
+export function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new RewindError('ERR_INVALID_ARGUMENT', `${name} must be a function, got ${typeof value}`, {
+      field: name,
+    })
+  }
+  return value
+}
+
+export function assertStreamName(stream: unknown): asserts stream is string {
+  if (typeof stream !== 'string' || stream.length === 0 || stream.length > MAX_STREAM_NAME_LENGTH) {
+    throw new RewindError(
+      'ERR_INVALID_STREAM',
+      `a stream name must be a non-empty string of at most ${MAX_STREAM_NAME_LENGTH} characters, got ${
+        typeof stream === 'string' ? `a string of length ${stream.length}` : typeof stream
+      }`,
+      { field: 'stream' },
+    )
+  }
+}

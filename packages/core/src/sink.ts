@@ -1,0 +1,17 @@
+/**
+ * The minimal writable a connection needs. Node's `http.ServerResponse`, `http2.Http2ServerResponse`
+ * and any `stream.Writable` satisfy it, so adapters pass the framework's raw response as is.
+ */
+export interface SubscriberSink {
+  /** Writes bytes; returns false when the transport's buffer is full (as `Writable#write`). */
+  write(chunk: Uint8Array): boolean
+  /** Ends the body gracefully (a clean end makes an EventSource reconnect after its retry delay). */
+  end(): unknown
+  /** Aborts the transport at once, dropping what is buffered. */
+  destroy(): unknown
+  /** Bytes accepted by `write` but not yet handed to the operating system. */
+  readonly writableLength: number
+  /** `close`: the transport is gone; `drain`: the buffer emptied; `error`: the transport failed. */
+  on(event: 'close' | 'drain' | 'error', listener: (...args: never[]) => void): unknown
+  removeListener(event: 'close' | 'drain' | 'error', listener: (...args: never[]) => void): unknown
+}

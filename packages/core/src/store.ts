@@ -1,0 +1,118 @@
+/**
+ * The history store interface: where a stream's recent events are kept for replay.
+ * The in-memory store ({@link createMemoryStore}) is synchronous; stores shared between processes
+ * (for example `@rewind/redis`) are asynchronous and deliver every event through {@link StoreDelivery}.
+ */
+
+/**
+ * Why a resume position could not be honoured exactly:
+ * - `evicted`: the position is older than the oldest retained event;
+ * - `unknown`: the id is well formed but this history never issued it (or it is in the future);
+ * - `malformed`: the value is not printable ASCII or is longer than 128 bytes;
+ * - `epoch`: the id comes from another lifetime of the history (a restart) or from another stream.
+ */
+export type GapReason = 'evicted' | 'unknown' | 'malformed' | 'epoch'
+
+/**
+ * A place in a stream. Positions of one stream are totally ordered by (`major`, `minor`), which lets
+ * a subscriber drop anything it has already been sent with two number comparisons.
+ */
+export interface Position {
+  /** The id as sent to clients. */
+  readonly id: string
+  /** Major part of the order key (the sequence number in memory, the milliseconds part in Redis). */
+  readonly major: number
+  /** Minor part of the order key (0 in memory, the sequence part of a Redis stream id). */
+  readonly minor: number
+}
+
+/** An event as kept in history: its position, its fields, and its frame encoded once for everyone. */
+export interface StoredEvent extends Position {
+  /** The event type, if any. */
+  readonly event: string | undefined
+  /** The data as serialized at publish time. */
+  readonly data: string
+  /** The data as published in this process, or parsed back from `data` by a shared store. */
+  readonly value: unknown
+  /** The complete frame (`id:`, `event:`, `data:` lines and the blank line), shared by every subscriber. */
+  readonly frame: Buffer
+}
+
+/** What {@link HistoryStore} `append` receives: a validated, serialized event without an id. */
+export interface NewEvent {
+  readonly event: string | undefined
+  readonly data: string
+  readonly value: unknown
+}
+
+/** The result of reading a stream's history after a position. */
+export interface ReadResult {
+  /** Events after the position (or after the gap position), oldest first, at most `limit`. */
+  readonly events: readonly StoredEvent[]
+  /**
+   * Where reading continues: the last returned event, else the resolved position. For a fresh
+   * read (no position) it is the newest event, or the position before the first event to come.
+   */
+  readonly position: Position
+  /** Set when the requested position could not be resolved; `position` is then the gap position. */
+  readonly gap?: GapReason
+  /** True when no event newer than `position` existed when the read ran. */
+  readonly done: boolean
+}
+
+/** How a shared store hands events to the hub that uses it. */
+export interface StoreDelivery {
+  /** Delivers new events of one stream, oldest first, in stream order. */
+  deliver(stream: string, events: readonly StoredEvent[]): void
+}
+
+/** A store whose operations complete synchronously (the in-memory history). */
+export interface SyncHistoryStore {
+  readonly synchronous: true
+  /** Appends an event, assigning the next id, and returns it as stored (the hub fans it out). */
+  append(stream: string, event: NewEvent): StoredEvent
+  /**
+   * Reads up to `limit` events after a position:
+   * - `after` an id: the events after it; an id this store cannot resolve gives a `gap` reason and
+   *   the events after the gap position (just before the oldest retained event);
+   * - `after` `null`: from the oldest retained event (`position` is the one just before it);
+   * - `after` `undefined`: no events, and `position` is the newest one (a fresh subscriber starts there).
+   */
+  read(stream: string, after: string | null | undefined, limit: number): ReadResult
+  /** Called when a stream gets its first subscriber in this process; the store may pin its history. */
+  watch?(stream: string): void
+  /** Called when a stream's last subscriber in this process leaves. */
+  unwatch?(stream: string): void
+  /** Number of events retained for `stream` (for stats and tests). */
+  size?(stream: string): number
+  close?(): void | Promise<void>
+}
+
+/**
+ * A store whose operations are asynchronous, typically shared by many processes. It must call
+ * `delivery.deliver` for every event appended to a watched stream by any process, including this one,
+ * in stream order; `append` resolves with the id but does not fan out by itself.
+ */
+export interface AsyncHistoryStore {
+  readonly synchronous: false
+  append(stream: string, event: NewEvent): Promise<string>
+  /** Same contract as {@link SyncHistoryStore.read}. */
+  read(stream: string, after: string | null | undefined, limit: number): Promise<ReadResult>
+  /** Called once by the hub before any other call. */
+  attach(delivery: StoreDelivery): void
+  /**
+   * Starts delivering `stream`. Resolves once every event appended after that moment will be
+   * delivered, so a read that starts afterwards plus the deliveries miss nothing.
+   */
+  watch(stream: string): Promise<void>
+  unwatch(stream: string): void
+  close?(): void | Promise<void>
+}
+
+/** Either kind of history store. */
+export type HistoryStore = SyncHistoryStore | AsyncHistoryStore
+
+/** True when `a` comes strictly after `b` in their stream. */
+export function isAfter(a: Position, b: Position): boolean {
+  return a.major > b.major || (a.major === b.major && a.minor > b.minor)
+}

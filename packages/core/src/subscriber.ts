@@ -1,0 +1,268 @@
+/**
+ * A subscriber follows one hub stream: it replays history after its resume position, then takes
+ * live events, and never sends an event twice or skips one that history still holds.
+ */
+import { Connection } from './connection.js'
+import { encodeEvent, encodeIdOnly } from './frame.js'
+import type { Hub } from './hub.js'
+import type { ResumeId } from './last-event-id.js'
+import type { SubscriberSink } from './sink.js'
+import { type GapReason, isAfter, type Position, type ReadResult, type StoredEvent } from './store.js'
+
+/** What to do when a client's resume position cannot be honoured exactly. */
+export type GapPolicy = 'replay' | 'reset'
+
+/** Decides per event whether a subscriber gets it. Must be synchronous and cheap. */
+export type EventFilter = (event: StoredEvent) => boolean
+
+/** Events read from history per store call during catch-up. */
+const PAGE_SIZE = 256
+/** Replayed frames are concatenated into writes of about this size. */
+const WRITE_CHUNK_BYTES = 64 * 1024
+
+export class Subscriber extends Connection {
+  private live = false
+  /** The last event this subscriber was sent (or skipped by its filter), or its resume position. */
+  private cursor: Position | undefined
+  /** Where the next history read starts (see `SyncHistoryStore.read`). */
+  private after: string | null | undefined
+  /** The client's resume id until the first read has resolved it. */
+  private resumeId: ResumeId
+  private firstRead = true
+  /** Live events that arrive while an asynchronous read is in flight; `undefined` otherwise. */
+  private queue: StoredEvent[] | undefined
+  private queueBytes = 0
+  /** The queue overflowed during a read: read history again instead of trusting the queue. */
+  private overflowed = false
+
+  constructor(
+    hub: Hub<string | Promise<string>>,
+    sink: SubscriberSink,
+    override readonly stream: string,
+    private readonly filter: EventFilter | undefined,
+    private readonly gapPolicy: GapPolicy | undefined,
+  ) {
+    super(hub, sink, stream)
+  }
+
+  /**
+   * Starts catch-up from `resumeId`. With a synchronous store it is complete, and the subscriber
+   * live, when this returns; `watching` is the store's promise that live delivery has started.
+   */
+  start(resumeId: ResumeId, watching: Promise<void> | undefined): void {
+    this.resumeId = resumeId
+    this.after = resumeId
+    if (watching === undefined) {
+      this.readNext()
+      return
+    }
+    this.openQueue()
+    watching.then(
+      () => this.readNext(),
+      (error: unknown) => this.fail(error),
+    )
+  }
+
+  /** Live fan-out from the hub: `all` is the frames of `events` concatenated, shared by every subscriber. */
+  deliver(events: readonly StoredEvent[], all: Buffer): void {
+    if (this.queue !== undefined) {
+      this.enqueue(events)
+      return
+    }
+    if (!this.live) return
+    const last = events[events.length - 1]!
+    // The common case costs two comparisons: no filter, and the whole batch is new to this subscriber.
+    if (this.filter === undefined && isAfter(events[0]!, this.cursor!)) {
+      this.cursor = last
+      this.send(all, events.length)
+      return
+    }
+    if (isAfter(last, this.cursor!)) this.sendSelected(events)
+  }
+
+  protected detach(): void {
+    this.queue = undefined
+  }
+
+  /**
+   * Reads history page by page. With a synchronous store the loop runs to the newest event without
+   * yielding, so no publish can slip between the last read and going live. With an asynchronous
+   * store, live events are queued while each read is in flight (everything delivered before the read
+   * started is in its result) and sent after the last page if newer than the cursor.
+   */
+  private readNext(): void {
+    const store = this.hub.store
+    while (!this.closed) {
+      if (store.synchronous) {
+        if (!this.onRead(store.read(this.stream, this.after, PAGE_SIZE))) return
+        continue
+      }
+      this.openQueue()
+      store.read(this.stream, this.after, PAGE_SIZE).then(
+        (result) => {
+          if (this.onRead(result)) this.readNext()
+        },
+        (error: unknown) => this.fail(error),
+      )
+      return
+    }
+  }
+
+  /** Handles one page; returns true when the next page should be read at once. */
+  private onRead(result: ReadResult): boolean {
+    if (this.closed) return false
+    if (this.firstRead) {
+      this.firstRead = false
+      if (this.resumeId === undefined) {
+        // A fresh client learns the current position, so even a drop before its first event
+        // resumes without loss (the spec sets the last event ID at every blank line).
+        this.write(Buffer.from(encodeIdOnly(result.position.id)))
+      } else {
+        const reason = this.resumeId === null ? 'malformed' : result.gap
+        if (reason !== undefined && this.signalGap(reason, this.resumeId, result.position)) return false
+      }
+    }
+    const complete = this.replay(result.events)
+    if (this.closed) return false
+    if (complete) this.cursor = result.position
+    this.after = this.cursor!.id
+    if (!complete) {
+      // The sink is full: stop queueing (history holds everything) and read on once it drains.
+      this.queue = undefined
+      this.drained().then(() => this.readNext())
+      return false
+    }
+    if (!result.done || this.overflowed) return true
+    this.goLive()
+    return false
+  }
+
+  /**
+   * Sends the gap signal with the id the client should resume from. With the `replay` policy that is
+   * the position before the oldest retained event, which the replay then continues from; with `reset`
+   * it is the newest event and the subscriber goes live (returns true: nothing is replayed).
+   */
+  private signalGap(reason: GapReason, resumeId: string | null, gapPosition: Position): boolean {
+    const hub = this.hub
+    const policy = hub.decideGap(this.stream, reason, resumeId, this.gapPolicy)
+    if (policy === 'replay') {
+      this.write(Buffer.from(encodeEvent({ id: gapPosition.id, event: hub.gapEvent, data: reason })))
+      return false
+    }
+    const signal = (head: Position): void => {
+      if (this.closed) return
+      this.write(Buffer.from(encodeEvent({ id: head.id, event: hub.gapEvent, data: reason })))
+      this.cursor = head
+      this.goLive()
+    }
+    const store = hub.store
+    if (store.synchronous) signal(store.read(this.stream, undefined, 0).position)
+    else {
+      this.openQueue()
+      store.read(this.stream, undefined, 0).then(
+        (head) => signal(head.position),
+        (error: unknown) => this.fail(error),
+      )
+    }
+    return true
+  }
+
+  /** Writes replayed events in chunks; returns false if the sink filled up before the last one. */
+  private replay(events: readonly StoredEvent[]): boolean {
+    const filter = this.filter
+    let chunks: Buffer[] = []
+    let bytes = 0
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!
+      this.cursor = event
+      if (filter !== undefined && !this.accepts(filter, event)) {
+        if (this.closed) return false
+        continue
+      }
+      chunks.push(event.frame)
+      bytes += event.frame.length
+      if (bytes >= WRITE_CHUNK_BYTES) {
+        const ok = this.writeReplay(chunks, bytes)
+        chunks = []
+        bytes = 0
+        if (!ok && i < events.length - 1) return false
+      }
+    }
+    if (chunks.length > 0) this.writeReplay(chunks, bytes)
+    return true
+  }
+
+  private writeReplay(chunks: Buffer[], bytes: number): boolean {
+    this.hub.counters.replayed += chunks.length
+    return this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes))
+  }
+
+  private goLive(): void {
+    const queued = this.queue
+    this.queue = undefined
+    this.queueBytes = 0
+    this.live = true
+    if (queued !== undefined && queued.length > 0) this.sendSelected(queued)
+  }
+
+  /** Sends the events after the cursor that pass the filter, advancing the cursor past all of them. */
+  private sendSelected(events: readonly StoredEvent[]): void {
+    const filter = this.filter
+    let chunks: Buffer[] | undefined
+    for (const event of events) {
+      if (!isAfter(event, this.cursor!)) continue
+      this.cursor = event
+      if (filter !== undefined && !this.accepts(filter, event)) {
+        if (this.closed) return
+        continue
+      }
+      if (chunks === undefined) chunks = [event.frame]
+      else chunks.push(event.frame)
+    }
+    if (chunks !== undefined)
+      this.send(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), chunks.length)
+  }
+
+  /** Writes live bytes and cuts the subscriber off once what waits for it passes the queue limit. */
+  private send(chunk: Buffer, count: number): void {
+    this.write(chunk)
+    this.hub.counters.delivered += count
+    if (this.sink.writableLength > this.hub.maxQueueBytes) this.end('slow')
+  }
+
+  private accepts(filter: EventFilter, event: StoredEvent): boolean {
+    try {
+      return filter(event) === true
+    } catch (error) {
+      this.fail(error)
+      return false
+    }
+  }
+
+  private openQueue(): void {
+    this.queue = []
+    this.queueBytes = 0
+    this.overflowed = false
+  }
+
+  private enqueue(events: readonly StoredEvent[]): void {
+    if (this.overflowed) return
+    const queue = this.queue!
+    for (const event of events) {
+      queue.push(event)
+      this.queueBytes += event.frame.length
+    }
+    if (this.queueBytes > this.hub.maxQueueBytes) {
+      // Everything queued is also in history: drop it and read history again after this read.
+      this.overflowed = true
+      this.queue = []
+      this.queueBytes = 0
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (this.closed) return
+    this.hub.reportError(error, this.stream)
+    this.end('error')
+  }
+}
