@@ -104,9 +104,10 @@ export interface HubOptions {
    */
   maxQueueBytes?: number
   /**
-   * Milliseconds of silence after which a connection gets a `:` comment, so proxies keep it open and
-   * dead peers are noticed. One shared timer serves every connection; traffic postpones heartbeats.
-   * `0` disables them.
+   * Period of the heartbeat, in milliseconds: one shared timer ticks at this period and sends a `:`
+   * comment to every connection that wrote nothing since the previous tick, so proxies keep idle
+   * streams open and dead peers are noticed. An idle stream thus hears something at least every two
+   * periods; a busy one gets no heartbeats at all. `0` disables them.
    * @defaultValue 15000
    */
   heartbeatInterval?: number
@@ -451,6 +452,11 @@ export class Hub<Published extends string | Promise<string> = string> {
       )
     }
     res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+    if (req.method === 'HEAD') {
+      // Headers only: a HEAD request must not become a subscriber that never ends.
+      res.end()
+      return closedSubscription(typeof source === 'string' ? source : undefined)
+    }
     // Http2ServerResponse has flushHeaders too, though its typings omit it.
     ;(res as ServerResponse).flushHeaders()
     closeConnectionAfterShutdown(this as Hub<string | Promise<string>>, req, res)
@@ -687,6 +693,10 @@ export class Hub<Published extends string | Promise<string> = string> {
       this.reportError(error, (info as ConnectionInfo).stream)
     }
   }
+}
+
+function closedSubscription(stream: string | undefined): Subscription {
+  return { stream, closed: true, done: Promise.resolve('end'), close: () => {} }
 }
 
 function frameOf(event: StoredEvent): Buffer {

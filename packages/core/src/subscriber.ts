@@ -19,6 +19,11 @@ export type EventFilter = (event: StoredEvent) => boolean
 const PAGE_SIZE = 256
 /** Replayed frames are concatenated into writes of about this size. */
 const WRITE_CHUNK_BYTES = 64 * 1024
+/**
+ * Replay pauses until the sink drains once this much is buffered for the client. Larger than a
+ * socket's high-water mark (16 KiB), so a fast client is not made to wait for a drain per chunk.
+ */
+const REPLAY_BUFFER_BYTES = 256 * 1024
 
 export class Subscriber extends Connection {
   private live = false
@@ -57,10 +62,7 @@ export class Subscriber extends Connection {
       return
     }
     this.openQueue()
-    watching.then(
-      () => this.readNext(),
-      (error: unknown) => this.fail(error),
-    )
+    watching.then(() => this.readNext()).catch(this.fail)
   }
 
   /** Live fan-out from the hub: `all` is the frames of `events` concatenated, shared by every subscriber. */
@@ -98,12 +100,12 @@ export class Subscriber extends Connection {
         continue
       }
       this.openQueue()
-      store.read(this.stream, this.after, PAGE_SIZE).then(
-        (result) => {
+      store
+        .read(this.stream, this.after, PAGE_SIZE)
+        .then((result) => {
           if (this.onRead(result)) this.readNext()
-        },
-        (error: unknown) => this.fail(error),
-      )
+        })
+        .catch(this.fail)
       return
     }
   }
@@ -129,7 +131,9 @@ export class Subscriber extends Connection {
     if (!complete) {
       // The sink is full: stop queueing (history holds everything) and read on once it drains.
       this.queue = undefined
-      this.drained().then(() => this.readNext())
+      this.drained()
+        .then(() => this.readNext())
+        .catch(this.fail)
       return false
     }
     if (!result.done || this.overflowed) return true
@@ -159,10 +163,10 @@ export class Subscriber extends Connection {
     if (store.synchronous) signal(store.read(this.stream, undefined, 0).position)
     else {
       this.openQueue()
-      store.read(this.stream, undefined, 0).then(
-        (head) => signal(head.position),
-        (error: unknown) => this.fail(error),
-      )
+      store
+        .read(this.stream, undefined, 0)
+        .then((head) => signal(head.position))
+        .catch(this.fail)
     }
     return true
   }
@@ -185,7 +189,8 @@ export class Subscriber extends Connection {
         const ok = this.writeReplay(chunks, bytes)
         chunks = []
         bytes = 0
-        if (!ok && i < events.length - 1) return false
+        // A false write promises a 'drain' event; pausing without one would wait forever.
+        if (!ok && this.sink.writableLength >= REPLAY_BUFFER_BYTES && i < events.length - 1) return false
       }
     }
     if (chunks.length > 0) this.writeReplay(chunks, bytes)
@@ -223,11 +228,19 @@ export class Subscriber extends Connection {
       this.send(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), chunks.length)
   }
 
-  /** Writes live bytes and cuts the subscriber off once what waits for it passes the queue limit. */
+  /**
+   * Writes live bytes, unless what still waits for this client from earlier turns passes the queue
+   * limit: then it is cut off and will resume from history. The check comes before the write because
+   * Node buffers everything written in the current turn (the socket is corked until the next tick),
+   * so right after a write even a fast client looks full.
+   */
   private send(chunk: Buffer, count: number): void {
+    if (this.sink.writableLength > this.hub.maxQueueBytes) {
+      this.end('slow')
+      return
+    }
     this.write(chunk)
     this.hub.counters.delivered += count
-    if (this.sink.writableLength > this.hub.maxQueueBytes) this.end('slow')
   }
 
   private accepts(filter: EventFilter, event: StoredEvent): boolean {
@@ -260,7 +273,8 @@ export class Subscriber extends Connection {
     }
   }
 
-  private fail(error: unknown): void {
+  /** Reports a failure of the store or of application code once, and ends this subscriber. */
+  private readonly fail = (error: unknown): void => {
     if (this.closed) return
     this.hub.reportError(error, this.stream)
     this.end('error')

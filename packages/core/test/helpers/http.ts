@@ -1,0 +1,109 @@
+/** Real sockets for core tests: a node:http server on port 0 and clients that read raw SSE. */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import net from 'node:net'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
+import type { Hub } from '../../src/hub.js'
+
+export interface TestServer {
+  server: http.Server
+  url: string
+  port: number
+  close(): Promise<void>
+}
+
+/** Serves `handler` on 127.0.0.1, port 0. `close()` ends every connection. */
+export async function listen(handler: http.RequestListener): Promise<TestServer> {
+  const server = http.createServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/** Serves `stream` of `hub` at every URL. */
+export function serveHub(hub: Hub<string | Promise<string>>, stream = 'test'): Promise<TestServer> {
+  return listen((req, res) => hub.serve(req, res, stream))
+}
+
+/** An SSE client over a raw socket that records parsed events, comments and retry values. */
+export interface RawClient {
+  socket: net.Socket
+  events: EventSourceMessage[]
+  comments: string[]
+  retries: number[]
+  /** Raw response text (headers and body, chunked framing included). */
+  text(): string
+  ended: Promise<void>
+  /** Resolves once `predicate` holds, or rejects after `ms` with what was received. */
+  until(predicate: () => boolean, ms?: number): Promise<void>
+  close(): void
+}
+
+export function rawClient(port: number, path = '/', headers: Record<string, string> = {}): RawClient {
+  const socket = net.connect(port, '127.0.0.1')
+  const lines = Object.entries({ host: `127.0.0.1:${port}`, accept: 'text/event-stream', ...headers })
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\r\n')
+  socket.write(`GET ${path} HTTP/1.1\r\n${lines}\r\n\r\n`)
+  const client: RawClient = {
+    socket,
+    events: [],
+    comments: [],
+    retries: [],
+    text: () => raw,
+    ended: new Promise((resolve) => socket.once('close', () => resolve())),
+    until: (predicate, ms = 5000) =>
+      waitFor(predicate, ms, () => `received: ${JSON.stringify(client.events)}`),
+    close: () => socket.destroy(),
+  }
+  let raw = ''
+  let body = Buffer.alloc(0)
+  let inBody = false
+  const decoder = new TextDecoder()
+  const parser = createParser({
+    onEvent: (event) => client.events.push(event),
+    onComment: (comment) => client.comments.push(comment),
+    onRetry: (retry) => client.retries.push(retry),
+  })
+  socket.on('data', (chunk: Buffer) => {
+    raw += chunk.toString('latin1')
+    if (!inBody) {
+      const end = raw.indexOf('\r\n\r\n')
+      if (end === -1) return
+      inBody = true
+      body = Buffer.from(raw.slice(end + 4), 'latin1')
+    } else body = Buffer.concat([body, chunk])
+    // Strip chunked transfer framing (sizes are in bytes) as whole chunks arrive.
+    for (;;) {
+      const lineEnd = body.indexOf('\r\n')
+      if (lineEnd === -1) return
+      const size = Number.parseInt(body.subarray(0, lineEnd).toString('latin1'), 16)
+      if (body.length < lineEnd + 2 + size + 2) return
+      parser.feed(decoder.decode(body.subarray(lineEnd + 2, lineEnd + 2 + size), { stream: true }))
+      body = body.subarray(lineEnd + 2 + size + 2)
+    }
+  })
+  socket.on('error', () => {})
+  return client
+}
+
+export async function waitFor(
+  predicate: () => boolean,
+  ms: number,
+  describe: () => string = () => '',
+): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms; ${describe()}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}

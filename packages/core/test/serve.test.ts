@@ -1,0 +1,332 @@
+/** `hub.serve` over real sockets: node:http and node:http2 servers, EventSource and raw clients. */
+import http2 from 'node:http2'
+import type { AddressInfo } from 'node:net'
+import { EventSource } from 'eventsource'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHub, type Hub, type HubOptions } from '../src/index.js'
+import { listen, rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
+
+const cleanups: (() => unknown)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+function hubFor(options: HubOptions = {}): Hub<string> {
+  const hub = createHub({ retry: 20, ...options }) as Hub<string>
+  cleanups.push(() => hub.close())
+  return hub
+}
+
+async function started(server: Promise<TestServer>): Promise<TestServer> {
+  const s = await server
+  cleanups.push(() => s.close())
+  return s
+}
+
+function eventSource(url: string): EventSource {
+  const source = new EventSource(url)
+  cleanups.push(() => source.close())
+  return source
+}
+
+describe('serve over HTTP/1.1', () => {
+  it('answers 200 with the event-stream headers at once, keeping headers set before', async () => {
+    const hub = hubFor()
+    const server = await started(
+      listen((req, res) => {
+        res.setHeader('access-control-allow-origin', 'https://app.example')
+        hub.serve(req, res, 'news')
+      }),
+    )
+    const client = rawClient(server.port)
+    cleanups.push(() => client.close())
+    // The retry hint is the first body byte: headers and body were flushed before any event.
+    await client.until(() => client.retries.length === 1)
+    const head = client.text().split('\r\n\r\n')[0]!.toLowerCase()
+    expect(head).toMatch(/^http\/1\.1 200/)
+    expect(head).toContain('content-type: text/event-stream; charset=utf-8')
+    expect(head).toMatch(/cache-control: [^\r\n]*no-cache/)
+    expect(head).toMatch(/cache-control: [^\r\n]*no-store/)
+    expect(head).toMatch(/cache-control: [^\r\n]*no-transform/)
+    expect(head).toContain('x-accel-buffering: no')
+    expect(head).toContain('connection: keep-alive')
+    expect(head).toContain('access-control-allow-origin: https://app.example')
+    expect(client.events).toEqual([])
+  })
+
+  it('opens an EventSource before the first event and delivers live events', async () => {
+    const hub = hubFor()
+    const server = await started(serveHub(hub, 'news'))
+    const source = eventSource(`${server.url}/events`)
+    const received: string[] = []
+    source.onmessage = (event) => received.push(event.data)
+    await new Promise<void>((resolve) => {
+      source.onopen = () => resolve()
+    })
+    hub.publish('news', { data: 'one' })
+    hub.publish('news', { data: { two: 2 } })
+    await waitFor(() => received.length === 2, 5000)
+    expect(received).toEqual(['one', '{"two":2}'])
+  })
+
+  it('resumes a dropped EventSource with exactly the events it missed', async () => {
+    const hub = hubFor()
+    const server = await started(serveHub(hub, 'news'))
+    const source = eventSource(`${server.url}/events`)
+    const received: { id: string; data: string }[] = []
+    source.onmessage = (event) => received.push({ id: event.lastEventId, data: event.data })
+    let opens = 0
+    source.onopen = () => opens++
+    await waitFor(() => opens === 1, 5000)
+    for (let i = 0; i < 5; i++) hub.publish('news', { data: `before ${i}` })
+    await waitFor(() => received.length === 5, 5000)
+    server.server.closeAllConnections()
+    await waitFor(() => hub.stats().subscribers === 0, 5000)
+    const missed = [0, 1, 2].map((i) => hub.publish('news', { data: `missed ${i}` }))
+    await waitFor(() => received.length === 8, 5000)
+    hub.publish('news', { data: 'after' })
+    await waitFor(() => received.length === 9, 5000)
+    expect(opens).toBe(2)
+    expect(received.slice(5).map((event) => event.id)).toEqual([...missed, expect.any(String)])
+    expect(received.map((event) => event.data)).toEqual([
+      'before 0',
+      'before 1',
+      'before 2',
+      'before 3',
+      'before 4',
+      'missed 0',
+      'missed 1',
+      'missed 2',
+      'after',
+    ])
+    expect(hub.stats().replayed).toBe(3)
+  })
+
+  it('resumes from the lastEventId query parameter when there is no header', async () => {
+    const hub = hubFor()
+    const server = await started(serveHub(hub, 'news'))
+    const ids = ['a', 'b', 'c'].map((data) => hub.publish('news', { data }))
+    const client = rawClient(server.port, `/events?lastEventId=${encodeURIComponent(ids[0]!)}`)
+    cleanups.push(() => client.close())
+    await client.until(() => client.events.length === 2)
+    expect(client.events.map((event) => [event.id, event.data])).toEqual([
+      [ids[1], 'b'],
+      [ids[2], 'c'],
+    ])
+  })
+
+  it('prefers the header over the query parameter, as a reconnecting EventSource needs', async () => {
+    const hub = hubFor()
+    const server = await started(serveHub(hub, 'news'))
+    const ids = ['a', 'b', 'c'].map((data) => hub.publish('news', { data }))
+    const client = rawClient(server.port, `/events?lastEventId=${ids[0]}`, { 'last-event-id': ids[1]! })
+    cleanups.push(() => client.close())
+    await client.until(() => client.events.length === 1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(client.events.map((event) => event.data)).toEqual(['c'])
+  })
+
+  it('answers a hostile Last-Event-ID with 200 and the gap signal, and other clients go on', async () => {
+    const hub = hubFor()
+    const server = await started(serveHub(hub, 'news'))
+    hub.publish('news', { data: 'kept' })
+    const bystander = rawClient(server.port)
+    cleanups.push(() => bystander.close())
+    await bystander.until(() => bystander.retries.length === 1)
+    // UTF-8 bytes (read as latin1 by Node), an 8 KB value, and a foreign id.
+    const hostile = [Buffer.from('ünïcödé').toString('latin1'), 'x'.repeat(8 * 1024), 'zzzzzzzz-1']
+    for (const value of hostile) {
+      const client = rawClient(server.port, '/', { 'last-event-id': value })
+      cleanups.push(() => client.close())
+      await client.until(() => client.events.length === 2)
+      expect(client.text()).toMatch(/^HTTP\/1\.1 200/)
+      expect(client.events[0]).toMatchObject({ event: 'rewind-gap' })
+      expect(['malformed', 'epoch']).toContain(client.events[0]!.data)
+      expect(client.events[1]!.data).toBe('kept')
+    }
+    hub.publish('news', { data: 'still flowing' })
+    await bystander.until(() => bystander.events.some((event) => event.data === 'still flowing'))
+  })
+
+  it('cuts off a client that stops reading once its queue passes the limit, and only it', async () => {
+    const maxQueueBytes = 256 * 1024
+    const hub = hubFor({ maxQueueBytes, maxEventBytes: 64 * 1024, heartbeatInterval: 0 })
+    const server = await started(serveHub(hub, 'feed'))
+    const stalled = rawClient(server.port)
+    const reader = rawClient(server.port)
+    cleanups.push(
+      () => stalled.close(),
+      () => reader.close(),
+    )
+    await stalled.until(() => stalled.retries.length === 1)
+    await reader.until(() => reader.retries.length === 1)
+    stalled.socket.pause()
+    const data = 'x'.repeat(60 * 1024)
+    let published = 0
+    let maxQueued = 0
+    // Publish up to 48 MB, a batch per turn, until the stalled client is cut off.
+    while (hub.stats().slowClosed === 0 && published < 800) {
+      for (let i = 0; i < 8; i++, published++) hub.publish('feed', { data })
+      await new Promise((resolve) => setImmediate(resolve))
+      maxQueued = Math.max(maxQueued, hub.stats().queuedBytes)
+      await reader.until(() => reader.events.length === published, 10_000)
+    }
+    expect(hub.stats().slowClosed).toBe(1)
+    // What waits for clients never exceeded the limit plus the batch that crossed it (and the reader's share).
+    expect(maxQueued).toBeLessThan(maxQueueBytes + 2 * 8 * 61 * 1024)
+    // Once it reads again it finds its connection closed by the server.
+    stalled.socket.resume()
+    await stalled.ended
+    expect(reader.events).toHaveLength(published)
+    expect(hub.stats().connections).toBe(1)
+  })
+
+  it('sends heartbeat comments without ids while a stream is idle', async () => {
+    const hub = hubFor({ heartbeatInterval: 30 })
+    const server = await started(serveHub(hub, 'quiet'))
+    const client = rawClient(server.port)
+    cleanups.push(() => client.close())
+    await client.until(() => client.comments.length >= 3)
+    expect(client.events).toEqual([])
+    expect(client.text()).not.toMatch(/\nid: [^\n]*\n\n:/)
+  })
+
+  it('turns clients away past maxConnections with 200, a retry hint and the end of the body', async () => {
+    const hub = hubFor({ maxConnections: 1, overloadRetry: 4000 })
+    const server = await started(serveHub(hub, 'news'))
+    const first = rawClient(server.port)
+    cleanups.push(() => first.close())
+    await first.until(() => first.retries.length === 1)
+    const second = rawClient(server.port)
+    cleanups.push(() => second.close())
+    await second.until(() => second.text().endsWith('0\r\n\r\n'))
+    expect(second.text()).toMatch(/^HTTP\/1\.1 200/)
+    // Only the overload hint: the usual opening hint is not sent to a client that is turned away.
+    expect(second.retries).toHaveLength(1)
+    expect(second.retries[0]).toBeGreaterThanOrEqual(2000)
+    expect(second.retries[0]).toBeLessThanOrEqual(6000)
+    expect(hub.stats()).toMatchObject({ rejected: 1, connections: 1 })
+  })
+
+  it('streams an async iterable and calls its return() when the client leaves', async () => {
+    const hub = hubFor()
+    let finalized = false
+    async function* tokens() {
+      try {
+        yield 'hello'
+        yield { event: 'token', data: { text: 'world' } }
+        await new Promise(() => {}) // a model that never finishes
+      } finally {
+        finalized = true
+      }
+    }
+    const server = await started(listen((req, res) => hub.serve(req, res, tokens())))
+    const client = rawClient(server.port)
+    await client.until(() => client.events.length === 2)
+    expect(client.events.map((event) => [event.event, event.data])).toEqual([
+      [undefined, 'hello'],
+      ['token', '{"text":"world"}'],
+    ])
+    client.close()
+    await waitFor(() => hub.stats().connections === 0, 5000)
+    // The generator is suspended in an await that never settles, so return() only queues; a finite
+    // producer is the case that matters: see the next test.
+    expect(finalized).toBe(false)
+  })
+
+  it('ends the response when a finite iterable ends, and stops one whose client left', async () => {
+    const hub = hubFor()
+    let produced = 0
+    let finalized = false
+    async function* counter() {
+      try {
+        for (;;) {
+          produced++
+          yield String(produced)
+          await new Promise((resolve) => setTimeout(resolve, 5))
+        }
+      } finally {
+        finalized = true
+      }
+    }
+    async function* three() {
+      yield* ['1', '2', '3']
+    }
+    const server = await started(
+      listen((req, res) => hub.serve(req, res, req.url === '/three' ? three() : counter())),
+    )
+    const finite = rawClient(server.port, '/three')
+    cleanups.push(() => finite.close())
+    await finite.until(() => finite.text().endsWith('0\r\n\r\n'))
+    expect(finite.events.map((event) => event.data)).toEqual(['1', '2', '3'])
+    const endless = rawClient(server.port, '/endless')
+    await endless.until(() => endless.events.length >= 3)
+    endless.close()
+    await waitFor(() => finalized, 5000)
+    const stoppedAt = produced
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(produced).toBe(stoppedAt)
+  })
+
+  it('lets server.close() finish promptly after hub.close(), with clients told to come back', async () => {
+    const hub = createHub({ retry: 20 })
+    const server = await listen((req, res) => hub.serve(req, res, 'news'))
+    const clients = Array.from({ length: 20 }, () => rawClient(server.port))
+    cleanups.push(() => {
+      for (const client of clients) client.close()
+    })
+    await waitFor(() => hub.stats().subscribers === 20, 5000)
+    hub.publish('news', { data: 'last words' })
+    const closed = new Promise<void>((resolve) => server.server.close(() => resolve()))
+    await hub.close({ retry: 1000 })
+    await closed
+    for (const client of clients) {
+      await client.ended
+      expect(client.events.map((event) => event.data)).toEqual(['last words'])
+      expect(client.retries.at(-1)).toBeGreaterThanOrEqual(500)
+      expect(client.retries.at(-1)).toBeLessThanOrEqual(1500)
+    }
+    expect(hub.stats()).toMatchObject({ connections: 0, subscribers: 0, streams: 0 })
+    expect(() => hub.publish('news', { data: 'late' })).toThrow(
+      expect.objectContaining({ code: 'ERR_CLOSED' }),
+    )
+  })
+})
+
+describe('serve over HTTP/2', () => {
+  it('sends no connection-specific headers and delivers frames in order', async () => {
+    const hub = hubFor()
+    const server = http2.createServer((req, res) => hub.serve(req, res, 'news'))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+    cleanups.push(() => session.destroy())
+    const ids = ['a', 'b'].map((data) => hub.publish('news', { data }))
+    const request = session.request({ ':path': '/events', 'last-event-id': ids[0]! })
+    const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) =>
+      request.once('response', resolve),
+    )
+    expect(headers[':status']).toBe(200)
+    expect(headers['content-type']).toBe('text/event-stream; charset=utf-8')
+    expect(headers.connection).toBeUndefined()
+    expect(headers['keep-alive']).toBeUndefined()
+    expect(headers['transfer-encoding']).toBeUndefined()
+    let body = ''
+    request.setEncoding('utf8')
+    request.on('data', (chunk: string) => {
+      body += chunk
+    })
+    hub.publish('news', { data: 'c' })
+    await waitFor(
+      () => body.includes('data: c'),
+      5000,
+      () => body,
+    )
+    expect(body.indexOf('data: b')).toBeLessThan(body.indexOf('data: c'))
+    expect(body).not.toContain('data: a')
+    // Shutting down closes the session gracefully, so the server can close.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    await hub.close()
+    await closed
+  })
+})
