@@ -13,9 +13,11 @@ import type { SubscriberSink } from './sink.js'
  * - `shutdown`: the hub was closed;
  * - `rejected`: a connection limit was reached, or the hub was already closed, when it arrived;
  * - `error`: application code (a filter, an iterable) or the store failed; reported through `onError`;
- * - `end`: the application closed it, or its iterable finished.
+ * - `end`: the application closed it, or its iterable finished;
+ * - `reset`: the store lost live events of its stream; the client resumes from history (and is told
+ *   of the gap if history no longer holds its position).
  */
-export type CloseReason = 'client' | 'slow' | 'shutdown' | 'rejected' | 'error' | 'end'
+export type CloseReason = 'client' | 'slow' | 'shutdown' | 'rejected' | 'error' | 'end' | 'reset'
 
 const HEARTBEAT = Buffer.from(encodeComment())
 

@@ -316,7 +316,10 @@ export class Hub<Published extends string | Promise<string> = string> {
       onError: optionalFunction('onError', options.onError),
     }
     if (!this.store.synchronous) {
-      this.store.attach({ deliver: (stream, events) => this.fanOut(stream, events) })
+      this.store.attach({
+        deliver: (stream, events) => this.fanOut(stream, events),
+        reset: (stream) => this.resetStream(stream),
+      })
     }
   }
 
@@ -661,6 +664,14 @@ export class Hub<Published extends string | Promise<string> = string> {
     }
     if (state.pendingBytes >= FLUSH_BYTES) this.flushStream(state)
     else if (this.flushTimer === undefined) this.flushTimer = setImmediate(this.flush)
+  }
+
+  /** Ends a stream's subscribers after the store lost live events; they resume from history. */
+  private resetStream(stream: string): void {
+    const state = this.streams.get(stream)
+    if (state === undefined) return
+    this.flushStream(state)
+    for (const subscriber of [...state.subscribers]) subscriber.end('reset')
   }
 
   private readonly flush = (): void => {

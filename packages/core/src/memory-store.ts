@@ -123,19 +123,19 @@ export class MemoryHistory {
   read(after: string | null | undefined, limit: number): ReadResult {
     this.expire()
     if (after === undefined) return { events: [], position: this.position(this.nextSeq - 1), done: true }
-    if (after === null) return this.page(this.nextSeq - this.count - 1, limit)
+    if (after === null) return this.page(this.nextSeq - this.count - 1, 0)
     const match = ID_SHAPE.exec(after)
-    if (match === null) return this.gap('unknown', limit)
-    if (match[1] !== this.epoch) return this.gap('epoch', limit)
+    if (match === null) return this.gap('unknown')
+    if (match[1] !== this.epoch) return this.gap('epoch')
     const seq = Number(match[2])
-    if (seq >= this.nextSeq) return this.gap('unknown', limit)
+    if (seq >= this.nextSeq) return this.gap('unknown')
     // The position just before the oldest retained event is still exact: nothing after it is missing.
-    if (seq < this.nextSeq - this.count - 1) return this.gap('evicted', limit)
+    if (seq < this.nextSeq - this.count - 1) return this.gap('evicted')
     return this.page(seq, limit)
   }
 
-  private gap(reason: GapReason, limit: number): ReadResult {
-    return { ...this.page(this.nextSeq - this.count - 1, limit), gap: reason }
+  private gap(reason: GapReason): ReadResult {
+    return { ...this.page(this.nextSeq - this.count - 1, 0), gap: reason }
   }
 
   private page(afterSeq: number, limit: number): ReadResult {
@@ -146,7 +146,7 @@ export class MemoryHistory {
     const offset = this.start + (from - firstSeq)
     for (let i = 0; i < n; i++) events[i] = this.ring[(offset + i) % this.ring.length]!
     const position = n > 0 ? events[n - 1]! : this.position(afterSeq)
-    return { events, position, done: from + n >= this.nextSeq }
+    return { events, position, done: afterSeq + n >= this.nextSeq - 1 }
   }
 
   private position(seq: number): Position {

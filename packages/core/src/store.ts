@@ -47,11 +47,11 @@ export interface NewEvent {
 
 /** The result of reading a stream's history after a position. */
 export interface ReadResult {
-  /** Events after the position (or after the gap position), oldest first, at most `limit`. */
+  /** Events after the position, oldest first, at most `limit`; none when `gap` is set. */
   readonly events: readonly StoredEvent[]
   /**
-   * Where reading continues: the last returned event, else the resolved position. For a fresh
-   * read (no position) it is the newest event, or the position before the first event to come.
+   * Where reading continues: the last returned event; with no events, the resolved position itself
+   * (for a gap, the position just before the oldest retained event; for a fresh read, the newest).
    */
   readonly position: Position
   /** Set when the requested position could not be resolved; `position` is then the gap position. */
@@ -62,8 +62,14 @@ export interface ReadResult {
 
 /** How a shared store hands events to the hub that uses it. */
 export interface StoreDelivery {
-  /** Delivers new events of one stream, oldest first, in stream order. */
+  /** Delivers new events of one stream, oldest first, in stream order, each exactly once. */
   deliver(stream: string, events: readonly StoredEvent[]): void
+  /**
+   * Says that live delivery of `stream` lost events (the tail fell behind trimming, or the store lost
+   * data). The hub ends that stream's subscribers; they reconnect with their last id and resume from
+   * history, with the gap signal if history no longer holds their position.
+   */
+  reset(stream: string): void
 }
 
 /** A store whose operations complete synchronously (the in-memory history). */
@@ -73,10 +79,11 @@ export interface SyncHistoryStore {
   append(stream: string, event: NewEvent): StoredEvent
   /**
    * Reads up to `limit` events after a position:
-   * - `after` an id: the events after it; an id this store cannot resolve gives a `gap` reason and
-   *   the events after the gap position (just before the oldest retained event);
-   * - `after` `null`: from the oldest retained event (`position` is the one just before it);
-   * - `after` `undefined`: no events, and `position` is the newest one (a fresh subscriber starts there).
+   * - `after` an id this store can resolve: the events after it;
+   * - `after` an id it cannot resolve: no events, a `gap` reason, and `position` just before the
+   *   oldest retained event (the caller reads on from there);
+   * - `after` `null`: no events, and `position` just before the oldest retained event;
+   * - `after` `undefined`: no events, and `position` the newest event (a fresh subscriber starts there).
    */
   read(stream: string, after: string | null | undefined, limit: number): ReadResult
   /** Called when a stream gets its first subscriber in this process; the store may pin its history. */

@@ -31,8 +31,6 @@ export class Subscriber extends Connection {
   private cursor: Position | undefined
   /** Where the next history read starts (see `SyncHistoryStore.read`). */
   private after: string | null | undefined
-  /** The client's resume id until the first read has resolved it. */
-  private resumeId: ResumeId
   private firstRead = true
   /** Live events that arrive while an asynchronous read is in flight; `undefined` otherwise. */
   private queue: StoredEvent[] | undefined
@@ -55,7 +53,6 @@ export class Subscriber extends Connection {
    * live, when this returns; `watching` is the store's promise that live delivery has started.
    */
   start(resumeId: ResumeId, watching: Promise<void> | undefined): void {
-    this.resumeId = resumeId
     this.after = resumeId
     if (watching === undefined) {
       this.readNext()
@@ -113,20 +110,20 @@ export class Subscriber extends Connection {
   /** Handles one page; returns true when the next page should be read at once. */
   private onRead(result: ReadResult): boolean {
     if (this.closed) return false
+    let gap = result.gap
     if (this.firstRead) {
       this.firstRead = false
-      if (this.resumeId === undefined) {
+      if (this.after === undefined) {
         // A fresh client learns the current position, so even a drop before its first event
         // resumes without loss (the spec sets the last event ID at every blank line).
         this.write(Buffer.from(encodeIdOnly(result.position.id)))
-      } else {
-        const reason = this.resumeId === null ? 'malformed' : result.gap
-        if (reason !== undefined && this.signalGap(reason, this.resumeId, result.position)) return false
-      }
+      } else if (this.after === null) gap = 'malformed'
     }
+    // A gap can also open on a later page, if history evicts past a slow catch-up: say so too.
+    if (gap !== undefined && this.signalGap(gap, this.after ?? null, result.position)) return false
     const complete = this.replay(result.events)
     if (this.closed) return false
-    if (complete) this.cursor = result.position
+    if (complete && result.events.length === 0) this.cursor = result.position
     this.after = this.cursor!.id
     if (!complete) {
       // The sink is full: stop queueing (history holds everything) and read on once it drains.
@@ -143,8 +140,8 @@ export class Subscriber extends Connection {
 
   /**
    * Sends the gap signal with the id the client should resume from. With the `replay` policy that is
-   * the position before the oldest retained event, which the replay then continues from; with `reset`
-   * it is the newest event and the subscriber goes live (returns true: nothing is replayed).
+   * the gap position (just before the oldest retained event), which the replay then continues from;
+   * with `reset` it is the newest event and the subscriber goes live (returns true: nothing is replayed).
    */
   private signalGap(reason: GapReason, resumeId: string | null, gapPosition: Position): boolean {
     const hub = this.hub

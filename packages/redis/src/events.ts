@@ -1,0 +1,144 @@
+/**
+ * Stream entries turned into stored events, each frame encoded once, and a small cache so history
+ * reads and the live tail of one process share the same event objects.
+ */
+import { encodeEvent, type StoredEvent } from '@rewind/core'
+import { orderOf } from './ids.js'
+import type { Deserializer } from './options.js'
+import { FIELDS, type RawEntry } from './scripts.js'
+
+/** Most events the cache holds. */
+const CACHE_EVENTS = 4096
+/** Most frame bytes the cache holds; one larger event is simply not cached. */
+const CACHE_BYTES = 8 * 1024 * 1024
+
+type Parsed = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown }
+
+/** An event read back from a stream entry. */
+export class RedisEvent implements StoredEvent {
+  readonly major: number
+  readonly minor: number
+  readonly frame: Buffer
+  private parsed: Parsed | undefined
+
+  constructor(
+    readonly id: string,
+    readonly event: string | undefined,
+    readonly data: string,
+    /** Whether `data` is the published value itself (it was a string). */
+    readonly isString: boolean,
+    /** Id of the entry that was newest when this one was added, or `''` if the entry has none. */
+    readonly prev: string,
+    private readonly deserialize: Deserializer,
+  ) {
+    const order = orderOf(id)
+    this.major = order.major
+    this.minor = order.minor
+    this.frame = Buffer.from(encodeFrame(id, event, data))
+  }
+
+  /**
+   * The value as published: the string itself, or `data` deserialized on first access. A failure is
+   * kept and thrown again, so a bad payload costs one attempt per process, not one per subscriber.
+   */
+  get value(): unknown {
+    if (this.isString) return this.data
+    let parsed = this.parsed
+    if (parsed === undefined) {
+      try {
+        parsed = { ok: true, value: this.deserialize(this.data) }
+      } catch (error) {
+        parsed = { ok: false, error }
+      }
+      this.parsed = parsed
+    }
+    if (parsed.ok) return parsed.value
+    throw parsed.error
+  }
+}
+
+function encodeFrame(id: string, event: string | undefined, data: string): string {
+  try {
+    return encodeEvent({ id, event, data })
+  } catch {
+    // Only an entry written by something else than this store can hold an event type with CR, LF or
+    // NUL; it is still sent, in its place in the stream, as a plain message.
+    return encodeEvent({ id, data })
+  }
+}
+
+/**
+ * Builds {@link RedisEvent}s from raw entries and keeps the most recent ones, so the many subscribers
+ * that catch up after a reconnection storm, and the tail, encode and parse each event once.
+ */
+export class EventCache {
+  private readonly events = new Map<string, RedisEvent>()
+  private bytes = 0
+
+  constructor(private readonly deserialize: Deserializer) {}
+
+  /** The event of `entry` of the stream at `key`. */
+  event(key: string, entry: RawEntry): RedisEvent {
+    const [id, fields] = entry
+    let prev = ''
+    let event: string | undefined
+    let isString = false
+    let data = ''
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const value = fields[i + 1]!
+      switch (fields[i]) {
+        case FIELDS.prev:
+          prev = value
+          break
+        case FIELDS.event:
+          event = value === '' ? undefined : value
+          break
+        case FIELDS.string:
+          isString = value === '1'
+          break
+        case FIELDS.data:
+          data = value
+          break
+      }
+    }
+    // An id is unique within a key, and the space cannot occur in an id.
+    const cacheKey = `${id} ${key}`
+    const cached = this.events.get(cacheKey)
+    // A stream deleted and written again could reuse an id for other content; never serve stale bytes.
+    if (
+      cached !== undefined &&
+      cached.data === data &&
+      cached.event === event &&
+      cached.isString === isString &&
+      cached.prev === prev
+    ) {
+      // Refresh its place, so the cache evicts the least recently used events.
+      this.events.delete(cacheKey)
+      this.events.set(cacheKey, cached)
+      return cached
+    }
+    const created = new RedisEvent(id, event, data, isString, prev, this.deserialize)
+    if (cached !== undefined) this.forget(cacheKey, cached)
+    if (created.frame.length <= CACHE_BYTES) {
+      this.events.set(cacheKey, created)
+      this.bytes += created.frame.length
+      while (this.events.size > CACHE_EVENTS || this.bytes > CACHE_BYTES) {
+        const oldest = this.events.entries().next().value
+        if (oldest === undefined) break
+        this.forget(oldest[0], oldest[1])
+      }
+    }
+    return created
+  }
+
+  /** Drops every cached event. */
+  clear(): void {
+    this.events.clear()
+    this.bytes = 0
+  }
+
+  private forget(cacheKey: string, event: RedisEvent): void {
+    this.events.delete(cacheKey)
+    this.bytes -= event.frame.length
+  }
+}

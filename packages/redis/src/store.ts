@@ -1,0 +1,276 @@
+/**
+ * The Redis Streams history store: each Rewind stream is a Redis stream, appended with `XADD`,
+ * replayed with `XRANGE` and followed live by one blocking `XREAD` per process. Every app instance
+ * that uses the same Redis can resume any client.
+ */
+import {
+  type AsyncHistoryStore,
+  type GapReason,
+  type NewEvent,
+  type Position,
+  type ReadResult,
+  RewindError,
+  type StoreDelivery,
+} from '@rewind/core'
+import { CommandConnection } from './connection.js'
+import { EventCache } from './events.js'
+import {
+  compareStreamIds,
+  formatStreamId,
+  MAX_ID_PART,
+  parseStreamId,
+  previousStreamId,
+  type StreamId,
+  toPosition,
+  ZERO_ID,
+  ZERO_POSITION,
+} from './ids.js'
+import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import { Tail } from './tail.js'
+
+/** Distinct messages the default error reporter logs before it stays silent. */
+const MAX_LOGGED_ERRORS = 100
+
+/**
+ * A history store on Redis Streams, shared by every process that uses the same Redis and prefix.
+ * Create one per hub with {@link createRedisStore}; close it after the hub.
+ */
+export class RedisStore implements AsyncHistoryStore {
+  /** Always false: every operation goes to Redis, so the hub awaits it. */
+  readonly synchronous = false
+  /** Prefix of the Redis keys: stream `s` lives in the key `prefix + s`. */
+  readonly prefix: string
+  private readonly options: ResolvedOptions
+  private readonly connection: CommandConnection
+  private readonly cache: EventCache
+  private readonly tail: Tail
+  private delivery: StoreDelivery | undefined
+  /** Watches whose start id is being fetched; a watch in this map when it lands joins the tail. */
+  private readonly starting = new Map<string, { promise: Promise<void> }>()
+  private closing: Promise<void> | undefined
+  private readonly loggedErrors = new Set<string>()
+
+  constructor(options: RedisStoreOptions = {}) {
+    this.options = resolveOptions(options)
+    this.prefix = this.options.prefix
+    this.cache = new EventCache(this.options.deserialize)
+    this.connection = new CommandConnection(options.redis, this.options, this.report)
+    this.tail = new Tail({
+      blockMs: this.options.blockMs,
+      replyTimeout: this.options.commandTimeout,
+      minReconnectDelay: this.options.minReconnectDelay,
+      maxReconnectDelay: this.options.maxReconnectDelay,
+      connect: () => this.connection.duplicate('rewind-tail'),
+      unblock: (clientId) =>
+        this.connection.run(
+          (client) => client.call('CLIENT', 'UNBLOCK', clientId) as Promise<number>,
+          (cause) => (cause instanceof Error ? cause : new Error(String(cause))),
+        ),
+      toEvent: (key, entry) => this.cache.event(key, entry),
+      deliver: (stream, events) => this.delivery?.deliver(stream, events),
+      reset: (stream) => this.delivery?.reset(stream),
+      report: this.report,
+    })
+  }
+
+  /** The Redis key of `stream`. */
+  key(stream: string): string {
+    return this.prefix + stream
+  }
+
+  /**
+   * Appends an event with `XADD ... MAXLEN`, recording the id of the entry before it, and resolves
+   * with the new id. Rejects with `ERR_STORE_UNAVAILABLE` at once while Redis is unreachable, or
+   * after `commandTimeout` without a reply, so the publisher can answer 503. (Like any write over a
+   * network, one that timed out may still have been applied.)
+   */
+  append(stream: string, event: NewEvent): Promise<string> {
+    const key = this.key(stream)
+    const mode = this.options.trim === 'exact' ? '=' : '~'
+    return this.connection.run(
+      (client) =>
+        client.rewindAppend(
+          key,
+          mode,
+          this.options.maxLen,
+          event.event ?? '',
+          typeof event.value === 'string' ? '1' : '0',
+          event.data,
+        ),
+      (cause) => this.unavailable('append to', stream, cause),
+    )
+  }
+
+  /**
+   * Reads up to `limit` events after a position, with the contract of `SyncHistoryStore.read`. An id
+   * older than the first retained entry is `evicted` unless it is that entry's predecessor (stored
+   * with the entry, so approximate trimming never causes a false gap); an id that is not
+   * `<digits>-<digits>`, or is newer than the newest entry, is `unknown`.
+   *
+   * A gap, and a read from `null`, return the position just before the first retained entry with no
+   * events and `done: false`: the gap signal then carries that position, and the next read, from it,
+   * returns the events. (The position is accepted as a resume id, so a client that drops right after
+   * the signal does not get the gap twice.)
+   */
+  async read(stream: string, after: string | null | undefined, limit: number): Promise<ReadResult> {
+    const key = this.key(stream)
+    const count = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0
+    const afterId = typeof after === 'string' ? parseStreamId(after) : undefined
+    // Redis refuses a range after the greatest possible id; nothing could follow it anyway.
+    const start =
+      afterId !== undefined && count > 0 && !(afterId.ms === MAX_ID_PART && afterId.seq === MAX_ID_PART)
+        ? `(${formatStreamId(afterId)}`
+        : ''
+    const [firstText, firstPrev, newestText, page] = await this.connection.run(
+      (client) => client.rewindRead(key, start, count),
+      (cause) => this.unavailable('read', stream, cause),
+    )
+    const first = parseStreamId(firstText)
+    if (first === undefined) {
+      // An empty (or missing) stream: only `0-0` (what a fresh client was told) can be resumed from.
+      const gap =
+        typeof after === 'string' && (afterId === undefined || compareStreamIds(afterId, ZERO_ID) > 0)
+      return gap
+        ? { events: [], position: ZERO_POSITION, gap: 'unknown', done: true }
+        : { events: [], position: ZERO_POSITION, done: true }
+    }
+    const newest = parseStreamId(newestText)!
+    if (after === undefined) return { events: [], position: toPosition(newest), done: true }
+    // Redis never stores 0-0, so the first entry always has a predecessor.
+    const before = toPosition(previousStreamId(first) ?? ZERO_ID)
+    if (after === null) return { events: [], position: before, done: false }
+    if (afterId === undefined || compareStreamIds(afterId, newest) > 0) return gapAt('unknown', before)
+    if (compareStreamIds(afterId, first) < 0 && !justBefore(afterId, first, firstPrev)) {
+      return gapAt('evicted', before)
+    }
+    const events = page.map((entry) => this.cache.event(key, entry))
+    const last = events[events.length - 1]
+    if (last === undefined) {
+      return { events, position: toPosition(afterId), done: compareStreamIds(afterId, newest) >= 0 }
+    }
+    return { events, position: last, done: events.length < count || last.id === newestText }
+  }
+
+  /** Called once by the hub: where the live tail delivers events. */
+  attach(delivery: StoreDelivery): void {
+    if (this.delivery !== undefined && this.delivery !== delivery) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        'this Redis store is already attached to a hub; create one store per hub',
+        { field: 'store' },
+      )
+    }
+    this.delivery = delivery
+  }
+
+  /**
+   * Starts following `stream` live. Resolves once its start id (the stream's last generated id, or
+   * `0-0` if it does not exist yet) is fixed: every event appended after that is delivered.
+   */
+  watch(stream: string): Promise<void> {
+    if (this.tail.has(stream)) return Promise.resolve()
+    const pending = this.starting.get(stream)
+    if (pending !== undefined) return pending.promise
+    const key = this.key(stream)
+    const entry: { promise: Promise<void> } = { promise: Promise.resolve() }
+    entry.promise = this.connection
+      .run(
+        (client) => client.rewindStart(key),
+        (cause) => this.unavailable('watch', stream, cause),
+      )
+      .then(
+        (startId) => {
+          // Unwatched meanwhile: the subscribers that wanted it are gone.
+          if (this.starting.get(stream) !== entry) return
+          this.starting.delete(stream)
+          this.tail.add(stream, key, startId)
+        },
+        (error: unknown) => {
+          if (this.starting.get(stream) === entry) this.starting.delete(stream)
+          throw error
+        },
+      )
+    this.starting.set(stream, entry)
+    return entry.promise
+  }
+
+  /** Stops following `stream` live. */
+  unwatch(stream: string): void {
+    this.starting.delete(stream)
+    this.tail.remove(stream)
+  }
+
+  /**
+   * Ends the live tail, rejects commands in flight, and closes the connections the store opened
+   * (not a client it was given). Resolves promptly, even while Redis is down.
+   */
+  close(): Promise<void> {
+    if (this.closing === undefined) {
+      this.starting.clear()
+      this.closing = Promise.all([this.tail.close(), this.connection.close()]).then(() => {
+        this.cache.clear()
+      })
+    }
+    return this.closing
+  }
+
+  private unavailable(action: string, stream: string, cause: unknown): RewindError {
+    return new RewindError(
+      'ERR_STORE_UNAVAILABLE',
+      `the Redis store could not ${action} stream ${JSON.stringify(stream)}: ${describe(cause)}`,
+      { cause },
+    )
+  }
+
+  private readonly report = (error: unknown): void => {
+    const onError = this.options.onError
+    if (onError !== undefined) {
+      try {
+        onError(error)
+      } catch {
+        // A failing hook must not stop the tail.
+      }
+      return
+    }
+    const message = describe(error)
+    if (this.loggedErrors.has(message) || this.loggedErrors.size >= MAX_LOGGED_ERRORS) return
+    this.loggedErrors.add(message)
+    console.warn('[rewind/redis] (logged once per message; set onError to handle):', error)
+  }
+}
+
+/**
+ * True when `id`, older than the first retained entry, is still exact: the entry's recorded
+ * predecessor, or the position just before it (which the gap signal hands out). Anything else older
+ * was either trimmed or lost, so events between it and the first entry are missing.
+ */
+function justBefore(id: StreamId, first: StreamId, firstPrev: string): boolean {
+  const prev = parseStreamId(firstPrev)
+  if (prev !== undefined && compareStreamIds(id, prev) === 0) return true
+  const before = previousStreamId(first)
+  return before !== undefined && compareStreamIds(id, before) === 0
+}
+
+function gapAt(reason: GapReason, position: Position): ReadResult {
+  return { events: [], position, gap: reason, done: false }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * Creates a history store on Redis Streams, for hubs in many processes that share one Redis.
+ *
+ * @example
+ * ```ts
+ * import { createHub } from '@rewind/core'
+ * import { createRedisStore } from '@rewind/redis'
+ *
+ * const store = createRedisStore({ redis: process.env.REDIS_URL })
+ * const hub = createHub({ store })
+ * ```
+ */
+export function createRedisStore(options?: RedisStoreOptions): RedisStore {
+  return new RedisStore(options)
+}
