@@ -372,6 +372,9 @@ export class Hub<Published extends string | Promise<string> = string> {
   subscribe(stream: string, sink: SubscriberSink, options: SubscribeOptions = {}): Subscription {
     assertStreamName(stream)
     const filter = optionalFunction('filter', options.filter)
+    // The client may have left while the application was deciding to subscribe it (an awaited
+    // lookup, say); its 'close' has fired already, so nothing else would ever end the subscriber.
+    if (sink.destroyed === true) return closedSubscription(stream, 'client')
     const subscriber = new Subscriber(
       this as Hub<string | Promise<string>>,
       sink,
@@ -413,6 +416,7 @@ export class Hub<Published extends string | Promise<string> = string> {
         },
       )
     }
+    if (sink.destroyed === true) return closedSubscription(undefined, 'client')
     const connection = new IterableStream(this as Hub<string | Promise<string>>, sink, iterable)
     if (this.refuse(connection, false)) return connection
     this.open(connection)
@@ -454,11 +458,13 @@ export class Hub<Published extends string | Promise<string> = string> {
         'the response has already started; serve the event stream before writing anything to the response',
       )
     }
+    const stream = typeof source === 'string' ? source : undefined
+    if (res.destroyed) return closedSubscription(stream, 'client')
     res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
     if (req.method === 'HEAD') {
       // Headers only: a HEAD request must not become a subscriber that never ends.
       res.end()
-      return closedSubscription(typeof source === 'string' ? source : undefined)
+      return closedSubscription(stream, 'end')
     }
     // Http2ServerResponse has flushHeaders too, though its typings omit it.
     ;(res as ServerResponse).flushHeaders()
@@ -706,8 +712,8 @@ export class Hub<Published extends string | Promise<string> = string> {
   }
 }
 
-function closedSubscription(stream: string | undefined): Subscription {
-  return { stream, closed: true, done: Promise.resolve('end'), close: () => {} }
+function closedSubscription(stream: string | undefined, reason: CloseReason): Subscription {
+  return { stream, closed: true, done: Promise.resolve(reason), close: () => {} }
 }
 
 function frameOf(event: StoredEvent): Buffer {

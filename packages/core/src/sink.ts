@@ -11,6 +11,8 @@ export interface SubscriberSink {
   destroy(): unknown
   /** Bytes accepted by `write` but not yet handed to the operating system. */
   readonly writableLength: number
+  /** True once the transport is gone (as `Writable#destroyed`); such a sink is never subscribed. */
+  readonly destroyed?: boolean
   /** `close`: the transport is gone; `drain`: the buffer emptied; `error`: the transport failed. */
   on(event: 'close' | 'drain' | 'error', listener: (...args: never[]) => void): unknown
   removeListener(event: 'close' | 'drain' | 'error', listener: (...args: never[]) => void): unknown

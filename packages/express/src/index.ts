@@ -1,1 +1,166 @@
-export {}
+/**
+ * Express middleware for Rewind: a thin layer that hands Express's `req`/`res` to a core hub.
+ * Everything an event stream does (headers, replay, heartbeats, limits, shutdown) happens in `@rewind/core`.
+ */
+import type { Server } from 'node:http'
+import {
+  type AsyncHistoryStore,
+  createHub,
+  type Hub,
+  type HubOptions,
+  type PublishInput,
+  type ServeOptions,
+  type StreamItem,
+  type Subscription,
+  type SyncHistoryStore,
+} from '@rewind/core'
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+
+/** What an event stream serves: a hub stream by name (with replay), or an async iterable. */
+export type StreamSource = string | AsyncIterable<StreamItem>
+
+/** `res.sse(source, options?)`: answers the request with an event stream. */
+export type SseResponder = (source: StreamSource, options?: ServeOptions) => Subscription
+
+declare global {
+  namespace Express {
+    interface Response {
+      /**
+       * Answers with an event stream (added by `app.use(sse())`): a hub stream by name, replayed
+       * from the client's `Last-Event-ID` header (else its `lastEventId` query parameter) and then
+       * live, or the items of an async iterable. Throws `RewindError` before anything is written for
+       * a bad stream name or source; Express passes it to your error handler.
+       *
+       * @example
+       * ```ts
+       * app.get('/events', (req, res) => res.sse('news'))
+       * ```
+       */
+      sse: SseResponder
+    }
+  }
+}
+
+/** Options of {@link sse}: the hub's options, or an existing hub to share. */
+export interface SseOptions extends HubOptions {
+  /**
+   * A hub to use instead of creating one (the other options are then ignored), for example one
+   * hub shared by several apps or routers.
+   * @defaultValue a new hub built from the other options
+   */
+  hub?: Hub<string> | Hub<Promise<string>>
+}
+
+/** Options of {@link SseMiddleware.close}. */
+export interface SseCloseOptions {
+  /** Tell each client to reconnect after a random delay around this many milliseconds. */
+  retry?: number
+  /** An HTTP server to close once the streams have ended; `close()` resolves when it has closed. */
+  server?: Server
+}
+
+/** Works out the source of a stream from the request, e.g. a stream per room from a route parameter. */
+export type SourceResolver = (req: Request) => StreamSource
+/** Works out the serve options from the request, e.g. a filter for the signed-in user. */
+export type ServeOptionsResolver = (req: Request) => ServeOptions
+
+/** The middleware returned by {@link sse}, with the hub's publishing and shutdown at hand. */
+export interface SseMiddleware<Published extends string | Promise<string> = string> extends RequestHandler {
+  /** The hub behind the middleware. */
+  readonly hub: Hub<Published>
+  /**
+   * Publishes an event to a stream from anywhere in the app (see `Hub.publish`).
+   * @returns the event id (a promise of it with an asynchronous store such as `@rewind/redis`)
+   */
+  publish(stream: string, input: PublishInput): Published
+  /**
+   * A route handler that serves a stream in one line; errors from the resolvers or from a bad
+   * source go to `next(err)` before the stream starts.
+   *
+   * @example
+   * ```ts
+   * app.get('/events', events.stream('news'))
+   * app.get('/rooms/:room/events', events.stream((req) => `room:${req.params.room}`))
+   * ```
+   */
+  stream(source: StreamSource | SourceResolver, options?: ServeOptions | ServeOptionsResolver): RequestHandler
+  /**
+   * Ends every open stream (so the server can close), then closes `server` if given.
+   *
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => events.close({ server }))
+   * ```
+   */
+  close(options?: SseCloseOptions): Promise<void>
+}
+
+/**
+ * Creates the Rewind middleware. `app.use(sse())` adds `res.sse()` to every response; the returned
+ * function also publishes, builds one-line route handlers, and shuts the streams down.
+ *
+ * @example
+ * ```ts
+ * const events = sse()
+ * app.use(events)
+ * app.get('/events', (req, res) => res.sse('news'))
+ * app.post('/news', express.json(), (req, res) => {
+ *   res.status(201).json({ id: events.publish('news', { data: req.body }) })
+ * })
+ * ```
+ */
+export function sse(
+  options?: SseOptions & { store?: SyncHistoryStore | undefined; hub?: Hub<string> | undefined },
+): SseMiddleware<string>
+export function sse(
+  options: SseOptions & ({ store: AsyncHistoryStore } | { hub: Hub<Promise<string>> }),
+): SseMiddleware<Promise<string>>
+export function sse(options?: SseOptions): SseMiddleware<string | Promise<string>>
+export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<string>> {
+  const hub: Hub<string | Promise<string>> = options.hub ?? createHub(options)
+
+  const middleware = function rewindSse(req: Request, res: Response, next: NextFunction): void {
+    res.sse = (source, serveOptions) => hub.serve(req, res, source, serveOptions)
+    next()
+  }
+
+  function stream(source: StreamSource | SourceResolver, serveOptions?: ServeOptions | ServeOptionsResolver) {
+    return function rewindStream(req: Request, res: Response, next: NextFunction): void {
+      try {
+        const resolved = typeof source === 'function' ? source(req) : source
+        hub.serve(req, res, resolved, typeof serveOptions === 'function' ? serveOptions(req) : serveOptions)
+      } catch (error) {
+        next(error)
+      }
+    }
+  }
+
+  async function close(closeOptions: SseCloseOptions = {}): Promise<void> {
+    await hub.close(closeOptions.retry === undefined ? {} : { retry: closeOptions.retry })
+    const server = closeOptions.server
+    if (server === undefined || !server.listening) return
+    await new Promise<void>((resolve, reject) => {
+      server.close((error) => (error === undefined ? resolve() : reject(error)))
+      // Keep-alive sockets that carried ordinary requests would otherwise hold the server open.
+      server.closeIdleConnections()
+    })
+  }
+
+  return Object.assign(middleware, {
+    hub,
+    publish: (name: string, input: PublishInput) => hub.publish(name, input),
+    stream,
+    close,
+  })
+}
+
+export {
+  createHub,
+  type Hub,
+  type HubOptions,
+  type PublishInput,
+  RewindError,
+  type ServeOptions,
+  type StreamItem,
+  type Subscription,
+} from '@rewind/core'

@@ -1,0 +1,103 @@
+/** `events.close({ server })`: every stream ends, the server closes, and the promise resolves. */
+import { Agent, get } from 'node:http'
+import express from 'express'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { RewindError } from '../src/index.js'
+import { connect } from './helpers/event-source.js'
+import { useEvents } from './helpers/events.js'
+import { listen } from './helpers/listen.js'
+import { openStream } from './helpers/raw.js'
+import { sleep, waitUntil, within } from './helpers/wait.js'
+
+/** A generous guard, not a speed claim: without the shutdown, keep-alive streams hold the server forever. */
+const CLOSE_GUARD_MS = 2000
+
+async function startApp() {
+  const events = useEvents({ retry: 50 })
+  const app = express()
+  app.use(events)
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true })
+  })
+  app.get('/news', events.stream('news'))
+  app.get(
+    '/rooms/:room',
+    events.stream(({ params: { room } }) => `room:${room}`),
+  )
+  app.get('/ticks', (_req, res) => {
+    res.sse(
+      (async function* () {
+        for (let n = 0; ; n++) {
+          yield String(n)
+          await sleep(20)
+        }
+      })(),
+    )
+  })
+  return { events, ...(await listen(app)) }
+}
+
+describe('shutdown', () => {
+  it('with open EventSource clients, close({ server }) resolves and the clients see their streams end', async () => {
+    const { events, server, url } = await startApp()
+    // An ordinary request leaves an idle keep-alive connection behind, which must not hold the server.
+    const agent = new Agent({ keepAlive: true })
+    onTestFinished(() => agent.destroy())
+    await new Promise<void>((resolve, reject) => {
+      get(url('/health'), { agent }, (res) => {
+        res.resume()
+        res.on('end', resolve)
+      }).on('error', reject)
+    })
+    await waitUntil(() => Object.keys(agent.freeSockets).length === 1, 'the keep-alive socket to go idle')
+    const clients = [
+      connect(url('/news')),
+      connect(url('/news')),
+      connect(url('/rooms/a')),
+      connect(url('/ticks')),
+    ]
+    for (const client of clients) await client.opened()
+    const raw = await openStream(url('/news'))
+    const id = events.publish('news', { data: 'last words' })
+
+    await within(events.close({ server }), CLOSE_GUARD_MS, 'events.close({ server }) to resolve')
+    expect(server.listening).toBe(false)
+    // Events published before close() are sent first, then the body ends cleanly.
+    await raw.waitForEnd()
+    expect(raw.events).toEqual([{ id, event: undefined, data: 'last words' }])
+    for (const client of clients) await client.waitForErrors(1)
+    expect(events.hub.stats()).toMatchObject({ connections: 0, subscribers: 0, streams: 0 })
+  })
+
+  it('with retry, each client is told to come back after a jittered delay before its stream ends', async () => {
+    const { events, server, url } = await startApp()
+    const streams = [await openStream(url('/news')), await openStream(url('/ticks'))]
+    await within(events.close({ server, retry: 1000 }), CLOSE_GUARD_MS, 'events.close({ server, retry })')
+    for (const stream of streams) {
+      await stream.waitForEnd()
+      const hint = stream.retries.at(-1)
+      expect(hint).toBeGreaterThanOrEqual(500)
+      expect(hint).toBeLessThanOrEqual(1500)
+    }
+  })
+
+  it('afterwards, publish throws ERR_CLOSED and close() can be called again', async () => {
+    const { events, server } = await startApp()
+    await events.close({ server })
+    expect(() => events.publish('news', { data: 'late' })).toThrow(RewindError)
+    try {
+      events.publish('news', { data: 'late' })
+    } catch (error) {
+      expect((error as RewindError).code).toBe('ERR_CLOSED')
+    }
+    await within(events.close({ server }), CLOSE_GUARD_MS, 'a second close() to resolve')
+  })
+
+  it('close() without a server ends the streams and leaves the server to the app', async () => {
+    const { events, server, url } = await startApp()
+    const stream = await openStream(url('/news'))
+    await within(events.close(), CLOSE_GUARD_MS, 'events.close() to resolve')
+    await stream.waitForEnd()
+    expect(server.listening).toBe(true)
+  })
+})
