@@ -40,12 +40,18 @@ export abstract class Connection implements Subscription {
   protected wrote = false
   private resolveDone!: (reason: CloseReason) => void
   private drainWaiter: (() => void) | undefined
+  /** Sends the response head; pending until the first write (see `serve` with asynchronous stores). */
+  private begin: (() => void) | undefined
+  /** Written right before the first chunk when the head is deferred: the `retry:` hint. */
+  private preamble: Uint8Array | undefined
 
   constructor(
     protected readonly hub: Hub<string | Promise<string>>,
     readonly sink: SubscriberSink,
     readonly stream: string | undefined,
+    begin?: () => void,
   ) {
+    this.begin = begin
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
     })
@@ -53,15 +59,31 @@ export abstract class Connection implements Subscription {
     sink.on('error', this.onSinkClose)
   }
 
+  /** Called by the hub once registered: the opening `retry:` hint, sent now or with the deferred head. */
+  open(preamble: Uint8Array | undefined): void {
+    if (preamble === undefined) return
+    if (this.begin === undefined) this.sink.write(preamble)
+    else this.preamble = preamble
+  }
+
   /** Writes a chunk; returns false when the sink's buffer is full. */
   protected write(chunk: Uint8Array): boolean {
+    if (this.begin !== undefined) this.sendHead()
     this.wrote = true
     return this.sink.write(chunk)
   }
 
+  private sendHead(): void {
+    const begin = this.begin!
+    this.begin = undefined
+    begin()
+    if (this.preamble !== undefined) this.sink.write(this.preamble)
+    this.preamble = undefined
+  }
+
   /** Called by the hub's shared timer: a comment for connections that wrote nothing since the last tick. */
   heartbeat(): void {
-    if (!this.wrote && !this.closed) this.sink.write(HEARTBEAT)
+    if (!this.wrote && !this.closed) this.write(HEARTBEAT)
     this.wrote = false
   }
 
@@ -95,6 +117,9 @@ export abstract class Connection implements Subscription {
       // The queue is full: ending gracefully would keep its bytes alive until the client reads them.
       this.sink.destroy()
     } else if (reason !== 'client') {
+      // A response ended before its head would go out without the event-stream content type,
+      // which makes a browser give up for good.
+      if (this.begin !== undefined) this.sendHead()
       if (retry !== undefined) this.sink.write(Buffer.from(encodeRetry(retry)))
       this.sink.end()
     }

@@ -56,3 +56,26 @@ export class RewindError extends Error {
     this.field = options?.field
   }
 }
+
+/**
+ * Wraps an error reporter so that each distinct error message is reported once, and at most `limit`
+ * messages in all: a failure that hits every client alike (a store outage, say) is logged once, not
+ * once per client. The hub's default `onError` is `console.error` wrapped this way.
+ *
+ * @example
+ * ```ts
+ * createHub({ onError: reportOncePerMessage((error, info) => logger.error({ err: error, ...info })) })
+ * ```
+ */
+export function reportOncePerMessage<Rest extends unknown[]>(
+  report: (error: unknown, ...rest: Rest) => void,
+  limit = 100,
+): (error: unknown, ...rest: Rest) => void {
+  const seen = new Set<string>()
+  return (error, ...rest) => {
+    const key = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    if (seen.has(key) || seen.size >= limit) return
+    seen.add(key)
+    report(error, ...rest)
+  }
+}

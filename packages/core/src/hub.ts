@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { CloseReason, Connection, Subscription } from './connection.js'
-import { RewindError } from './errors.js'
+import { RewindError, reportOncePerMessage } from './errors.js'
 import { assertFieldValue, encodeRetry, type Serializer, serializeData } from './frame.js'
 import { closeConnectionAfterShutdown, responseHeaders } from './http.js'
 import { IterableStream, type StreamItem } from './iterable.js'
@@ -260,15 +260,14 @@ export class Hub<Published extends string | Promise<string> = string> {
   private readonly closeGrace: number
   private readonly ownsStore: boolean
   private readonly hooks: {
-    [K in 'onGap' | 'onConnect' | 'onDisconnect' | 'onReject' | 'onError']: HubOptions[K] | undefined
-  }
+    [K in 'onGap' | 'onConnect' | 'onDisconnect' | 'onReject']: HubOptions[K] | undefined
+  } & { onError: NonNullable<HubOptions['onError']> }
   private readonly connections = new Set<Connection>()
   private readonly streams = new Map<string, StreamState>()
   private dirty: StreamState[] = []
   private flushTimer: NodeJS.Immediate | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private closing: Promise<void> | undefined
-  private readonly loggedErrors = new Set<string>()
 
   constructor(options: HubOptions = {}) {
     this.ownsStore = options.store === undefined
@@ -313,7 +312,7 @@ export class Hub<Published extends string | Promise<string> = string> {
       onConnect: optionalFunction('onConnect', options.onConnect),
       onDisconnect: optionalFunction('onDisconnect', options.onDisconnect),
       onReject: optionalFunction('onReject', options.onReject),
-      onError: optionalFunction('onError', options.onError),
+      onError: optionalFunction('onError', options.onError) ?? defaultErrorReport(),
     }
     if (!this.store.synchronous) {
       this.store.attach({
@@ -558,22 +557,14 @@ export class Hub<Published extends string | Promise<string> = string> {
     }
   }
 
-  /** @internal Reports an error once through `onError`. */
+  /** @internal Reports an error through `onError`. */
   reportError(error: unknown, stream: string | undefined): void {
     this.counters.errors++
-    const onError = this.hooks.onError
-    if (onError !== undefined) {
-      try {
-        onError(error, { stream })
-      } catch {
-        // A failing error hook must not take the stream or the process down.
-      }
-      return
+    try {
+      this.hooks.onError(error, { stream })
+    } catch {
+      // A failing error hook must not take the stream or the process down.
     }
-    const key = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-    if (this.loggedErrors.has(key) || this.loggedErrors.size >= 100) return
-    this.loggedErrors.add(key)
-    console.error('[rewind] stream error (logged once per message; set onError to handle):', error)
   }
 
   /** @internal Called by a connection when it ends. */
@@ -710,6 +701,12 @@ export class Hub<Published extends string | Promise<string> = string> {
       this.reportError(error, (info as ConnectionInfo).stream)
     }
   }
+}
+
+function defaultErrorReport(): NonNullable<HubOptions['onError']> {
+  return reportOncePerMessage((error) =>
+    console.error('[rewind] stream error (each message is logged once; set onError to handle them):', error),
+  )
 }
 
 function closedSubscription(stream: string | undefined, reason: CloseReason): Subscription {

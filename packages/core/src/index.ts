@@ -1,5 +1,5 @@
 export type { CloseReason, Subscription } from './connection.js'
-export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode } from './errors.js'
+export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode, reportOncePerMessage } from './errors.js'
 export {
   assertFieldValue,
   type EventFields,

@@ -44,8 +44,9 @@ export class Subscriber extends Connection {
     override readonly stream: string,
     private readonly filter: EventFilter | undefined,
     private readonly gapPolicy: GapPolicy | undefined,
+    begin?: () => void,
   ) {
-    super(hub, sink, stream)
+    super(hub, sink, stream, begin)
   }
 
   /**

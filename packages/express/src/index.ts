@@ -156,11 +156,14 @@ export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<st
 
 export {
   createHub,
+  type EventFilter,
+  type GapPolicy,
   type Hub,
   type HubOptions,
   type PublishInput,
   RewindError,
   type ServeOptions,
+  type StoredEvent,
   type StreamItem,
   type Subscription,
 } from '@rewind/core'

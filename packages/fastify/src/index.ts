@@ -1,1 +1,141 @@
-export {}
+/**
+ * Fastify plugin for Rewind: a thin layer that hands Fastify's raw request and response to a core hub.
+ * Everything an event stream does (headers, replay, heartbeats, limits, shutdown) happens in `@rewind/core`.
+ */
+import {
+  createHub,
+  type Hub,
+  type HubOptions,
+  RewindError,
+  reportOncePerMessage,
+  type ServeOptions,
+  type StreamItem,
+  type Subscription,
+} from '@rewind/core'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import fp from 'fastify-plugin'
+
+/** What an event stream serves: a hub stream by name (with replay), or an async iterable. */
+export type StreamSource = string | AsyncIterable<StreamItem>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The Rewind hub: `await fastify.sse.publish(stream, { data, event? })` from any route,
+     * `fastify.sse.stats()` for metrics. `publish` returns the id, or a promise of it with an
+     * asynchronous store such as `@rewind/redis`: `await` covers both.
+     */
+    sse: Hub<string | Promise<string>>
+  }
+  interface FastifyReply {
+    /**
+     * Answers with an event stream: a hub stream by name, replayed from the client's
+     * `Last-Event-ID` header (else its `lastEventId` query parameter) and then live, or the items of
+     * an async iterable. The reply is hijacked: Fastify sends nothing else. Throws `RewindError`
+     * before anything is written for a bad stream name or source, so Fastify's error handler answers.
+     * Returns the reply, so `return reply.sse('news')` works in async handlers.
+     *
+     * @example
+     * ```ts
+     * fastify.get('/events', (request, reply) => reply.sse('news'))
+     * ```
+     */
+    sse(source: StreamSource, options?: ServeOptions): FastifyReply
+  }
+}
+
+/** Options of the plugin: the hub's options, or an existing hub to share. */
+export interface RewindPluginOptions extends HubOptions {
+  /**
+   * A hub to use instead of creating one (the other hub options are then ignored).
+   * @defaultValue a new hub built from the other options
+   */
+  hub?: Hub<string> | Hub<Promise<string>>
+  /**
+   * Retry hint for clients when `fastify.close()` ends their streams: each waits a random delay
+   * between half and one and a half times this many milliseconds before reconnecting.
+   * @defaultValue none (clients use their current retry delay)
+   */
+  closeRetry?: number
+}
+
+// Async, so invalid options (createHub throws) or a second registration reject `register()` and
+// `ready()`; a callback plugin that throws synchronously escapes avvio as an uncaught exception.
+const plugin: FastifyPluginAsync<RewindPluginOptions> = async (fastify, options) => {
+  const { hub: given, closeRetry, ...hubOptions } = options
+  // Checked now: a bad value would only surface inside preClose, where fastify.close() would hang on
+  // the streams it failed to end.
+  if (closeRetry !== undefined && !(Number.isSafeInteger(closeRetry) && closeRetry >= 0)) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      `closeRetry must be a non-negative integer of milliseconds, got ${String(closeRetry)}`,
+      { field: 'closeRetry' },
+    )
+  }
+  const hub: Hub<string | Promise<string>> =
+    given ??
+    createHub({
+      // Fastify's logger, each distinct failure once: an outage of the store hits every client alike.
+      onError: reportOncePerMessage((error, info) =>
+        fastify.log.error({ err: error, ...info }, 'event stream failed'),
+      ),
+      ...hubOptions,
+    })
+
+  fastify.decorate('sse', hub)
+  fastify.decorateReply(
+    'sse',
+    function sse(this: FastifyReply, source: StreamSource, serveOptions?: ServeOptions) {
+      // Headers set through Fastify (by @fastify/cors, hooks or the route) live on the reply until it
+      // is sent; a hijacked reply never sends them, so they move to the raw response first.
+      const raw = this.raw
+      if (!raw.headersSent) {
+        for (const [name, value] of Object.entries(this.getHeaders())) {
+          if (value !== undefined) raw.setHeader(name, value)
+        }
+      }
+      const subscription: Subscription = hub.serve(this.request.raw, raw, source, serveOptions)
+      this.hijack()
+      const log = this.request.log
+      log.debug({ stream: subscription.stream }, 'event stream opened')
+      void subscription.done.then((reason) =>
+        log.debug({ stream: subscription.stream, reason }, 'event stream closed'),
+      )
+      return this
+    },
+  )
+
+  // preClose runs before the server stops accepting and waits for in-flight requests; open event
+  // streams never finish on their own, so they must end here for fastify.close() to resolve.
+  fastify.addHook('preClose', async () => {
+    await hub.close(closeRetry === undefined ? {} : { retry: closeRetry })
+  })
+}
+
+/**
+ * The Rewind plugin: decorates `fastify.sse` (the hub) and `reply.sse(source, options?)`, and ends
+ * every stream when Fastify closes.
+ *
+ * @example
+ * ```ts
+ * await fastify.register(ssePlugin, { history: { maxEvents: 500 } })
+ * fastify.get('/events', (request, reply) => reply.sse('news'))
+ * fastify.post('/news', async (request) => ({ id: fastify.sse.publish('news', { data: request.body }) }))
+ * ```
+ */
+export const ssePlugin = fp(plugin, { fastify: '5.x', name: '@rewind/fastify' })
+export default ssePlugin
+
+export {
+  createHub,
+  type EventFilter,
+  type GapPolicy,
+  type Hub,
+  type HubOptions,
+  type PublishInput,
+  RewindError,
+  type ServeOptions,
+  type StoredEvent,
+  type StreamItem,
+  type Subscription,
+} from '@rewind/core'

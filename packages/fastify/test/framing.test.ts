@@ -1,0 +1,101 @@
+/**
+ * Framing seen through a real EventSource: awkward data survives the round trip (line breaks come back
+ * as LF, as the WHATWG parser defines), and nothing in data can inject a field.
+ * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
+ */
+import { describe, expect, it } from 'vitest'
+import { RewindError } from '../src/index.js'
+import { createSseApp, listen } from './helpers/app.js'
+import { EventSourceClient } from './helpers/clients.js'
+
+/** What the client's parser makes of line breaks: CRLF and lone CR both become LF. */
+const asReceived = (data: string) => data.replace(/\r\n|\r/g, '\n')
+
+const AWKWARD: readonly [string, string][] = [
+  ['two lines', 'line one\nline two'],
+  ['CRLF', 'windows\r\nline'],
+  ['a lone CR', 'old mac\rline'],
+  ['a trailing CR', 'ends with CR\r'],
+  ['blank lines around and inside', '\n\nafter two blank lines\n\n\nand before two\n\n'],
+  ['mixed breaks', 'a\r\n\rb\n\r\nc'],
+  ['unicode', 'emoji 😀, CJK 中文, accents é, RTL שלום, a combining e\u0301'],
+  ['a line that looks like a field', 'event: injected\nid: 666\nretry: 1\ndata: smuggled'],
+  ['a line that looks like a comment', ': not a comment\n:also not'],
+  ['a leading space', ' leading space kept'],
+  ['only spaces', '   '],
+  ['the empty string', ''],
+  ['a line that is only a colon', ':'],
+]
+
+describe('data round trip through the eventsource client', () => {
+  it('every awkward payload arrives as one message event with its own id', async () => {
+    const app = await createSseApp()
+    app.get('/events', (_request, reply) => reply.sse('awkward'))
+    const { url } = await listen(app)
+    const client = new EventSourceClient(`${url}/events`, { types: ['message', 'injected'] })
+    await client.waitForOpen()
+
+    const ids = AWKWARD.map(([, data]) => app.sse.publish('awkward', { data }))
+    await client.waitForEvents(AWKWARD.length)
+
+    expect(client.events).toEqual(
+      AWKWARD.map(([, data], n) => ({ type: 'message', data: asReceived(data), lastEventId: ids[n] })),
+    )
+  })
+
+  it('event names, including non-ASCII ones, reach their listeners; JSON data is serialized once', async () => {
+    const app = await createSseApp()
+    app.get('/events', (_request, reply) => reply.sse('typed'))
+    const { url } = await listen(app)
+    const client = new EventSourceClient(`${url}/events`, {
+      types: ['message', 'order-created', 'événement'],
+    })
+    await client.waitForOpen()
+
+    app.sse.publish('typed', { event: 'order-created', data: { id: 42, note: 'line\nbreak' } })
+    app.sse.publish('typed', { event: 'événement', data: 'accent' })
+    app.sse.publish('typed', { event: '', data: 'empty name means message' })
+    await client.waitForEvents(3)
+
+    expect(client.events.map(({ type, data }) => ({ type, data }))).toEqual([
+      { type: 'order-created', data: '{"id":42,"note":"line\\nbreak"}' },
+      { type: 'événement', data: 'accent' },
+      { type: 'message', data: 'empty name means message' },
+    ])
+  })
+})
+
+describe('fields that cannot go on the wire', () => {
+  it.each([
+    ['LF', 'created\nid: 1'],
+    ['CR', 'created\r'],
+    ['CRLF', 'a\r\nb'],
+    ['NUL', 'a\0b'],
+  ])('publish refuses an event name with %s: RewindError ERR_INVALID_FIELD', async (_name, event) => {
+    const app = await createSseApp()
+
+    let caught: unknown
+    try {
+      app.sse.publish('news', { event, data: 'x' })
+    } catch (error) {
+      caught = error
+    }
+
+    expect(caught).toBeInstanceOf(RewindError)
+    expect(caught).toMatchObject({ name: 'RewindError', code: 'ERR_INVALID_FIELD', field: 'event' })
+    // Nothing was appended: the stream has no history.
+    expect(app.sse.stats().published).toBe(0)
+  })
+
+  it('a route that publishes a bad event name answers through the error handler', async () => {
+    const app = await createSseApp()
+    app.post<{ Body: { event: string } }>('/publish', async (request) => ({
+      id: app.sse.publish('news', { event: request.body.event, data: 'x' }),
+    }))
+
+    const response = await app.inject({ method: 'POST', url: '/publish', payload: { event: 'a\nb' } })
+
+    expect(response.statusCode).toBe(500)
+    expect(response.json()).toMatchObject({ code: 'ERR_INVALID_FIELD' })
+  })
+})

@@ -1,0 +1,292 @@
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect as connectHttp2,
+  type IncomingHttpHeaders,
+  type IncomingHttpStatusHeader,
+} from 'node:http2'
+import { connect as connectTcp } from 'node:net'
+import { EventSource } from 'eventsource'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
+import { onTestFinished } from 'vitest'
+
+/** Longest a test waits for anything to happen on a socket; generous, since the machine is shared. */
+const WAIT_MS = 5000
+
+/**
+ * Polls `check` until it returns something other than `undefined` or `false`, or fails after
+ * `timeout` with a message that says what never happened (a bounded wait, never a sleep).
+ */
+export async function waitFor<T>(
+  check: () => T | undefined | false,
+  what: string | (() => string),
+  timeout = WAIT_MS,
+): Promise<T> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const value = check()
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${typeof what === 'string' ? what : what()}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** Rejects if `promise` does not settle within `timeout`, naming what it was. */
+export async function within<T>(promise: Promise<T>, what: string, timeout = WAIT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeout} ms waiting for ${what}`)), timeout)
+  })
+  try {
+    return await Promise.race([promise, expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** A promise with its resolve function, for gates a test opens by hand. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void
+  const promise = new Promise<T>((r) => {
+    resolve = r
+  })
+  return { promise, resolve }
+}
+
+/**
+ * What a spec-following client makes of an event stream, fed chunk by chunk: dispatched events and
+ * `retry:` values, as eventsource-parser reports them, plus the raw text.
+ */
+export class EventLog {
+  readonly events: EventSourceMessage[] = []
+  readonly retries: number[] = []
+  text = ''
+  private readonly parser = createParser({
+    onEvent: (event) => this.events.push(event),
+    onRetry: (retry) => this.retries.push(retry),
+  })
+
+  feed(chunk: string): void {
+    this.text += chunk
+    this.parser.feed(chunk)
+  }
+
+  /** Waits until at least `count` events have been dispatched; returns all of them. */
+  waitForEvents(count: number, label = 'the stream'): Promise<EventSourceMessage[]> {
+    return waitFor(
+      () => this.events.length >= count && this.events,
+      () => `${count} events on ${label}, got ${this.events.length}: ${JSON.stringify(this.text)}`,
+    )
+  }
+
+  /** Data of the dispatched events of the default (`message`) type. */
+  messages(): string[] {
+    return this.events.filter((event) => event.event === undefined).map((event) => event.data)
+  }
+}
+
+/** An event stream read with `fetch` (the way a server-side client or a polyfill reads it). */
+export class FetchStream extends EventLog {
+  /** Resolves when the body ends (the server ended it) or the read fails (an abort or a reset). */
+  readonly ended: Promise<void>
+
+  private constructor(
+    readonly response: Response,
+    private readonly controller: AbortController,
+  ) {
+    super()
+    this.ended = this.read()
+  }
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<FetchStream> {
+    const controller = new AbortController()
+    const response = await within(
+      fetch(url, { headers, signal: controller.signal }),
+      `the response of ${url}`,
+    )
+    const stream = new FetchStream(response, controller)
+    onTestFinished(() => stream.close())
+    return stream
+  }
+
+  close(): void {
+    this.controller.abort()
+  }
+
+  private async read(): Promise<void> {
+    const body = this.response.body
+    if (body === null) return
+    const reader = body.getReader()
+    const decoder = new TextDecoder()
+    try {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) return
+        this.feed(decoder.decode(value, { stream: true }))
+      }
+    } catch {
+      // An abort or a reset ends the read like the end of the body; the test asserts on what arrived.
+    }
+  }
+}
+
+/** What an `eventsource` client dispatched: the event type, its data and the client's `lastEventId`. */
+export interface ReceivedEvent {
+  type: string
+  data: string
+  lastEventId: string
+}
+
+/**
+ * A real EventSource (the `eventsource` package, which follows the browser's algorithm: it
+ * reconnects by itself after `retry` and sends `Last-Event-ID`), recording every event of `types`.
+ */
+export class EventSourceClient {
+  readonly source: EventSource
+  readonly events: ReceivedEvent[] = []
+  /** `open` events seen: 1 after the first connection, one more per reconnection. */
+  opens = 0
+
+  constructor(url: string, options: { types?: readonly string[]; headers?: Record<string, string> } = {}) {
+    const extra = options.headers
+    this.source = new EventSource(url, {
+      fetch:
+        extra === undefined
+          ? globalThis.fetch
+          : (input, init) => globalThis.fetch(input, { ...init, headers: { ...init.headers, ...extra } }),
+    })
+    this.source.addEventListener('open', () => {
+      this.opens++
+    })
+    for (const type of options.types ?? ['message', 'rewind-gap']) {
+      this.source.addEventListener(type, (event) => {
+        this.events.push({ type, data: event.data, lastEventId: event.lastEventId })
+      })
+    }
+    onTestFinished(() => this.close())
+  }
+
+  waitForOpen(count = 1): Promise<number> {
+    return waitFor(() => this.opens >= count && this.opens, `${count} open events, got ${this.opens}`)
+  }
+
+  waitForEvents(count: number, label = 'the EventSource'): Promise<ReceivedEvent[]> {
+    return waitFor(
+      () => this.events.length >= count && this.events,
+      () => `${count} events on ${label}, got ${JSON.stringify(this.events)}`,
+    )
+  }
+
+  close(): void {
+    this.source.close()
+  }
+}
+
+/** A response read from a raw socket: for requests `fetch` refuses to send (bytes it would reject). */
+export interface RawResponse {
+  status: number
+  headers: Record<string, string>
+  /** The body with HTTP/1.1 chunked framing removed. */
+  body: string
+}
+
+/**
+ * Sends `request` as is over a new TCP connection and reads the response until `done(body)` holds
+ * or the server ends it; then destroys the socket.
+ */
+export function rawRequest(
+  port: number,
+  request: Buffer,
+  done: (body: string) => boolean = () => false,
+): Promise<RawResponse> {
+  return within(
+    new Promise<RawResponse>((resolve, reject) => {
+      const socket = connectTcp(port, '127.0.0.1', () => socket.write(request))
+      onTestFinished(() => {
+        socket.destroy()
+      })
+      let received = Buffer.alloc(0)
+      const parse = (): RawResponse | undefined => {
+        const end = received.indexOf('\r\n\r\n')
+        if (end === -1) return undefined
+        const [statusLine = '', ...lines] = received.subarray(0, end).toString('latin1').split('\r\n')
+        const headers: Record<string, string> = {}
+        for (const line of lines) {
+          const colon = line.indexOf(':')
+          headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
+        }
+        const rest = received.subarray(end + 4)
+        const body = headers['transfer-encoding'] === 'chunked' ? dechunk(rest) : rest.toString('utf8')
+        return { status: Number(statusLine.split(' ')[1]), headers, body }
+      }
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk])
+        const response = parse()
+        if (response !== undefined && done(response.body)) {
+          socket.destroy()
+          resolve(response)
+        }
+      })
+      socket.on('error', reject)
+      socket.on('close', () => {
+        const response = parse()
+        if (response === undefined) reject(new Error(`connection closed without a response: ${received}`))
+        else resolve(response)
+      })
+    }),
+    'a raw HTTP response',
+  )
+}
+
+/** Removes HTTP/1.1 chunked framing from as many complete chunks as have arrived. */
+function dechunk(data: Buffer): string {
+  const parts: Buffer[] = []
+  let offset = 0
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', offset)
+    if (lineEnd === -1) break
+    const size = Number.parseInt(data.subarray(offset, lineEnd).toString('latin1'), 16)
+    if (!(size > 0) || lineEnd + 2 + size > data.length) break
+    parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size))
+    offset = lineEnd + 2 + size + 2
+  }
+  return Buffer.concat(parts).toString('utf8')
+}
+
+/** An HTTP/2 cleartext (h2c) session, destroyed when the test finishes. */
+export function connectH2(url: string): ClientHttp2Session {
+  const session = connectHttp2(url)
+  // Failures surface through the requests a test makes; an unhandled session error would crash the worker.
+  session.on('error', () => {})
+  onTestFinished(() => {
+    session.destroy()
+  })
+  return session
+}
+
+/** An event stream read over HTTP/2. */
+export class Http2Stream extends EventLog {
+  readonly request: ClientHttp2Stream
+  readonly response: Promise<IncomingHttpHeaders & IncomingHttpStatusHeader>
+  readonly ended: Promise<void>
+
+  constructor(session: ClientHttp2Session, path: string, headers: Record<string, string> = {}) {
+    super()
+    this.request = session.request({ ':path': path, ...headers })
+    this.request.setEncoding('utf8')
+    this.request.on('data', (chunk: string) => this.feed(chunk))
+    this.request.on('error', () => {})
+    this.response = within(
+      new Promise((resolve) => this.request.once('response', resolve)),
+      `the HTTP/2 response of ${path}`,
+    )
+    this.ended = new Promise<void>((resolve) => this.request.once('close', resolve))
+    onTestFinished(() => this.close())
+  }
+
+  close(): void {
+    if (!this.request.closed) this.request.close()
+  }
+}
