@@ -1,0 +1,118 @@
+/**
+ * Rewind live demo on Fastify: publish events, cut the connection, watch the page resume with
+ * nothing missed.
+ *
+ *   pnpm --filter fastify-live start        # then open http://127.0.0.1:3001/
+ *
+ *   # follow the stream (resume with -H 'Last-Event-ID: <an id you saw>')
+ *   curl -N http://127.0.0.1:3001/events
+ *   # publish: string data is sent as is (newlines allowed), anything else as JSON
+ *   curl -X POST http://127.0.0.1:3001/events -H 'content-type: application/json' -d '{"data":"hello"}'
+ *   curl -X POST http://127.0.0.1:3001/events -H 'content-type: application/json' \
+ *     -d '{"event":"price","data":{"sku":"A-17","eur":12.5}}'   # the page shows it with /?listen=price
+ *   # cut the connections of a page (its client id is shown on the page)
+ *   curl -X POST 'http://127.0.0.1:3001/drop?client=<id>'
+ *
+ * Environment: PORT (3001), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 1000),
+ * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
+ * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
+ */
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { RewindError, ssePlugin } from '@rewind/fastify'
+import { createRedisStore } from '@rewind/redis'
+import Fastify from 'fastify'
+import { createDropControl, readClientId } from '../shared/clients.js'
+import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
+import { readSettings, stopOnSignals, storeFor } from '../shared/run.js'
+
+const STREAM = 'demo'
+const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
+const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
+
+/**
+ * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams.
+ *
+ * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> } }} [options] events
+ *   kept for resuming clients (1000), the reconnection delay sent to clients in milliseconds (1000:
+ *   short, so a drop is quick to watch), and a shared history store (default: in memory), closed
+ *   with the instance
+ */
+export function buildApp({ history = 1000, retry = 1000, store } = {}) {
+  const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES })
+  const drops = createDropControl()
+  const shared = store === undefined ? {} : { store }
+  fastify.register(ssePlugin, { history: { maxEvents: history }, retry, closeRetry: 1000, ...shared })
+  // onClose runs after the plugin's preClose has ended the streams: the store is no longer needed.
+  if (store !== undefined) fastify.addHook('onClose', () => store.close())
+
+  fastify.get('/', (request, reply) => {
+    reply.type('text/html; charset=utf-8').send(PAGE)
+  })
+
+  fastify.get('/events', (request, reply) => {
+    drops.track(readClientId(request.query.client), reply.raw)
+    return reply.sse(STREAM)
+  })
+
+  fastify.post('/events', async (request, reply) => {
+    const body = readPublishBody(request.body)
+    if ('error' in body) return reply.code(400).send({ error: body.error })
+    const id = await fastify.sse.publish(STREAM, body.input)
+    return reply.code(201).send({ id })
+  })
+
+  fastify.post('/drop', (request, reply) => {
+    const client = readClientId(request.query.client)
+    if (client === undefined) {
+      return reply.code(400).send({ error: 'expected ?client=<the id the page connected with>' })
+    }
+    return reply.send({ dropped: drops.drop(client) })
+  })
+
+  fastify.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` })
+  })
+
+  // Every error is answered as `{ error }`, including the body parser's (malformed JSON, too large).
+  fastify.setErrorHandler((error, request, reply) => {
+    const { status, message } = describeError(error)
+    if (status >= 500) console.error(error)
+    reply.code(status).send({ error: message })
+  })
+
+  return fastify
+}
+
+function describeError(error) {
+  if (error instanceof RewindError && PUBLISH_ERROR_STATUS[error.code] !== undefined) {
+    return { status: PUBLISH_ERROR_STATUS[error.code], message: error.message }
+  }
+  switch (error?.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, message: 'the body is not valid JSON' }
+    // Same answer as a missing body: the demos only take JSON.
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 400, message: 'expected a JSON body (Content-Type: application/json)' }
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, message: `the body is larger than ${MAX_BODY_BYTES} bytes` }
+  }
+  // Fastify sets a 4xx statusCode on errors caused by the request (a JSON syntax error, for one).
+  const status = error?.statusCode
+  if (Number.isInteger(status) && status >= 400 && status < 500) return { status, message: error.message }
+  return { status: 500, message: 'internal error' }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const settings = readSettings({ port: 3001 })
+  const { port, host, history } = settings
+  const fastify = buildApp({ history, store: storeFor(settings, createRedisStore) })
+  await fastify.listen({ port, host })
+  const { address, port: actual } = fastify.server.address()
+  console.log(
+    `Rewind live demo (Fastify) at http://${address.includes(':') ? `[${address}]` : address}:${actual}/`,
+  )
+  // Clients are told to come back in about a second, with their Last-Event-ID.
+  stopOnSignals(() => fastify.close())
+}

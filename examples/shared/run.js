@@ -1,0 +1,78 @@
+/**
+ * How the live demos run as a process: settings from the environment (`PORT`, `HOST` 127.0.0.1,
+ * `HISTORY` 1000: how many events each stream keeps for clients that resume; `REDIS_URL` to keep
+ * that history in Redis, shared by every demo process started with the same `REDIS_URL` and
+ * `REDIS_PREFIX`) and a graceful stop on SIGTERM and SIGINT.
+ */
+
+/** Key prefix of the demos' streams in Redis; the same in both demos, so they form one cluster. */
+export const DEFAULT_REDIS_PREFIX = 'rewind-demo:'
+
+/** How long a stop may take before the process gives up and exits with code 1. */
+const STOP_TIMEOUT = 5000
+
+/**
+ * @param {{ port: number }} defaults
+ * @returns {{ port: number, host: string, history: number, redis?: { url: string, prefix: string } }}
+ */
+export function readSettings(defaults) {
+  const url = process.env.REDIS_URL
+  return {
+    port: integer('PORT', defaults.port, 0),
+    host: process.env.HOST || '127.0.0.1',
+    history: integer('HISTORY', 1000, 1),
+    ...(url ? { redis: { url, prefix: process.env.REDIS_PREFIX || DEFAULT_REDIS_PREFIX } } : {}),
+  }
+}
+
+/**
+ * The history store of a demo process: Redis when `REDIS_URL` is set, else undefined (the hub's
+ * in-memory history). Each app passes its own `createRedisStore`, since this folder is not a package.
+ *
+ * @param {ReturnType<typeof readSettings>} settings
+ * @param {(options: object) => { close(): Promise<void> }} createRedisStore
+ */
+export function storeFor(settings, createRedisStore) {
+  if (settings.redis === undefined) return undefined
+  return createRedisStore({
+    redis: settings.redis.url,
+    prefix: settings.redis.prefix,
+    maxLen: settings.history,
+  })
+}
+
+/**
+ * Calls `stop` on the first SIGTERM or SIGINT; the process then exits with code 0 once nothing is
+ * left open. Later signals are ignored: a Ctrl+C in a terminal reaches the process twice when it
+ * runs under `pnpm start` (directly, and forwarded by pnpm).
+ *
+ * @param {() => Promise<void>} stop ends the streams and closes the server
+ */
+export function stopOnSignals(stop) {
+  let stopping = false
+  const onSignal = (signal) => {
+    if (stopping) return
+    stopping = true
+    console.log(`${signal}: ending the event streams and closing the server`)
+    setTimeout(() => {
+      console.error(`still not closed after ${STOP_TIMEOUT} ms; exiting`)
+      process.exit(1)
+    }, STOP_TIMEOUT).unref()
+    stop().catch((error) => {
+      console.error(error)
+      process.exitCode = 1
+    })
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+}
+
+function integer(name, fallback, min) {
+  const text = process.env[name]
+  if (text === undefined || text === '') return fallback
+  const value = Number(text)
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`${name} must be an integer of at least ${min}, got ${JSON.stringify(text)}`)
+  }
+  return value
+}

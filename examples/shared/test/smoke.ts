@@ -1,0 +1,284 @@
+/**
+ * The smoke test every live demo passes: it starts the example as a child process (`node index.js`
+ * with PORT=0, reading the URL it prints), drives the HTTP contract with the `eventsource` client,
+ * and stops it with SIGTERM.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { EventSource, type FetchLike } from 'eventsource'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+
+/** Bound of every wait; generous because CI machines are small and shared. */
+const WAIT = { timeout: 15_000, interval: 20 }
+
+interface Received {
+  id: string
+  event: string
+  data: string
+}
+
+interface RunningExample {
+  url: string
+  child: ChildProcess
+  output(): string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+/** Starts `node <entry>` on a free port and resolves with the URL it prints. */
+export async function startExample(entry: URL, env: Record<string, string> = {}): Promise<RunningExample> {
+  const child = spawn(process.execPath, [fileURLToPath(entry)], {
+    cwd: fileURLToPath(new URL('.', entry)),
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+  })
+  const url = await vi
+    .waitFor(() => {
+      if (child.exitCode !== null) throw new Error(`the example exited early:\n${output}`)
+      const match = /(http:\/\/127\.0\.0\.1:\d+)\//.exec(output)
+      if (match === null) throw new Error(`the example printed no URL yet:\n${output}`)
+      return match[1]!
+    }, WAIT)
+    .catch((error: unknown) => {
+      child.kill('SIGKILL')
+      throw error
+    })
+  return { url, child, output: () => output, exited }
+}
+
+/**
+ * An `eventsource` client that records what it receives and the `Last-Event-ID` of every
+ * connection attempt, and can hold a reconnection back (so events are surely published while it is away).
+ */
+function follow(url: string, names: string[] = []) {
+  const received: Received[] = []
+  const lastEventIds: (string | null)[] = []
+  let held: Promise<void> | undefined
+  let release = () => {}
+  const recordingFetch: FetchLike = async (input, init) => {
+    lastEventIds.push(new Headers(init.headers).get('last-event-id'))
+    if (held !== undefined) await held
+    return fetch(input, init)
+  }
+  const source = new EventSource(url, { fetch: recordingFetch })
+  const record = (event: MessageEvent) =>
+    received.push({ id: event.lastEventId, event: event.type, data: event.data })
+  for (const name of ['message', ...names]) source.addEventListener(name, record)
+  const opened = new Promise<void>((resolve) =>
+    source.addEventListener('open', () => resolve(), { once: true }),
+  )
+  return {
+    source,
+    received,
+    lastEventIds,
+    opened,
+    hold() {
+      held = new Promise((resolve) => {
+        release = resolve
+      })
+    },
+    release() {
+      held = undefined
+      release()
+    },
+  }
+}
+
+/** POSTs a JSON value, raw text with a content type, or (body `undefined`) nothing at all. */
+async function post(url: string, body?: unknown, contentType = 'application/json') {
+  const response = await fetch(
+    url,
+    body === undefined
+      ? { method: 'POST' }
+      : {
+          method: 'POST',
+          headers: { 'content-type': contentType },
+          body: typeof body === 'string' ? body : JSON.stringify(body),
+        },
+  )
+  const text = await response.text()
+  return { status: response.status, type: response.headers.get('content-type') ?? '', text }
+}
+
+async function publish(base: string, input: { event?: string; data: unknown }): Promise<Received> {
+  const answer = await post(`${base}/events`, input)
+  expect(answer.status, answer.text).toBe(201)
+  const { id } = JSON.parse(answer.text) as { id: string }
+  const data = typeof input.data === 'string' ? input.data : JSON.stringify(input.data)
+  return { id, event: input.event ?? 'message', data }
+}
+
+function expectJsonError(answer: { status: number; type: string; text: string }, status: number): void {
+  expect(answer.status, answer.text).toBe(status)
+  expect(answer.type).toMatch(/^application\/json/)
+  const { error } = JSON.parse(answer.text) as { error: unknown }
+  expect(typeof error === 'string' && error.length > 0, answer.text).toBe(true)
+}
+
+/** The smoke test of one live demo, started from `entry`. */
+export function smokeTest(name: string, entry: URL): void {
+  describe(`${name}: smoke test of the running app`, () => {
+    let app: RunningExample
+    let base: string
+    const sources: EventSource[] = []
+
+    beforeAll(async () => {
+      app = await startExample(entry)
+      base = app.url
+    })
+
+    afterAll(() => {
+      for (const source of sources) source.close()
+      if (app !== undefined && app.child.exitCode === null) app.child.kill('SIGKILL')
+    })
+
+    function open(client: string, names: string[] = []) {
+      const follower = follow(`${base}/events?client=${client}`, names)
+      sources.push(follower.source)
+      return follower
+    }
+
+    it('serves the demo page', async () => {
+      const response = await fetch(`${base}/`)
+      expect(response.status).toBe(200)
+      expect(response.headers.get('content-type')).toMatch(/^text\/html/)
+      expect(await response.text()).toContain('new EventSource(')
+    })
+
+    it('delivers published events: string, JSON, multi-line, named', async () => {
+      const follower = open('smoke-live', ['note'])
+      await follower.opened
+      const sent = [
+        await publish(base, { data: 'hello' }),
+        await publish(base, { event: 'note', data: { sku: 'A-17', qty: 2 } }),
+        await publish(base, { data: 'first line\nsecond line\r\nthird line' }),
+      ]
+      // SSE normalises CRLF to LF in data.
+      sent[2]!.data = 'first line\nsecond line\nthird line'
+      await vi.waitFor(() => expect(follower.received).toHaveLength(3), WAIT)
+      expect(follower.received).toEqual(sent)
+      follower.source.close()
+    })
+
+    it('resumes after a server-side drop with exactly the missed events', async () => {
+      const follower = open('smoke-drop', ['note'])
+      await follower.opened
+      const before = [await publish(base, { data: 'before 1' }), await publish(base, { data: 'before 2' })]
+      await vi.waitFor(() => expect(follower.received).toHaveLength(2), WAIT)
+
+      follower.hold()
+      const drop = await post(`${base}/drop?client=smoke-drop`)
+      expect(drop.status, drop.text).toBe(200)
+      expect(JSON.parse(drop.text)).toEqual({ dropped: 1 })
+      await vi.waitFor(() => expect(follower.lastEventIds).toHaveLength(2), WAIT)
+      const missed = [
+        await publish(base, { data: 'missed 1' }),
+        await publish(base, { event: 'note', data: { missed: 2 } }),
+        await publish(base, { data: 'missed\n3' }),
+      ]
+      follower.release()
+
+      await vi.waitFor(() => expect(follower.received).toHaveLength(5), WAIT)
+      expect(follower.lastEventIds).toEqual([null, before[1]!.id])
+      expect(follower.received).toEqual([...before, ...missed])
+      const live = await publish(base, { data: 'live again' })
+      await vi.waitFor(() => expect(follower.received).toHaveLength(6), WAIT)
+      expect(follower.received[5]).toEqual(live)
+      follower.source.close()
+    })
+
+    it('replays from ?lastEventId= for clients that cannot set the header', async () => {
+      const first = await publish(base, { data: 'one' })
+      const second = await publish(base, { event: 'note', data: { two: 2 } })
+      const follower = open(`smoke-query&lastEventId=${encodeURIComponent(first.id)}`, ['note'])
+      await vi.waitFor(() => expect(follower.received).toHaveLength(1), WAIT)
+      expect(follower.lastEventIds).toEqual([null])
+      expect(follower.received).toEqual([second])
+      follower.source.close()
+    })
+
+    it('answers invalid input with 400 JSON and publishes nothing', async () => {
+      const follower = open('smoke-invalid')
+      await follower.opened
+      const invalid: [body: string, contentType?: string][] = [
+        [JSON.stringify({ event: 'a\nb', data: 'x' })],
+        [JSON.stringify({ event: 'a\rb', data: 'x' })],
+        [JSON.stringify({ event: 'a\u0000b', data: 'x' })],
+        ['{"data": "unterminated'],
+        [JSON.stringify({ event: 'no data' })],
+        [JSON.stringify({ event: 5, data: 'x' })],
+        [JSON.stringify({ data: 'x', extra: true })],
+        [JSON.stringify([{ data: 'x' }])],
+        ['"just a string"'],
+        ['data=x', 'text/plain'],
+        ['', 'application/json'],
+      ]
+      for (const [body, contentType] of invalid) {
+        expectJsonError(await post(`${base}/events`, body, contentType), 400)
+      }
+      // Nothing was published: the next event the client gets is the marker.
+      const marker = await publish(base, { data: 'after the invalid ones' })
+      await vi.waitFor(() => expect(follower.received).toHaveLength(1), WAIT)
+      expect(follower.received).toEqual([marker])
+      follower.source.close()
+    })
+
+    it('answers oversized bodies with 413 JSON, and takes a 100 KB event', async () => {
+      const follower = open('smoke-large')
+      await follower.opened
+      // Past the 1 MiB body limit.
+      expectJsonError(await post(`${base}/events`, { data: 'x'.repeat(1_200_000) }), 413)
+      // Under the body limit, but more than the hub's maxEventBytes (256 KiB).
+      expectJsonError(await post(`${base}/events`, { data: 'y'.repeat(400_000) }), 413)
+      const large = await publish(base, { data: 'z'.repeat(100_000) })
+      await vi.waitFor(() => expect(follower.received).toHaveLength(1), WAIT)
+      expect(follower.received[0]).toEqual(large)
+      follower.source.close()
+    })
+
+    it('answers unknown routes and a drop without a client id with JSON errors', async () => {
+      for (const [method, path] of [
+        ['GET', '/nope'],
+        ['PUT', '/events'],
+        ['GET', '/drop'],
+      ] as const) {
+        const response = await fetch(`${base}${path}`, { method })
+        expectJsonError(
+          {
+            status: response.status,
+            type: response.headers.get('content-type') ?? '',
+            text: await response.text(),
+          },
+          404,
+        )
+      }
+      expectJsonError(await post(`${base}/drop`), 400)
+    })
+
+    it('ends open streams and exits with code 0 on SIGTERM', async () => {
+      const response = await fetch(`${base}/events`)
+      const reader = response.body!.getReader()
+      await reader.read()
+      const ended = (async () => {
+        while (!(await reader.read()).done) {}
+      })()
+      app.child.kill('SIGTERM')
+      const exit = await Promise.race([
+        app.exited,
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`no exit within 10 s of SIGTERM; output:\n${app.output()}`)),
+            10_000,
+          ).unref(),
+        ),
+      ])
+      expect(exit, app.output()).toEqual({ code: 0, signal: null })
+      await ended
+    })
+  })
+}
