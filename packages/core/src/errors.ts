@@ -1,7 +1,7 @@
 /**
  * Every error Rewind throws or rejects with is a {@link RewindError} with one of these codes.
  *
- * - `ERR_INVALID_FIELD`: an `id`, `event` or comment contains CR, LF or NUL, or `retry` is not a
+ * - `ERR_INVALID_FIELD`: an event's `id` or `event` contains CR, LF or NUL, or its `retry` is not a
  *   non-negative integer. Such a value would inject or corrupt SSE fields, so it is refused.
  * - `ERR_SERIALIZE`: the event data could not be turned into a string (a cycle, a BigInt,
  *   `undefined`, or a custom serializer that threw or did not return a string).

@@ -13,6 +13,8 @@ import { type ResumeId, readResumeId } from './last-event-id.js'
 import { createMemoryStore, type MemoryStoreOptions } from './memory-store.js'
 import {
   assertStreamName,
+  fieldOption,
+  gapPolicyOption,
   nonNegativeInteger,
   optionalFunction,
   positiveInteger,
@@ -287,19 +289,9 @@ export class Hub<Published extends string | Promise<string> = string> {
       options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
     )
     const retry = options.retry === undefined ? DEFAULT_RETRY : options.retry
-    this.retryHint = retry === null ? undefined : Buffer.from(encodeRetry(retry))
-    this.gapEvent = options.gapEvent ?? DEFAULT_GAP_EVENT
-    assertFieldValue('gapEvent', this.gapEvent)
-    this.gapPolicy = options.gapPolicy ?? 'replay'
-    if (this.gapPolicy !== 'replay' && this.gapPolicy !== 'reset') {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        `gapPolicy must be 'replay' or 'reset', got ${String(this.gapPolicy)}`,
-        {
-          field: 'gapPolicy',
-        },
-      )
-    }
+    this.retryHint = retry === null ? undefined : Buffer.from(encodeRetry(nonNegativeInteger('retry', retry)))
+    this.gapEvent = fieldOption('gapEvent', options.gapEvent ?? DEFAULT_GAP_EVENT)
+    this.gapPolicy = gapPolicyOption('gapPolicy', options.gapPolicy) ?? 'replay'
     this.maxConnections = positiveLimit('maxConnections', options.maxConnections ?? Number.POSITIVE_INFINITY)
     this.maxSubscribersPerStream = positiveLimit(
       'maxSubscribersPerStream',
@@ -371,6 +363,7 @@ export class Hub<Published extends string | Promise<string> = string> {
   subscribe(stream: string, sink: SubscriberSink, options: SubscribeOptions = {}): Subscription {
     assertStreamName(stream)
     const filter = optionalFunction('filter', options.filter)
+    gapPolicyOption('gapPolicy', options.gapPolicy)
     // The client may have left while the application was deciding to subscribe it (an awaited
     // lookup, say); its 'close' has fired already, so nothing else would ever end the subscriber.
     if (sink.destroyed === true) return closedSubscription(stream, 'client')
@@ -503,7 +496,11 @@ export class Hub<Published extends string | Promise<string> = string> {
    */
   close(options: { retry?: number } = {}): Promise<void> {
     if (this.closing !== undefined) return this.closing
-    if (options.retry !== undefined) nonNegativeInteger('retry', options.retry)
+    try {
+      if (options.retry !== undefined) nonNegativeInteger('retry', options.retry)
+    } catch (error) {
+      return Promise.reject(error)
+    }
     this.closing = this.shutdown(options.retry)
     return this.closing
   }

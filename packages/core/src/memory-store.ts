@@ -48,7 +48,8 @@ export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 export const DEFAULT_MAX_STREAMS = 10_000
 
 const INITIAL_CAPACITY = 16
-const ID_SHAPE = /^([0-9a-z]{1,16})-(\d{1,15})$/
+// Canonical numbers only: `e-007` is not an id this history issued, even if it names `e-7`.
+const ID_SHAPE = /^([0-9a-z]{1,16})-(0|[1-9]\d{0,14})$/
 
 class MemoryEvent implements StoredEvent {
   readonly minor = 0

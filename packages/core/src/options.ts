@@ -1,5 +1,7 @@
 /** Validation of options and arguments, with messages that say how to fix the call. */
 import { RewindError } from './errors.js'
+import { assertFieldValue } from './frame.js'
+import type { GapPolicy } from './subscriber.js'
 
 /** Longest stream name accepted, in UTF-16 code units. */
 export const MAX_STREAM_NAME_LENGTH = 256
@@ -59,4 +61,27 @@ export function assertStreamName(stream: unknown): asserts stream is string {
       { field: 'stream' },
     )
   }
+}
+
+/** A string option that ends up on a field line (an event name): no CR, LF or NUL. */
+export function fieldOption(name: string, value: string): string {
+  try {
+    assertFieldValue(name, value)
+  } catch (error) {
+    throw new RewindError('ERR_INVALID_ARGUMENT', (error as Error).message, { field: name })
+  }
+  return value
+}
+
+export function gapPolicyOption(name: string, value: GapPolicy | undefined): GapPolicy | undefined {
+  if (value !== undefined && value !== 'replay' && value !== 'reset') {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      `${name} must be 'replay' or 'reset', got ${String(value)}`,
+      {
+        field: name,
+      },
+    )
+  }
+  return value
 }
