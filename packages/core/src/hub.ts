@@ -743,3 +743,33 @@ export function createHub(options?: HubOptions): Hub<string> | Hub<Promise<strin
 export function createHub(options: HubOptions = {}): Hub<string> | Hub<Promise<string>> {
   return new Hub(options) as Hub<string>
 }
+
+/**
+ * For adapters that take either an existing hub or the options to build one: returns `options.hub`
+ * when given, else a new hub built from `options` (with `defaults` under them). Giving a hub and hub
+ * options together is refused, since the options would be silently ignored.
+ *
+ * @example
+ * ```ts
+ * const hub = hubFromOptions({ hub: sharedHub }) // or hubFromOptions({ history: { maxEvents: 50 } })
+ * ```
+ */
+export function hubFromOptions(
+  options: HubOptions & { hub?: Hub<string> | Hub<Promise<string>> | undefined },
+  defaults: HubOptions = {},
+): Hub<string | Promise<string>> {
+  const { hub, ...hubOptions } = options
+  if (hub === undefined) return new Hub({ ...defaults, ...hubOptions }) as Hub<string | Promise<string>>
+  if (!(hub instanceof Hub)) {
+    throw new RewindError('ERR_INVALID_ARGUMENT', 'hub must be a hub made by createHub()', { field: 'hub' })
+  }
+  const ignored = Object.keys(hubOptions).filter((key) => hubOptions[key as keyof HubOptions] !== undefined)
+  if (ignored.length > 0) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      `pass either a hub or hub options, not both: ${ignored.join(', ')} would be ignored; give them to createHub() instead`,
+      { field: 'hub' },
+    )
+  }
+  return hub as Hub<string | Promise<string>>
+}

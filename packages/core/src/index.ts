@@ -28,6 +28,7 @@ export {
   Hub,
   type HubOptions,
   type HubStats,
+  hubFromOptions,
   type PublishInput,
   type PublishResult,
   type ServeOptions,

@@ -10,6 +10,7 @@ import {
   type GapInfo,
   type Hub,
   type HubOptions,
+  hubFromOptions,
 } from '../src/hub.js'
 import type { StoredEvent } from '../src/store.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
@@ -1083,5 +1084,33 @@ describe('close', () => {
 
   it('resolves at once with no connections', async () => {
     await expect(hub().close()).resolves.toBeUndefined()
+  })
+})
+
+describe('hubFromOptions', () => {
+  it('returns the given hub, or builds one from the options over the defaults', async () => {
+    const shared = createHub()
+    expect(hubFromOptions({ hub: shared })).toBe(shared)
+    const built = hubFromOptions({ gapEvent: 'gap' }, { gapEvent: 'ignored', retry: null })
+    expect(built).not.toBe(shared)
+    expect(built.gapEvent).toBe('gap')
+    await Promise.all([shared.close(), built.close()])
+  })
+
+  it('refuses a hub together with hub options, naming the ones that would be ignored', async () => {
+    const shared = createHub()
+    try {
+      hubFromOptions({ hub: shared, history: { maxEvents: 5 }, retry: undefined as never })
+      expect.unreachable()
+    } catch (error) {
+      expect(error).toBeInstanceOf(RewindError)
+      expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'hub' })
+      expect((error as Error).message).toContain('history')
+      expect((error as Error).message).not.toContain('retry')
+    }
+    expect(() => hubFromOptions({ hub: {} as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
+    )
+    await shared.close()
   })
 })

@@ -5,9 +5,9 @@
 import type { Server } from 'node:http'
 import {
   type AsyncHistoryStore,
-  createHub,
   type Hub,
   type HubOptions,
+  hubFromOptions,
   type PublishInput,
   type ServeOptions,
   type StreamItem,
@@ -117,7 +117,7 @@ export function sse(
 ): SseMiddleware<Promise<string>>
 export function sse(options?: SseOptions): SseMiddleware<string | Promise<string>>
 export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<string>> {
-  const hub: Hub<string | Promise<string>> = options.hub ?? createHub(options)
+  const hub = hubFromOptions(options)
 
   const middleware = function rewindSse(req: Request, res: Response, next: NextFunction): void {
     res.sse = (source, serveOptions) => hub.serve(req, res, source, serveOptions)

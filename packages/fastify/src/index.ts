@@ -3,9 +3,9 @@
  * Everything an event stream does (headers, replay, heartbeats, limits, shutdown) happens in `@rewind/core`.
  */
 import {
-  createHub,
   type Hub,
   type HubOptions,
+  hubFromOptions,
   RewindError,
   reportOncePerMessage,
   type ServeOptions,
@@ -72,15 +72,15 @@ const plugin: FastifyPluginAsync<RewindPluginOptions> = async (fastify, options)
       { field: 'closeRetry' },
     )
   }
-  const hub: Hub<string | Promise<string>> =
-    given ??
-    createHub({
-      // Fastify's logger, each distinct failure once: an outage of the store hits every client alike.
+  const hub = hubFromOptions(
+    { hub: given, ...hubOptions },
+    // Fastify's logger, each distinct failure once: an outage of the store hits every client alike.
+    {
       onError: reportOncePerMessage((error, info) =>
         fastify.log.error({ err: error, ...info }, 'event stream failed'),
       ),
-      ...hubOptions,
-    })
+    },
+  )
 
   fastify.decorate('sse', hub)
   fastify.decorateReply(
