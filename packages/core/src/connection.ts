@@ -5,6 +5,7 @@
 import { encodeComment, encodeRetry } from './frame.js'
 import type { Hub } from './hub.js'
 import type { SubscriberSink } from './sink.js'
+import type { StoredEvent } from './store.js'
 
 /**
  * Why a connection ended:
@@ -33,6 +34,48 @@ export interface Subscription {
   close(): void
 }
 
+/**
+ * Where a connection's bytes go once its head is sent: the sink itself, or (HTTP/1.x) the socket
+ * under it, with the chunked transfer framing applied by Rewind. See `directTransport` in http.ts.
+ */
+export interface Transport {
+  readonly out: Output
+  /** Whether each write must be framed as an HTTP/1.1 chunk. */
+  readonly chunked: boolean
+}
+
+/** The writable side of a transport. */
+export type Output = Pick<SubscriberSink, 'write' | 'writableLength' | 'on' | 'removeListener'>
+
+/**
+ * Frames of one flush, shared by every subscriber of the stream: the concatenated frames, and the
+ * same bytes framed as one HTTP/1.1 chunk, built at most once and only if a direct transport asks.
+ */
+export class Batch {
+  private chunk: Buffer | undefined
+  constructor(
+    readonly events: readonly StoredEvent[],
+    readonly all: Buffer,
+  ) {}
+
+  get framed(): Buffer {
+    if (this.chunk === undefined) this.chunk = frameChunk(this.all)
+    return this.chunk
+  }
+}
+
+/** `bytes` as one HTTP/1.1 chunk: size in hex, CRLF, the bytes, CRLF. */
+export function frameChunk(bytes: Uint8Array): Buffer {
+  const head = `${bytes.length.toString(16)}\r\n`
+  const framed = Buffer.allocUnsafe(head.length + bytes.length + 2)
+  framed.write(head, 0, 'latin1')
+  framed.set(bytes, head.length)
+  framed.write('\r\n', head.length + bytes.length, 'latin1')
+  return framed
+}
+
+const HEARTBEAT_CHUNK = frameChunk(HEARTBEAT)
+
 export abstract class Connection implements Subscription {
   closed = false
   readonly done: Promise<CloseReason>
@@ -40,18 +83,22 @@ export abstract class Connection implements Subscription {
   protected wrote = false
   private resolveDone!: (reason: CloseReason) => void
   private drainWaiter: (() => void) | undefined
-  /** Sends the response head; pending until the first write (see `serve` with asynchronous stores). */
-  private begin: (() => void) | undefined
-  /** Written right before the first chunk when the head is deferred: the `retry:` hint. */
+  /** Sends the response head and says where bytes go; pending until the head is due. */
+  private begin: (() => Transport | undefined) | undefined
+  /** Written right after the head: the opening `retry:` hint. */
   private preamble: Uint8Array | undefined
+  private headPending = true
+  private out: Output
+  private chunked = false
 
   constructor(
     protected readonly hub: Hub<string | Promise<string>>,
     readonly sink: SubscriberSink,
     readonly stream: string | undefined,
-    begin?: () => void,
+    begin?: () => Transport | undefined,
   ) {
     this.begin = begin
+    this.out = sink
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
     })
@@ -59,44 +106,69 @@ export abstract class Connection implements Subscription {
     sink.on('error', this.onSinkClose)
   }
 
-  /** Called by the hub once registered: the opening `retry:` hint, sent now or with the deferred head. */
-  open(preamble: Uint8Array | undefined): void {
-    if (preamble === undefined) return
-    if (this.begin === undefined) this.sink.write(preamble)
-    else this.preamble = preamble
+  /** Bytes written to this connection and not yet handed to the operating system. */
+  get queuedBytes(): number {
+    return this.out.writableLength
   }
 
-  /** Writes a chunk; returns false when the sink's buffer is full. */
+  /**
+   * Called by the hub once registered, with the opening `retry:` hint. The head goes out now, or,
+   * with `defer`, with the first frame (a subscriber of an asynchronous store: its `open` event must
+   * not fire before its position in the stream is fixed).
+   */
+  open(preamble: Uint8Array | undefined, defer: boolean): void {
+    this.preamble = preamble
+    if (!defer) this.sendHead()
+  }
+
+  /** Writes a chunk; returns false when the transport's buffer is full. */
   protected write(chunk: Uint8Array): boolean {
-    if (this.begin !== undefined) this.sendHead()
+    if (this.headPending) this.sendHead()
     this.wrote = true
-    return this.sink.write(chunk)
+    return this.out.write(this.chunked ? frameChunk(chunk) : chunk)
+  }
+
+  /** Writes a flush's shared frames (framed once for every direct HTTP/1.1 transport). */
+  protected writeBatch(batch: Batch): boolean {
+    if (this.headPending) this.sendHead()
+    this.wrote = true
+    return this.out.write(this.chunked ? batch.framed : batch.all)
   }
 
   private sendHead(): void {
-    const begin = this.begin!
+    this.headPending = false
+    const begin = this.begin
     this.begin = undefined
-    begin()
-    if (this.preamble !== undefined) this.sink.write(this.preamble)
+    const transport = begin?.()
+    if (transport !== undefined) {
+      this.out = transport.out
+      this.chunked = transport.chunked
+    }
+    const preamble = this.preamble
     this.preamble = undefined
+    if (preamble !== undefined) this.out.write(this.chunked ? frameChunk(preamble) : preamble)
   }
 
   /** Called by the hub's shared timer: a comment for connections that wrote nothing since the last tick. */
   heartbeat(): void {
-    if (!this.wrote && !this.closed) this.write(HEARTBEAT)
+    if (!this.wrote && !this.closed) {
+      if (this.headPending) this.sendHead()
+      this.out.write(this.chunked ? HEARTBEAT_CHUNK : HEARTBEAT)
+    }
     this.wrote = false
   }
 
-  /** Resolves when the sink drains or the connection closes, whichever comes first. */
+  /** Resolves when the transport drains or the connection closes, whichever comes first. */
   protected drained(): Promise<void> {
     return new Promise((resolve) => {
+      const out = this.out
       const wake = () => {
-        this.sink.removeListener('drain', wake)
+        out.removeListener('drain', wake)
         this.drainWaiter = undefined
         resolve()
       }
       this.drainWaiter = wake
-      this.sink.on('drain', wake)
+      out.on('drain', wake)
     })
   }
 
@@ -119,8 +191,11 @@ export abstract class Connection implements Subscription {
     } else if (reason !== 'client') {
       // A response ended before its head would go out without the event-stream content type,
       // which makes a browser give up for good.
-      if (this.begin !== undefined) this.sendHead()
-      if (retry !== undefined) this.sink.write(Buffer.from(encodeRetry(retry)))
+      if (this.headPending) this.sendHead()
+      if (retry !== undefined) {
+        const hint = Buffer.from(encodeRetry(retry))
+        this.out.write(this.chunked ? frameChunk(hint) : hint)
+      }
       this.sink.end()
     }
     this.resolveDone(reason)

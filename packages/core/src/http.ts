@@ -2,8 +2,9 @@
  * The HTTP side of an event stream, for `node:http` and `node:http2` alike.
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#server-sent-events-intro
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { Transport } from './connection.js'
 
 /** Content type of an event stream; UTF-8 is the only encoding the spec allows. */
 export const EVENT_STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8'
@@ -47,4 +48,24 @@ export function closeConnectionAfterShutdown(
   res.once('finish', () => {
     if (hub.closed) socket.end()
   })
+}
+
+/**
+ * Where an HTTP/1.x event stream's bytes may go directly: its socket, with Rewind applying the
+ * chunked framing. A fan-out then costs one socket write per client, of a buffer framed once for
+ * all of them, instead of a pass through `res.write` per client; and it does not slow down when a
+ * framework has swapped the response's prototype (Express does). Only taken when nothing stands
+ * between Rewind and the socket: no middleware wrapping `res.write`, nothing buffered in the response
+ * object itself, and a framing Node has settled. Otherwise (and on HTTP/2) writes go through `res`.
+ */
+export function directTransport(
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+): Transport | undefined {
+  if (req.httpVersionMajor >= 2 || !(res instanceof ServerResponse)) return undefined
+  const socket = res.socket
+  if (socket === null || socket.destroyed || res.write !== ServerResponse.prototype.write) return undefined
+  const chunked = (res as ServerResponse & { chunkedEncoding?: unknown }).chunkedEncoding
+  if (typeof chunked !== 'boolean' || res.writableLength !== socket.writableLength) return undefined
+  return { out: socket, chunked }
 }

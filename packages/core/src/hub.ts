@@ -4,10 +4,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
-import type { CloseReason, Connection, Subscription } from './connection.js'
+import { Batch, type CloseReason, type Connection, type Subscription, type Transport } from './connection.js'
 import { RewindError, reportOncePerMessage } from './errors.js'
 import { assertFieldValue, encodeRetry, type Serializer, serializeData } from './frame.js'
-import { closeConnectionAfterShutdown, responseHeaders } from './http.js'
+import { closeConnectionAfterShutdown, directTransport, responseHeaders } from './http.js'
 import { IterableStream, type StreamItem } from './iterable.js'
 import { type ResumeId, readResumeId } from './last-event-id.js'
 import { createMemoryStore, type MemoryStoreOptions } from './memory-store.js'
@@ -26,6 +26,7 @@ import type {
   GapReason,
   HistoryStore,
   NewEvent,
+  ReadResult,
   StoredEvent,
   SyncHistoryStore,
 } from './store.js'
@@ -225,6 +226,10 @@ class StreamState {
   pendingBytes = 0
   /** For asynchronous stores: resolves once the store delivers this stream's new events. */
   watching: Promise<void> | undefined
+  /** Flushes to the subscribers so far; tells whether an in-flight read may still be shared. */
+  flushes = 0
+  /** Asynchronous reads in flight, by position and limit, with the flush count when they started. */
+  readonly reads = new Map<string, { readonly flushes: number; readonly result: Promise<ReadResult> }>()
 }
 
 /** The returned id of `publish`: a string with a synchronous store, a promise with an asynchronous one. */
@@ -361,6 +366,16 @@ export class Hub<Published extends string | Promise<string> = string> {
    * ends the sink with a `retry:` hint and returns a closed subscription.
    */
   subscribe(stream: string, sink: SubscriberSink, options: SubscribeOptions = {}): Subscription {
+    return this.follow(stream, sink, options, undefined)
+  }
+
+  /** `subscribe`, with the response head to send when the stream starts (from `serve`). */
+  private follow(
+    stream: string,
+    sink: SubscriberSink,
+    options: SubscribeOptions,
+    begin: (() => Transport | undefined) | undefined,
+  ): Subscription {
     assertStreamName(stream)
     const filter = optionalFunction('filter', options.filter)
     gapPolicyOption('gapPolicy', options.gapPolicy)
@@ -373,6 +388,7 @@ export class Hub<Published extends string | Promise<string> = string> {
       stream,
       filter,
       options.gapPolicy,
+      begin,
     )
     let state = this.streams.get(stream)
     const full = state !== undefined && state.subscribers.size >= this.maxSubscribersPerStream
@@ -388,7 +404,9 @@ export class Hub<Published extends string | Promise<string> = string> {
       }
     }
     state.subscribers.add(subscriber)
-    this.open(subscriber)
+    // With an asynchronous store the client's `open` waits for its position to be fixed: an event
+    // published right after `open` must reach it.
+    this.open(subscriber, !this.store.synchronous)
     subscriber.start(options.lastEventId, state.watching)
     return subscriber
   }
@@ -399,19 +417,25 @@ export class Hub<Published extends string | Promise<string> = string> {
    * leaves first. Nothing is kept in history.
    */
   streamIterable(sink: SubscriberSink, iterable: AsyncIterable<StreamItem>): Subscription {
+    return this.iterate(sink, iterable, undefined)
+  }
+
+  private iterate(
+    sink: SubscriberSink,
+    iterable: AsyncIterable<StreamItem>,
+    begin: (() => Transport | undefined) | undefined,
+  ): Subscription {
     if (!isAsyncIterable(iterable)) {
       throw new RewindError(
         'ERR_INVALID_ARGUMENT',
         'streamIterable needs an async iterable (an async generator, for example)',
-        {
-          field: 'iterable',
-        },
+        { field: 'iterable' },
       )
     }
     if (sink.destroyed === true) return closedSubscription(undefined, 'client')
-    const connection = new IterableStream(this as Hub<string | Promise<string>>, sink, iterable)
+    const connection = new IterableStream(this as Hub<string | Promise<string>>, sink, iterable, begin)
     if (this.refuse(connection, false)) return connection
-    this.open(connection)
+    this.open(connection, false)
     void connection.run()
     return connection
   }
@@ -452,21 +476,30 @@ export class Hub<Published extends string | Promise<string> = string> {
     }
     const stream = typeof source === 'string' ? source : undefined
     if (res.destroyed) return closedSubscription(stream, 'client')
-    res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+    const head = (): Transport | undefined => {
+      res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+      // Http2ServerResponse has flushHeaders too, though its typings omit it.
+      ;(res as ServerResponse).flushHeaders()
+      return directTransport(req, res)
+    }
     if (req.method === 'HEAD') {
       // Headers only: a HEAD request must not become a subscriber that never ends.
+      head()
       res.end()
       return closedSubscription(stream, 'end')
     }
-    // Http2ServerResponse has flushHeaders too, though its typings omit it.
-    ;(res as ServerResponse).flushHeaders()
     closeConnectionAfterShutdown(this as Hub<string | Promise<string>>, req, res)
-    if (typeof source !== 'string') return this.streamIterable(res, source)
-    return this.subscribe(source, res, {
-      lastEventId: readResumeId(req.headers, req.url),
-      filter: options.filter,
-      gapPolicy: options.gapPolicy,
-    })
+    if (stream === undefined) return this.iterate(res, source as AsyncIterable<StreamItem>, head)
+    return this.follow(
+      stream,
+      res,
+      {
+        lastEventId: readResumeId(req.headers, req.url),
+        filter: options.filter,
+        gapPolicy: options.gapPolicy,
+      },
+      head,
+    )
   }
 
   /** Counters and gauges of this hub, for logs and metrics. */
@@ -475,7 +508,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     let queuedBytes = 0
     for (const connection of this.connections) {
       if (connection.stream !== undefined) subscribers++
-      queuedBytes += connection.sink.writableLength
+      queuedBytes += connection.queuedBytes
     }
     return {
       ...this.counters,
@@ -593,7 +626,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     return true
   }
 
-  private open(connection: Connection): void {
+  private open(connection: Connection, deferHead: boolean): void {
     this.connections.add(connection)
     if (this.heartbeatTimer === undefined && this.heartbeatInterval > 0) {
       this.heartbeatTimer = setInterval(() => {
@@ -601,7 +634,7 @@ export class Hub<Published extends string | Promise<string> = string> {
       }, this.heartbeatInterval)
       this.heartbeatTimer.unref()
     }
-    if (this.retryHint !== undefined) connection.sink.write(this.retryHint)
+    connection.open(this.retryHint, deferHead)
     this.call(this.hooks.onConnect, { stream: connection.stream })
   }
 
@@ -660,6 +693,30 @@ export class Hub<Published extends string | Promise<string> = string> {
     else if (this.flushTimer === undefined) this.flushTimer = setImmediate(this.flush)
   }
 
+  /**
+   * @internal Reads history from an asynchronous store for a subscriber, sharing a read already in
+   * flight for the same position (a crowd resuming from the same id costs one read, not one each).
+   * A read may only be shared while no flush has reached the subscribers since it started: each
+   * subscriber queues live events from the moment its own read starts, so a joiner must not miss a
+   * delivery that the first reader's queue caught.
+   */
+  readHistory(stream: string, after: string | null | undefined, limit: number): Promise<ReadResult> {
+    const store = this.store as AsyncHistoryStore
+    const state = this.streams.get(stream)
+    if (state === undefined) return store.read(stream, after, limit)
+    const key = `${after === undefined ? 'u' : after === null ? 'n' : `i${after}`}:${limit}`
+    const shared = state.reads.get(key)
+    if (shared !== undefined && shared.flushes === state.flushes) return shared.result
+    const result = store.read(stream, after, limit)
+    const entry = { flushes: state.flushes, result }
+    state.reads.set(key, entry)
+    const forget = () => {
+      if (state.reads.get(key) === entry) state.reads.delete(key)
+    }
+    result.then(forget, forget)
+    return result
+  }
+
   /** Ends a stream's subscribers after the store lost live events; they resume from history. */
   private resetStream(stream: string): void {
     const state = this.streams.get(stream)
@@ -685,9 +742,13 @@ export class Hub<Published extends string | Promise<string> = string> {
     state.pending = []
     state.pendingBytes = 0
     if (state.subscribers.size === 0) return
+    state.flushes++
     // One buffer for the whole batch, shared by every subscriber that takes all of it.
-    const all = events.length === 1 ? events[0]!.frame : Buffer.concat(events.map(frameOf), bytes)
-    for (const subscriber of state.subscribers) subscriber.deliver(events, all)
+    const batch = new Batch(
+      events,
+      events.length === 1 ? events[0]!.frame : Buffer.concat(events.map(frameOf), bytes),
+    )
+    for (const subscriber of state.subscribers) subscriber.deliver(batch)
   }
 
   private call<T>(hook: ((info: T) => void) | undefined, info: T): void {

@@ -2,7 +2,7 @@
  * Streaming an async iterable (tokens from a model, rows of a long query) to one client as events.
  * Not kept in history: these streams are per request and end with the iterable.
  */
-import { Connection } from './connection.js'
+import { Connection, type Transport } from './connection.js'
 import { RewindError } from './errors.js'
 import { encodeEvent, encodeRetry } from './frame.js'
 import type { Hub } from './hub.js'
@@ -30,8 +30,13 @@ export class IterableStream extends Connection {
   private readonly iterator: AsyncIterator<StreamItem>
   private finished = false
 
-  constructor(hub: Hub<string | Promise<string>>, sink: SubscriberSink, iterable: AsyncIterable<StreamItem>) {
-    super(hub, sink, undefined)
+  constructor(
+    hub: Hub<string | Promise<string>>,
+    sink: SubscriberSink,
+    iterable: AsyncIterable<StreamItem>,
+    begin?: () => Transport | undefined,
+  ) {
+    super(hub, sink, undefined, begin)
     this.iterator = iterable[Symbol.asyncIterator]()
   }
 

@@ -2,7 +2,7 @@
  * A subscriber follows one hub stream: it replays history after its resume position, then takes
  * live events, and never sends an event twice or skips one that history still holds.
  */
-import { Connection } from './connection.js'
+import { type Batch, Connection, type Transport } from './connection.js'
 import { encodeEvent, encodeIdOnly } from './frame.js'
 import type { Hub } from './hub.js'
 import type { ResumeId } from './last-event-id.js'
@@ -44,7 +44,7 @@ export class Subscriber extends Connection {
     override readonly stream: string,
     private readonly filter: EventFilter | undefined,
     private readonly gapPolicy: GapPolicy | undefined,
-    begin?: () => void,
+    begin?: () => Transport | undefined,
   ) {
     super(hub, sink, stream, begin)
   }
@@ -63,8 +63,9 @@ export class Subscriber extends Connection {
     watching.then(() => this.readNext()).catch(this.fail)
   }
 
-  /** Live fan-out from the hub: `all` is the frames of `events` concatenated, shared by every subscriber. */
-  deliver(events: readonly StoredEvent[], all: Buffer): void {
+  /** Live fan-out from the hub: a flush's events and their frames, shared by every subscriber. */
+  deliver(batch: Batch): void {
+    const events = batch.events
     if (this.queue !== undefined) {
       this.enqueue(events)
       return
@@ -74,7 +75,9 @@ export class Subscriber extends Connection {
     // The common case costs two comparisons: no filter, and the whole batch is new to this subscriber.
     if (this.filter === undefined && isAfter(events[0]!, this.cursor!)) {
       this.cursor = last
-      this.send(all, events.length)
+      if (this.tooSlow()) return
+      this.writeBatch(batch)
+      this.hub.counters.delivered += events.length
       return
     }
     if (isAfter(last, this.cursor!)) this.sendSelected(events)
@@ -98,8 +101,8 @@ export class Subscriber extends Connection {
         continue
       }
       this.openQueue()
-      store
-        .read(this.stream, this.after, PAGE_SIZE)
+      this.hub
+        .readHistory(this.stream, this.after, PAGE_SIZE)
         .then((result) => {
           if (this.onRead(result)) this.readNext()
         })
@@ -161,8 +164,8 @@ export class Subscriber extends Connection {
     if (store.synchronous) signal(store.read(this.stream, undefined, 0).position)
     else {
       this.openQueue()
-      store
-        .read(this.stream, undefined, 0)
+      hub
+        .readHistory(this.stream, undefined, 0)
         .then((head) => signal(head.position))
         .catch(this.fail)
     }
@@ -188,7 +191,7 @@ export class Subscriber extends Connection {
         chunks = []
         bytes = 0
         // A false write promises a 'drain' event; pausing without one would wait forever.
-        if (!ok && this.sink.writableLength >= REPLAY_BUFFER_BYTES && i < events.length - 1) return false
+        if (!ok && this.queuedBytes >= REPLAY_BUFFER_BYTES && i < events.length - 1) return false
       }
     }
     if (chunks.length > 0) this.writeReplay(chunks, bytes)
@@ -227,16 +230,19 @@ export class Subscriber extends Connection {
   }
 
   /**
-   * Writes live bytes, unless what still waits for this client from earlier turns passes the queue
-   * limit: then it is cut off and will resume from history. The check comes before the write because
-   * Node buffers everything written in the current turn (the socket is corked until the next tick),
-   * so right after a write even a fast client looks full.
+   * Whether what still waits for this client from earlier turns passes the queue limit; if so it is
+   * cut off, and will resume from history. The check comes before a write because everything written
+   * in the current turn is still buffered (Node corks the socket until the next tick), so right after
+   * a write even a fast client looks full.
    */
+  private tooSlow(): boolean {
+    if (this.queuedBytes <= this.hub.maxQueueBytes) return false
+    this.end('slow')
+    return true
+  }
+
   private send(chunk: Buffer, count: number): void {
-    if (this.sink.writableLength > this.hub.maxQueueBytes) {
-      this.end('slow')
-      return
-    }
+    if (this.tooSlow()) return
     this.write(chunk)
     this.hub.counters.delivered += count
   }

@@ -1,0 +1,73 @@
+/** An asynchronous store is read once for a crowd resuming from the same id, and never unsafely. */
+import { describe, expect, it } from 'vitest'
+import { createHub } from '../src/hub.js'
+import { ManualStore, microtasks } from './helpers/manual-store.js'
+import { flushTurn, MemorySink, parseStream } from './helpers/memory-sink.js'
+
+function dataOf(sink: MemorySink): string[] {
+  return parseStream(sink.text())
+    .events.filter((event) => event.event === undefined)
+    .map((event) => event.data)
+}
+
+describe('reads of an asynchronous store', () => {
+  it('are shared by subscribers resuming from the same position at the same time', async () => {
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0 })
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) ids.push(await hub.publish('s', { data: `e${i}` }))
+    store.deliver('s')
+    const sinks = Array.from({ length: 40 }, () => new MemorySink())
+    for (const sink of sinks) hub.subscribe('s', sink, { lastEventId: ids[1]! })
+    await microtasks()
+    expect(store.reads).toHaveLength(1)
+    store.answer()
+    await microtasks()
+    await flushTurn()
+    for (const sink of sinks) expect(dataOf(sink)).toEqual(['e2', 'e3', 'e4'])
+    await hub.close()
+  })
+
+  it('are not shared across a flush, which only the first reader would have queued', async () => {
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0 })
+    const first = await hub.publish('s', { data: 'a' })
+    store.deliver('s')
+    const early = new MemorySink()
+    hub.subscribe('s', early, { lastEventId: first })
+    await microtasks()
+    expect(store.reads).toHaveLength(1)
+    // 'b' is appended after the early read ran (its answer will not hold it) and reaches the
+    // subscribers while that read is in flight: the early subscriber queues it.
+    await hub.publish('s', { data: 'b' })
+    store.deliver('s')
+    await flushTurn()
+    const late = new MemorySink()
+    hub.subscribe('s', late, { lastEventId: first })
+    await microtasks()
+    // Joining the early read would lose 'b' for the late subscriber: it reads for itself.
+    expect(store.reads).toHaveLength(2)
+    store.answer('call')
+    store.answer('call')
+    await microtasks()
+    await flushTurn()
+    expect(dataOf(early)).toEqual(['b'])
+    expect(dataOf(late)).toEqual(['b'])
+    await hub.close()
+  })
+
+  it('count once per distinct position', async () => {
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0 })
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push(await hub.publish('s', { data: `e${i}` }))
+    store.deliver('s')
+    for (const id of [ids[0], ids[1], ids[0], undefined, undefined])
+      hub.subscribe('s', new MemorySink(), { lastEventId: id })
+    await microtasks()
+    expect(store.reads.map((read) => read.after)).toEqual([ids[0], ids[1], undefined])
+    while (store.reads.length > 0) store.answer()
+    await microtasks()
+    await hub.close()
+  })
+})
