@@ -1,7 +1,8 @@
 /** `hub.serve` over real sockets: node:http and node:http2 servers, EventSource and raw clients. */
 import http2 from 'node:http2'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { EventSource } from 'eventsource'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHub, type Hub, type HubOptions } from '../src/index.js'
 import { listen, rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
@@ -290,6 +291,58 @@ describe('serve over HTTP/1.1', () => {
     expect(() => hub.publish('news', { data: 'late' })).toThrow(
       expect.objectContaining({ code: 'ERR_CLOSED' }),
     )
+  })
+})
+
+describe('the path of the bytes', () => {
+  it('serves an HTTP/1.0 client without chunked framing', async () => {
+    const hub = hubFor()
+    const server = await started(serveHub(hub, 'news'))
+    const socket = net.connect(server.port, '127.0.0.1')
+    cleanups.push(() => socket.destroy())
+    socket.write('GET /events HTTP/1.0\r\n\r\n')
+    let raw = ''
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      raw += chunk
+    })
+    await waitFor(() => hub.stats().subscribers === 1, 5000)
+    hub.publish('news', { data: 'one' })
+    hub.publish('news', { data: 'two\nlines' })
+    await waitFor(
+      () => raw.includes('data: lines'),
+      5000,
+      () => raw,
+    )
+    const [head, body] = raw.split('\r\n\r\n') as [string, string]
+    expect(head).toMatch(/^HTTP\/1\.[01] 200/)
+    expect(head.toLowerCase()).not.toContain('transfer-encoding')
+    const events: EventSourceMessage[] = []
+    createParser({ onEvent: (event) => events.push(event) }).feed(body)
+    expect(events.map((event) => event.data)).toEqual(['one', 'two\nlines'])
+    // No chunk sizes in the body: the bytes are the frames themselves.
+    expect(body).toMatch(/^retry: 20\n\nid: /)
+  })
+
+  it('goes through res.write when middleware wraps it, so the wrapper sees every frame', async () => {
+    const hub = hubFor()
+    const seen: string[] = []
+    const server = await started(
+      listen((req, res) => {
+        const write = res.write.bind(res) as (chunk: Uint8Array) => boolean
+        res.write = ((chunk: Uint8Array) => {
+          seen.push(Buffer.from(chunk).toString())
+          return write(chunk)
+        }) as typeof res.write
+        hub.serve(req, res, 'news')
+      }),
+    )
+    const client = rawClient(server.port)
+    cleanups.push(() => client.close())
+    await client.until(() => client.retries.length === 1)
+    hub.publish('news', { data: 'watched' })
+    await client.until(() => client.events.length === 1)
+    expect(client.events[0]!.data).toBe('watched')
+    expect(seen.join('')).toContain('data: watched\n\n')
   })
 })
 
