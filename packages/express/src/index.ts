@@ -119,8 +119,14 @@ export function sse(options?: SseOptions): SseMiddleware<string | Promise<string
 export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<string>> {
   const hub = hubFromOptions(options)
 
-  const middleware = function rewindSse(req: Request, res: Response, next: NextFunction): void {
-    res.sse = (source, serveOptions) => hub.serve(req, res, source, serveOptions)
+  // One function for every response (Express sets `res.req`), rather than a closure per request
+  // kept alive as long as the stream: event streams are long-lived and numerous.
+  const responder: SseResponder = function sse(this: Response, source, serveOptions) {
+    return hub.serve(this.req, this, source, serveOptions)
+  }
+
+  const middleware = function rewindSse(_req: Request, res: Response, next: NextFunction): void {
+    res.sse = responder
     next()
   }
 
