@@ -90,6 +90,9 @@ export abstract class Connection implements Subscription {
   private headPending = true
   private out: Output
   private chunked = false
+  /** The hub's turn of the event loop in which this connection last wrote, and what it wrote then. */
+  private turn = -1
+  private turnBytes = 0
 
   constructor(
     protected readonly hub: Hub<string | Promise<string>>,
@@ -112,6 +115,15 @@ export abstract class Connection implements Subscription {
   }
 
   /**
+   * Bytes still waiting from earlier turns of the event loop. What was written in the current turn
+   * does not count: Node hands a response's writes to the socket only at the end of the turn, so
+   * right after a burst even a client that reads at full speed has it all waiting.
+   */
+  protected get backlog(): number {
+    return this.turn === this.hub.turn ? this.queuedBytes - this.turnBytes : this.queuedBytes
+  }
+
+  /**
    * Called by the hub once registered, with the opening `retry:` hint. The head goes out now, or,
    * with `defer`, with the first frame (a subscriber of an asynchronous store: its `open` event must
    * not fire before its position in the stream is fixed).
@@ -125,14 +137,27 @@ export abstract class Connection implements Subscription {
   protected write(chunk: Uint8Array): boolean {
     if (this.headPending) this.sendHead()
     this.wrote = true
-    return this.out.write(this.chunked ? frameChunk(chunk) : chunk)
+    const ok = this.out.write(this.chunked ? frameChunk(chunk) : chunk)
+    this.count(chunk.length)
+    return ok
   }
 
   /** Writes a flush's shared frames (framed once for every direct HTTP/1.1 transport). */
   protected writeBatch(batch: Batch): boolean {
     if (this.headPending) this.sendHead()
     this.wrote = true
-    return this.out.write(this.chunked ? batch.framed : batch.all)
+    const ok = this.out.write(this.chunked ? batch.framed : batch.all)
+    this.count(batch.all.length)
+    return ok
+  }
+
+  private count(bytes: number): void {
+    const turn = this.hub.markTurn()
+    if (turn !== this.turn) {
+      this.turn = turn
+      this.turnBytes = 0
+    }
+    this.turnBytes += bytes
   }
 
   private sendHead(): void {

@@ -560,6 +560,25 @@ export class Hub<Published extends string | Promise<string> = string> {
     if (this.ownsStore) await this.store.close?.()
   }
 
+  /** @internal Counts turns of the event loop in which something was written (see `Connection.backlog`). */
+  turn = 0
+  private turnEnding = false
+  private readonly endTurn = (): void => {
+    this.turn++
+    this.turnEnding = false
+  }
+
+  /** @internal Returns the current turn, making sure the counter moves once this turn's writes are out. */
+  markTurn(): number {
+    if (!this.turnEnding) {
+      this.turnEnding = true
+      // A response's writes reach its socket in a nextTick scheduled by the first of them, which is
+      // queued before this one (connections count their bytes after writing).
+      process.nextTick(this.endTurn)
+    }
+    return this.turn
+  }
+
   /** @internal Serializes event data with the hub's serializer (`ERR_SERIALIZE` on failure). */
   serialize(value: unknown): string {
     const data = serializeData(value, this.serializer)

@@ -231,12 +231,11 @@ export class Subscriber extends Connection {
 
   /**
    * Whether what still waits for this client from earlier turns passes the queue limit; if so it is
-   * cut off, and will resume from history. The check comes before a write because everything written
-   * in the current turn is still buffered (Node corks the socket until the next tick), so right after
-   * a write even a fast client looks full.
+   * cut off, and will resume from history. Bytes written in the current turn do not count (see
+   * `backlog`): a burst is not a slow client.
    */
   private tooSlow(): boolean {
-    if (this.queuedBytes <= this.hub.maxQueueBytes) return false
+    if (this.backlog <= this.hub.maxQueueBytes) return false
     this.end('slow')
     return true
   }

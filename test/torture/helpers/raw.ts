@@ -1,0 +1,219 @@
+/**
+ * An SSE client on a bare TCP socket: it sends exactly the bytes it is given (so a test can send
+ * what no HTTP client library would), decodes the response head and the chunked body itself, and
+ * feeds the body to `eventsource-parser` (a spec-following parser, as a browser would use).
+ */
+import { connect, type Socket } from 'node:net'
+import { StringDecoder } from 'node:string_decoder'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
+import { waitFor } from './wait.js'
+
+export interface RawOptions {
+  /** Path and query of the request. @defaultValue `/events` */
+  path?: string
+  /** Extra header lines, written as given (`Name: value`, no CRLF). */
+  headers?: string[]
+  /** The whole request, sent instead of the one built from `path` and `headers`. */
+  request?: string | Buffer
+  /** Do not parse events (for thousands of idle clients): only heartbeats and `data:` lines are counted. */
+  light?: boolean
+  /** Called for every event, with the time it was parsed. */
+  onEvent?: (event: EventSourceMessage, at: number) => void
+}
+
+/** What a raw client has received so far. */
+export class RawClient {
+  status: number | undefined
+  headers: Record<string, string> = {}
+  readonly events: EventSourceMessage[] = []
+  readonly retries: number[] = []
+  /** Comments (`:` lines); a heartbeat is an empty one. */
+  comments = 0
+  /** In light mode: `data:` lines seen (each event here has one). */
+  dataLines = 0
+  /** An `id:` field has been seen (a fresh stream starts with one, with no data). */
+  sawId = false
+  /** Body bytes received (after de-chunking). */
+  bodyBytes = 0
+  /** Body text, kept only in light mode (for `includes` checks). */
+  tail = ''
+  /** The server ended the chunked body (`0\r\n\r\n`): a clean end of the stream. */
+  ended = false
+  /** The socket has closed (whatever the cause). */
+  closed = false
+  /** The socket failed (`ECONNRESET`, ...). */
+  error: Error | undefined
+  readonly socket: Socket
+  private head: Buffer = Buffer.alloc(0)
+  private inBody = false
+  private chunked = false
+  /** Bytes of the current chunk still to read; -1 while reading a chunk-size line. */
+  private chunkLeft = -1
+  private pending: Buffer = Buffer.alloc(0)
+  private readonly decoder = new StringDecoder('utf8')
+  private readonly parser
+  private readonly light: boolean
+
+  constructor(port: number, options: RawOptions = {}) {
+    this.light = options.light === true
+    this.parser = createParser({
+      onEvent: (event) => {
+        this.events.push(event)
+        options.onEvent?.(event, performance.timeOrigin + performance.now())
+      },
+      onRetry: (retry) => this.retries.push(retry),
+      onComment: () => {
+        this.comments++
+      },
+    })
+    const socket = connect({ port, host: '127.0.0.1' })
+    this.socket = socket
+    socket.setNoDelay(true)
+    socket.on('error', (error) => {
+      this.error = error
+    })
+    socket.on('close', () => {
+      this.closed = true
+    })
+    socket.on('data', (data: Buffer) => this.receive(data))
+    const request =
+      options.request ??
+      [
+        `GET ${options.path ?? '/events'} HTTP/1.1`,
+        'Host: 127.0.0.1',
+        'Accept: text/event-stream',
+        ...(options.headers ?? []),
+        '',
+        '',
+      ].join('\r\n')
+    socket.write(request)
+  }
+
+  /** Resolves once the socket is connected. */
+  connected(): Promise<void> {
+    if (!this.socket.connecting) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      this.socket.once('connect', resolve)
+      this.socket.once('error', reject)
+    })
+  }
+
+  waitForHead(timeout = 10_000): Promise<void> {
+    return waitFor(
+      () => this.status !== undefined || this.closed,
+      () => `the response head (${this.describe()})`,
+      timeout,
+    )
+  }
+
+  waitForEvents(count: number, timeout = 10_000): Promise<void> {
+    return waitFor(
+      () => this.events.length >= count,
+      () => `${count} events (${this.describe()})`,
+      timeout,
+    )
+  }
+
+  waitForEnd(timeout = 10_000): Promise<void> {
+    return waitFor(
+      () => this.ended || this.closed,
+      () => `the end of the stream (${this.describe()})`,
+      timeout,
+    )
+  }
+
+  describe(): string {
+    return `status ${this.status}, ${this.events.length} events, ${this.bodyBytes} body bytes, ended ${this.ended}, closed ${this.closed}`
+  }
+
+  destroy(): void {
+    this.socket.destroy()
+  }
+
+  private receive(data: Buffer): void {
+    if (!this.inBody) {
+      this.head = Buffer.concat([this.head, data])
+      const end = this.head.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const lines = this.head.subarray(0, end).toString('latin1').split('\r\n')
+      this.status = Number(lines[0]!.split(' ')[1])
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':')
+        this.headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+      }
+      this.chunked = this.headers['transfer-encoding'] === 'chunked'
+      this.inBody = true
+      const rest = this.head.subarray(end + 4)
+      this.head = Buffer.alloc(0)
+      if (rest.length > 0) this.receive(rest)
+      return
+    }
+    if (!this.chunked) {
+      this.body(data)
+      return
+    }
+    this.pending = this.pending.length === 0 ? data : Buffer.concat([this.pending, data])
+    while (this.pending.length > 0 && !this.ended) {
+      if (this.chunkLeft === -1) {
+        const eol = this.pending.indexOf('\r\n')
+        if (eol === -1) return
+        const size = Number.parseInt(this.pending.subarray(0, eol).toString('latin1'), 16)
+        if (size === 0) {
+          this.ended = true
+          return
+        }
+        this.chunkLeft = size
+        this.pending = this.pending.subarray(eol + 2)
+        continue
+      }
+      if (this.chunkLeft > 0) {
+        const take = Math.min(this.chunkLeft, this.pending.length)
+        this.body(this.pending.subarray(0, take))
+        this.chunkLeft -= take
+        this.pending = this.pending.subarray(take)
+        continue
+      }
+      // The CRLF after a chunk's data.
+      if (this.pending.length < 2) return
+      this.pending = this.pending.subarray(2)
+      this.chunkLeft = -1
+    }
+  }
+
+  private body(data: Buffer): void {
+    this.bodyBytes += data.length
+    const text = this.decoder.write(data)
+    if (!this.sawId && text.includes('id: ')) this.sawId = true
+    if (this.light) {
+      this.tail = (this.tail + text).slice(-256)
+      // Only what a test of idle clients needs: heartbeats are `:\n\n`.
+      let at = text.indexOf(':\n\n')
+      while (at !== -1) {
+        if (at === 0 || text[at - 1] === '\n') this.comments++
+        at = text.indexOf(':\n\n', at + 3)
+      }
+      at = text.indexOf('data:')
+      while (at !== -1) {
+        if (at === 0 || text[at - 1] === '\n') this.dataLines++
+        at = text.indexOf('data:', at + 5)
+      }
+      return
+    }
+    this.parser.feed(text)
+  }
+}
+
+/** Sends raw bytes and resolves with the status code of the response (or `undefined` if none came). */
+export async function rawStatus(
+  port: number,
+  request: string | Buffer,
+  timeout = 5000,
+): Promise<number | undefined> {
+  const client = new RawClient(port, { request, light: true })
+  try {
+    await client.waitForHead(timeout)
+    return client.status
+  } finally {
+    client.destroy()
+  }
+}
