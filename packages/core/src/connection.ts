@@ -83,8 +83,11 @@ export abstract class Connection implements Subscription {
   protected wrote = false
   private resolveDone!: (reason: CloseReason) => void
   private drainWaiter: (() => void) | undefined
-  /** Sends the response head and says where bytes go; pending until the head is due. */
-  private begin: (() => Transport | undefined) | undefined
+  /**
+   * Writes the response head (flushed at once if `flush`, else sent with the first bytes) and says
+   * where later bytes may go; pending until the head is due.
+   */
+  private begin: ((flush: boolean) => Transport | undefined) | undefined
   /** Written right after the head: the opening `retry:` hint. */
   private preamble: Uint8Array | undefined
   private headPending = true
@@ -98,7 +101,7 @@ export abstract class Connection implements Subscription {
     protected readonly hub: Hub<string | Promise<string>>,
     readonly sink: SubscriberSink,
     readonly stream: string | undefined,
-    begin?: () => Transport | undefined,
+    begin?: (flush: boolean) => Transport | undefined,
   ) {
     this.begin = begin
     this.out = sink
@@ -135,18 +138,20 @@ export abstract class Connection implements Subscription {
 
   /** Writes a chunk; returns false when the transport's buffer is full. */
   protected write(chunk: Uint8Array): boolean {
-    if (this.headPending) this.sendHead()
     this.wrote = true
-    const ok = this.out.write(this.chunked ? frameChunk(chunk) : chunk)
+    const ok = this.headPending
+      ? this.sendHead(chunk)
+      : this.out.write(this.chunked ? frameChunk(chunk) : chunk)
     this.count(chunk.length)
     return ok
   }
 
   /** Writes a flush's shared frames (framed once for every direct HTTP/1.1 transport). */
   protected writeBatch(batch: Batch): boolean {
-    if (this.headPending) this.sendHead()
     this.wrote = true
-    const ok = this.out.write(this.chunked ? batch.framed : batch.all)
+    const ok = this.headPending
+      ? this.sendHead(batch.all)
+      : this.out.write(this.chunked ? batch.framed : batch.all)
     this.count(batch.all.length)
     return ok
   }
@@ -160,25 +165,33 @@ export abstract class Connection implements Subscription {
     this.turnBytes += bytes
   }
 
-  private sendHead(): void {
+  /**
+   * Sends the head, the opening hint and `first` together: through the sink, so that the head and
+   * the first bytes leave in one packet (Node sends a pending head with the first write). Only after
+   * that may bytes bypass the response and go to the transport the head chose.
+   */
+  private sendHead(first?: Uint8Array): boolean {
     this.headPending = false
     const begin = this.begin
     this.begin = undefined
-    const transport = begin?.()
+    const preamble = this.preamble
+    this.preamble = undefined
+    const opening =
+      preamble === undefined ? first : first === undefined ? preamble : Buffer.concat([preamble, first])
+    const transport = begin?.(opening === undefined)
+    const ok = opening === undefined ? true : this.sink.write(opening)
     if (transport !== undefined) {
       this.out = transport.out
       this.chunked = transport.chunked
     }
-    const preamble = this.preamble
-    this.preamble = undefined
-    if (preamble !== undefined) this.out.write(this.chunked ? frameChunk(preamble) : preamble)
+    return ok
   }
 
   /** Called by the hub's shared timer: a comment for connections that wrote nothing since the last tick. */
   heartbeat(): void {
     if (!this.wrote && !this.closed) {
-      if (this.headPending) this.sendHead()
-      this.out.write(this.chunked ? HEARTBEAT_CHUNK : HEARTBEAT)
+      if (this.headPending) this.sendHead(HEARTBEAT)
+      else this.out.write(this.chunked ? HEARTBEAT_CHUNK : HEARTBEAT)
     }
     this.wrote = false
   }
@@ -216,11 +229,9 @@ export abstract class Connection implements Subscription {
     } else if (reason !== 'client') {
       // A response ended before its head would go out without the event-stream content type,
       // which makes a browser give up for good.
-      if (this.headPending) this.sendHead()
-      if (retry !== undefined) {
-        const hint = Buffer.from(encodeRetry(retry))
-        this.out.write(this.chunked ? frameChunk(hint) : hint)
-      }
+      const hint = retry === undefined ? undefined : Buffer.from(encodeRetry(retry))
+      if (this.headPending) this.sendHead(hint)
+      else if (hint !== undefined) this.out.write(this.chunked ? frameChunk(hint) : hint)
       this.sink.end()
     }
     this.resolveDone(reason)

@@ -65,6 +65,7 @@ export function directTransport(
   if (req.httpVersionMajor >= 2 || !(res instanceof ServerResponse)) return undefined
   const socket = res.socket
   if (socket === null || socket.destroyed || res.write !== ServerResponse.prototype.write) return undefined
+  // Settled by writeHead; the head itself goes out with the first write, through `res`.
   const chunked = (res as ServerResponse & { chunkedEncoding?: unknown }).chunkedEncoding
   if (typeof chunked !== 'boolean' || res.writableLength !== socket.writableLength) return undefined
   return { out: socket, chunked }

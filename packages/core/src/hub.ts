@@ -374,7 +374,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     stream: string,
     sink: SubscriberSink,
     options: SubscribeOptions,
-    begin: (() => Transport | undefined) | undefined,
+    begin: ((flush: boolean) => Transport | undefined) | undefined,
   ): Subscription {
     assertStreamName(stream)
     const filter = optionalFunction('filter', options.filter)
@@ -423,7 +423,7 @@ export class Hub<Published extends string | Promise<string> = string> {
   private iterate(
     sink: SubscriberSink,
     iterable: AsyncIterable<StreamItem>,
-    begin: (() => Transport | undefined) | undefined,
+    begin: ((flush: boolean) => Transport | undefined) | undefined,
   ): Subscription {
     if (!isAsyncIterable(iterable)) {
       throw new RewindError(
@@ -476,15 +476,15 @@ export class Hub<Published extends string | Promise<string> = string> {
     }
     const stream = typeof source === 'string' ? source : undefined
     if (res.destroyed) return closedSubscription(stream, 'client')
-    const head = (): Transport | undefined => {
+    const head = (flush: boolean): Transport | undefined => {
       res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
       // Http2ServerResponse has flushHeaders too, though its typings omit it.
-      ;(res as ServerResponse).flushHeaders()
+      if (flush) (res as ServerResponse).flushHeaders()
       return directTransport(req, res)
     }
     if (req.method === 'HEAD') {
       // Headers only: a HEAD request must not become a subscriber that never ends.
-      head()
+      res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
       res.end()
       return closedSubscription(stream, 'end')
     }

@@ -34,7 +34,7 @@ export class IterableStream extends Connection {
     hub: Hub<string | Promise<string>>,
     sink: SubscriberSink,
     iterable: AsyncIterable<StreamItem>,
-    begin?: () => Transport | undefined,
+    begin?: (flush: boolean) => Transport | undefined,
   ) {
     super(hub, sink, undefined, begin)
     this.iterator = iterable[Symbol.asyncIterator]()

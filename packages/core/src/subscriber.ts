@@ -44,7 +44,7 @@ export class Subscriber extends Connection {
     override readonly stream: string,
     private readonly filter: EventFilter | undefined,
     private readonly gapPolicy: GapPolicy | undefined,
-    begin?: () => Transport | undefined,
+    begin?: (flush: boolean) => Transport | undefined,
   ) {
     super(hub, sink, stream, begin)
   }
