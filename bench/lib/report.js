@@ -1,0 +1,793 @@
+/**
+ * Turns a run's results into RESULTS.md and a bar chart (SVG written by hand; a PNG of it too when
+ * playwright-core and a Chromium are at hand).
+ */
+import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { median, summarize } from './stats.js'
+
+const BASELINE = 'raw-node'
+const REWIND = ['rewind-express', 'rewind-fastify']
+
+const COLORS = {
+  'raw-node': '#6b7280',
+  'rewind-express': '#c2410c',
+  'rewind-fastify': '#f59e0b',
+  'better-sse': '#2563eb',
+  'fastify-sse': '#059669',
+  'express-raw': '#7c3aed',
+}
+
+const num = (value, digits = 0) =>
+  value === null || value === undefined || !Number.isFinite(value)
+    ? '-'
+    : Number(value).toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+const ms = (micros, digits = 2) =>
+  micros === null || micros === undefined ? '-' : `${num(micros / 1000, digits)} ms`
+const ratio = (value) => (value === null || value === undefined ? '-' : `${num(value, 2)}×`)
+
+/** A Markdown table; the first column is left-aligned, the others right-aligned unless `left`. */
+function table(head, rows, { left = false } = {}) {
+  const isLeft = (i) => i === 0 || left
+  // Cells padded to their column's width, as the repository's formatter (Biome) lays tables out.
+  const widths = head.map((cell, i) =>
+    Math.max(3, cell.length, ...rows.map((row) => String(row[i] ?? '').length)),
+  )
+  const pad = (cell, i) => (isLeft(i) ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i]))
+  const line = (cells) => `| ${cells.map(pad).join(' | ')} |`
+  const rule = `| ${widths.map((w, i) => (isLeft(i) ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`
+  return [line(head), rule, ...rows.map(line)].join('\n')
+}
+
+/** Summaries of one scenario: per server, the medians and ratios of the metrics `pickers` name. */
+function scenarioSummary(report, scenario, pickers) {
+  const runs = report.results[scenario]
+  if (runs === undefined) return undefined
+  const baseline = runs[BASELINE]
+  const out = {}
+  for (const [name, list] of Object.entries(runs)) {
+    out[name] = { runs: list, ok: list.filter((run) => run?.ok).length }
+    for (const [metric, pick] of Object.entries(pickers)) out[name][metric] = summarize(list, baseline, pick)
+  }
+  return out
+}
+
+const fanoutPickers = {
+  rate: (r) => r.rate,
+  p50: (r) => r.latency.p50,
+  p99: (r) => r.latency.p99,
+  max: (r) => r.latency.max,
+  serverCpu: (r) => r.serverCpu,
+  clientCpu: (r) => r.clientCpu,
+  cpuPerDelivery: (r) => (r.delivered > 0 ? (r.serverCpu / r.delivered) * 1e6 : null),
+  lost: (r) => r.lost + r.extra,
+  elapsed: (r) => r.elapsed,
+  share: (r) => (r.elapsed > 0 ? r.serverCpu / r.elapsed : null),
+}
+
+/** All the summaries the report and the chart use. */
+export function summarizeReport(report) {
+  return {
+    burst: scenarioSummary(report, 'burst', fanoutPickers),
+    paced: scenarioSummary(report, 'paced', fanoutPickers),
+    rate: scenarioSummary(report, 'rate', fanoutPickers),
+    memory: scenarioSummary(report, 'memory', {
+      perConn: (r) => r.perConnKiB,
+      before: (r) => r.before,
+      after: (r) => r.after,
+    }),
+    replay: scenarioSummary(report, 'replay', {
+      elapsed: (r) => r.elapsed,
+      serverCpu: (r) => r.serverCpu,
+      clientCpu: (r) => r.clientCpu,
+      lost: (r) => r.lost + r.extra,
+    }),
+    connect: scenarioSummary(report, 'connect', {
+      rate: (r) => r.rate,
+      p50: (r) => r.handshake.p50,
+      p99: (r) => r.handshake.p99,
+      cpuPerConn: (r) => (r.serverCpu / r.total) * 1e6,
+      serverCpu: (r) => r.serverCpu,
+      clientCpu: (r) => r.clientCpu,
+      failed: (r) => r.failed,
+      elapsed: (r) => r.elapsed,
+    }),
+  }
+}
+
+function labelOf(report, name) {
+  return report.servers[name]?.label ?? name
+}
+
+function serverOrder(report, summary) {
+  return Object.keys(report.servers).filter((name) => summary?.[name] !== undefined)
+}
+
+function failuresOf(summary) {
+  const out = []
+  for (const [name, s] of Object.entries(summary ?? {})) {
+    s.runs.forEach((run, i) => {
+      if (run && !run.ok) out.push(`${name} (rep ${i + 1}): ${run.error.split('\n')[0]}`)
+    })
+  }
+  return out
+}
+
+function fanoutTable(report, summary) {
+  return table(
+    [
+      'server',
+      'deliveries/s',
+      'vs raw-node',
+      'p50 latency',
+      'p99 latency',
+      'server CPU',
+      'CPU per delivery',
+      'client CPU',
+      'lost',
+    ],
+    serverOrder(report, summary).map((name) => {
+      const s = summary[name]
+      if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '', '', '']
+      return [
+        labelOf(report, name),
+        num(s.rate.value),
+        name === BASELINE ? '1.00×' : ratio(s.rate.ratio),
+        ms(s.p50.value, 1),
+        ms(s.p99.value, 1),
+        `${num(s.serverCpu.value, 2)} s`,
+        `${num(s.cpuPerDelivery.value, 2)} µs`,
+        `${num(s.clientCpu.value, 2)} s`,
+        num(s.lost.value),
+      ]
+    }),
+  )
+}
+
+/** Where Rewind stands against the bar of the issue, with the margin either way. */
+function barChecks(report, sums) {
+  const checks = []
+  const peers = Object.keys(report.servers).filter((name) => report.servers[name].kind === 'peer')
+  for (const mode of ['burst', 'paced']) {
+    const s = sums[mode]
+    if (s === undefined) continue
+    const bestPeer = peers
+      .filter((name) => s[name]?.rate.value != null)
+      .sort((a, b) => s[b].rate.value - s[a].rate.value)[0]
+    for (const name of REWIND) {
+      const r = s[name]
+      if (r?.rate.value == null) continue
+      const vsRaw = r.rate.ratio
+      const cpu = r.cpuPerDelivery.ratio
+      checks.push({
+        ok: vsRaw !== null && vsRaw >= 1,
+        text: `Fan-out (${mode}) ${labelOf(report, name)}: ${ratio(vsRaw)} raw-node's throughput (bar: ≥ 1×); server CPU per delivery ${ratio(cpu)} raw-node's`,
+      })
+      if (bestPeer !== undefined) {
+        const vsPeer = r.rate.value / s[bestPeer].rate.value
+        checks.push({
+          ok: vsPeer >= 1.5,
+          text: `Fan-out (${mode}) ${labelOf(report, name)}: ${ratio(vsPeer)} the best peer, ${labelOf(report, bestPeer)} (bar: ≥ 1.5×)`,
+        })
+      }
+    }
+  }
+  if (sums.rate !== undefined) {
+    for (const name of REWIND) {
+      const r = sums.rate[name]
+      if (r?.p99.value == null) continue
+      const ok = r.p99.ratio !== null && r.p99.ratio <= 1
+      const raw = sums.rate[BASELINE]
+      checks.push({
+        ok,
+        text: `p99 latency at 50 events/s, ${labelOf(report, name)}: ${ms(r.p99.value)} = ${ratio(r.p99.ratio)} raw-node's (bar: ≤ 1×)${
+          ok || raw?.serverCpu.value == null || r.serverCpu.value == null
+            ? ''
+            : `. Why: not the cost of a delivery: in the same run it used ${num(r.serverCpu.value, 2)} s of CPU against raw-node's ${num(raw.serverCpu.value, 2)} s for the same deliveries; at this rate each server is busy for most of every 20 ms, so its tail depends on when a shared machine lets it run more than on what a delivery costs`
+        }`,
+      })
+    }
+  }
+  if (sums.memory !== undefined) {
+    for (const name of REWIND) {
+      const r = sums.memory[name]
+      if (r?.perConn.value == null) continue
+      const ok = r.perConn.ratio !== null && r.perConn.ratio <= 1.2
+      // The same framework without Rewind shows what the framework itself keeps per request.
+      const bare = name === 'rewind-express' ? sums.memory['express-raw'] : undefined
+      checks.push({
+        ok,
+        text: `Memory per idle connection, ${labelOf(report, name)}: ${num(r.perConn.value, 1)} KiB = ${ratio(r.perConn.ratio)} raw-node's (bar: ≤ 1.2×)${
+          ok || bare?.perConn.value == null
+            ? ''
+            : `. Why: Express's own per-request state: hand-written Express SSE measures ${num(bare.perConn.value, 1)} KiB (${ratio(bare.perConn.ratio)}), so Rewind adds ${num(r.perConn.value - bare.perConn.value, 1)} KiB to Express; on Fastify it adds nothing measurable`
+        }`,
+      })
+    }
+  }
+  if (sums.replay !== undefined) {
+    const peerTimes = peers.filter((name) => sums.replay[name]?.elapsed.value != null)
+    for (const name of REWIND) {
+      const r = sums.replay[name]
+      if (r?.elapsed.value == null) continue
+      for (const peer of peerTimes) {
+        const factor = sums.replay[peer].elapsed.value / r.elapsed.value
+        checks.push({
+          ok: factor > 1,
+          text: `Replay, ${labelOf(report, name)}: ${ms(r.elapsed.value * 1e6, 0)} vs ${labelOf(report, peer)} ${ms(sums.replay[peer].elapsed.value * 1e6, 0)}: ${num(factor, 2)}× faster (bar: faster than every peer with replay)`,
+        })
+      }
+    }
+  }
+  return checks
+}
+
+/** A client above this share of its core, and busier than the server, may be what limits a run. */
+const CLIENT_LIMIT = 0.7
+
+/** Client CPU against server CPU, per scenario: was the client ever the bottleneck? */
+function clientNotes(report) {
+  const lines = []
+  const suspects = []
+  for (const scenario of ['burst', 'paced', 'rate', 'memory', 'replay', 'connect']) {
+    const runs = report.results[scenario]
+    if (runs === undefined) continue
+    let busiest
+    const ratios = []
+    for (const [name, list] of Object.entries(runs)) {
+      list.forEach((run, i) => {
+        if (!run?.ok || !(run.result.elapsed > 0)) return
+        const r = run.result
+        const client = r.clientCpu / r.elapsed
+        const server = r.serverCpu / r.elapsed
+        if (r.serverCpu > 0) ratios.push(r.clientCpu / r.serverCpu)
+        if (busiest === undefined || client > busiest.client) busiest = { name, client, server }
+        if (client >= CLIENT_LIMIT && client > server) {
+          suspects.push(
+            `${scenario}, ${name} (rep ${i + 1}): client ${num(client * 100)}% of its core, server ${num(server * 100)}% over ${num(r.elapsed * 1000)} ms`,
+          )
+        }
+      })
+    }
+    if (busiest === undefined) continue
+    lines.push([
+      scenario,
+      `${num(busiest.client * 100)}% (${busiest.name}; server ${num(busiest.server * 100)}%)`,
+      num(median(ratios), 2),
+    ])
+  }
+  return { lines, suspects }
+}
+
+export function renderResults(report, { chart, png }) {
+  const sums = summarizeReport(report)
+  const m = report.machine
+  const sz = report.sizes
+  const out = []
+  out.push('# Benchmark results')
+  out.push('')
+  out.push(
+    `Generated by \`bench/run.js\`${report.quick ? ' (**quick run: smaller sizes, one repetition; a smoke test, not a result**)' : ''} on ${report.date.slice(0, 16).replace('T', ' ')} UTC in ${num(report.durationSeconds)} s. ` +
+      `Medians of ${report.reps} repetition(s); servers interleaved (each repetition runs every server in turn), ` +
+      'ratios are medians of per-repetition ratios to raw-node measured in the same repetition. See README.md for the method.',
+  )
+  out.push('')
+  out.push(`![Main ratios](${chart})${png ? ` ([PNG](${png}))` : ''}`)
+  out.push('')
+  out.push('## Machine')
+  out.push('')
+  out.push(
+    table(
+      ['', ''],
+      [
+        ['CPU', m.cpu],
+        ['cores', String(m.cores)],
+        ['memory', `${m.memoryGiB} GiB`],
+        ['Node.js', m.node],
+        ['OS', m.platform],
+        [
+          'pinning',
+          report.pinned
+            ? 'servers on core 0, load client on core 1 (`taskset`)'
+            : 'none (no `taskset` or a single core): client and server share cores',
+        ],
+        ['load average (1 min) at start / end', `${num(report.load[0], 2)} / ${num(report.load[1], 2)}`],
+      ],
+      { left: true },
+    ),
+  )
+  out.push('')
+  out.push('## Versions')
+  out.push('')
+  out.push(
+    table(
+      ['package', 'version'],
+      Object.entries(report.versions)
+        .filter(([, version]) => version !== null)
+        .map(([name, version]) => [`\`${name}\``, version]),
+      { left: true },
+    ),
+  )
+  out.push('')
+
+  const checks = barChecks(report, sums)
+  if (checks.length > 0) {
+    out.push('## Against the bar')
+    out.push('')
+    out.push(
+      "The bar's fan-out is scenario 1 as defined: 500 events published as fast as each server allows (burst), where Rewind writes what is published in one turn of the event loop to each client at once. The paced variant, one event per turn, is held to the same bar here so that coalescing cannot hide what a single delivery costs.",
+    )
+    out.push('')
+    for (const check of checks) out.push(`- ${check.ok ? '✅' : '❌'} ${check.text}`)
+    out.push('')
+  }
+
+  if (sums.burst || sums.paced) {
+    out.push('## 1. Fan-out')
+    out.push('')
+    if (sums.burst) {
+      out.push(
+        `**Burst**: ${num(sz.burst.subs)} subscribers, ${num(sz.burst.n)} events of ${sz.burst.size} B published in one synchronous loop ` +
+          `(${num(sz.burst.subs * sz.burst.n)} deliveries per run). Throughput is deliveries over the time from the publish request to the last event received.`,
+      )
+      out.push('')
+      out.push(fanoutTable(report, sums.burst))
+      out.push('')
+    }
+    if (sums.paced) {
+      out.push(
+        `**Paced**: ${num(sz.paced.subs)} subscribers, ${num(sz.paced.n)} events of ${sz.paced.size} B, one per turn of the event loop ` +
+          '(`setImmediate`), so nothing can be coalesced.',
+      )
+      out.push('')
+      out.push(fanoutTable(report, sums.paced))
+      out.push('')
+    }
+  }
+
+  if (sums.rate) {
+    out.push('## 2. Latency at a steady rate')
+    out.push('')
+    out.push(
+      `${num(sz.rate.subs)} subscribers, ${sz.rate.rate} events/s for ${num(sz.rate.n / sz.rate.rate)} s; publish-to-receive latency over every event at every subscriber. ` +
+        `That is ${num(sz.rate.subs * sz.rate.rate)} deliveries/s, each event written in its own turn (nothing to coalesce): ` +
+        'at the per-delivery cost of the paced fan-out, a large share of one core, so a server that is short of CPU shows it here as queueing delay.',
+    )
+    out.push('')
+    out.push(
+      table(
+        ['server', 'p50', 'p99', 'max', 'p99 vs raw-node', 'server CPU', 'server share of its core', 'lost'],
+        serverOrder(report, sums.rate).map((name) => {
+          const s = sums.rate[name]
+          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '', '']
+          return [
+            labelOf(report, name),
+            ms(s.p50.value),
+            ms(s.p99.value),
+            ms(s.max.value),
+            name === BASELINE ? '1.00×' : ratio(s.p99.ratio),
+            `${num(s.serverCpu.value, 2)} s`,
+            `${num(s.share.value * 100)}%`,
+            num(s.lost.value),
+          ]
+        }),
+      ),
+    )
+    out.push('')
+  }
+
+  if (sums.memory) {
+    out.push('## 3. Memory per idle connection')
+    out.push('')
+    out.push(
+      `Server RSS (VmRSS) with ${num(sz.memory.conns)} idle subscribers minus RSS before them (after a warm-up of ${sz.memory.warmup} connections and a forced GC on both sides), divided by ${num(sz.memory.conns)}.`,
+    )
+    out.push('')
+    out.push(
+      table(
+        ['server', 'KiB per connection', 'vs raw-node', 'RSS before', 'RSS after'],
+        serverOrder(report, sums.memory).map((name) => {
+          const s = sums.memory[name]
+          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '']
+          return [
+            labelOf(report, name),
+            num(s.perConn.value, 2),
+            name === BASELINE ? '1.00×' : ratio(s.perConn.ratio),
+            `${num(s.before.value / 1024, 1)} MiB`,
+            `${num(s.after.value / 1024, 1)} MiB`,
+          ]
+        }),
+      ),
+    )
+    out.push('')
+  }
+
+  if (sums.replay || report.results.replay !== undefined) {
+    out.push('## 4. Replay')
+    out.push('')
+    out.push(
+      `${num(sz.replay.clients)} clients connect at once with \`Last-Event-ID\` ${num(sz.replay.behind)} events behind, from a history of ${num(sz.replay.history)}: ` +
+        'time from opening the connections until every client has all of its events.',
+    )
+    out.push('')
+    const rows = Object.keys(report.servers).map((name) => {
+      const s = sums.replay?.[name]
+      if (s === undefined) return [labelOf(report, name), 'no replay', '', '', '']
+      if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '']
+      const events = sz.replay.clients * sz.replay.behind
+      return [
+        labelOf(report, name),
+        ms(s.elapsed.value * 1e6, 0),
+        num(events / s.elapsed.value),
+        `${num(s.serverCpu.value, 2)} s`,
+        num(s.lost.value),
+      ]
+    })
+    out.push(table(['server', 'time to catch up', 'events/s', 'server CPU', 'lost'], rows))
+    out.push('')
+  }
+
+  if (sums.connect) {
+    out.push('## 5. Connection setup')
+    out.push('')
+    out.push(
+      `${num(sz.connect.total)} subscribers opened ${sz.connect.concurrency} at a time, each closed once its status line and headers arrive; history holds ${num(sz.connect.prefill)} events.`,
+    )
+    out.push('')
+    out.push(
+      table(
+        [
+          'server',
+          'handshakes/s',
+          'vs raw-node',
+          'p50 handshake',
+          'p99 handshake',
+          'server CPU per connection',
+          'failed',
+        ],
+        serverOrder(report, sums.connect).map((name) => {
+          const s = sums.connect[name]
+          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '']
+          return [
+            labelOf(report, name),
+            num(s.rate.value),
+            name === BASELINE ? '1.00×' : ratio(s.rate.ratio),
+            ms(s.p50.value),
+            ms(s.p99.value),
+            `${num(s.cpuPerConn.value)} µs`,
+            num(s.failed.value),
+          ]
+        }),
+      ),
+    )
+    out.push('')
+  }
+
+  const redis = report.results.redis
+  if (redis !== undefined) {
+    out.push('## 6. Redis (`@rewind/redis`), across instances')
+    out.push('')
+    if (redis.skipped) out.push(`Skipped: ${redis.skipped}.`)
+    else {
+      const ok = redis.runs.filter((run) => run?.ok).map((run) => run.result)
+      const lat = (key) => median(ok.map((r) => r.latency.latency[key]))
+      const memRate = sums.rate?.['rewind-express']
+      const memReplay = sums.replay?.['rewind-express']
+      out.push(
+        `Two \`@rewind/express\` instances on one Redis store: events published on A (${sz.redis.rate} events/s for ${num(sz.redis.n / sz.redis.rate)} s), ` +
+          `${num(sz.redis.subs)} subscribers on B; then ${num(sz.replay.clients)} clients resume ${num(sz.replay.behind)} events behind on B from ${num(sz.replay.history)} published on A. ` +
+          'In-memory `@rewind/express` of the same run for reference.',
+      )
+      out.push('')
+      const replayLost = median(ok.map((r) => r.replay.lost + r.replay.extra))
+      const replayTime = median(ok.map((r) => r.replay.elapsed)) * 1e6
+      const delivered = median(ok.map((r) => r.replay.delivered / r.replay.expected))
+      out.push(
+        table(
+          ['', 'p50', 'p99', 'max', 'lost', 'replay time', 'replay server CPU (B)', 'replay lost'],
+          [
+            [
+              'Redis, A → B',
+              ms(lat('p50')),
+              ms(lat('p99')),
+              ms(lat('max')),
+              num(median(ok.map((r) => r.latency.lost + r.latency.extra))),
+              replayLost > 0
+                ? `incomplete: ${num(delivered * 100)}% delivered, then no progress (stopped at ${ms(replayTime, 0)})`
+                : ms(replayTime, 0),
+              `${num(median(ok.map((r) => r.replay.serverCpu)), 2)} s`,
+              num(replayLost),
+            ],
+            [
+              'in memory, one instance',
+              ms(memRate?.p50.value),
+              ms(memRate?.p99.value),
+              ms(memRate?.max.value),
+              memRate ? num(memRate.lost.value) : '-',
+              memReplay ? ms(memReplay.elapsed.value * 1e6, 0) : '-',
+              memReplay ? `${num(memReplay.serverCpu.value, 2)} s` : '-',
+              memReplay ? num(memReplay.lost.value) : '-',
+            ],
+          ],
+        ),
+      )
+      const logs = redis.runs.filter((run) => run?.serverLog).map((run) => run.serverLog)
+      if (logs.length > 0) out.push('', `Instance B logged: \`${logs[0]}\``)
+      const failed = redis.runs.filter((run) => run && !run.ok)
+      if (failed.length > 0)
+        out.push('', `Failed repetitions: ${failed.map((run) => run.error.split('\n')[0]).join('; ')}`)
+    }
+    out.push('')
+  }
+
+  const micro = report.results.micro
+  if (micro !== undefined) {
+    out.push('## Core micro-benchmarks')
+    out.push('')
+    if (!micro.ok) out.push(`Failed: ${micro.error.split('\n')[0]}`)
+    else {
+      out.push('`bench/micro.js` (tinybench), on the server core.')
+      out.push('')
+      out.push(
+        table(
+          ['task', 'ops/s', 'mean', 'p99', '±'],
+          micro.result.rows.map((row) => [
+            row.name,
+            num(row.opsPerSecond),
+            `${num(row.meanNs)} ns`,
+            `${num(row.p99Ns)} ns`,
+            `${num(row.rme, 1)}%`,
+          ]),
+        ),
+      )
+    }
+    out.push('')
+  }
+
+  const notes = clientNotes(report)
+  out.push('## Load client vs server')
+  out.push('')
+  if (notes.suspects.length === 0) {
+    out.push(
+      `The load client was not the bottleneck: in no run did it use ${CLIENT_LIMIT * 100}% of its core while busier than the server. ` +
+        'Its busiest run per scenario (CPU time over the measured window), and the median ratio of its CPU time to the server’s:',
+    )
+  } else {
+    out.push(
+      `The load client was not the bottleneck except, possibly, in these runs, where it used ${CLIENT_LIMIT * 100}% or more of its core and more than the server used of its own ` +
+        '(their server figures are lower bounds; in a burst that Rewind writes as one buffer per client, the client mostly copies bytes out of the kernel):',
+    )
+    out.push('')
+    for (const suspect of notes.suspects) out.push(`- ${suspect}`)
+    out.push('')
+    out.push('Busiest client run per scenario, and the median ratio of client CPU time to server CPU time:')
+  }
+  out.push('')
+  out.push(
+    table(
+      ['scenario', 'busiest client run (share of one core)', 'client CPU / server CPU (median)'],
+      notes.lines,
+    ),
+  )
+  out.push('')
+
+  const failures = [
+    ...failuresOf(sums.burst),
+    ...failuresOf(sums.paced),
+    ...failuresOf(sums.rate),
+    ...failuresOf(sums.memory),
+    ...failuresOf(sums.replay),
+    ...failuresOf(sums.connect),
+  ]
+  const lost = []
+  const said = []
+  for (const scenario of ['burst', 'paced', 'rate', 'memory', 'replay', 'connect']) {
+    for (const [name, list] of Object.entries(report.results[scenario] ?? {})) {
+      list.forEach((run, i) => {
+        const r = run?.ok ? run.result : undefined
+        if (r !== undefined && (r.lost ?? 0) + (r.extra ?? 0) > 0)
+          lost.push(`${scenario}, ${name} (rep ${i + 1}): ${r.lost} lost, ${r.extra} extra`)
+        if (run?.serverLog) said.push(`${scenario}, ${name} (rep ${i + 1}): \`${run.serverLog}\``)
+      })
+    }
+  }
+  for (const [i, run] of (report.results.redis?.runs ?? []).entries()) {
+    if (run?.ok) {
+      for (const part of ['latency', 'replay']) {
+        const r = run.result[part]
+        if (r.lost + r.extra > 0) lost.push(`redis ${part} (rep ${i + 1}): ${r.lost} lost, ${r.extra} extra`)
+      }
+    }
+    if (run?.serverLog) said.push(`redis (rep ${i + 1}): \`${run.serverLog}\``)
+  }
+  out.push('## Notes')
+  out.push('')
+  out.push(
+    '- Latency is the receive time at the client minus the publish time the server embeds in each event (`performance.timeOrigin + performance.now()` in µs on both sides: one system clock). ' +
+      'In the burst, an event published early waits for the rest of the loop, as it would in an app.',
+  )
+  out.push(
+    '- Server CPU is utime + stime from `/proc/<pid>/stat` over the measured window (10 ms ticks); client CPU is `process.cpuUsage()` of the load client.',
+  )
+  out.push(
+    '- On a shared machine a server also waits for its core, which stretches wall-clock figures (throughput, latency) more than CPU time: ' +
+      'CPU per delivery is the steadier measure of cost there, and the server’s share of its core is in the table below. ' +
+      'Absolute figures drift between runs, ratios within a run much less.',
+  )
+  out.push(
+    lost.length === 0
+      ? '- No event was lost or duplicated in any run.'
+      : `- **Events lost or duplicated**: ${lost.join('; ')}.`,
+  )
+  if (failures.length > 0) out.push(`- **Failed measurements**: ${failures.join('; ')}.`)
+  if (said.length > 0) out.push(`- **Servers logged errors**: ${said.join('; ')}.`)
+  out.push('')
+  return out.join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chart
+
+function escapeXml(text) {
+  return String(text).replace(
+    /[<>&"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c],
+  )
+}
+
+/** One panel of horizontal bars; `reference` draws a dashed line at that value (1 for ratios). */
+function panel({ title, subtitle, bars, format, reference }, y, width) {
+  const labelWidth = 190
+  const valueWidth = 90
+  const barArea = width - labelWidth - valueWidth - 30
+  const rowHeight = 24
+  const max = Math.max(reference ?? 0, ...bars.map((bar) => bar.value ?? 0)) || 1
+  const parts = []
+  parts.push(`<text x="10" y="${y + 18}" class="title">${escapeXml(title)}</text>`)
+  parts.push(`<text x="10" y="${y + 36}" class="sub">${escapeXml(subtitle)}</text>`)
+  let row = y + 48
+  for (const bar of bars) {
+    const w = bar.value == null ? 0 : Math.max(1, (bar.value / max) * barArea)
+    parts.push(
+      `<text x="${labelWidth}" y="${row + 16}" class="label" text-anchor="end">${escapeXml(bar.label)}</text>`,
+    )
+    if (bar.value == null) {
+      parts.push(
+        `<text x="${labelWidth + 10}" y="${row + 16}" class="none">${escapeXml(bar.note ?? 'n/a')}</text>`,
+      )
+    } else {
+      parts.push(
+        `<rect x="${labelWidth + 10}" y="${row + 3}" width="${w.toFixed(1)}" height="${rowHeight - 8}" fill="${bar.color}" rx="2"/>`,
+      )
+      parts.push(
+        `<text x="${labelWidth + 16 + w}" y="${row + 16}" class="value">${escapeXml(format(bar.value))}</text>`,
+      )
+    }
+    row += rowHeight
+  }
+  if (reference !== undefined) {
+    // Drawn first, so bars and their values sit on top of it.
+    const x = labelWidth + 10 + (reference / max) * barArea
+    parts.splice(
+      2,
+      0,
+      `<line x1="${x.toFixed(1)}" y1="${y + 44}" x2="${x.toFixed(1)}" y2="${row}" stroke="#9ca3af" stroke-dasharray="4 3" stroke-width="1"/>`,
+    )
+  }
+  return { svg: parts.join('\n'), height: row - y + 16 }
+}
+
+export function renderChart(report) {
+  const sums = summarizeReport(report)
+  const names = Object.keys(report.servers)
+  const width = 820
+  const bars = (summary, pick, { note } = {}) =>
+    names.map((name) => ({
+      label: labelOf(report, name),
+      color: COLORS[name] ?? '#9ca3af',
+      value: summary?.[name] && summary[name].ok > 0 ? pick(summary[name], name) : null,
+      note: summary?.[name] === undefined ? note : summary[name].ok === 0 ? 'failed' : undefined,
+    }))
+  const ratioOf = (metric) => (s, name) => (name === BASELINE ? 1 : s[metric].ratio)
+  const panels = [
+    {
+      title: 'Fan-out throughput, burst (× raw-node, higher is better)',
+      subtitle: `${num(report.sizes.burst?.subs)} subscribers, ${num(report.sizes.burst?.n)} events in one loop`,
+      bars: bars(sums.burst, (s, name) => (name === BASELINE ? 1 : s.rate.ratio)),
+      format: (v) => `${num(v, 2)}×`,
+      reference: 1,
+      show: sums.burst !== undefined,
+    },
+    {
+      title: 'Fan-out throughput, paced (× raw-node, higher is better)',
+      subtitle: `${num(report.sizes.paced?.subs)} subscribers, one event per event-loop turn`,
+      bars: bars(sums.paced, (s, name) => (name === BASELINE ? 1 : s.rate.ratio)),
+      format: (v) => `${num(v, 2)}×`,
+      reference: 1,
+      show: sums.paced !== undefined,
+    },
+    {
+      title: 'p99 latency at 50 events/s (× raw-node, lower is better)',
+      subtitle: `${num(report.sizes.rate?.subs)} subscribers`,
+      bars: bars(sums.rate, ratioOf('p99')),
+      format: (v) => `${num(v, 2)}×`,
+      reference: 1,
+      show: sums.rate !== undefined,
+    },
+    {
+      title: 'Memory per idle connection (× raw-node, lower is better)',
+      subtitle: `${num(report.sizes.memory?.conns)} idle connections`,
+      bars: bars(sums.memory, ratioOf('perConn')),
+      format: (v) => `${num(v, 2)}×`,
+      reference: 1,
+      show: sums.memory !== undefined,
+    },
+    {
+      title: 'Replay: time until every client has caught up (ms, lower is better)',
+      subtitle: `${num(report.sizes.replay?.clients)} clients, ${num(report.sizes.replay?.behind)} events behind`,
+      bars: bars(sums.replay, (s) => s.elapsed.value * 1000, { note: 'no replay' }),
+      format: (v) => `${num(v)} ms`,
+      show: report.results.replay !== undefined,
+    },
+  ].filter((p) => p.show)
+  let y = 40
+  const body = []
+  for (const p of panels) {
+    const drawn = panel(p, y, width)
+    body.push(drawn.svg)
+    y += drawn.height
+  }
+  const header = `Rewind benchmarks: ${report.quick ? 'quick run, ' : ''}${report.machine.cores} cores, Node ${report.machine.node}, ${report.date.slice(0, 10)}`
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 10}" viewBox="0 0 ${width} ${y + 10}" role="img" aria-labelledby="chart-title" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif">
+<title id="chart-title">${escapeXml(`${header}: fan-out throughput, p99 latency and memory per connection relative to raw node:http, and replay time`)}</title>
+<style>
+.title { font-size: 14px; font-weight: 600; fill: #111827; }
+.sub { font-size: 11px; fill: #6b7280; }
+.label { font-size: 12px; fill: #1f2937; }
+.value { font-size: 12px; fill: #111827; paint-order: stroke; stroke: #ffffff; stroke-width: 3px; }
+.none { font-size: 12px; fill: #9ca3af; font-style: italic; }
+.head { font-size: 16px; font-weight: 700; fill: #111827; }
+</style>
+<rect width="100%" height="100%" fill="#ffffff"/>
+<text x="10" y="24" class="head">${escapeXml(header)}</text>
+${body.join('\n')}
+</svg>
+`
+}
+
+/** Renders the SVG to a PNG with playwright-core and a system Chromium; false if either is missing. */
+export async function renderPng(svg, path) {
+  const executablePath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
+  if (executablePath === undefined) return false
+  let chromium
+  try {
+    ;({ chromium } = await import('playwright-core'))
+  } catch {
+    return false
+  }
+  let browser
+  try {
+    browser = await chromium.launch({
+      executablePath,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    })
+    const page = await browser.newPage({ deviceScaleFactor: 1.5 })
+    await page.setContent(`<!doctype html><html><body style="margin:0">${svg}</body></html>`)
+    const buffer = await page.locator('svg').screenshot()
+    await writeFile(path, buffer)
+    return true
+  } catch {
+    return false
+  } finally {
+    await browser?.close().catch(() => {})
+  }
+}

@@ -1,0 +1,21 @@
+/** @rewind/fastify with its default history (1000 events) and no heartbeats. */
+import { ssePlugin } from '@rewind/fastify'
+import Fastify from 'fastify'
+import { announce, control, port } from './shared.js'
+
+const fastify = Fastify()
+await fastify.register(ssePlugin, { heartbeatInterval: 0 })
+const publish = (data) => fastify.sse.publish('s', { data })
+
+fastify.get('/events', (request, reply) => reply.sse('s'))
+
+const controlRoute = async (request, reply) => {
+  const body = await control(request.method, request.routeOptions.url, request.query, publish)
+  return body
+}
+fastify.post('/publish', controlRoute)
+fastify.get('/clock', controlRoute)
+fastify.post('/gc', controlRoute)
+
+await fastify.listen({ port, host: '127.0.0.1' })
+announce(() => fastify.close())

@@ -1,0 +1,39 @@
+/**
+ * @rewind/express on the Redis history store (@rewind/redis), for cross-instance runs: start two of
+ * these with the same BENCH_REDIS_PREFIX, publish on one, subscribe on the other.
+ */
+import { sse } from '@rewind/express'
+import { createRedisStore } from '@rewind/redis'
+import express from 'express'
+import { announce, control, port } from './shared.js'
+
+const store = createRedisStore({
+  redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  prefix: process.env.BENCH_REDIS_PREFIX ?? 'rewind-bench:',
+})
+const events = sse({ store, heartbeatInterval: 0 })
+const publish = (data) => events.publish('s', { data })
+
+const app = express()
+app.use(events)
+
+app.get('/events', (req, res) => {
+  res.sse('s')
+})
+
+app.all(['/publish', '/clock', '/gc'], async (req, res, next) => {
+  try {
+    const body = await control(req.method, req.path, req.query, publish)
+    if (body === undefined) next()
+    else res.json(body)
+  } catch (error) {
+    next(error)
+  }
+})
+
+const server = app.listen(port, '127.0.0.1', () =>
+  announce(async () => {
+    await events.close({ server })
+    await store.close()
+  }),
+)

@@ -1,0 +1,103 @@
+/**
+ * What every bench server shares: the port argument, the payload, the publish driver behind
+ * `POST /publish`, the clock behind `GET /clock`, and `ready` / SIGTERM handling.
+ * Each server file only wires these into its own framework and its own way of broadcasting.
+ */
+import { performance } from 'node:perf_hooks'
+
+/** The port to listen on: the first argument. */
+export const port = Number(process.argv[2] ?? 0)
+
+/** Wall-clock time in microseconds, with sub-millisecond precision, comparable across processes. */
+export function nowMicros() {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000)
+}
+
+// `{"t":` + 16 digits + `,"p":"` + padding + `"}`
+const OVERHEAD = 5 + 16 + 6 + 2
+
+/** The data of one event: its publish time (`t`, µs) and padding, `size` bytes once serialized. */
+export function makeData(size) {
+  return { t: nowMicros(), p: 'x'.repeat(Math.max(0, size - OVERHEAD)) }
+}
+
+/** Reads `n`, `size`, `mode` (burst, paced or rate) and `rate` (events per second) from a query string. */
+export function publishOptions(query) {
+  const get = (name) => (typeof query.get === 'function' ? query.get(name) : query[name])
+  const n = Math.max(0, Math.min(100_000, Number(get('n') ?? 1) || 0))
+  const size = Math.max(OVERHEAD, Math.min(65_536, Number(get('size') ?? 128) || 128))
+  const mode = get('mode') ?? 'burst'
+  const rate = Math.max(1, Math.min(100_000, Number(get('rate') ?? 50) || 50))
+  return { n, size, mode, rate }
+}
+
+/**
+ * Publishes `n` events through `publishOne(data)` (which returns the id, or a promise of it) and
+ * resolves with the ids once the last one is published:
+ * - `burst`: all in one synchronous loop, as an app publishing a burst does;
+ * - `paced`: one per turn of the event loop (`setImmediate`), so nothing can be coalesced;
+ * - `rate`: `rate` events per second on a timer, scheduled against absolute times (no drift).
+ */
+export function publishMany({ n, size, mode, rate }, publishOne) {
+  const ids = new Array(n)
+  if (mode === 'burst') {
+    for (let i = 0; i < n; i++) ids[i] = publishOne(makeData(size))
+    return Promise.all(ids)
+  }
+  return new Promise((resolve, reject) => {
+    let i = 0
+    const start = performance.now()
+    const step = () => {
+      try {
+        ids[i] = publishOne(makeData(size))
+      } catch (error) {
+        reject(error)
+        return
+      }
+      i++
+      if (i >= n) {
+        Promise.all(ids).then(resolve, reject)
+        return
+      }
+      if (mode === 'rate') setTimeout(step, Math.max(0, start + (i * 1000) / rate - performance.now()))
+      else setImmediate(step)
+    }
+    if (n === 0) resolve([])
+    else step()
+  })
+}
+
+/** Answers a control request; the body is JSON. Returns false for a path that is not a control. */
+export async function control(method, path, query, publishOne) {
+  if (method === 'POST' && path === '/publish') {
+    const ids = await publishMany(publishOptions(query), publishOne)
+    return { ids }
+  }
+  if (path === '/clock') return { now: nowMicros() }
+  if (method === 'POST' && path === '/gc') {
+    if (typeof globalThis.gc === 'function') {
+      globalThis.gc()
+      globalThis.gc()
+    }
+    return { rss: process.memoryUsage.rss() }
+  }
+  return undefined
+}
+
+/** Prints `ready` once listening, and exits on SIGTERM (after `onClose`, if given). */
+export function announce(onClose) {
+  process.stdout.write('ready\n')
+  let closing = false
+  process.on('SIGTERM', () => {
+    if (closing) return
+    closing = true
+    const timer = setTimeout(() => process.exit(0), 2000)
+    Promise.resolve()
+      .then(onClose)
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(timer)
+        process.exit(0)
+      })
+  })
+}
