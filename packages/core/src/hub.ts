@@ -275,6 +275,13 @@ export class Hub<Published extends string | Promise<string> = string> {
   private flushTimer: NodeJS.Immediate | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private closing: Promise<void> | undefined
+  /** @internal Counts turns of the event loop in which something was written (see `Connection.backlog`). */
+  turn = 0
+  private turnEnding = false
+  private readonly endTurn = (): void => {
+    this.turn++
+    this.turnEnding = false
+  }
 
   constructor(options: HubOptions = {}) {
     this.ownsStore = options.store === undefined
@@ -558,14 +565,6 @@ export class Hub<Published extends string | Promise<string> = string> {
       if (outcome === 'timeout') for (const connection of ended) connection.sink.destroy()
     }
     if (this.ownsStore) await this.store.close?.()
-  }
-
-  /** @internal Counts turns of the event loop in which something was written (see `Connection.backlog`). */
-  turn = 0
-  private turnEnding = false
-  private readonly endTurn = (): void => {
-    this.turn++
-    this.turnEnding = false
   }
 
   /** @internal Returns the current turn, making sure the counter moves once this turn's writes are out. */
