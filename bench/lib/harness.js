@@ -92,7 +92,9 @@ export async function startServer(name, { nodeFlags = [], env = {}, timeoutMs = 
   let stderr = ''
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4000)
+    stderr += chunk
+    // Keep the last 4000 characters, starting at a line: a cut line would be quoted half.
+    if (stderr.length > 4000) stderr = stderr.slice(stderr.indexOf('\n', stderr.length - 4000) + 1)
   })
   await new Promise((resolve, reject) => {
     let out = ''
