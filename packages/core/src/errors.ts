@@ -10,6 +10,9 @@
  * - `ERR_INVALID_ARGUMENT`: an option or argument has the wrong type or is out of range; the message says which and how to fix it.
  * - `ERR_CLOSED`: the hub was closed; nothing more can be published.
  * - `ERR_STORE_UNAVAILABLE`: the history store (for example Redis) could not take the event.
+ * - `ERR_RESPONSE_EXISTS`: a response with this id is already kept (active, or ended and not yet
+ *   expired); a second producer is never started on it.
+ * - `ERR_RESPONSE_LIMIT`: the store keeps as many active responses as it may (`maxResponses`).
  */
 export type RewindErrorCode =
   | 'ERR_INVALID_FIELD'
@@ -19,6 +22,8 @@ export type RewindErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_CLOSED'
   | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_RESPONSE_EXISTS'
+  | 'ERR_RESPONSE_LIMIT'
 
 /** Every code in {@link RewindErrorCode}, in the order they are documented. */
 export const REWIND_ERROR_CODES: readonly RewindErrorCode[] = Object.freeze([
@@ -29,6 +34,8 @@ export const REWIND_ERROR_CODES: readonly RewindErrorCode[] = Object.freeze([
   'ERR_INVALID_ARGUMENT',
   'ERR_CLOSED',
   'ERR_STORE_UNAVAILABLE',
+  'ERR_RESPONSE_EXISTS',
+  'ERR_RESPONSE_LIMIT',
 ])
 
 /**

@@ -17,6 +17,8 @@ describe('REWIND_ERROR_CODES', () => {
       'ERR_INVALID_ARGUMENT',
       'ERR_CLOSED',
       'ERR_STORE_UNAVAILABLE',
+      'ERR_RESPONSE_EXISTS',
+      'ERR_RESPONSE_LIMIT',
     ])
   })
 
