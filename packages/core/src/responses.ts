@@ -38,6 +38,8 @@ export const DEFAULT_RESPONSE_LEASE = 10_000
 
 /** Node runs a longer timer at once, so every delay is checked against it. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1
+/** Appends of one producer under way at once on a shared store (see `ProducerRun.inFlight`). */
+const APPENDS_IN_FLIGHT = 64
 /** Response ids go into URLs and Redis keys: unreserved URL characters only. */
 const ID_SHAPE = /^[A-Za-z0-9._~-]{1,128}$/
 
@@ -332,6 +334,8 @@ class ProducerRun {
   private readonly lifetime: NodeJS.Timeout
   private leaseTimer: NodeJS.Timeout | undefined
   private pinned = false
+  /** Appends sent to a shared store and not yet answered, oldest first. */
+  private readonly appends: Promise<void>[] = []
 
   constructor(
     private readonly host: ResponseHost,
@@ -404,14 +408,20 @@ class ProducerRun {
       if (this.stopped || next === undefined) return
       if (next.done === true) {
         this.iterator = undefined
+        try {
+          await this.drainAppends()
+        } catch (error) {
+          this.host.reportError(error, this.stream)
+          await this.finish('failed')
+          return
+        }
         await this.finish('done')
         return
       }
       try {
         const appended = this.records.append(this.id, this.stream, this.toEvent(next.value), this.limits)
-        if (appended instanceof Promise) {
-          if ((await appended) === undefined) this.halt()
-        } else if (appended === undefined) this.halt()
+        if (appended instanceof Promise) await this.inFlight(appended)
+        else if (appended === undefined) this.halt()
         else this.host.fanOut(this.stream, appended)
       } catch (error) {
         if (!this.stopped) this.host.reportError(error, this.stream)
@@ -423,6 +433,27 @@ class ProducerRun {
   }
 
   /**
+   * Keeps up to {@link APPENDS_IN_FLIGHT} appends of a shared store under way: they travel on one
+   * connection, which runs them in order, so a fast producer is not held to one round trip per item.
+   * Waits for the oldest when the window is full; a failed append rejects (the response then fails).
+   */
+  private async inFlight(append: Promise<string | undefined>): Promise<void> {
+    const settled = append.then((id) => {
+      if (id === undefined) this.halt()
+    })
+    // Rejections are handled where the window is drained; this keeps early ones from being unhandled.
+    settled.catch(() => {})
+    this.appends.push(settled)
+    if (this.appends.length >= APPENDS_IN_FLIGHT) await this.appends.shift()
+  }
+
+  /** Waits for every append under way (before the terminal event, which must come after them). */
+  private async drainAppends(): Promise<void> {
+    const appends = this.appends.splice(0)
+    await Promise.all(appends)
+  }
+
+  /**
    * Ends the response with `reason` unless it has ended already (here or elsewhere), stops the
    * producer, and resolves with the response's final status.
    */
@@ -431,6 +462,8 @@ class ProducerRun {
     this.stop()
     this.finishing = (async () => {
       let status: ResponseStatus | undefined = reason
+      // Appends under way were sent before the end and run in order; failures among them are moot now.
+      await Promise.allSettled(this.appends.splice(0))
       try {
         const ended = await this.records.end(
           this.id,

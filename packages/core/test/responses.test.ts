@@ -31,7 +31,11 @@ async function serveResponses(hub: Hub<string>): Promise<TestServer & { counted:
 }
 
 function client(port: number, id: string, lastEventId?: string): RawClient {
-  const c = rawClient(port, `/responses/${id}`, lastEventId === undefined ? {} : { 'last-event-id': lastEventId })
+  const c = rawClient(
+    port,
+    `/responses/${id}`,
+    lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
+  )
   cleanups.push(() => c.close())
   return c
 }
