@@ -13,7 +13,7 @@ import {
   type StoreDelivery,
 } from '@rewind/core'
 import { CommandConnection } from './connection.js'
-import { EventCache } from './events.js'
+import { EventCache, type RedisEvent } from './events.js'
 import {
   compareStreamIds,
   formatStreamId,
@@ -105,7 +105,8 @@ export class RedisStore implements AsyncHistoryStore {
    * Reads up to `limit` events after a position, with the contract of `SyncHistoryStore.read`. An id
    * older than the first retained entry is `evicted` unless it is that entry's predecessor (stored
    * with the entry, so approximate trimming never causes a false gap); an id that is not
-   * `<digits>-<digits>`, or is newer than the newest entry, is `unknown`.
+   * `<digits>-<digits>`, is newer than the newest entry, or is not the recorded predecessor of the
+   * entry after it (Redis lost it: see {@link follows}), is `unknown`.
    *
    * A gap, and a read from `null`, return the position just before the first retained entry with no
    * events and `done: false`: the gap signal then carries that position, and the next read, from it,
@@ -144,6 +145,14 @@ export class RedisStore implements AsyncHistoryStore {
       return gapAt('evicted', before)
     }
     const events = page.map((entry) => this.cache.event(key, entry))
+    // Redis trims only from the start, so an id at or after the first retained entry must be the
+    // recorded predecessor of the entry that follows it. If not, Redis lost that id with others
+    // around it (a reload of an older snapshot, a failover to a lagging replica) and then issued
+    // later ones: it no longer knows the id, and what the client missed cannot be told.
+    const head = events[0]
+    if (head !== undefined && compareStreamIds(afterId, first) >= 0 && !follows(head, afterId)) {
+      return gapAt('unknown', before)
+    }
     const last = events[events.length - 1]
     if (last === undefined) {
       return { events, position: toPosition(afterId), done: compareStreamIds(afterId, newest) >= 0 }
@@ -249,6 +258,16 @@ function justBefore(id: StreamId, first: StreamId, firstPrev: string): boolean {
   if (prev !== undefined && compareStreamIds(id, prev) === 0) return true
   const before = previousStreamId(first)
   return before !== undefined && compareStreamIds(id, before) === 0
+}
+
+/**
+ * True when `event` was appended right after `id`, as its recorded predecessor says. An entry
+ * without one (written by something else than this store) cannot be checked and is trusted.
+ */
+function follows(event: RedisEvent, id: StreamId): boolean {
+  if (event.prev === '') return true
+  const prev = parseStreamId(event.prev)
+  return prev !== undefined && compareStreamIds(prev, id) === 0
 }
 
 function gapAt(reason: GapReason, position: Position): ReadResult {

@@ -252,6 +252,30 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       expect(resumed.done).toBe(false)
     })
 
+    it('tells an id Redis no longer holds between retained entries: unknown, not a silent skip', async () => {
+      const store = open()
+      const ids: string[] = []
+      for (let i = 0; i < 5; i++) ids.push(await store.append('s', newEvent(i)))
+      // The shape a reload of an older snapshot leaves: the newest entries gone, then new ones
+      // appended after the last entry Redis kept.
+      await admin.xdel(store.key('s'), ids[3]!, ids[4]!)
+      const later = await store.append('s', newEvent('later'))
+      for (const id of [ids[3]!, ids[4]!]) {
+        const result = await store.read('s', id, 10)
+        expect(result.gap, id).toBe('unknown')
+        expect(result.position.id, id).toBe(before(ids[0]!))
+        expect(result.events, id).toEqual([])
+      }
+      // The entry Redis kept is still the exact predecessor of the new one: no gap from there.
+      const kept = await store.read('s', ids[2], 10)
+      expect(kept.gap).toBeUndefined()
+      expect(kept.events.map((event) => event.id)).toEqual([later])
+      const [ms, seq] = ids[1]!.split('-')
+      const padded = await store.read('s', `0${ms}-${seq}`, 10)
+      expect(padded.gap).toBeUndefined()
+      expect(padded.events.map((event) => event.id)).toEqual([ids[2], later])
+    })
+
     it('accepts ids with leading zeros as the same id', async () => {
       const store = open()
       const a = await store.append('s', newEvent('a'))
