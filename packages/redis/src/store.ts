@@ -73,6 +73,16 @@ export class RedisStore implements AsyncHistoryStore {
     })
   }
 
+  /** `XADD`/`XTRIM` trimming: `~` (whole nodes) or `=` (exact). */
+  private get trimMode(): '~' | '=' {
+    return this.options.trim === 'exact' ? '=' : '~'
+  }
+
+  /** `maxAge` as the scripts take it: milliseconds, `'0'` for none. */
+  private get maxAgeArgument(): string {
+    return Number.isFinite(this.options.maxAge) ? String(this.options.maxAge) : '0'
+  }
+
   /** The Redis key of `stream`. */
   key(stream: string): string {
     return this.prefix + stream
@@ -86,16 +96,17 @@ export class RedisStore implements AsyncHistoryStore {
    */
   append(stream: string, event: NewEvent): Promise<string> {
     const key = this.key(stream)
-    const mode = this.options.trim === 'exact' ? '=' : '~'
     return this.connection.run(
       (client) =>
         client.rewindAppend(
           key,
-          mode,
+          this.trimMode,
           this.options.maxLen,
           event.event ?? '',
           typeof event.value === 'string' ? '1' : '0',
           event.data,
+          this.maxAgeArgument,
+          Number.isFinite(this.options.streamTtl) ? String(this.options.streamTtl) : '0',
         ),
       (cause) => this.unavailable('append to', stream, cause),
     )
@@ -122,19 +133,12 @@ export class RedisStore implements AsyncHistoryStore {
       afterId !== undefined && count > 0 && !(afterId.ms === MAX_ID_PART && afterId.seq === MAX_ID_PART)
         ? `(${formatStreamId(afterId)}`
         : ''
-    const [firstText, firstPrev, newestText, page] = await this.connection.run(
-      (client) => client.rewindRead(key, start, count),
+    const [firstText, firstPrev, newestText, page, lastText] = await this.connection.run(
+      (client) => client.rewindRead(key, start, count, this.trimMode, this.maxAgeArgument),
       (cause) => this.unavailable('read', stream, cause),
     )
     const first = parseStreamId(firstText)
-    if (first === undefined) {
-      // An empty (or missing) stream: only `0-0` (what a fresh client was told) can be resumed from.
-      const gap =
-        typeof after === 'string' && (afterId === undefined || compareStreamIds(afterId, ZERO_ID) > 0)
-      return gap
-        ? { events: [], position: ZERO_POSITION, gap: 'unknown', done: true }
-        : { events: [], position: ZERO_POSITION, done: true }
-    }
+    if (first === undefined) return readEmpty(after, afterId, parseStreamId(lastText))
     const newest = parseStreamId(newestText)!
     if (after === undefined) return { events: [], position: toPosition(newest), done: true }
     // Redis never stores 0-0, so the first entry always has a predecessor.
@@ -246,6 +250,27 @@ export class RedisStore implements AsyncHistoryStore {
     this.loggedErrors.add(message)
     console.warn('[rewind/redis] (logged once per message; set onError to handle):', error)
   }
+}
+
+/**
+ * A read of a stream with no entries. A missing key (never written, or expired after `streamTtl`)
+ * resumes only from `0-0`, what a fresh client of it is told; Redis kept nothing else of it, not even
+ * the ids it issued, so any other id is `unknown`. A key that `maxAge` emptied still knows its last
+ * id: that id resumes exactly (the next entry records it as its predecessor), an older one missed
+ * the entries trimmed since (`evicted`), and a newer one was never issued (`unknown`).
+ */
+function readEmpty(
+  after: string | null | undefined,
+  afterId: StreamId | undefined,
+  last: StreamId | undefined,
+): ReadResult {
+  const position = last === undefined ? ZERO_POSITION : toPosition(last)
+  const current = last ?? ZERO_ID
+  if (typeof after !== 'string') return { events: [], position, done: true }
+  const order = afterId === undefined ? 1 : compareStreamIds(afterId, current)
+  if (order === 0) return { events: [], position, done: true }
+  const reason: GapReason = order < 0 && last !== undefined ? 'evicted' : 'unknown'
+  return { events: [], position, gap: reason, done: true }
 }
 
 /**

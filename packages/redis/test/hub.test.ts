@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { type App, BrowserClient, RawClient, startApp, waitUntil } from './helpers/sse.js'
+import { type App, BrowserClient, delay, RawClient, startApp, waitUntil } from './helpers/sse.js'
 
 const server = await redisForTests('hub over HTTP')
 
@@ -175,6 +175,20 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
       expect(client.events[0]).toEqual({ id: before(ids[2]!), event: 'rewind-gap', data: 'unknown' })
       expect(client.messages.map((event) => event.id)).toEqual(ids.slice(2))
     }
+  })
+
+  it('signals a resume into a stream whose key expired after streamTtl, then delivers live', async () => {
+    const on = store({ streamTtl: 150 })
+    const a = await app(on)
+    const ids = await publishAll(a, 's', 3)
+    for (let tries = 0; tries < 100 && (await admin.exists(on.key('s'))) === 1; tries++) await delay(20)
+    expect(await admin.exists(on.key('s'))).toBe(0)
+    const client = await raw(a.url('s'), ids[2])
+    await waitUntil(() => client.events.length === 1, 'the signal')
+    expect(client.events[0]).toEqual({ id: '0-0', event: 'rewind-gap', data: 'unknown' })
+    const live = await a.hub.publish('s', { data: 'live' })
+    await waitUntil(() => client.messages.length === 1, 'the live event')
+    expect(client.messages[0]!.id).toBe(live)
   })
 
   it('signals a malformed Last-Event-ID and replays what is retained', async () => {

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { waitUntil } from './helpers/sse.js'
+import { delay, waitUntil } from './helpers/sse.js'
 
 const server = await redisForTests('store contract')
 
@@ -84,6 +84,12 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         [{ deserialize: 'JSON' as unknown as () => unknown }, 'deserialize'],
         [{ minReconnectDelay: 500, maxReconnectDelay: 100 }, 'maxReconnectDelay'],
         [{ redis: 42 as unknown as string }, 'redis'],
+        [{ maxAge: 0 }, 'maxAge'],
+        [{ maxAge: 1.5 }, 'maxAge'],
+        [{ maxAge: Number.NaN }, 'maxAge'],
+        [{ streamTtl: 0 }, 'streamTtl'],
+        [{ streamTtl: -1 }, 'streamTtl'],
+        [{ streamTtl: Number.NEGATIVE_INFINITY }, 'streamTtl'],
       ]
       for (const [options, field] of cases) {
         let caught: unknown
@@ -96,6 +102,38 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         expect((caught as RewindError).code).toBe('ERR_INVALID_ARGUMENT')
         expect((caught as RewindError).field).toBe(field)
       }
+    })
+
+    it('refuses every timer option above 2^31 - 1 ms, which Node would run after 1 ms', () => {
+      const max = 2_147_483_647
+      const cases: [RedisStoreOptions, string][] = [
+        [{ blockMs: max + 1 }, 'blockMs'],
+        [{ commandTimeout: max + 1 }, 'commandTimeout'],
+        [{ minReconnectDelay: max + 1, maxReconnectDelay: max + 1 }, 'minReconnectDelay'],
+        [{ maxReconnectDelay: max + 1 }, 'maxReconnectDelay'],
+        // The tail waits for a reply for blockMs + commandTimeout in one timer.
+        [{ blockMs: max - 1000, commandTimeout: 1001 }, 'blockMs'],
+      ]
+      for (const [options, field] of cases) {
+        let caught: unknown
+        try {
+          createRedisStore({ redis: server!.url, ...options }).close()
+        } catch (error) {
+          caught = error
+        }
+        expect(caught, field).toBeInstanceOf(RewindError)
+        expect((caught as RewindError).code, field).toBe('ERR_INVALID_ARGUMENT')
+        expect((caught as RewindError).field, field).toBe(field)
+        expect((caught as RewindError).message, field).toMatch(/must be at most 2147483647 ms/)
+      }
+      // The largest values are accepted, and so are durations Redis applies, which no timer waits for.
+      const largest = [
+        { blockMs: max - 1000, commandTimeout: 1000, maxReconnectDelay: max },
+        { minReconnectDelay: max, maxReconnectDelay: max },
+        { maxAge: 10 * max, streamTtl: 10 * max },
+        { maxAge: Number.POSITIVE_INFINITY, streamTtl: Number.POSITIVE_INFINITY },
+      ]
+      for (const options of largest) open(options)
     })
 
     it('uses the defaults', () => {
@@ -125,6 +163,89 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       const store = open({ maxLen: 5, trim: 'exact' })
       for (let i = 0; i < 20; i++) await store.append('s', newEvent(i))
       expect(await admin.xlen(store.key('s'))).toBe(5)
+    })
+  })
+
+  describe('maxAge and streamTtl', () => {
+    it('expires an idle stream key after streamTtl, refreshed by every append', async () => {
+      const store = open({ streamTtl: 400 })
+      const key = store.key('s')
+      const first = await store.append('s', newEvent('a'))
+      const ttl = await admin.pttl(key)
+      expect(ttl).toBeGreaterThan(0)
+      expect(ttl).toBeLessThanOrEqual(400)
+      await delay(250)
+      await store.append('s', newEvent('b'))
+      // Refreshed: the key outlives the first append's expiry.
+      await delay(250)
+      expect(await admin.exists(key)).toBe(1)
+      const refreshed = await admin.pttl(key)
+      for (let tries = 0; tries < 100 && (await admin.exists(key)) === 1; tries++) await delay(20)
+      expect(await admin.exists(key), 'the idle key to expire').toBe(0)
+      console.info(`streamTtl 400: PTTL ${ttl} ms after an append, ${refreshed} ms 250 ms after the next one`)
+      // Redis kept nothing of an expired stream, not even its ids: a resume from one is unknown.
+      const expired = await store.read('s', first, 10)
+      expect(expired.gap).toBe('unknown')
+      expect(expired.position.id).toBe('0-0')
+      expect(expired.events).toEqual([])
+      // Written again, the stream starts over: ids from before are older than its first entry.
+      const again = await store.append('s', newEvent('c'))
+      const resumed = await store.read('s', first, 10)
+      expect(resumed.gap).toBe('evicted')
+      expect(resumed.position.id).toBe(before(again))
+    })
+
+    it('sets a day-long TTL by default, and keeps keys forever with Infinity', async () => {
+      const byDefault = open()
+      await byDefault.append('s', newEvent('a'))
+      const ttl = await admin.pttl(byDefault.key('s'))
+      expect(ttl).toBeGreaterThan(86_400_000 - 60_000)
+      expect(ttl).toBeLessThanOrEqual(86_400_000)
+      // Another store on the same key, told to keep it forever, removes the expiry.
+      const forever = createRedisStore({ redis: server!.url, prefix: byDefault.prefix, streamTtl: Infinity })
+      stores.push(forever)
+      await forever.append('s', newEvent('b'))
+      expect(await admin.pttl(byDefault.key('s'))).toBe(-1)
+    })
+
+    it('trims entries older than maxAge on append and on read, and resumes exactly across an emptied stream', async () => {
+      const store = open({ maxAge: 200, trim: 'exact' })
+      const key = store.key('s')
+      const old = [await store.append('s', newEvent('a')), await store.append('s', newEvent('b'))]
+      await delay(250)
+      const fresh = await store.append('s', newEvent('c'))
+      expect((await admin.xrange(key, '-', '+')).map(([id]) => id)).toEqual([fresh])
+      expect((await store.read('s', old[0], 10)).gap).toBe('evicted')
+      // The trimmed entry just before the first retained one still resumes exactly.
+      expect((await store.read('s', old[1], 10)).events.map((event) => event.id)).toEqual([fresh])
+
+      await delay(250)
+      // An idle stream is trimmed when read: nothing older than maxAge is served.
+      const fromStart = await store.read('s', null, 10)
+      expect(fromStart.events).toEqual([])
+      expect(await admin.xlen(key)).toBe(0)
+      // The emptied stream still knows its last id: a client that saw it misses nothing.
+      expect(await store.read('s', fresh, 10)).toEqual({
+        events: [],
+        position: fromStart.position,
+        done: true,
+      })
+      expect(fromStart.position.id).toBe(fresh)
+      expect((await store.read('s', undefined, 10)).position.id).toBe(fresh)
+      expect((await store.read('s', old[1], 10)).gap).toBe('evicted')
+      expect((await store.read('s', `${BigInt(fresh.split('-')[0]!) + 1n}-0`, 10)).gap).toBe('unknown')
+      // The next entry records it as its predecessor, so the resume stays exact, and the live tail
+      // (which had delivered it) carries on without a reset.
+      const delivery = new Collector()
+      store.attach(delivery)
+      await store.watch('s')
+      const next = await store.append('s', newEvent('d'))
+      const resumed = await store.read('s', fresh, 10)
+      expect(resumed.gap).toBeUndefined()
+      expect(resumed.events.map((event) => event.id)).toEqual([next])
+      await waitUntil(() => delivery.ids('s').length === 1, 'live delivery of the next entry')
+      expect(delivery.ids('s')).toEqual([next])
+      expect(delivery.resets).toEqual([])
     })
   })
 
