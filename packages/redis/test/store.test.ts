@@ -7,6 +7,7 @@ import { RewindError } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
+import { TAIL_BUDGET } from '../src/tail.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
 import { delay, waitUntil } from './helpers/sse.js'
 
@@ -582,6 +583,66 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       await waitUntil(() => streams.every((stream) => collector.ids(stream).length === 3), 'every delivery')
       for (const stream of streams) expect(collector.ids(stream)).toEqual(expected.get(stream))
       expect(duplicates).toBe(1)
+      await store.close()
+      await client.quit()
+    })
+
+    it('bounds what one XREAD returns over all its streams, and still delivers a backlog in order', async () => {
+      const client = new Redis(server!.url)
+      const replies: number[] = []
+      let gate: Promise<void> | undefined
+      const duplicate = client.duplicate.bind(client)
+      client.duplicate = (override) => {
+        const tail = duplicate(override)
+        const call = tail.call.bind(tail) as (...args: unknown[]) => Promise<unknown>
+        // The real connection, held back at one XREAD so that a backlog builds up, and measured.
+        tail.call = (async (...args: unknown[]) => {
+          if (args[0] === 'XREAD' && gate !== undefined) await gate
+          const reply = await call(...args)
+          if (args[0] === 'XREAD' && Array.isArray(reply)) {
+            replies.push(
+              (reply as [string, unknown[]][]).reduce((sum, [, entries]) => sum + entries.length, 0),
+            )
+          }
+          return reply
+        }) as typeof tail.call
+        return tail
+      }
+      const prefix = uniquePrefix('budget')
+      prefixes.push(prefix)
+      const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
+      stores.push(store)
+      const collector = new Collector()
+      store.attach(collector)
+      const streams = ['a', 'b', 'c', 'd', 'e']
+      await Promise.all(streams.map((stream) => store.watch(stream)))
+      let release = (): void => {}
+      gate = new Promise((resolve) => {
+        release = resolve
+      })
+      // The first append ends the XREAD in flight, if any; the next one waits at the gate while the
+      // backlog is written.
+      const expected = new Map(streams.map((stream) => [stream, [] as string[]]))
+      const PER_STREAM = 600
+      for (const stream of streams) {
+        const ids = await Promise.all(
+          Array.from({ length: PER_STREAM }, (_, i) => store.append(stream, newEvent(`${stream}${i}`))),
+        )
+        expected.get(stream)!.push(...ids)
+      }
+      gate = undefined
+      release()
+      await waitUntil(
+        () => streams.every((stream) => collector.ids(stream).length === expected.get(stream)!.length),
+        'the backlog',
+      )
+      for (const stream of streams) expect(collector.ids(stream)).toEqual(expected.get(stream))
+      const largest = Math.max(...replies)
+      console.info(
+        `backlog of ${streams.length} x ${PER_STREAM} entries: ${replies.length} XREAD replies, largest ${largest} entries`,
+      )
+      expect(largest).toBeLessThanOrEqual(TAIL_BUDGET)
+      expect(collector.resets).toEqual([])
       await store.close()
       await client.quit()
     })
