@@ -53,7 +53,10 @@ export class RedisStore implements AsyncHistoryStore {
   constructor(options: RedisStoreOptions = {}) {
     this.options = resolveOptions(options)
     this.prefix = this.options.prefix
-    this.cache = new EventCache(this.options.deserialize)
+    this.cache = new EventCache({
+      deserialize: this.options.deserialize,
+      report: (error) => this.report(error),
+    })
     this.connection = new CommandConnection(options.redis, this.options, this.report)
     this.tail = new Tail({
       blockMs: this.options.blockMs,

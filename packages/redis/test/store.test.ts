@@ -437,7 +437,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       expect([total!.major, total!.minor]).toEqual([msPart, seqPart])
     })
 
-    it('keeps a deserializer failure and throws it on every access', async () => {
+    it('gives the raw data as the value of an entry that does not deserialize, and reports it once', async () => {
       let parses = 0
       const store = open({
         deserialize: () => {
@@ -445,11 +445,20 @@ describe.skipIf(server === undefined)('RedisStore', () => {
           throw new Error('bad payload')
         },
       })
-      await store.append('s', newEvent({ x: 1 }))
+      const id = await store.append('s', newEvent({ x: 1 }))
       const [event] = (await store.read('s', '0-0', 1)).events
-      expect(() => event!.value).toThrow('bad payload')
-      expect(() => event!.value).toThrow('bad payload')
+      expect(event!.value).toBe('{"x":1}')
+      expect(event!.value).toBe('{"x":1}')
+      const [again] = (await store.read('s', '0-0', 1)).events
+      expect(again!.value).toBe('{"x":1}')
       expect(parses).toBe(1)
+      const errors = reported.splice(0)
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toBeInstanceOf(RewindError)
+      expect((errors[0] as RewindError).code).toBe('ERR_SERIALIZE')
+      expect((errors[0] as RewindError).message).toContain(id)
+      expect((errors[0] as RewindError).message).toContain(store.key('s'))
+      expect(((errors[0] as RewindError).cause as Error).message).toBe('bad payload')
     })
   })
 
