@@ -23,7 +23,7 @@ export const FIELDS = {
  * `trimByAge` removes the entries older than `maxAge` ms (`'0'`: none) by Redis's own clock, which is
  * also the clock of the ids it generates.
  */
-const HELPERS = `
+const SHARED_LUA = `
 local function lastGenerated(key)
   local info = redis.call('XINFO', 'STREAM', key)
   for i = 1, #info, 2 do
@@ -48,7 +48,7 @@ end
  * that saw it resumes without a false gap. The TTL is set again on every append, so only an idle
  * stream's key expires.
  */
-const APPEND = `${HELPERS}
+const APPEND = `${SHARED_LUA}
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local prev = '0-0'
 if newest[1] then prev = newest[1][1]
@@ -67,7 +67,7 @@ return id
  * id, its predecessor, the newest id (all empty for an empty stream), the page, and the stream's
  * last generated id (empty when the key does not exist).
  */
-const READ = `${HELPERS}
+const READ = `${SHARED_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'', '', '', {}, ''} end
 trimByAge(KEYS[1], ARGV[3], ARGV[4])
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
@@ -84,7 +84,7 @@ return {first[1][1], prev, newest[1][1], page, newest[1][1]}
 `
 
 /** KEYS[1] stream key. Returns the stream's last generated id, or `0-0` when the key does not exist. */
-const START = `${HELPERS}
+const START = `${SHARED_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return '0-0' end
 return lastGenerated(KEYS[1])
 `
