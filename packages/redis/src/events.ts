@@ -2,7 +2,7 @@
  * Stream entries turned into stored events, each frame encoded once, and a small cache so history
  * reads and the live tail of one process share the same event objects.
  */
-import { encodeEvent, type StoredEvent } from '@rewind/core'
+import { encodeEvent, RewindError, type StoredEvent } from '@rewind/core'
 import { orderOf } from './ids.js'
 import type { Deserializer } from './options.js'
 import { FIELDS, type RawEntry } from './scripts.js'
@@ -12,16 +12,22 @@ const CACHE_EVENTS = 4096
 /** Most frame bytes the cache holds; one larger event is simply not cached. */
 const CACHE_BYTES = 8 * 1024 * 1024
 
-type Parsed = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown }
+/** How entries' data becomes values, and where a failure to do so is reported. */
+export interface Decoder {
+  readonly deserialize: Deserializer
+  readonly report: (error: unknown) => void
+}
 
 /** An event read back from a stream entry. */
 export class RedisEvent implements StoredEvent {
   readonly major: number
   readonly minor: number
   readonly frame: Buffer
-  private parsed: Parsed | undefined
+  private parsed: { readonly value: unknown } | undefined
 
   constructor(
+    /** The Redis key of the stream, for reports. */
+    private readonly key: string,
     readonly id: string,
     readonly event: string | undefined,
     readonly data: string,
@@ -29,7 +35,7 @@ export class RedisEvent implements StoredEvent {
     readonly isString: boolean,
     /** Id of the entry that was newest when this one was added, or `''` if the entry has none. */
     readonly prev: string,
-    private readonly deserialize: Deserializer,
+    private readonly decoder: Decoder,
   ) {
     const order = orderOf(id)
     this.major = order.major
@@ -38,23 +44,35 @@ export class RedisEvent implements StoredEvent {
   }
 
   /**
-   * The value as published: the string itself, or `data` deserialized on first access. A failure is
-   * kept and thrown again, so a bad payload costs one attempt per process, not one per subscriber.
+   * The value as published: the string itself, or `data` deserialized on first access. Data that
+   * does not deserialize (an entry written by other code, or by another serializer) gives the raw
+   * `data` string instead, and is reported once: throwing would fail every subscriber whose filter
+   * reads `value` on this entry, on every resume, for as long as Redis keeps it.
    */
   get value(): unknown {
     if (this.isString) return this.data
     let parsed = this.parsed
     if (parsed === undefined) {
       try {
-        parsed = { ok: true, value: this.deserialize(this.data) }
+        parsed = { value: this.decoder.deserialize(this.data) }
       } catch (error) {
-        parsed = { ok: false, error }
+        parsed = { value: this.data }
+        this.decoder.report(
+          new RewindError(
+            'ERR_SERIALIZE',
+            `the data of entry ${this.id} in Redis key ${JSON.stringify(this.key)} could not be deserialized (${describe(error)}); its value is the raw data string. Give the store a deserialize that undoes the serialize of every publisher of this stream`,
+            { cause: error },
+          ),
+        )
       }
       this.parsed = parsed
     }
-    if (parsed.ok) return parsed.value
-    throw parsed.error
+    return parsed.value
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }
 
 function encodeFrame(id: string, event: string | undefined, data: string): string {
@@ -75,7 +93,7 @@ export class EventCache {
   private readonly events = new Map<string, RedisEvent>()
   private bytes = 0
 
-  constructor(private readonly deserialize: Deserializer) {}
+  constructor(private readonly decoder: Decoder) {}
 
   /** The event of `entry` of the stream at `key`. */
   event(key: string, entry: RawEntry): RedisEvent {
@@ -117,7 +135,7 @@ export class EventCache {
       this.events.set(cacheKey, cached)
       return cached
     }
-    const created = new RedisEvent(id, event, data, isString, prev, this.deserialize)
+    const created = new RedisEvent(key, id, event, data, isString, prev, this.decoder)
     if (cached !== undefined) this.forget(cacheKey, cached)
     if (created.frame.length <= CACHE_BYTES) {
       this.events.set(cacheKey, created)

@@ -6,6 +6,7 @@ export {
   DEFAULT_MIN_RECONNECT_DELAY,
   DEFAULT_PREFIX,
   DEFAULT_REDIS_URL,
+  DEFAULT_STREAM_TTL,
   type Deserializer,
   type RedisStoreOptions,
   type TrimMode,

@@ -18,6 +18,13 @@ export const DEFAULT_COMMAND_TIMEOUT = 2000
 export const DEFAULT_MIN_RECONNECT_DELAY = 100
 /** Default of {@link RedisStoreOptions.maxReconnectDelay}. */
 export const DEFAULT_MAX_RECONNECT_DELAY = 5000
+/** Default of {@link RedisStoreOptions.streamTtl}: a day. */
+export const DEFAULT_STREAM_TTL = 24 * 60 * 60 * 1000
+/**
+ * Longest delay Node's timers take (2^31 - 1 ms, about 24.8 days). A longer one fires after 1 ms,
+ * so a timer option above it would turn a wait into a busy loop: it is refused instead.
+ */
+export const MAX_TIMER_MS = 2_147_483_647
 
 /** How `XADD` trims a stream past {@link RedisStoreOptions.maxLen}. */
 export type TrimMode = 'approximate' | 'exact'
@@ -51,6 +58,23 @@ export interface RedisStoreOptions {
    */
   trim?: TrimMode
   /**
+   * Longest time an entry is kept, in milliseconds, by Redis's clock: each append (and each read)
+   * trims the entries older than this with `XTRIM MINID`, using the `trim` mode. With approximate
+   * trimming Redis removes whole nodes only, so up to a node's worth of entries (100 by default)
+   * may outlive `maxAge`; `trim: 'exact'` removes each one on time. `Infinity` trims by `maxLen`
+   * only.
+   * @defaultValue `Infinity`
+   */
+  maxAge?: number
+  /**
+   * How long a stream's key lives after its last append, in milliseconds: every append sets it
+   * again with `PEXPIRE`, so the key of a stream nobody publishes to any more (a made-up name, a
+   * finished room) expires instead of staying in Redis forever. Reads and subscribers do not extend
+   * it. `Infinity` keeps keys forever (each append removes an expiry with `PERSIST`).
+   * @defaultValue `86400000` (24 hours)
+   */
+  streamTtl?: number
+  /**
    * Turns the data of events published as non-string values back into `StoredEvent.value`. Run
    * lazily, at most once per event object (only filters and hooks that read `value` pay for it).
    * Must undo the hub's `serialize`.
@@ -58,24 +82,28 @@ export interface RedisStoreOptions {
    */
   deserialize?: Deserializer
   /**
-   * How long the live tail's `XREAD BLOCK` waits for new entries before it asks again, in milliseconds.
+   * How long the live tail's `XREAD BLOCK` waits for new entries before it asks again, in
+   * milliseconds. At most 2147483647 (Node's longest timer), counting `commandTimeout` with it: the
+   * tail waits for both in one timer.
    * @defaultValue 5000
    */
   blockMs?: number
   /**
    * How long an append, read or watch may wait for Redis before it fails with
    * `ERR_STORE_UNAVAILABLE`, in milliseconds. While Redis is known to be unreachable they fail at once.
+   * At most 2147483647, like every timer option.
    * @defaultValue 2000
    */
   commandTimeout?: number
   /**
    * First delay before reconnecting to Redis, and before the tail retries a failed read, in
-   * milliseconds; it doubles with every consecutive failure up to `maxReconnectDelay`.
+   * milliseconds; it doubles with every consecutive failure up to `maxReconnectDelay`. At most
+   * 2147483647.
    * @defaultValue 100
    */
   minReconnectDelay?: number
   /**
-   * Longest delay between reconnection attempts, in milliseconds.
+   * Longest delay between reconnection attempts, in milliseconds. At most 2147483647.
    * @defaultValue 5000
    */
   maxReconnectDelay?: number
@@ -93,6 +121,10 @@ export interface ResolvedOptions {
   readonly prefix: string
   readonly maxLen: number
   readonly trim: TrimMode
+  /** In milliseconds; `Infinity` for none. */
+  readonly maxAge: number
+  /** In milliseconds; `Infinity` to keep keys forever. */
+  readonly streamTtl: number
   readonly deserialize: Deserializer
   readonly blockMs: number
   readonly commandTimeout: number
@@ -120,11 +152,11 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   if (onError !== undefined && typeof onError !== 'function') {
     throw invalid('onError', `onError must be a function, got ${describe(onError)}`)
   }
-  const minReconnectDelay = positiveInteger(
+  const minReconnectDelay = timer(
     'minReconnectDelay',
     options.minReconnectDelay ?? DEFAULT_MIN_RECONNECT_DELAY,
   )
-  const maxReconnectDelay = positiveInteger(
+  const maxReconnectDelay = timer(
     'maxReconnectDelay',
     options.maxReconnectDelay ?? Math.max(DEFAULT_MAX_RECONNECT_DELAY, minReconnectDelay),
   )
@@ -134,13 +166,23 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
       `maxReconnectDelay (${maxReconnectDelay}) must not be less than minReconnectDelay (${minReconnectDelay})`,
     )
   }
+  const blockMs = timer('blockMs', options.blockMs ?? DEFAULT_BLOCK_MS)
+  const commandTimeout = timer('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT)
+  if (blockMs + commandTimeout > MAX_TIMER_MS) {
+    throw invalid(
+      'blockMs',
+      `blockMs + commandTimeout (${blockMs} + ${commandTimeout}) must be at most ${MAX_TIMER_MS} ms: the live tail waits for both in one timer, and Node runs a longer timer after 1 ms; lower blockMs`,
+    )
+  }
   return {
     prefix,
     maxLen: positiveInteger('maxLen', options.maxLen ?? DEFAULT_MAX_LEN),
     trim,
+    maxAge: duration('maxAge', options.maxAge ?? Number.POSITIVE_INFINITY),
+    streamTtl: duration('streamTtl', options.streamTtl ?? DEFAULT_STREAM_TTL),
     deserialize,
-    blockMs: positiveInteger('blockMs', options.blockMs ?? DEFAULT_BLOCK_MS),
-    commandTimeout: positiveInteger('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT),
+    blockMs,
+    commandTimeout,
     minReconnectDelay,
     maxReconnectDelay,
     onError,
@@ -156,6 +198,33 @@ export function backoff(attempt: number, min: number, max: number): number {
 function positiveInteger(field: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw invalid(field, `${field} must be a positive integer, got ${describe(value)}`)
+  }
+  return value
+}
+
+/** A delay a Node timer waits for: a positive integer up to {@link MAX_TIMER_MS}. */
+function timer(field: string, value: unknown): number {
+  const ms = positiveInteger(field, value)
+  if (ms > MAX_TIMER_MS) {
+    throw invalid(
+      field,
+      `${field} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${ms}: Node runs a longer timer after 1 ms, which would turn the wait into a busy loop`,
+    )
+  }
+  return ms
+}
+
+/**
+ * A duration Redis applies (an expiry, an age): a positive integer, or `Infinity` for none. No
+ * timer in this process waits for it, so it is not bound by {@link MAX_TIMER_MS}.
+ */
+function duration(field: string, value: unknown): number {
+  if (value === Number.POSITIVE_INFINITY) return value
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(
+      field,
+      `${field} must be a positive integer (milliseconds) or Infinity, got ${describe(value)}`,
+    )
   }
   return value
 }

@@ -18,26 +18,60 @@ export const FIELDS = {
 } as const
 
 /**
- * KEYS[1] stream key; ARGV: trim mode (`~` or `=`), maxLen, event, string flag, data.
- * Every entry carries all four fields, even an empty event: entries with the same fields as their
- * listpack's first entry are stored without field names, which keeps each one small.
+ * Lua shared by the scripts. `lastGenerated` is the id Redis last generated in a stream: the newest
+ * entry's, or, once trimming by age has emptied the stream, the id of the entry it removed last.
+ * `trimByAge` removes the entries older than `maxAge` ms (`'0'`: none) by Redis's own clock, which is
+ * also the clock of the ids it generates.
  */
-const APPEND = `
+const SHARED_LUA = `
+local function lastGenerated(key)
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then return info[i + 1] end
+  end
+  return '0-0'
+end
+local function trimByAge(key, mode, maxAge)
+  if maxAge == '0' then return end
+  local now = redis.call('TIME')
+  local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(maxAge)
+  if cutoff > 0 then redis.call('XTRIM', key, 'MINID', mode, string.format('%.0f', cutoff)) end
+end
+`
+
+/**
+ * KEYS[1] stream key; ARGV: trim mode (`~` or `=`), maxLen, event, string flag, data, maxAge (ms,
+ * `'0'` for none), stream TTL (ms, `'0'` to keep the key forever).
+ * Every entry carries all four fields, even an empty event: entries with the same fields as their
+ * listpack's first entry are stored without field names, which keeps each one small. A stream that
+ * exists but is empty (trimmed by age) still records its last id as the predecessor, so a client
+ * that saw it resumes without a false gap. The TTL is set again on every append, so only an idle
+ * stream's key expires.
+ */
+const APPEND = `${SHARED_LUA}
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local prev = '0-0'
-if newest[1] then prev = newest[1][1] end
-return redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], ARGV[2], '*',
+if newest[1] then prev = newest[1][1]
+elseif redis.call('EXISTS', KEYS[1]) == 1 then prev = lastGenerated(KEYS[1]) end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], ARGV[2], '*',
   '${FIELDS.prev}', prev, '${FIELDS.event}', ARGV[3], '${FIELDS.string}', ARGV[4], '${FIELDS.data}', ARGV[5])
+trimByAge(KEYS[1], ARGV[1], ARGV[6])
+if ARGV[7] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
+return id
 `
 
 /**
  * KEYS[1] stream key; ARGV[1] start of the page (an XRANGE start such as \`(1-2\`, or empty for no
- * page), ARGV[2] page size. Returns the first retained id, its predecessor, the newest id (all empty
- * for an empty stream) and the page.
+ * page), ARGV[2] page size, ARGV[3] trim mode, ARGV[4] maxAge (ms, `'0'` for none). Trims by age
+ * first, so an idle stream does not serve entries older than `maxAge`. Returns the first retained
+ * id, its predecessor, the newest id (all empty for an empty stream), the page, and the stream's
+ * last generated id (empty when the key does not exist).
  */
-const READ = `
+const READ = `${SHARED_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'', '', '', {}, ''} end
+trimByAge(KEYS[1], ARGV[3], ARGV[4])
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-if not first[1] then return {'', '', '', {}} end
+if not first[1] then return {'', '', '', {}, lastGenerated(KEYS[1])} end
 local prev = ''
 local fields = first[1][2]
 for i = 1, #fields, 2 do
@@ -46,24 +80,26 @@ end
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local page = {}
 if ARGV[1] ~= '' then page = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2]) end
-return {first[1][1], prev, newest[1][1], page}
+return {first[1][1], prev, newest[1][1], page, newest[1][1]}
 `
 
 /** KEYS[1] stream key. Returns the stream's last generated id, or `0-0` when the key does not exist. */
-const START = `
+const START = `${SHARED_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return '0-0' end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then return info[i + 1] end
-end
-return '0-0'
+return lastGenerated(KEYS[1])
 `
 
 /** A raw stream entry as ioredis returns it: the id and the flat field/value list. */
 export type RawEntry = [id: string, fields: string[]]
 
 /** What the read script returns. */
-export type ReadReply = [firstId: string, firstPrev: string, newestId: string, page: RawEntry[]]
+export type ReadReply = [
+  firstId: string,
+  firstPrev: string,
+  newestId: string,
+  page: RawEntry[],
+  lastGeneratedId: string,
+]
 
 /** A client with the store's scripts defined on it. */
 export interface ScriptedRedis extends Redis {
@@ -74,8 +110,10 @@ export interface ScriptedRedis extends Redis {
     event: string,
     string: '0' | '1',
     data: string,
+    maxAge: string,
+    streamTtl: string,
   ): Promise<string>
-  rewindRead(key: string, start: string, count: number): Promise<ReadReply>
+  rewindRead(key: string, start: string, count: number, mode: '~' | '=', maxAge: string): Promise<ReadReply>
   rewindStart(key: string): Promise<string>
 }
 

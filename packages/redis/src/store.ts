@@ -13,7 +13,7 @@ import {
   type StoreDelivery,
 } from '@rewind/core'
 import { CommandConnection } from './connection.js'
-import { EventCache } from './events.js'
+import { EventCache, type RedisEvent } from './events.js'
 import {
   compareStreamIds,
   formatStreamId,
@@ -56,7 +56,10 @@ export class RedisStore implements AsyncHistoryStore {
   constructor(options: RedisStoreOptions = {}) {
     this.options = resolveOptions(options)
     this.prefix = this.options.prefix
-    this.cache = new EventCache(this.options.deserialize)
+    this.cache = new EventCache({
+      deserialize: this.options.deserialize,
+      report: (error) => this.report(error),
+    })
     this.connection = new CommandConnection(options.redis, this.options, this.report)
     this.responses = new RedisResponses(
       this.connection,
@@ -81,6 +84,16 @@ export class RedisStore implements AsyncHistoryStore {
     })
   }
 
+  /** `XADD`/`XTRIM` trimming: `~` (whole nodes) or `=` (exact). */
+  private get trimMode(): '~' | '=' {
+    return this.options.trim === 'exact' ? '=' : '~'
+  }
+
+  /** `maxAge` as the scripts take it: milliseconds, `'0'` for none. */
+  private get maxAgeArgument(): string {
+    return Number.isFinite(this.options.maxAge) ? String(this.options.maxAge) : '0'
+  }
+
   /** The Redis key of `stream`. */
   key(stream: string): string {
     return this.prefix + stream
@@ -94,16 +107,17 @@ export class RedisStore implements AsyncHistoryStore {
    */
   append(stream: string, event: NewEvent): Promise<string> {
     const key = this.key(stream)
-    const mode = this.options.trim === 'exact' ? '=' : '~'
     return this.connection.run(
       (client) =>
         client.rewindAppend(
           key,
-          mode,
+          this.trimMode,
           this.options.maxLen,
           event.event ?? '',
           typeof event.value === 'string' ? '1' : '0',
           event.data,
+          this.maxAgeArgument,
+          Number.isFinite(this.options.streamTtl) ? String(this.options.streamTtl) : '0',
         ),
       (cause) => this.unavailable('append to', stream, cause),
     )
@@ -113,7 +127,8 @@ export class RedisStore implements AsyncHistoryStore {
    * Reads up to `limit` events after a position, with the contract of `SyncHistoryStore.read`. An id
    * older than the first retained entry is `evicted` unless it is that entry's predecessor (stored
    * with the entry, so approximate trimming never causes a false gap); an id that is not
-   * `<digits>-<digits>`, or is newer than the newest entry, is `unknown`.
+   * `<digits>-<digits>`, is newer than the newest entry, or is not the recorded predecessor of the
+   * entry after it (Redis lost it: see {@link follows}), is `unknown`.
    *
    * A gap, and a read from `null`, return the position just before the first retained entry with no
    * events and `done: false`: the gap signal then carries that position, and the next read, from it,
@@ -129,19 +144,12 @@ export class RedisStore implements AsyncHistoryStore {
       afterId !== undefined && count > 0 && !(afterId.ms === MAX_ID_PART && afterId.seq === MAX_ID_PART)
         ? `(${formatStreamId(afterId)}`
         : ''
-    const [firstText, firstPrev, newestText, page] = await this.connection.run(
-      (client) => client.rewindRead(key, start, count),
+    const [firstText, firstPrev, newestText, page, lastText] = await this.connection.run(
+      (client) => client.rewindRead(key, start, count, this.trimMode, this.maxAgeArgument),
       (cause) => this.unavailable('read', stream, cause),
     )
     const first = parseStreamId(firstText)
-    if (first === undefined) {
-      // An empty (or missing) stream: only `0-0` (what a fresh client was told) can be resumed from.
-      const gap =
-        typeof after === 'string' && (afterId === undefined || compareStreamIds(afterId, ZERO_ID) > 0)
-      return gap
-        ? { events: [], position: ZERO_POSITION, gap: 'unknown', done: true }
-        : { events: [], position: ZERO_POSITION, done: true }
-    }
+    if (first === undefined) return readEmpty(after, afterId, parseStreamId(lastText))
     const newest = parseStreamId(newestText)!
     if (after === undefined) return { events: [], position: toPosition(newest), done: true }
     // Redis never stores 0-0, so the first entry always has a predecessor.
@@ -152,6 +160,14 @@ export class RedisStore implements AsyncHistoryStore {
       return gapAt('evicted', before)
     }
     const events = page.map((entry) => this.cache.event(key, entry))
+    // Redis trims only from the start, so an id at or after the first retained entry must be the
+    // recorded predecessor of the entry that follows it. If not, Redis lost that id with others
+    // around it (a reload of an older snapshot, a failover to a lagging replica) and then issued
+    // later ones: it no longer knows the id, and what the client missed cannot be told.
+    const head = events[0]
+    if (head !== undefined && compareStreamIds(afterId, first) >= 0 && !follows(head, afterId)) {
+      return gapAt('unknown', before)
+    }
     const last = events[events.length - 1]
     if (last === undefined) {
       return { events, position: toPosition(afterId), done: compareStreamIds(afterId, newest) >= 0 }
@@ -248,6 +264,27 @@ export class RedisStore implements AsyncHistoryStore {
 }
 
 /**
+ * A read of a stream with no entries. A missing key (never written, or expired after `streamTtl`)
+ * resumes only from `0-0`, what a fresh client of it is told; Redis kept nothing else of it, not even
+ * the ids it issued, so any other id is `unknown`. A key that `maxAge` emptied still knows its last
+ * id: that id resumes exactly (the next entry records it as its predecessor), an older one missed
+ * the entries trimmed since (`evicted`), and a newer one was never issued (`unknown`).
+ */
+function readEmpty(
+  after: string | null | undefined,
+  afterId: StreamId | undefined,
+  last: StreamId | undefined,
+): ReadResult {
+  const position = last === undefined ? ZERO_POSITION : toPosition(last)
+  const current = last ?? ZERO_ID
+  if (typeof after !== 'string') return { events: [], position, done: true }
+  const order = afterId === undefined ? 1 : compareStreamIds(afterId, current)
+  if (order === 0) return { events: [], position, done: true }
+  const reason: GapReason = order < 0 && last !== undefined ? 'evicted' : 'unknown'
+  return { events: [], position, gap: reason, done: true }
+}
+
+/**
  * True when `id`, older than the first retained entry, is still exact: the entry's recorded
  * predecessor, or the position just before it (which the gap signal hands out). Anything else older
  * was either trimmed or lost, so events between it and the first entry are missing.
@@ -257,6 +294,16 @@ function justBefore(id: StreamId, first: StreamId, firstPrev: string): boolean {
   if (prev !== undefined && compareStreamIds(id, prev) === 0) return true
   const before = previousStreamId(first)
   return before !== undefined && compareStreamIds(id, before) === 0
+}
+
+/**
+ * True when `event` was appended right after `id`, as its recorded predecessor says. An entry
+ * without one (written by something else than this store) cannot be checked and is trusted.
+ */
+function follows(event: RedisEvent, id: StreamId): boolean {
+  if (event.prev === '') return true
+  const prev = parseStreamId(event.prev)
+  return prev !== undefined && compareStreamIds(prev, id) === 0
 }
 
 function gapAt(reason: GapReason, position: Position): ReadResult {

@@ -10,8 +10,12 @@ import type { RedisEvent } from './events.js'
 import { backoff } from './options.js'
 import type { RawEntry } from './scripts.js'
 
-/** Most entries one XREAD returns per stream; a busy stream is read in batches without blocking. */
-const BATCH = 1000
+/**
+ * Most entries one XREAD returns over all its streams (when it follows fewer streams than this):
+ * it asks for `TAIL_BUDGET / streams` per stream, at least one. A backlog (after an outage, or a
+ * burst) is then read in bounded batches without blocking, instead of up to a batch per stream.
+ */
+export const TAIL_BUDGET = 1000
 /** Attempts to wake an XREAD that has been sent but that Redis has not started blocking yet. */
 const UNBLOCK_ATTEMPTS = 8
 
@@ -307,8 +311,14 @@ export class Tail {
   }
 }
 
+/**
+ * The blocking read of every followed stream. Each one names every key with its last id, so its cost
+ * grows with the number of streams followed; its reply is bounded by {@link TAIL_BUDGET} entries, or
+ * one per stream when more streams are followed.
+ */
 function xreadArguments(cursors: readonly Cursor[], blockMs: number): (string | number)[] {
-  const args: (string | number)[] = ['XREAD', 'COUNT', BATCH, 'BLOCK', blockMs, 'STREAMS']
+  const count = Math.max(1, Math.floor(TAIL_BUDGET / cursors.length))
+  const args: (string | number)[] = ['XREAD', 'COUNT', count, 'BLOCK', blockMs, 'STREAMS']
   for (const cursor of cursors) args.push(cursor.key)
   for (const cursor of cursors) args.push(cursor.lastId)
   return args

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { type App, BrowserClient, RawClient, startApp, waitUntil } from './helpers/sse.js'
+import { type App, BrowserClient, delay, RawClient, startApp, waitUntil } from './helpers/sse.js'
 
 const server = await redisForTests('hub over HTTP')
 
@@ -32,8 +32,12 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
     return created
   }
 
-  async function app(on: RedisStore, options: Parameters<typeof startApp>[1] = {}): Promise<App> {
-    const started = await startApp(on, options)
+  async function app(
+    on: RedisStore,
+    options: Parameters<typeof startApp>[1] = {},
+    serve: Parameters<typeof startApp>[2] = {},
+  ): Promise<App> {
+    const started = await startApp(on, options, serve)
     apps.push(started)
     return started
   }
@@ -175,6 +179,65 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
       expect(client.events[0]).toEqual({ id: before(ids[2]!), event: 'rewind-gap', data: 'unknown' })
       expect(client.messages.map((event) => event.id)).toEqual(ids.slice(2))
     }
+  })
+
+  it('signals a resume into a stream whose key expired after streamTtl, then delivers live', async () => {
+    const on = store({ streamTtl: 150 })
+    const a = await app(on)
+    const ids = await publishAll(a, 's', 3)
+    for (let tries = 0; tries < 100 && (await admin.exists(on.key('s'))) === 1; tries++) await delay(20)
+    expect(await admin.exists(on.key('s'))).toBe(0)
+    const client = await raw(a.url('s'), ids[2])
+    await waitUntil(() => client.events.length === 1, 'the signal')
+    expect(client.events[0]).toEqual({ id: '0-0', event: 'rewind-gap', data: 'unknown' })
+    const live = await a.hub.publish('s', { data: 'live' })
+    await waitUntil(() => client.messages.length === 1, 'the live event')
+    expect(client.messages[0]!.id).toBe(live)
+  })
+
+  it('keeps serving filtered subscribers past an entry whose data does not deserialize', async () => {
+    const on = store()
+    const hubErrors: unknown[] = []
+    const a = await app(
+      on,
+      { onError: (error) => hubErrors.push(error) },
+      { filter: (event) => (event.value as { room?: string }).room === 'x' },
+    )
+    const first = await a.hub.publish('s', { data: { room: 'x', n: 1 } })
+    // Written by other code: not JSON, so JSON.parse (the default deserialize) throws on it.
+    const bad = await admin.xadd(
+      on.key('s'),
+      '*',
+      'prev',
+      first,
+      'event',
+      '',
+      'string',
+      '0',
+      'data',
+      '{room: x',
+    )
+    const third = await a.hub.publish('s', { data: { room: 'x', n: 3 } })
+    const expected = [third]
+    for (let round = 0; round < 2; round++) {
+      const client = await raw(a.url('s'), first)
+      await waitUntil(() => client.messages.length === expected.length, `resume ${round}`)
+      expect(client.messages.map((message) => message.id)).toEqual(expected)
+      expect(client.gaps).toEqual([])
+      expected.push(await a.hub.publish('s', { data: { room: 'x', n: 4 + round } }))
+      await waitUntil(
+        () => client.messages.length === expected.length,
+        `the live event after resume ${round}`,
+      )
+      expect(client.messages.map((message) => message.id)).toEqual(expected)
+      expect(client.ended).toBe(false)
+    }
+    expect(hubErrors).toEqual([])
+    // Reported once, however many subscribers read it.
+    const errors = reported.splice(0)
+    expect(errors).toHaveLength(1)
+    expect((errors[0] as { code?: string }).code).toBe('ERR_SERIALIZE')
+    expect(String((errors[0] as Error).message)).toContain(bad!)
   })
 
   it('signals a malformed Last-Event-ID and replays what is retained', async () => {

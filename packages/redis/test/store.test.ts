@@ -7,8 +7,9 @@ import { RewindError } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
+import { TAIL_BUDGET } from '../src/tail.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { waitUntil } from './helpers/sse.js'
+import { delay, waitUntil } from './helpers/sse.js'
 
 const server = await redisForTests('store contract')
 
@@ -84,6 +85,12 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         [{ deserialize: 'JSON' as unknown as () => unknown }, 'deserialize'],
         [{ minReconnectDelay: 500, maxReconnectDelay: 100 }, 'maxReconnectDelay'],
         [{ redis: 42 as unknown as string }, 'redis'],
+        [{ maxAge: 0 }, 'maxAge'],
+        [{ maxAge: 1.5 }, 'maxAge'],
+        [{ maxAge: Number.NaN }, 'maxAge'],
+        [{ streamTtl: 0 }, 'streamTtl'],
+        [{ streamTtl: -1 }, 'streamTtl'],
+        [{ streamTtl: Number.NEGATIVE_INFINITY }, 'streamTtl'],
       ]
       for (const [options, field] of cases) {
         let caught: unknown
@@ -96,6 +103,38 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         expect((caught as RewindError).code).toBe('ERR_INVALID_ARGUMENT')
         expect((caught as RewindError).field).toBe(field)
       }
+    })
+
+    it('refuses every timer option above 2^31 - 1 ms, which Node would run after 1 ms', () => {
+      const max = 2_147_483_647
+      const cases: [RedisStoreOptions, string][] = [
+        [{ blockMs: max + 1 }, 'blockMs'],
+        [{ commandTimeout: max + 1 }, 'commandTimeout'],
+        [{ minReconnectDelay: max + 1, maxReconnectDelay: max + 1 }, 'minReconnectDelay'],
+        [{ maxReconnectDelay: max + 1 }, 'maxReconnectDelay'],
+        // The tail waits for a reply for blockMs + commandTimeout in one timer.
+        [{ blockMs: max - 1000, commandTimeout: 1001 }, 'blockMs'],
+      ]
+      for (const [options, field] of cases) {
+        let caught: unknown
+        try {
+          createRedisStore({ redis: server!.url, ...options }).close()
+        } catch (error) {
+          caught = error
+        }
+        expect(caught, field).toBeInstanceOf(RewindError)
+        expect((caught as RewindError).code, field).toBe('ERR_INVALID_ARGUMENT')
+        expect((caught as RewindError).field, field).toBe(field)
+        expect((caught as RewindError).message, field).toMatch(/must be at most 2147483647 ms/)
+      }
+      // The largest values are accepted, and so are durations Redis applies, which no timer waits for.
+      const largest = [
+        { blockMs: max - 1000, commandTimeout: 1000, maxReconnectDelay: max },
+        { minReconnectDelay: max, maxReconnectDelay: max },
+        { maxAge: 10 * max, streamTtl: 10 * max },
+        { maxAge: Number.POSITIVE_INFINITY, streamTtl: Number.POSITIVE_INFINITY },
+      ]
+      for (const options of largest) open(options)
     })
 
     it('uses the defaults', () => {
@@ -125,6 +164,89 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       const store = open({ maxLen: 5, trim: 'exact' })
       for (let i = 0; i < 20; i++) await store.append('s', newEvent(i))
       expect(await admin.xlen(store.key('s'))).toBe(5)
+    })
+  })
+
+  describe('maxAge and streamTtl', () => {
+    it('expires an idle stream key after streamTtl, refreshed by every append', async () => {
+      const store = open({ streamTtl: 400 })
+      const key = store.key('s')
+      const first = await store.append('s', newEvent('a'))
+      const ttl = await admin.pttl(key)
+      expect(ttl).toBeGreaterThan(0)
+      expect(ttl).toBeLessThanOrEqual(400)
+      await delay(250)
+      await store.append('s', newEvent('b'))
+      // Refreshed: the key outlives the first append's expiry.
+      await delay(250)
+      expect(await admin.exists(key)).toBe(1)
+      const refreshed = await admin.pttl(key)
+      for (let tries = 0; tries < 100 && (await admin.exists(key)) === 1; tries++) await delay(20)
+      expect(await admin.exists(key), 'the idle key to expire').toBe(0)
+      console.info(`streamTtl 400: PTTL ${ttl} ms after an append, ${refreshed} ms 250 ms after the next one`)
+      // Redis kept nothing of an expired stream, not even its ids: a resume from one is unknown.
+      const expired = await store.read('s', first, 10)
+      expect(expired.gap).toBe('unknown')
+      expect(expired.position.id).toBe('0-0')
+      expect(expired.events).toEqual([])
+      // Written again, the stream starts over: ids from before are older than its first entry.
+      const again = await store.append('s', newEvent('c'))
+      const resumed = await store.read('s', first, 10)
+      expect(resumed.gap).toBe('evicted')
+      expect(resumed.position.id).toBe(before(again))
+    })
+
+    it('sets a day-long TTL by default, and keeps keys forever with Infinity', async () => {
+      const byDefault = open()
+      await byDefault.append('s', newEvent('a'))
+      const ttl = await admin.pttl(byDefault.key('s'))
+      expect(ttl).toBeGreaterThan(86_400_000 - 60_000)
+      expect(ttl).toBeLessThanOrEqual(86_400_000)
+      // Another store on the same key, told to keep it forever, removes the expiry.
+      const forever = createRedisStore({ redis: server!.url, prefix: byDefault.prefix, streamTtl: Infinity })
+      stores.push(forever)
+      await forever.append('s', newEvent('b'))
+      expect(await admin.pttl(byDefault.key('s'))).toBe(-1)
+    })
+
+    it('trims entries older than maxAge on append and on read, and resumes exactly across an emptied stream', async () => {
+      const store = open({ maxAge: 200, trim: 'exact' })
+      const key = store.key('s')
+      const old = [await store.append('s', newEvent('a')), await store.append('s', newEvent('b'))]
+      await delay(250)
+      const fresh = await store.append('s', newEvent('c'))
+      expect((await admin.xrange(key, '-', '+')).map(([id]) => id)).toEqual([fresh])
+      expect((await store.read('s', old[0], 10)).gap).toBe('evicted')
+      // The trimmed entry just before the first retained one still resumes exactly.
+      expect((await store.read('s', old[1], 10)).events.map((event) => event.id)).toEqual([fresh])
+
+      await delay(250)
+      // An idle stream is trimmed when read: nothing older than maxAge is served.
+      const fromStart = await store.read('s', null, 10)
+      expect(fromStart.events).toEqual([])
+      expect(await admin.xlen(key)).toBe(0)
+      // The emptied stream still knows its last id: a client that saw it misses nothing.
+      expect(await store.read('s', fresh, 10)).toEqual({
+        events: [],
+        position: fromStart.position,
+        done: true,
+      })
+      expect(fromStart.position.id).toBe(fresh)
+      expect((await store.read('s', undefined, 10)).position.id).toBe(fresh)
+      expect((await store.read('s', old[1], 10)).gap).toBe('evicted')
+      expect((await store.read('s', `${BigInt(fresh.split('-')[0]!) + 1n}-0`, 10)).gap).toBe('unknown')
+      // The next entry records it as its predecessor, so the resume stays exact, and the live tail
+      // (which had delivered it) carries on without a reset.
+      const delivery = new Collector()
+      store.attach(delivery)
+      await store.watch('s')
+      const next = await store.append('s', newEvent('d'))
+      const resumed = await store.read('s', fresh, 10)
+      expect(resumed.gap).toBeUndefined()
+      expect(resumed.events.map((event) => event.id)).toEqual([next])
+      await waitUntil(() => delivery.ids('s').length === 1, 'live delivery of the next entry')
+      expect(delivery.ids('s')).toEqual([next])
+      expect(delivery.resets).toEqual([])
     })
   })
 
@@ -252,6 +374,30 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       expect(resumed.done).toBe(false)
     })
 
+    it('tells an id Redis no longer holds between retained entries: unknown, not a silent skip', async () => {
+      const store = open()
+      const ids: string[] = []
+      for (let i = 0; i < 5; i++) ids.push(await store.append('s', newEvent(i)))
+      // The shape a reload of an older snapshot leaves: the newest entries gone, then new ones
+      // appended after the last entry Redis kept.
+      await admin.xdel(store.key('s'), ids[3]!, ids[4]!)
+      const later = await store.append('s', newEvent('later'))
+      for (const id of [ids[3]!, ids[4]!]) {
+        const result = await store.read('s', id, 10)
+        expect(result.gap, id).toBe('unknown')
+        expect(result.position.id, id).toBe(before(ids[0]!))
+        expect(result.events, id).toEqual([])
+      }
+      // The entry Redis kept is still the exact predecessor of the new one: no gap from there.
+      const kept = await store.read('s', ids[2], 10)
+      expect(kept.gap).toBeUndefined()
+      expect(kept.events.map((event) => event.id)).toEqual([later])
+      const [ms, seq] = ids[1]!.split('-')
+      const padded = await store.read('s', `0${ms}-${seq}`, 10)
+      expect(padded.gap).toBeUndefined()
+      expect(padded.events.map((event) => event.id)).toEqual([ids[2], later])
+    })
+
     it('accepts ids with leading zeros as the same id', async () => {
       const store = open()
       const a = await store.append('s', newEvent('a'))
@@ -291,7 +437,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       expect([total!.major, total!.minor]).toEqual([msPart, seqPart])
     })
 
-    it('keeps a deserializer failure and throws it on every access', async () => {
+    it('gives the raw data as the value of an entry that does not deserialize, and reports it once', async () => {
       let parses = 0
       const store = open({
         deserialize: () => {
@@ -299,11 +445,20 @@ describe.skipIf(server === undefined)('RedisStore', () => {
           throw new Error('bad payload')
         },
       })
-      await store.append('s', newEvent({ x: 1 }))
+      const id = await store.append('s', newEvent({ x: 1 }))
       const [event] = (await store.read('s', '0-0', 1)).events
-      expect(() => event!.value).toThrow('bad payload')
-      expect(() => event!.value).toThrow('bad payload')
+      expect(event!.value).toBe('{"x":1}')
+      expect(event!.value).toBe('{"x":1}')
+      const [again] = (await store.read('s', '0-0', 1)).events
+      expect(again!.value).toBe('{"x":1}')
       expect(parses).toBe(1)
+      const errors = reported.splice(0)
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toBeInstanceOf(RewindError)
+      expect((errors[0] as RewindError).code).toBe('ERR_SERIALIZE')
+      expect((errors[0] as RewindError).message).toContain(id)
+      expect((errors[0] as RewindError).message).toContain(store.key('s'))
+      expect(((errors[0] as RewindError).cause as Error).message).toBe('bad payload')
     })
   })
 
@@ -437,6 +592,66 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       await waitUntil(() => streams.every((stream) => collector.ids(stream).length === 3), 'every delivery')
       for (const stream of streams) expect(collector.ids(stream)).toEqual(expected.get(stream))
       expect(duplicates).toBe(1)
+      await store.close()
+      await client.quit()
+    })
+
+    it('bounds what one XREAD returns over all its streams, and still delivers a backlog in order', async () => {
+      const client = new Redis(server!.url)
+      const replies: number[] = []
+      let gate: Promise<void> | undefined
+      const duplicate = client.duplicate.bind(client)
+      client.duplicate = (override) => {
+        const tail = duplicate(override)
+        const call = tail.call.bind(tail) as (...args: unknown[]) => Promise<unknown>
+        // The real connection, held back at one XREAD so that a backlog builds up, and measured.
+        tail.call = (async (...args: unknown[]) => {
+          if (args[0] === 'XREAD' && gate !== undefined) await gate
+          const reply = await call(...args)
+          if (args[0] === 'XREAD' && Array.isArray(reply)) {
+            replies.push(
+              (reply as [string, unknown[]][]).reduce((sum, [, entries]) => sum + entries.length, 0),
+            )
+          }
+          return reply
+        }) as typeof tail.call
+        return tail
+      }
+      const prefix = uniquePrefix('budget')
+      prefixes.push(prefix)
+      const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
+      stores.push(store)
+      const collector = new Collector()
+      store.attach(collector)
+      const streams = ['a', 'b', 'c', 'd', 'e']
+      await Promise.all(streams.map((stream) => store.watch(stream)))
+      let release = (): void => {}
+      gate = new Promise((resolve) => {
+        release = resolve
+      })
+      // The first append ends the XREAD in flight, if any; the next one waits at the gate while the
+      // backlog is written.
+      const expected = new Map(streams.map((stream) => [stream, [] as string[]]))
+      const PER_STREAM = 600
+      for (const stream of streams) {
+        const ids = await Promise.all(
+          Array.from({ length: PER_STREAM }, (_, i) => store.append(stream, newEvent(`${stream}${i}`))),
+        )
+        expected.get(stream)!.push(...ids)
+      }
+      gate = undefined
+      release()
+      await waitUntil(
+        () => streams.every((stream) => collector.ids(stream).length === expected.get(stream)!.length),
+        'the backlog',
+      )
+      for (const stream of streams) expect(collector.ids(stream)).toEqual(expected.get(stream))
+      const largest = Math.max(...replies)
+      console.info(
+        `backlog of ${streams.length} x ${PER_STREAM} entries: ${replies.length} XREAD replies, largest ${largest} entries`,
+      )
+      expect(largest).toBeLessThanOrEqual(TAIL_BUDGET)
+      expect(collector.resets).toEqual([])
       await store.close()
       await client.quit()
     })

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createHub, type Hub, type HubOptions } from '@rewind/core'
+import { createHub, type Hub, type HubOptions, type ServeOptions } from '@rewind/core'
 import { EventSource } from 'eventsource'
 import { createParser } from 'eventsource-parser'
 import type { RedisStore } from '../../src/index.js'
@@ -19,11 +19,15 @@ export interface App {
   close(): Promise<void>
 }
 
-export async function startApp(store: RedisStore, options: Omit<HubOptions, 'store'> = {}): Promise<App> {
+export async function startApp(
+  store: RedisStore,
+  options: Omit<HubOptions, 'store'> = {},
+  serve: ServeOptions = {},
+): Promise<App> {
   const hub = createHub({ retry: 50, closeGrace: 200, ...options, store })
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
-    hub.serve(req, res, decodeURIComponent(path.slice(1)))
+    hub.serve(req, res, decodeURIComponent(path.slice(1)), serve)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
