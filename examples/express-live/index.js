@@ -13,6 +13,9 @@
  *     -d '{"event":"price","data":{"sku":"A-17","eur":12.5}}'   # the page shows it with /?listen=price
  *   # cut the connections of a page (its client id is shown on the page)
  *   curl -X POST 'http://127.0.0.1:3000/drop?client=<id>'
+ *   # a streamed answer that survives drops, reloads and instances (see ../shared/answers.js)
+ *   curl -X POST http://127.0.0.1:3000/responses -H 'content-type: application/json' -d '{"tokens":200}'
+ *   curl -N http://127.0.0.1:3000/responses/<id>
  *
  * Environment: PORT (3000), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 1000),
  * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
@@ -27,6 +30,7 @@ import { fileURLToPath } from 'node:url'
 import { RewindError, sse } from '@rewind/express'
 import { createRedisStore } from '@rewind/redis'
 import express from 'express'
+import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
 import { readSettings, stopOnSignals, storeFor } from '../shared/run.js'
@@ -64,6 +68,23 @@ export function createApp({ history = 1000, retry = 1000, store } = {}) {
     if ('error' in body) return res.status(400).json({ error: body.error })
     // The id at once in memory; a promise of it with Redis (await covers both).
     res.status(201).json({ id: await events.publish(STREAM, body.input) })
+  })
+
+  // A streamed answer: started once, it runs to its end whoever is connected; clients get it from
+  // the start (or their Last-Event-ID), then the terminal event; 204 once they have it.
+  app.post('/responses', express.json({ limit: MAX_BODY_BYTES }), async (req, res) => {
+    const body = readAnswerBody(req.body)
+    if ('error' in body) return res.status(400).json({ error: body.error })
+    const { id } = await events.responses.start((signal) => fakeAnswer(body.answer, signal))
+    res.status(201).json({ id })
+  })
+
+  app.get('/responses/:id', (req, res) => res.sse({ response: req.params.id }))
+
+  app.delete('/responses/:id', async (req, res) => {
+    const status = await events.responses.cancel(req.params.id)
+    if (status === undefined) return res.status(404).json({ error: 'unknown response' })
+    res.status(202).json({ status })
   })
 
   app.post('/drop', (req, res) => {

@@ -12,6 +12,9 @@
  *     -d '{"event":"price","data":{"sku":"A-17","eur":12.5}}'   # the page shows it with /?listen=price
  *   # cut the connections of a page (its client id is shown on the page)
  *   curl -X POST 'http://127.0.0.1:3001/drop?client=<id>'
+ *   # a streamed answer that survives drops, reloads and instances (see ../shared/answers.js)
+ *   curl -X POST http://127.0.0.1:3001/responses -H 'content-type: application/json' -d '{"tokens":200}'
+ *   curl -N http://127.0.0.1:3001/responses/<id>
  *
  * Environment: PORT (3001), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 1000),
  * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
@@ -22,6 +25,7 @@ import { fileURLToPath } from 'node:url'
 import { RewindError, ssePlugin } from '@rewind/fastify'
 import { createRedisStore } from '@rewind/redis'
 import Fastify from 'fastify'
+import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
 import { readSettings, stopOnSignals, storeFor } from '../shared/run.js'
@@ -60,6 +64,23 @@ export function buildApp({ history = 1000, retry = 1000, store } = {}) {
     if ('error' in body) return reply.code(400).send({ error: body.error })
     const id = await fastify.sse.publish(STREAM, body.input)
     return reply.code(201).send({ id })
+  })
+
+  // A streamed answer: started once, it runs to its end whoever is connected; clients get it from
+  // the start (or their Last-Event-ID), then the terminal event; 204 once they have it.
+  fastify.post('/responses', async (request, reply) => {
+    const body = readAnswerBody(request.body)
+    if ('error' in body) return reply.code(400).send({ error: body.error })
+    const { id } = await fastify.sse.responses.start((signal) => fakeAnswer(body.answer, signal))
+    return reply.code(201).send({ id })
+  })
+
+  fastify.get('/responses/:id', (request, reply) => reply.sse({ response: request.params.id }))
+
+  fastify.delete('/responses/:id', async (request, reply) => {
+    const status = await fastify.sse.responses.cancel(request.params.id)
+    if (status === undefined) return reply.code(404).send({ error: 'unknown response' })
+    return reply.code(202).send({ status })
   })
 
   fastify.post('/drop', (request, reply) => {
