@@ -136,6 +136,15 @@ export abstract class Connection implements Subscription {
     if (!defer) this.sendHead()
   }
 
+  /**
+   * Sends a deferred head (and the opening hint) now, if nothing has sent it yet: once a subscriber's
+   * position is fixed, a client with nothing to replay must not wait for the next event or heartbeat
+   * to see its stream open (proxies with a first-byte timeout would drop it).
+   */
+  protected sendPendingHead(): void {
+    if (this.headPending && !this.closed) this.sendHead()
+  }
+
   /** Writes a chunk; returns false when the transport's buffer is full. */
   protected write(chunk: Uint8Array): boolean {
     this.wrote = true

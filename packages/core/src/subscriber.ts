@@ -127,6 +127,8 @@ export class Subscriber extends Connection {
     if (gap !== undefined && this.signalGap(gap, this.after ?? null, result.position)) return false
     const complete = this.replay(result.events)
     if (this.closed) return false
+    // The position is fixed now, even if nothing was replayed (up to date, or all filtered out).
+    this.sendPendingHead()
     if (complete && result.events.length === 0) this.cursor = result.position
     this.after = this.cursor!.id
     if (!complete) {

@@ -6,6 +6,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHub, type Hub, type HubOptions } from '../src/index.js'
 import { listen, rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
+import { ManualStore } from './helpers/manual-store.js'
 
 const cleanups: (() => unknown)[] = []
 afterEach(async () => {
@@ -291,6 +292,50 @@ describe('serve over HTTP/1.1', () => {
     expect(() => hub.publish('news', { data: 'late' })).toThrow(
       expect.objectContaining({ code: 'ERR_CLOSED' }),
     )
+  })
+})
+
+describe('serve with an asynchronous store', () => {
+  it('sends the head and retry hint to an up-to-date resuming client once its position is fixed', async () => {
+    // Reads wait for the test to answer them; no heartbeat could send the head instead.
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0, retry: 20 })
+    cleanups.push(() => hub.close())
+    await hub.publish('news', { data: 'one' })
+    const newest = await hub.publish('news', { data: 'two' })
+    const server = await started(serveHub(hub as Hub<string | Promise<string>>, 'news'))
+    const client = rawClient(server.port, '/', { 'last-event-id': newest })
+    cleanups.push(() => client.close())
+    await waitFor(() => store.reads.length === 1, 5000)
+    store.answer()
+    const answered = Date.now()
+    await client.until(() => client.retries.length === 1, 2000)
+    expect(Date.now() - answered).toBeLessThan(1000)
+    expect(client.text()).toMatch(/^HTTP\/1\.1 200/)
+    expect(client.events).toEqual([])
+  })
+
+  it('sends the head to a resuming client whose whole replay is filtered out', async () => {
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0, retry: 20 })
+    cleanups.push(() => hub.close())
+    const first = await hub.publish('news', { data: 'one' })
+    await hub.publish('news', { data: 'two' })
+    const server = await started(
+      listen((req, res) => hub.serve(req, res, 'news', { filter: (event) => event.data === 'mine' })),
+    )
+    const client = rawClient(server.port, '/', { 'last-event-id': first })
+    cleanups.push(() => client.close())
+    await waitFor(() => store.reads.length === 1, 5000)
+    store.answer()
+    await client.until(() => client.retries.length === 1, 2000)
+    expect(client.text()).toMatch(/^HTTP\/1\.1 200/)
+    expect(client.events).toEqual([])
+    // Its position is fixed: an event published now reaches it.
+    await hub.publish('news', { data: 'mine' })
+    store.deliver('news')
+    await client.until(() => client.events.length === 1)
+    expect(client.events[0]!.data).toBe('mine')
   })
 })
 
