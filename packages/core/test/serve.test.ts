@@ -392,6 +392,78 @@ describe('the path of the bytes', () => {
   })
 })
 
+describe('the Connection header', () => {
+  /** Sends `request` on a raw socket; resolves with what came back once the server closed it. */
+  function exchange(port: number, request: string, afterHead: () => void) {
+    const socket = net.connect(port, '127.0.0.1')
+    cleanups.push(() => socket.destroy())
+    let raw = ''
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      const first = !raw.includes('\r\n\r\n')
+      raw += chunk
+      if (first && raw.includes('\r\n\r\n')) afterHead()
+    })
+    socket.on('error', () => {})
+    socket.write(request)
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    return {
+      head: () => raw.split('\r\n\r\n')[0]!.toLowerCase(),
+      closed: () => Promise.race([closed.then(() => true), sleep(2000).then(() => false)]),
+    }
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      cleanups.push(() => clearTimeout(timer))
+    })
+  }
+
+  it('honours a request that asks to close: Connection: close, and the socket closes after the stream', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const subscriptions: { close(): void }[] = []
+    const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
+    const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n', () =>
+      subscriptions[0]!.close(),
+    )
+    expect(await client.closed()).toBe(true)
+    expect(client.head()).toContain('connection: close')
+    expect(client.head()).not.toContain('keep-alive')
+  })
+
+  it('sends no keep-alive to an HTTP/1.0 client and closes its close-delimited response', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const subscriptions: { close(): void }[] = []
+    const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
+    const client = exchange(server.port, 'GET / HTTP/1.0\r\n\r\n', () => subscriptions[0]!.close())
+    expect(await client.closed()).toBe(true)
+    expect(client.head()).not.toContain('keep-alive')
+    expect(client.head()).not.toContain('transfer-encoding')
+  })
+
+  it('says Connection: close once the request budget of the socket (maxRequestsPerSocket) is used', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const subscriptions: { close(): void }[] = []
+    const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
+    // Node then answers `Connection: close` (and 503 to any later request on the socket).
+    server.server.maxRequestsPerSocket = 1
+    const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', () => {})
+    await waitFor(() => client.head().includes('\r\n'), 5000)
+    expect(client.head()).toContain('connection: close')
+    expect(client.head()).not.toContain('keep-alive')
+    subscriptions[0]!.close()
+  })
+
+  it('keeps an ordinary HTTP/1.1 connection alive', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const subscriptions: { close(): void }[] = []
+    const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
+    const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', () => subscriptions[0]!.close())
+    await waitFor(() => client.head().includes('\r\n'), 5000)
+    expect(client.head()).toContain('connection: keep-alive')
+  })
+})
+
 describe('the end of a response', () => {
   /** Parses one chunked response from `raw`; returns what follows its terminating chunk, or undefined. */
   function afterChunkedResponse(raw: Buffer): Buffer | undefined {
