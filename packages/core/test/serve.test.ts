@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net'
 import { EventSource } from 'eventsource'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHub, type Hub, type HubOptions } from '../src/index.js'
+import { createHub, type Hub, type HubOptions, RewindError } from '../src/index.js'
 import { listen, rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
 import { ManualStore } from './helpers/manual-store.js'
 
@@ -269,6 +269,34 @@ describe('serve over HTTP/1.1', () => {
     const stoppedAt = produced
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(produced).toBe(stoppedAt)
+  })
+
+  it('refuses iterable items larger than maxEventBytes, strings and { data } objects alike', async () => {
+    for (const big of ['x'.repeat(2000), { data: 'x'.repeat(2000) }]) {
+      const errors: unknown[] = []
+      const hub = hubFor({ maxEventBytes: 1024, onError: (error) => errors.push(error) })
+      const server = await started(
+        listen((req, res) => {
+          hub.serve(
+            req,
+            res,
+            (async function* () {
+              yield 'small'
+              yield big
+              yield 'after'
+            })(),
+          )
+        }),
+      )
+      const client = rawClient(server.port)
+      cleanups.push(() => client.close())
+      // The response ends (its terminating chunk) once the item is refused.
+      await client.until(() => client.text().endsWith('\r\n0\r\n\r\n'))
+      expect(client.events.map((event) => event.data)).toEqual(['small'])
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toBeInstanceOf(RewindError)
+      expect((errors[0] as RewindError).code).toBe('ERR_EVENT_TOO_LARGE')
+    }
   })
 
   it('lets server.close() finish promptly after hub.close(), with clients told to come back', async () => {
