@@ -15,10 +15,11 @@ import {
   assertStreamName,
   fieldOption,
   gapPolicyOption,
-  nonNegativeInteger,
+  MAX_TIMER_DELAY,
   optionalFunction,
   positiveInteger,
   positiveLimit,
+  timerDelay,
 } from './options.js'
 import type { SubscriberSink } from './sink.js'
 import type {
@@ -110,13 +111,13 @@ export interface HubOptions {
    * Period of the heartbeat, in milliseconds: one shared timer ticks at this period and sends a `:`
    * comment to every connection that wrote nothing since the previous tick, so proxies keep idle
    * streams open and dead peers are noticed. An idle stream thus hears something at least every two
-   * periods; a busy one gets no heartbeats at all. `0` disables them.
+   * periods; a busy one gets no heartbeats at all. `0` disables them; at most `MAX_TIMER_DELAY`.
    * @defaultValue 15000
    */
   heartbeatInterval?: number
   /**
    * Reconnection delay sent to each client when its stream opens (`retry:`), in milliseconds;
-   * `null` sends none and leaves the client's default.
+   * `null` sends none and leaves the client's default. At most `MAX_TIMER_DELAY`.
    * @defaultValue 3000
    */
   retry?: number | null
@@ -144,12 +145,14 @@ export interface HubOptions {
   maxSubscribersPerStream?: number
   /**
    * Base of the `retry:` hint given to clients turned away by a limit; each gets a random delay
-   * between half and one and a half times this, so they do not all return at once.
+   * between half and one and a half times this (at most `MAX_TIMER_DELAY`), so they do not all
+   * return at once.
    * @defaultValue 10000
    */
   overloadRetry?: number
   /**
-   * How long `close()` lets ended streams flush before destroying them, in milliseconds.
+   * How long `close()` lets ended streams flush before destroying them, in milliseconds; at most
+   * `MAX_TIMER_DELAY`.
    * @defaultValue 1000
    */
   closeGrace?: number
@@ -296,12 +299,12 @@ export class Hub<Published extends string | Promise<string> = string> {
         { field: 'maxEventBytes' },
       )
     }
-    this.heartbeatInterval = nonNegativeInteger(
+    this.heartbeatInterval = timerDelay(
       'heartbeatInterval',
       options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
     )
     const retry = options.retry === undefined ? DEFAULT_RETRY : options.retry
-    this.retryHint = retry === null ? undefined : Buffer.from(encodeRetry(nonNegativeInteger('retry', retry)))
+    this.retryHint = retry === null ? undefined : Buffer.from(encodeRetry(timerDelay('retry', retry)))
     this.gapEvent = fieldOption('gapEvent', options.gapEvent ?? DEFAULT_GAP_EVENT)
     this.gapPolicy = gapPolicyOption('gapPolicy', options.gapPolicy) ?? 'replay'
     this.maxConnections = positiveLimit('maxConnections', options.maxConnections ?? Number.POSITIVE_INFINITY)
@@ -309,8 +312,8 @@ export class Hub<Published extends string | Promise<string> = string> {
       'maxSubscribersPerStream',
       options.maxSubscribersPerStream ?? Number.POSITIVE_INFINITY,
     )
-    this.overloadRetry = nonNegativeInteger('overloadRetry', options.overloadRetry ?? DEFAULT_OVERLOAD_RETRY)
-    this.closeGrace = nonNegativeInteger('closeGrace', options.closeGrace ?? DEFAULT_CLOSE_GRACE)
+    this.overloadRetry = timerDelay('overloadRetry', options.overloadRetry ?? DEFAULT_OVERLOAD_RETRY)
+    this.closeGrace = timerDelay('closeGrace', options.closeGrace ?? DEFAULT_CLOSE_GRACE)
     this.hooks = {
       onGap: optionalFunction('onGap', options.onGap),
       onConnect: optionalFunction('onConnect', options.onConnect),
@@ -537,7 +540,7 @@ export class Hub<Published extends string | Promise<string> = string> {
   close(options: { retry?: number } = {}): Promise<void> {
     if (this.closing !== undefined) return this.closing
     try {
-      if (options.retry !== undefined) nonNegativeInteger('retry', options.retry)
+      if (options.retry !== undefined) timerDelay('retry', options.retry)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -794,7 +797,8 @@ function frameOf(event: StoredEvent): Buffer {
 }
 
 function jitter(ms: number): number {
-  return Math.round(ms * (0.5 + Math.random()))
+  // Up to one and a half times a delay that may itself be MAX_TIMER_DELAY: keep the hint a valid delay.
+  return Math.min(MAX_TIMER_DELAY, Math.round(ms * (0.5 + Math.random())))
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<StreamItem> {

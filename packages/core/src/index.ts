@@ -52,7 +52,7 @@ export {
   MemoryStore,
   type MemoryStoreOptions,
 } from './memory-store.js'
-export { MAX_STREAM_NAME_LENGTH } from './options.js'
+export { MAX_STREAM_NAME_LENGTH, MAX_TIMER_DELAY } from './options.js'
 export type { SubscriberSink } from './sink.js'
 export {
   type AsyncHistoryStore,

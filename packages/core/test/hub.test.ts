@@ -12,6 +12,7 @@ import {
   type HubOptions,
   hubFromOptions,
 } from '../src/hub.js'
+import { MAX_TIMER_DELAY } from '../src/index.js'
 import type { StoredEvent } from '../src/store.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, lastEventIdOf, MemorySink, parseStream } from './helpers/memory-sink.js'
@@ -251,6 +252,42 @@ describe('hub options', () => {
       code: 'ERR_INVALID_ARGUMENT',
       field: 'gapEvent',
     })
+  })
+
+  it.each(['heartbeatInterval', 'closeGrace', 'retry', 'overloadRetry'] as const)(
+    'refuses %s above MAX_TIMER_DELAY (Node would run the timer every millisecond), with the rule and the fix',
+    (name) => {
+      expect(MAX_TIMER_DELAY).toBe(2 ** 31 - 1)
+      for (const value of [MAX_TIMER_DELAY + 1, 2 ** 40, Number.MAX_SAFE_INTEGER]) {
+        const error = optionError({ [name]: value })
+        expect(error).toBeInstanceOf(RewindError)
+        expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: name })
+        expect(error.message).toContain(`${name} must be at most 2147483647 ms`)
+        expect(error.message).toContain('give a delay of at most 2147483647')
+      }
+      const h = hub({ [name]: MAX_TIMER_DELAY })
+      expect(h.closed).toBe(false)
+    },
+  )
+
+  it('refuses close({ retry }) above MAX_TIMER_DELAY, and caps jittered hints at it', async () => {
+    const h = hub({ heartbeatInterval: 0, overloadRetry: MAX_TIMER_DELAY, maxConnections: 1 })
+    await expect(h.close({ retry: MAX_TIMER_DELAY + 1 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      field: 'retry',
+    })
+    expect(h.closed).toBe(false)
+    // A client turned away gets a hint of at most MAX_TIMER_DELAY, however the jitter falls.
+    const kept = sink()
+    h.subscribe('s', kept)
+    for (let i = 0; i < 20; i++) {
+      const turned = sink()
+      h.subscribe('s', turned)
+      const retry = Number(/retry: (\d+)/.exec(turned.text())![1])
+      expect(retry).toBeGreaterThanOrEqual(Math.floor(MAX_TIMER_DELAY / 2))
+      expect(retry).toBeLessThanOrEqual(MAX_TIMER_DELAY)
+    }
+    await h.close({ retry: MAX_TIMER_DELAY })
   })
 
   it('accepts Infinity for the connection limits', () => {
