@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { Batch, type CloseReason, type Connection, type Subscription, type Transport } from './connection.js'
-import { RewindError, reportOncePerMessage } from './errors.js'
+import { RewindError } from './errors.js'
 import { assertFieldValue, encodeRetry, type Serializer, serializeData } from './frame.js'
 import { closeConnectionAfterShutdown, directTransport, responseHeaders } from './http.js'
 import { IterableStream, type StreamItem } from './iterable.js'
@@ -32,6 +32,7 @@ import type {
   SyncHistoryStore,
 } from './store.js'
 import { type EventFilter, type GapPolicy, Subscriber } from './subscriber.js'
+import { throttleErrors } from './throttle-errors.js'
 
 /** Default of {@link HubOptions.maxEventBytes}: 256 KiB. */
 export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024
@@ -166,7 +167,9 @@ export interface HubOptions {
   onReject?: (info: ConnectionInfo & { reason: 'limit' | 'closed' }) => void
   /**
    * Called when application code (a filter, an iterable, a hook) or the store fails while a stream
-   * is open; that stream is ended. By default each distinct message is logged once with `console.error`.
+   * is open; that stream is ended. By default each kind of error (its code or name) is logged with
+   * `console.error` at most once a minute, with a count of the ones left out (see `throttleErrors`).
+   * @defaultValue `console.error` wrapped by `throttleErrors`
    */
   onError?: (error: unknown, info: ConnectionInfo) => void
 }
@@ -783,8 +786,11 @@ export class Hub<Published extends string | Promise<string> = string> {
 }
 
 function defaultErrorReport(): NonNullable<HubOptions['onError']> {
-  return reportOncePerMessage((error) =>
-    console.error('[rewind] stream error (each message is logged once; set onError to handle them):', error),
+  return throttleErrors((error, suppressed, info: ConnectionInfo) =>
+    console.error(
+      `[rewind] stream error${info.stream === undefined ? '' : ` on ${JSON.stringify(info.stream)}`} (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
+      error,
+    ),
   )
 }
 

@@ -1,5 +1,5 @@
 export type { CloseReason, Subscription } from './connection.js'
-export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode, reportOncePerMessage } from './errors.js'
+export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode } from './errors.js'
 export {
   assertFieldValue,
   type EventFields,
@@ -67,3 +67,8 @@ export {
   type SyncHistoryStore,
 } from './store.js'
 export type { EventFilter, GapPolicy } from './subscriber.js'
+export {
+  DEFAULT_ERROR_REPORT_INTERVAL,
+  type ThrottleErrorsOptions,
+  throttleErrors,
+} from './throttle-errors.js'
