@@ -89,7 +89,11 @@ export interface HubOptions {
    * @defaultValue an in-memory store built from `history`
    */
   store?: HistoryStore
-  /** Bounds of the default in-memory history (ignored when `store` is given). */
+  /**
+   * Bounds of the default in-memory history. Refused together with `store` (`ERR_INVALID_ARGUMENT`):
+   * they would not apply to it; configure the store's own bounds instead.
+   * @defaultValue the defaults of {@link MemoryStoreOptions}
+   */
   history?: MemoryStoreOptions
   /**
    * Turns non-string data into the text of `data:` lines.
@@ -290,6 +294,13 @@ export class Hub<Published extends string | Promise<string> = string> {
   }
 
   constructor(options: HubOptions = {}) {
+    if (options.store !== undefined && options.history !== undefined) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        "history bounds apply to the in-memory store and would be ignored with the store given; configure the store's own bounds (for example createRedisStore({ maxLen })) and drop history",
+        { field: 'history' },
+      )
+    }
     this.ownsStore = options.store === undefined
     this.store = options.store ?? createMemoryStore(options.history)
     this.serializer = optionalFunction('serialize', options.serialize) ?? JSON.stringify

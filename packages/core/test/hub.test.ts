@@ -12,7 +12,7 @@ import {
   type HubOptions,
   hubFromOptions,
 } from '../src/hub.js'
-import { MAX_TIMER_DELAY } from '../src/index.js'
+import { createMemoryStore, MAX_TIMER_DELAY } from '../src/index.js'
 import type { StoredEvent } from '../src/store.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, lastEventIdOf, MemorySink, parseStream } from './helpers/memory-sink.js'
@@ -288,6 +288,19 @@ describe('hub options', () => {
       expect(retry).toBeLessThanOrEqual(MAX_TIMER_DELAY)
     }
     await h.close({ retry: MAX_TIMER_DELAY })
+  })
+
+  it('refuses history bounds together with a store, which would silently not apply to it', () => {
+    for (const store of [createMemoryStore(), new ManualStore()]) {
+      const error = optionError({ store, history: { maxEvents: 5 } })
+      expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'history' })
+      expect(error.message).toContain("configure the store's own bounds")
+      expect(() => hubFromOptions({ store, history: {} })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', field: 'history' }),
+      )
+    }
+    expect(() => hub({ store: createMemoryStore({ maxEvents: 5 }) })).not.toThrow()
+    expect(() => hub({ history: { maxEvents: 5 } })).not.toThrow()
   })
 
   it('accepts Infinity for the connection limits', () => {
