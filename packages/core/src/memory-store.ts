@@ -31,8 +31,9 @@ export interface HistoryOptions {
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions extends HistoryOptions {
   /**
-   * Most streams with a history. Past it, the history of the least recently published stream that
-   * has no subscriber in this process is dropped (its clients then get an `epoch` gap on resume).
+   * Most streams with a history. Only publishing creates one (subscribing does not). Past it, the
+   * history of the least recently published stream that has no subscriber in this process is
+   * dropped (its clients then get an `epoch` gap on resume).
    * @defaultValue 10000
    */
   maxStreams?: number
@@ -74,7 +75,7 @@ function newEpoch(): string {
  */
 export class MemoryHistory {
   /** The epoch of this history's ids; fresh for every history. */
-  readonly epoch = newEpoch()
+  readonly epoch: string
   private ring: (MemoryEvent | undefined)[] = new Array(INITIAL_CAPACITY)
   /** Ring index of the oldest retained event. */
   private start = 0
@@ -87,7 +88,9 @@ export class MemoryHistory {
   private readonly maxAge: number
   private readonly now: () => number
 
-  constructor(options: MemoryStoreOptions = {}) {
+  /** @param epoch for the store only: the epoch it already gave clients of the empty stream */
+  constructor(options: MemoryStoreOptions = {}, epoch: string = newEpoch()) {
+    this.epoch = epoch
     this.maxEvents = positiveInteger('maxEvents', options.maxEvents ?? DEFAULT_MAX_EVENTS)
     this.maxBytes = positiveLimit('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES)
     this.maxAge = positiveLimit('maxAge', options.maxAge ?? Number.POSITIVE_INFINITY)
@@ -179,12 +182,20 @@ export class MemoryHistory {
 
 /**
  * The default history store: a {@link MemoryHistory} per stream, in this process only.
- * Histories are created on first use and the least recently published unwatched ones are dropped
- * past `maxStreams`, so neither the number of streams nor their contents grow without bound.
+ * Histories are created by the first publish and the least recently published unwatched ones are
+ * dropped past `maxStreams`, so neither the number of streams nor their contents grow without bound.
+ * Subscribing creates no history: clients of made-up stream names cannot push out real ones.
  */
 export class MemoryStore implements SyncHistoryStore {
   readonly synchronous = true
+  /** Histories of published streams, least recently published first; these count against `maxStreams`. */
   private readonly histories = new Map<string, MemoryHistory>()
+  /**
+   * Epochs of streams that were subscribed to but not published to, least recently subscribed first:
+   * a client that saw such a stream empty resumes exactly once events arrive. At most `maxStreams`
+   * besides the watched ones; dropping one costs its clients an `epoch` gap, never a published history.
+   */
+  private readonly unpublished = new Map<string, string>()
   private readonly watched = new Set<string>()
   private readonly maxStreams: number
 
@@ -196,7 +207,7 @@ export class MemoryStore implements SyncHistoryStore {
 
   append(stream: string, event: NewEvent): StoredEvent {
     let history = this.histories.get(stream)
-    if (history === undefined) history = this.create(stream)
+    if (history === undefined) history = this.publishFirst(stream)
     else {
       // Re-inserting keeps the map in least-recently-published order for eviction.
       this.histories.delete(stream)
@@ -206,12 +217,22 @@ export class MemoryStore implements SyncHistoryStore {
   }
 
   read(stream: string, after: string | null | undefined, limit: number): ReadResult {
-    return (this.histories.get(stream) ?? this.create(stream)).read(after, limit)
+    // A stream without a history reads as an empty one (of a fresh epoch if never subscribed to).
+    return (this.histories.get(stream) ?? this.empty(stream)).read(after, limit)
   }
 
   watch(stream: string): void {
     this.watched.add(stream)
-    if (!this.histories.has(stream)) this.create(stream)
+    if (this.histories.has(stream)) return
+    const epoch = this.unpublished.get(stream) ?? new MemoryHistory(this.options).epoch
+    this.unpublished.delete(stream)
+    this.unpublished.set(stream, epoch)
+    if (this.unpublished.size > this.maxStreams + this.watched.size) {
+      for (const name of this.unpublished.keys()) {
+        if (this.unpublished.size <= this.maxStreams + this.watched.size) break
+        if (!this.watched.has(name)) this.unpublished.delete(name)
+      }
+    }
   }
 
   unwatch(stream: string): void {
@@ -227,13 +248,19 @@ export class MemoryStore implements SyncHistoryStore {
     return this.histories.size
   }
 
-  /** The history of `stream`, if it has one. */
+  /** The history of `stream`, if it was published to or subscribed to (then empty). */
   history(stream: string): MemoryHistory | undefined {
-    return this.histories.get(stream)
+    return this.histories.get(stream) ?? (this.unpublished.has(stream) ? this.empty(stream) : undefined)
   }
 
-  private create(stream: string): MemoryHistory {
-    const history = new MemoryHistory(this.options)
+  private empty(stream: string): MemoryHistory {
+    return new MemoryHistory(this.options, this.unpublished.get(stream))
+  }
+
+  /** Makes the history of a stream's first publish count, dropping the least recent past `maxStreams`. */
+  private publishFirst(stream: string): MemoryHistory {
+    const history = new MemoryHistory(this.options, this.unpublished.get(stream))
+    this.unpublished.delete(stream)
     this.histories.set(stream, history)
     if (this.histories.size > this.maxStreams) {
       for (const name of this.histories.keys()) {
