@@ -47,7 +47,8 @@ const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Express')
  *   quick to watch), and a shared history store (default: in memory)
  */
 export function createApp({ history = 1000, retry = 1000, store } = {}) {
-  const events = sse({ history: { maxEvents: history }, retry, ...(store === undefined ? {} : { store }) })
+  // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
+  const events = sse({ ...(store === undefined ? { history: { maxEvents: history } } : { store }), retry })
   const drops = createDropControl()
   const app = express()
   app.disable('x-powered-by')

@@ -45,8 +45,9 @@ const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
 export function buildApp({ history = 1000, retry = 1000, store } = {}) {
   const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES })
   const drops = createDropControl()
-  const shared = store === undefined ? {} : { store }
-  fastify.register(ssePlugin, { history: { maxEvents: history }, retry, closeRetry: 1000, ...shared })
+  // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
+  const kept = store === undefined ? { history: { maxEvents: history } } : { store }
+  fastify.register(ssePlugin, { ...kept, retry, closeRetry: 1000 })
   // onClose runs after the plugin's preClose has ended the streams: the store is no longer needed.
   if (store !== undefined) fastify.addHook('onClose', () => store.close())
 

@@ -136,8 +136,31 @@ export abstract class Connection implements Subscription {
     if (!defer) this.sendHead()
   }
 
-  /** Writes a chunk; returns false when the transport's buffer is full. */
+  /**
+   * Sends a deferred head (and the opening hint) now, if nothing has sent it yet: once a subscriber's
+   * position is fixed, a client with nothing to replay must not wait for the next event or heartbeat
+   * to see its stream open (proxies with a first-byte timeout would drop it).
+   */
+  protected sendPendingHead(): void {
+    if (this.headPending && !this.closed) this.sendHead()
+  }
+
+  /**
+   * Whether the response was ended by someone else (application code calling `res.end()`): the
+   * connection then ends too, and writes nothing more. Its direct transport is the socket itself,
+   * which on a keep-alive connection outlives the response: a byte written after the terminating
+   * chunk would be read as the start of the next response.
+   */
+  private endedElsewhere(): boolean {
+    if (this.closed) return true
+    if (this.sink.writableEnded !== true) return false
+    this.end('end')
+    return true
+  }
+
+  /** Writes a chunk; returns false when the transport's buffer is full or the connection has ended. */
   protected write(chunk: Uint8Array): boolean {
+    if (this.endedElsewhere()) return false
     this.wrote = true
     const ok = this.headPending
       ? this.sendHead(chunk)
@@ -148,6 +171,7 @@ export abstract class Connection implements Subscription {
 
   /** Writes a flush's shared frames (framed once for every direct HTTP/1.1 transport). */
   protected writeBatch(batch: Batch): boolean {
+    if (this.endedElsewhere()) return false
     this.wrote = true
     const ok = this.headPending
       ? this.sendHead(batch.all)
@@ -189,7 +213,7 @@ export abstract class Connection implements Subscription {
 
   /** Called by the hub's shared timer: a comment for connections that wrote nothing since the last tick. */
   heartbeat(): void {
-    if (!this.wrote && !this.closed) {
+    if (!this.wrote && !this.endedElsewhere()) {
       if (this.headPending) this.sendHead(HEARTBEAT)
       else this.out.write(this.chunked ? HEARTBEAT_CHUNK : HEARTBEAT)
     }
@@ -198,6 +222,7 @@ export abstract class Connection implements Subscription {
 
   /** Resolves when the transport drains or the connection closes, whichever comes first. */
   protected drained(): Promise<void> {
+    if (this.closed) return Promise.resolve()
     return new Promise((resolve) => {
       const out = this.out
       const wake = () => {
@@ -226,7 +251,7 @@ export abstract class Connection implements Subscription {
     if (reason === 'slow') {
       // The queue is full: ending gracefully would keep its bytes alive until the client reads them.
       this.sink.destroy()
-    } else if (reason !== 'client') {
+    } else if (reason !== 'client' && this.sink.writableEnded !== true) {
       // A response ended before its head would go out without the event-stream content type,
       // which makes a browser give up for good.
       const hint = retry === undefined ? undefined : Buffer.from(encodeRetry(retry))

@@ -10,6 +10,9 @@
  * - `ERR_INVALID_ARGUMENT`: an option or argument has the wrong type or is out of range; the message says which and how to fix it.
  * - `ERR_CLOSED`: the hub was closed; nothing more can be published.
  * - `ERR_STORE_UNAVAILABLE`: the history store (for example Redis) could not take the event.
+ * - `ERR_HISTORY_LOST`: the store lost events (reported through `onError`): for example Redis trimmed
+ *   entries before the live tail read them, or restarted without them; subscribers following the
+ *   stream live did not get them.
  * - `ERR_RESPONSE_EXISTS`: a response with this id is already kept (active, or ended and not yet
  *   expired); a second producer is never started on it.
  * - `ERR_RESPONSE_LIMIT`: the store keeps as many active responses as it may (`maxResponses`).
@@ -22,6 +25,7 @@ export type RewindErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_CLOSED'
   | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_HISTORY_LOST'
   | 'ERR_RESPONSE_EXISTS'
   | 'ERR_RESPONSE_LIMIT'
 
@@ -34,6 +38,7 @@ export const REWIND_ERROR_CODES: readonly RewindErrorCode[] = Object.freeze([
   'ERR_INVALID_ARGUMENT',
   'ERR_CLOSED',
   'ERR_STORE_UNAVAILABLE',
+  'ERR_HISTORY_LOST',
   'ERR_RESPONSE_EXISTS',
   'ERR_RESPONSE_LIMIT',
 ])
@@ -61,28 +66,5 @@ export class RewindError extends Error {
     this.name = 'RewindError'
     this.code = code
     this.field = options?.field
-  }
-}
-
-/**
- * Wraps an error reporter so that each distinct error message is reported once, and at most `limit`
- * messages in all: a failure that hits every client alike (a store outage, say) is logged once, not
- * once per client. The hub's default `onError` is `console.error` wrapped this way.
- *
- * @example
- * ```ts
- * createHub({ onError: reportOncePerMessage((error, info) => logger.error({ err: error, ...info })) })
- * ```
- */
-export function reportOncePerMessage<Rest extends unknown[]>(
-  report: (error: unknown, ...rest: Rest) => void,
-  limit = 100,
-): (error: unknown, ...rest: Rest) => void {
-  const seen = new Set<string>()
-  return (error, ...rest) => {
-    const key = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-    if (seen.has(key) || seen.size >= limit) return
-    seen.add(key)
-    report(error, ...rest)
   }
 }

@@ -18,13 +18,19 @@ const COMMON_HEADERS = {
   'x-accel-buffering': 'no',
 } as const
 
-const HTTP1_HEADERS = Object.freeze({ ...COMMON_HEADERS, connection: 'keep-alive' })
-// Connection-specific headers are forbidden in HTTP/2; Safari drops streams that carry them.
-const HTTP2_HEADERS = Object.freeze({ ...COMMON_HEADERS })
+// No `Connection` header: on HTTP/1.x Node sends `keep-alive` itself exactly when it will keep the
+// connection open, and `close` when the request asked to close (RFC 9112 section 9.6), when an
+// HTTP/1.0 response is delimited by closing, or when `maxRequestsPerSocket` is used up. Forcing
+// `keep-alive` would contradict all three. On HTTP/2 connection-specific headers are forbidden
+// (Safari drops streams that carry them).
+const HEADERS = Object.freeze({ ...COMMON_HEADERS })
 
-/** The headers of an event-stream response; `Connection: keep-alive` only on HTTP/1.x. */
-export function responseHeaders(http2: boolean): Readonly<Record<string, string>> {
-  return http2 ? HTTP2_HEADERS : HTTP1_HEADERS
+/**
+ * The headers of an event-stream response, the same on every HTTP version; `Connection` is left to
+ * Node, which sends `keep-alive` on HTTP/1.x whenever it keeps the connection open.
+ */
+export function responseHeaders(_http2: boolean): Readonly<Record<string, string>> {
+  return HEADERS
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { Batch, type CloseReason, type Connection, type Subscription, type Transport } from './connection.js'
-import { RewindError, reportOncePerMessage } from './errors.js'
+import { RewindError } from './errors.js'
 import { assertFieldValue, encodeRetry, type Serializer, serializeData } from './frame.js'
 import { closeConnectionAfterShutdown, directTransport, responseHeaders } from './http.js'
 import { IterableStream, type StreamItem } from './iterable.js'
@@ -15,10 +15,11 @@ import {
   assertStreamName,
   fieldOption,
   gapPolicyOption,
-  nonNegativeInteger,
+  MAX_TIMER_DELAY,
   optionalFunction,
   positiveInteger,
   positiveLimit,
+  timerDelay,
 } from './options.js'
 import {
   DEFAULT_END_EVENT,
@@ -38,6 +39,7 @@ import type {
   SyncHistoryStore,
 } from './store.js'
 import { type EventFilter, type GapPolicy, Subscriber } from './subscriber.js'
+import { throttleErrors } from './throttle-errors.js'
 
 /** Default of {@link HubOptions.maxEventBytes}: 256 KiB. */
 export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024
@@ -106,7 +108,11 @@ export interface HubOptions {
    * @defaultValue an in-memory store built from `history`
    */
   store?: HistoryStore
-  /** Bounds of the default in-memory history (ignored when `store` is given). */
+  /**
+   * Bounds of the default in-memory history. Refused together with `store` (`ERR_INVALID_ARGUMENT`):
+   * they would not apply to it; configure the store's own bounds instead.
+   * @defaultValue the defaults of {@link MemoryStoreOptions}
+   */
   history?: MemoryStoreOptions
   /**
    * Turns non-string data into the text of `data:` lines.
@@ -129,13 +135,13 @@ export interface HubOptions {
    * Period of the heartbeat, in milliseconds: one shared timer ticks at this period and sends a `:`
    * comment to every connection that wrote nothing since the previous tick, so proxies keep idle
    * streams open and dead peers are noticed. An idle stream thus hears something at least every two
-   * periods; a busy one gets no heartbeats at all. `0` disables them.
+   * periods; a busy one gets no heartbeats at all. `0` disables them; at most `MAX_TIMER_DELAY`.
    * @defaultValue 15000
    */
   heartbeatInterval?: number
   /**
    * Reconnection delay sent to each client when its stream opens (`retry:`), in milliseconds;
-   * `null` sends none and leaves the client's default.
+   * `null` sends none and leaves the client's default. At most `MAX_TIMER_DELAY`.
    * @defaultValue 3000
    */
   retry?: number | null
@@ -171,12 +177,14 @@ export interface HubOptions {
   maxSubscribersPerStream?: number
   /**
    * Base of the `retry:` hint given to clients turned away by a limit; each gets a random delay
-   * between half and one and a half times this, so they do not all return at once.
+   * between half and one and a half times this (at most `MAX_TIMER_DELAY`), so they do not all
+   * return at once.
    * @defaultValue 10000
    */
   overloadRetry?: number
   /**
-   * How long `close()` lets ended streams flush before destroying them, in milliseconds.
+   * How long `close()` lets ended streams flush before destroying them, in milliseconds; at most
+   * `MAX_TIMER_DELAY`.
    * @defaultValue 1000
    */
   closeGrace?: number
@@ -190,7 +198,9 @@ export interface HubOptions {
   onReject?: (info: ConnectionInfo & { reason: 'limit' | 'closed' }) => void
   /**
    * Called when application code (a filter, an iterable, a hook) or the store fails while a stream
-   * is open; that stream is ended. By default each distinct message is logged once with `console.error`.
+   * is open; that stream is ended. By default each kind of error (its code or name) is logged with
+   * `console.error` at most once a minute, with a count of the ones left out (see `throttleErrors`).
+   * @defaultValue `console.error` wrapped by `throttleErrors`
    */
   onError?: (error: unknown, info: ConnectionInfo) => void
 }
@@ -326,6 +336,13 @@ export class Hub<Published extends string | Promise<string> = string> {
   }
 
   constructor(options: HubOptions = {}) {
+    if (options.store !== undefined && options.history !== undefined) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        "history bounds apply to the in-memory store and would be ignored with the store given; configure the store's own bounds (for example createRedisStore({ maxLen })) and drop history",
+        { field: 'history' },
+      )
+    }
     this.ownsStore = options.store === undefined
     this.store = options.store ?? createMemoryStore(options.history)
     this.serializer = optionalFunction('serialize', options.serialize) ?? JSON.stringify
@@ -338,12 +355,12 @@ export class Hub<Published extends string | Promise<string> = string> {
         { field: 'maxEventBytes' },
       )
     }
-    this.heartbeatInterval = nonNegativeInteger(
+    this.heartbeatInterval = timerDelay(
       'heartbeatInterval',
       options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
     )
     const retry = options.retry === undefined ? DEFAULT_RETRY : options.retry
-    this.retryHint = retry === null ? undefined : Buffer.from(encodeRetry(nonNegativeInteger('retry', retry)))
+    this.retryHint = retry === null ? undefined : Buffer.from(encodeRetry(timerDelay('retry', retry)))
     this.gapEvent = fieldOption('gapEvent', options.gapEvent ?? DEFAULT_GAP_EVENT)
     this.gapPolicy = gapPolicyOption('gapPolicy', options.gapPolicy) ?? 'replay'
     this.endEvent = fieldOption('endEvent', options.endEvent ?? DEFAULT_END_EVENT)
@@ -352,8 +369,8 @@ export class Hub<Published extends string | Promise<string> = string> {
       'maxSubscribersPerStream',
       options.maxSubscribersPerStream ?? Number.POSITIVE_INFINITY,
     )
-    this.overloadRetry = nonNegativeInteger('overloadRetry', options.overloadRetry ?? DEFAULT_OVERLOAD_RETRY)
-    this.closeGrace = nonNegativeInteger('closeGrace', options.closeGrace ?? DEFAULT_CLOSE_GRACE)
+    this.overloadRetry = timerDelay('overloadRetry', options.overloadRetry ?? DEFAULT_OVERLOAD_RETRY)
+    this.closeGrace = timerDelay('closeGrace', options.closeGrace ?? DEFAULT_CLOSE_GRACE)
     this.hooks = {
       onGap: optionalFunction('onGap', options.onGap),
       onConnect: optionalFunction('onConnect', options.onConnect),
@@ -659,7 +676,7 @@ export class Hub<Published extends string | Promise<string> = string> {
   close(options: { retry?: number } = {}): Promise<void> {
     if (this.closing !== undefined) return this.closing
     try {
-      if (options.retry !== undefined) nonNegativeInteger('retry', options.retry)
+      if (options.retry !== undefined) timerDelay('retry', options.retry)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -945,8 +962,11 @@ export class Hub<Published extends string | Promise<string> = string> {
 }
 
 function defaultErrorReport(): NonNullable<HubOptions['onError']> {
-  return reportOncePerMessage((error) =>
-    console.error('[rewind] stream error (each message is logged once; set onError to handle them):', error),
+  return throttleErrors((error, suppressed, info: ConnectionInfo) =>
+    console.error(
+      `[rewind] stream error${info.stream === undefined ? '' : ` on ${JSON.stringify(info.stream)}`} (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
+      error,
+    ),
   )
 }
 
@@ -1023,7 +1043,8 @@ function frameOf(event: StoredEvent): Buffer {
 }
 
 function jitter(ms: number): number {
-  return Math.round(ms * (0.5 + Math.random()))
+  // Up to one and a half times a delay that may itself be MAX_TIMER_DELAY: keep the hint a valid delay.
+  return Math.min(MAX_TIMER_DELAY, Math.round(ms * (0.5 + Math.random())))
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<StreamItem> {

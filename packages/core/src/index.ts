@@ -1,5 +1,5 @@
 export type { CloseReason, Subscription } from './connection.js'
-export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode, reportOncePerMessage } from './errors.js'
+export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode } from './errors.js'
 export {
   assertFieldValue,
   type EventFields,
@@ -55,7 +55,7 @@ export {
   MemoryStore,
   type MemoryStoreOptions,
 } from './memory-store.js'
-export { MAX_STREAM_NAME_LENGTH } from './options.js'
+export { MAX_STREAM_NAME_LENGTH, MAX_TIMER_DELAY } from './options.js'
 export {
   DEFAULT_END_EVENT,
   DEFAULT_RESPONSE_LEASE,
@@ -89,3 +89,8 @@ export {
   type SyncHistoryStore,
 } from './store.js'
 export type { EventFilter, GapPolicy } from './subscriber.js'
+export {
+  DEFAULT_ERROR_REPORT_INTERVAL,
+  type ThrottleErrorsOptions,
+  throttleErrors,
+} from './throttle-errors.js'

@@ -10,7 +10,8 @@ import type { SubscriberSink } from './sink.js'
 
 /**
  * One item of an iterable stream: a string is the data of a `message` event; an object gives the
- * fields (`data` goes through the hub's serializer unless it is a string).
+ * fields (`data` goes through the hub's serializer unless it is a string). Either way the data may
+ * be at most `maxEventBytes`; a larger item ends the stream with `ERR_EVENT_TOO_LARGE` (through `onError`).
  */
 export type StreamItem =
   | string
@@ -85,7 +86,8 @@ export class IterableStream extends Connection {
   }
 
   private encode(item: StreamItem): string {
-    if (typeof item === 'string') return encodeEvent({ data: item })
+    // A string is data as is, and is bounded by maxEventBytes like any other data.
+    if (typeof item === 'string') return encodeEvent({ data: this.hub.serialize(item) })
     if (item === null || typeof item !== 'object' || !('data' in item)) {
       throw new RewindError(
         'ERR_INVALID_ARGUMENT',

@@ -60,7 +60,7 @@ function newEpoch(): string {
  */
 export class MemoryHistory {
   /** The epoch of this history's ids; fresh for every history. */
-  readonly epoch = newEpoch()
+  readonly epoch: string
   private ring: (MemoryEvent | undefined)[] = new Array(INITIAL_CAPACITY)
   /** Ring index of the oldest retained event. */
   private start = 0
@@ -73,7 +73,12 @@ export class MemoryHistory {
   private readonly maxAge: number
   private readonly now: () => number
 
-  constructor(options: HistoryOptions & { now?: (() => number) | undefined } = {}) {
+  /** @param epoch for the store only: the epoch it already gave clients of the empty stream */
+  constructor(
+    options: HistoryOptions & { now?: (() => number) | undefined } = {},
+    epoch: string = newEpoch(),
+  ) {
+    this.epoch = epoch
     this.maxEvents = positiveInteger('maxEvents', options.maxEvents ?? DEFAULT_MAX_EVENTS)
     this.maxBytes = positiveLimit('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES)
     this.maxAge = positiveLimit('maxAge', options.maxAge ?? Number.POSITIVE_INFINITY)

@@ -17,8 +17,9 @@ export {
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions extends HistoryOptions {
   /**
-   * Most streams with a history. Past it, the history of the least recently published stream that
-   * has no subscriber in this process is dropped (its clients then get an `epoch` gap on resume).
+   * Most streams with a history. Only publishing creates one (subscribing does not). Past it, the
+   * history of the least recently published stream that has no subscriber in this process is
+   * dropped (its clients then get an `epoch` gap on resume).
    * @defaultValue 10000
    */
   maxStreams?: number
@@ -39,14 +40,22 @@ export const DEFAULT_MAX_STREAMS = 10_000
 
 /**
  * The default history store: a {@link MemoryHistory} per stream, in this process only.
- * Histories are created on first use and the least recently published unwatched ones are dropped
- * past `maxStreams`, so neither the number of streams nor their contents grow without bound.
+ * Histories are created by the first publish and the least recently published unwatched ones are
+ * dropped past `maxStreams`, so neither the number of streams nor their contents grow without bound.
+ * Subscribing creates no history: clients of made-up stream names cannot push out real ones.
  */
 export class MemoryStore implements SyncHistoryStore {
   readonly synchronous = true
   /** The responses kept in this store (their events, in histories of their own, and their records). */
   readonly responses: MemoryResponses
+  /** Histories of published streams, least recently published first; these count against `maxStreams`. */
   private readonly histories = new Map<string, MemoryHistory>()
+  /**
+   * Epochs of streams that were subscribed to but not published to, least recently subscribed first:
+   * a client that saw such a stream empty resumes exactly once events arrive. At most `maxStreams`
+   * besides the watched ones; dropping one costs its clients an `epoch` gap, never a published history.
+   */
+  private readonly unpublished = new Map<string, string>()
   private readonly watched = new Set<string>()
   private readonly maxStreams: number
 
@@ -62,7 +71,7 @@ export class MemoryStore implements SyncHistoryStore {
 
   append(stream: string, event: NewEvent): StoredEvent {
     let history = this.histories.get(stream)
-    if (history === undefined) history = this.create(stream)
+    if (history === undefined) history = this.publishFirst(stream)
     else {
       // Re-inserting keeps the map in least-recently-published order for eviction.
       this.histories.delete(stream)
@@ -74,12 +83,22 @@ export class MemoryStore implements SyncHistoryStore {
   read(stream: string, after: string | null | undefined, limit: number): ReadResult {
     const response = this.responses.history(stream)
     if (response !== undefined) return response.read(after, limit)
-    return (this.histories.get(stream) ?? this.create(stream)).read(after, limit)
+    // A stream without a history reads as an empty one (of a fresh epoch if never subscribed to).
+    return (this.histories.get(stream) ?? this.empty(stream)).read(after, limit)
   }
 
   watch(stream: string): void {
     this.watched.add(stream)
-    if (!this.histories.has(stream)) this.create(stream)
+    if (this.histories.has(stream) || this.responses.history(stream) !== undefined) return
+    const epoch = this.unpublished.get(stream) ?? new MemoryHistory(this.options).epoch
+    this.unpublished.delete(stream)
+    this.unpublished.set(stream, epoch)
+    if (this.unpublished.size > this.maxStreams + this.watched.size) {
+      for (const name of this.unpublished.keys()) {
+        if (this.unpublished.size <= this.maxStreams + this.watched.size) break
+        if (!this.watched.has(name)) this.unpublished.delete(name)
+      }
+    }
   }
 
   unwatch(stream: string): void {
@@ -95,9 +114,11 @@ export class MemoryStore implements SyncHistoryStore {
     return this.histories.size
   }
 
-  /** The history of `stream`, if it has one. */
+  /** The history of `stream`, if it was published to or subscribed to (then empty). */
   history(stream: string): MemoryHistory | undefined {
-    return this.responses.history(stream) ?? this.histories.get(stream)
+    const response = this.responses.history(stream)
+    if (response !== undefined) return response
+    return this.histories.get(stream) ?? (this.unpublished.has(stream) ? this.empty(stream) : undefined)
   }
 
   /** Clears the responses' expiry timers (the hub that created this store is closing). */
@@ -105,8 +126,14 @@ export class MemoryStore implements SyncHistoryStore {
     this.responses.clear()
   }
 
-  private create(stream: string): MemoryHistory {
-    const history = new MemoryHistory(this.options)
+  private empty(stream: string): MemoryHistory {
+    return new MemoryHistory(this.options, this.unpublished.get(stream))
+  }
+
+  /** Makes the history of a stream's first publish count, dropping the least recent past `maxStreams`. */
+  private publishFirst(stream: string): MemoryHistory {
+    const history = new MemoryHistory(this.options, this.unpublished.get(stream))
+    this.unpublished.delete(stream)
     this.histories.set(stream, history)
     if (this.histories.size > this.maxStreams) {
       for (const name of this.histories.keys()) {

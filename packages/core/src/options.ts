@@ -30,6 +30,26 @@ export function nonNegativeInteger(name: string, value: number): number {
   return value
 }
 
+/**
+ * Longest delay, in milliseconds, that a timer takes (2^31 - 1, about 24.8 days): Node (and browsers,
+ * for a `retry:` hint) run a longer timer after 1 ms instead, so a heartbeat would fire every
+ * millisecond. Delay options above it are refused with `ERR_INVALID_ARGUMENT`.
+ */
+export const MAX_TIMER_DELAY = 2 ** 31 - 1
+
+/** A delay in milliseconds: an integer from 0 to {@link MAX_TIMER_DELAY}. */
+export function timerDelay(name: string, value: number): number {
+  nonNegativeInteger(name, value)
+  if (value > MAX_TIMER_DELAY) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      `${name} must be at most ${MAX_TIMER_DELAY} ms (MAX_TIMER_DELAY, about 24.8 days), got ${value}: a longer timer fires after 1 ms instead; give a delay of at most ${MAX_TIMER_DELAY}`,
+      { field: name },
+    )
+  }
+  return value
+}
+
 /** A positive number, `Infinity` allowed (for limits that may be turned off). */
 export function positiveLimit(name: string, value: number): number {
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {

@@ -11,6 +11,11 @@ export interface SubscriberSink {
   destroy(): unknown
   /** Bytes accepted by `write` but not yet handed to the operating system. */
   readonly writableLength: number
+  /**
+   * True once `end()` was called, by Rewind or by application code (as `Writable#writableEnded`);
+   * nothing is written after it.
+   */
+  readonly writableEnded?: boolean
   /** True once the transport is gone (as `Writable#destroyed`); such a sink is never subscribed. */
   readonly destroyed?: boolean
   /** `close`: the transport is gone; `drain`: the buffer emptied; `error`: the transport failed. */

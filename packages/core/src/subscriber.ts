@@ -142,6 +142,8 @@ export class Subscriber extends Connection {
     if (gap !== undefined && this.signalGap(gap, this.after ?? null, result.position)) return false
     const complete = this.replay(result.events)
     if (this.closed || this.endIfFinished()) return false
+    // The position is fixed now, even if nothing was replayed (up to date, or all filtered out).
+    this.sendPendingHead()
     if (complete && result.events.length === 0) this.cursor = result.position
     this.after = this.cursor!.id
     if (!complete) {
@@ -187,7 +189,10 @@ export class Subscriber extends Connection {
     return true
   }
 
-  /** Writes replayed events in chunks; returns false if the sink filled up before the last one. */
+  /**
+   * Writes replayed events in chunks; returns false if the sink filled up, in which case the cursor
+   * is on the last event written and the caller reads on from it once the sink drains.
+   */
   private replay(events: readonly StoredEvent[]): boolean {
     const filter = this.filter
     let chunks: Buffer[] = []
@@ -205,12 +210,23 @@ export class Subscriber extends Connection {
         const ok = this.writeReplay(chunks, bytes)
         chunks = []
         bytes = 0
-        // A false write promises a 'drain' event; pausing without one would wait forever.
-        if (!ok && this.queuedBytes >= REPLAY_BUFFER_BYTES && i < events.length - 1) return false
+        if (this.full(ok)) return false
       }
     }
-    if (chunks.length > 0) this.writeReplay(chunks, bytes)
+    // The last write of a page counts too: pages of small events never reach a chunk, and reading
+    // the next page regardless would copy the whole history into the buffer of a client that does
+    // not read.
+    if (chunks.length > 0 && this.full(this.writeReplay(chunks, bytes))) return false
     return true
+  }
+
+  /**
+   * Whether replay must wait for the sink to drain. Only past the replay buffer, so a client that
+   * reads is not made to wait per page; and only after a false write, which promises a 'drain'
+   * event (pausing without one would wait forever).
+   */
+  private full(ok: boolean): boolean {
+    return !ok && this.queuedBytes >= REPLAY_BUFFER_BYTES
   }
 
   private writeReplay(chunks: Buffer[], bytes: number): boolean {

@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it, vi } from 'vitest'
-import { REWIND_ERROR_CODES, RewindError, reportOncePerMessage } from '../src/errors.js'
+import fc from 'fast-check'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { REWIND_ERROR_CODES, RewindError } from '../src/errors.js'
 import * as api from '../src/index.js'
+import { DEFAULT_ERROR_REPORT_INTERVAL, throttleErrors } from '../src/throttle-errors.js'
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url))
 
@@ -17,6 +19,7 @@ describe('REWIND_ERROR_CODES', () => {
       'ERR_INVALID_ARGUMENT',
       'ERR_CLOSED',
       'ERR_STORE_UNAVAILABLE',
+      'ERR_HISTORY_LOST',
       'ERR_RESPONSE_EXISTS',
       'ERR_RESPONSE_LIMIT',
     ])
@@ -70,26 +73,147 @@ describe('RewindError', () => {
   })
 })
 
-describe('reportOncePerMessage', () => {
-  it('reports each distinct error once, with the arguments of its first occurrence', () => {
-    const report = vi.fn()
-    const once = reportOncePerMessage(report)
-    once(new Error('store down'), { stream: 'a' })
-    once(new Error('store down'), { stream: 'b' })
-    once(new TypeError('store down'), { stream: 'c' })
-    once('plain string', { stream: 'd' })
-    once('plain string', { stream: 'e' })
-    expect(report.mock.calls.map(([error, info]) => [String(error), info])).toEqual([
-      ['Error: store down', { stream: 'a' }],
-      ['TypeError: store down', { stream: 'c' }],
-      ['plain string', { stream: 'd' }],
+describe('throttleErrors', () => {
+  /** A reporter on a clock the test moves, recording (error, suppressed, info) of each report. */
+  function throttled(interval?: number) {
+    let clock = 1_000_000
+    const reports: [unknown, number, unknown][] = []
+    const report = throttleErrors<[unknown?]>(
+      (error, suppressed, info) => reports.push([error, suppressed, info]),
+      { interval, now: () => clock },
+    )
+    return { report, reports, advance: (ms: number) => (clock += ms) }
+  }
+
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('reports the first error of a kind at once, then one per interval with the count suppressed since', () => {
+    const { report, reports, advance } = throttled()
+    report(new Error('store down for stream a'), { stream: 'a' })
+    for (let i = 0; i < 5; i++) report(new Error(`store down for stream s${i}`), { stream: `s${i}` })
+    expect(reports).toHaveLength(1)
+    expect(reports[0]![1]).toBe(0)
+    expect(reports[0]![2]).toEqual({ stream: 'a' })
+    advance(DEFAULT_ERROR_REPORT_INTERVAL - 1)
+    report(new Error('still down'))
+    expect(reports).toHaveLength(1)
+    advance(1)
+    report(new Error('down again'), { stream: 'b' })
+    expect(reports).toHaveLength(2)
+    expect(String(reports[1]![0])).toBe('Error: down again')
+    // The five, and the one just before the interval ended.
+    expect(reports[1]![1]).toBe(6)
+    expect(reports[1]![2]).toEqual({ stream: 'b' })
+  })
+
+  it('keys on the RewindError code, else the error name, so kinds are throttled apart', () => {
+    const { report, reports } = throttled()
+    report(new RewindError('ERR_STORE_UNAVAILABLE', 'down'))
+    report(new RewindError('ERR_STORE_UNAVAILABLE', 'down differently'))
+    report(new RewindError('ERR_HISTORY_LOST', 'lost'))
+    report(new TypeError('filter bug'))
+    report(new TypeError('another filter bug'))
+    report(new Error('plain'))
+    report('a string')
+    report('another string')
+    expect(reports.map(([error]) => (error instanceof RewindError ? error.code : String(error)))).toEqual([
+      'ERR_STORE_UNAVAILABLE',
+      'ERR_HISTORY_LOST',
+      'TypeError: filter bug',
+      'Error: plain',
+      'a string',
     ])
   })
 
-  it('stops after the given number of distinct messages, so a flood of new ones stays bounded', () => {
-    const report = vi.fn()
-    const once = reportOncePerMessage(report, 3)
-    for (let i = 0; i < 10; i++) once(new Error(`failure ${i}`))
-    expect(report).toHaveBeenCalledTimes(3)
+  it('never goes silent: after a flood of distinct messages (1000 streams failing), it still reports', () => {
+    const { report, reports, advance } = throttled(1000)
+    for (let i = 0; i < 1000; i++) report(new RewindError('ERR_STORE_UNAVAILABLE', `stream ${i} failed`))
+    expect(reports).toHaveLength(1)
+    for (let minute = 1; minute <= 3; minute++) {
+      advance(1000)
+      report(new RewindError('ERR_STORE_UNAVAILABLE', `stream ${1000 + minute} failed`))
+      expect(reports).toHaveLength(1 + minute)
+    }
+    expect(reports[1]![1]).toBe(999)
+  })
+
+  it('stays bounded when errors invent new names: at most a fixed number of reports per interval', () => {
+    const { report, reports, advance } = throttled(1000)
+    for (let i = 0; i < 10_000; i++) {
+      const error = new Error('boom')
+      error.name = `Error${i}`
+      report(error)
+    }
+    const first = reports.length
+    expect(first).toBeLessThanOrEqual(65)
+    expect(first).toBeGreaterThan(1)
+    advance(1000)
+    const error = new Error('boom')
+    error.name = 'Brand new'
+    report(error)
+    expect(reports.length).toBe(first + 1)
+  })
+
+  it('holds for any arrivals: per kind, a report at most once per interval, and every error counted once', () => {
+    const arrival = fc.record({
+      kind: fc.integer({ min: 0, max: 3 }),
+      after: fc.integer({ min: 0, max: 400 }),
+    })
+    fc.assert(
+      fc.property(
+        fc.array(arrival, { maxLength: 200 }),
+        fc.integer({ min: 0, max: 500 }),
+        (arrivals, interval) => {
+          let clock = 0
+          const reported: { kind: number; at: number; suppressed: number }[] = []
+          const report = throttleErrors<[number]>(
+            (_error, suppressed, kind) => reported.push({ kind, at: clock, suppressed }),
+            {
+              interval,
+              now: () => clock,
+            },
+          )
+          const last = new Map<number, number>()
+          for (const { kind, after } of arrivals) {
+            clock += after
+            const before = reported.length
+            report(new RewindError(REWIND_ERROR_CODES[kind]!, 'x'), kind)
+            const previous = last.get(kind)
+            // Reported exactly when it is the first of its kind or the interval has passed since the last report.
+            const due = previous === undefined || clock - previous >= interval
+            expect(reported.length - before).toBe(due ? 1 : 0)
+            if (due) last.set(kind, clock)
+          }
+          // Reports plus the suppressed counts they carry never exceed the errors that arrived.
+          const accounted = reported.reduce((sum, r) => sum + 1 + r.suppressed, 0)
+          expect(accounted).toBeLessThanOrEqual(arrivals.length)
+        },
+      ),
+    )
+  })
+
+  it('uses no timer: everything is decided when an error arrives', () => {
+    vi.useFakeTimers()
+    const report = throttleErrors(() => {})
+    for (let i = 0; i < 100; i++) report(new Error(`e${i}`))
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('refuses a bad interval or clock with ERR_INVALID_ARGUMENT', () => {
+    for (const interval of [-1, 1.5, Number.NaN]) {
+      expect(() => throttleErrors(() => {}, { interval })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', field: 'interval' }),
+      )
+    }
+    expect(() => throttleErrors(() => {}, { now: 5 as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', field: 'now' }),
+    )
+  })
+
+  it('is exported from the package entry', () => {
+    expect(api.throttleErrors).toBe(throttleErrors)
+    expect('reportOncePerMessage' in api).toBe(false)
   })
 })

@@ -12,6 +12,7 @@ import {
   type HubOptions,
   hubFromOptions,
 } from '../src/hub.js'
+import { createMemoryStore, MAX_TIMER_DELAY } from '../src/index.js'
 import type { StoredEvent } from '../src/store.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, lastEventIdOf, MemorySink, parseStream } from './helpers/memory-sink.js'
@@ -251,6 +252,55 @@ describe('hub options', () => {
       code: 'ERR_INVALID_ARGUMENT',
       field: 'gapEvent',
     })
+  })
+
+  it.each(['heartbeatInterval', 'closeGrace', 'retry', 'overloadRetry'] as const)(
+    'refuses %s above MAX_TIMER_DELAY (Node would run the timer every millisecond), with the rule and the fix',
+    (name) => {
+      expect(MAX_TIMER_DELAY).toBe(2 ** 31 - 1)
+      for (const value of [MAX_TIMER_DELAY + 1, 2 ** 40, Number.MAX_SAFE_INTEGER]) {
+        const error = optionError({ [name]: value })
+        expect(error).toBeInstanceOf(RewindError)
+        expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: name })
+        expect(error.message).toContain(`${name} must be at most 2147483647 ms`)
+        expect(error.message).toContain('give a delay of at most 2147483647')
+      }
+      const h = hub({ [name]: MAX_TIMER_DELAY })
+      expect(h.closed).toBe(false)
+    },
+  )
+
+  it('refuses close({ retry }) above MAX_TIMER_DELAY, and caps jittered hints at it', async () => {
+    const h = hub({ heartbeatInterval: 0, overloadRetry: MAX_TIMER_DELAY, maxConnections: 1 })
+    await expect(h.close({ retry: MAX_TIMER_DELAY + 1 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      field: 'retry',
+    })
+    expect(h.closed).toBe(false)
+    // A client turned away gets a hint of at most MAX_TIMER_DELAY, however the jitter falls.
+    const kept = sink()
+    h.subscribe('s', kept)
+    for (let i = 0; i < 20; i++) {
+      const turned = sink()
+      h.subscribe('s', turned)
+      const retry = Number(/retry: (\d+)/.exec(turned.text())![1])
+      expect(retry).toBeGreaterThanOrEqual(Math.floor(MAX_TIMER_DELAY / 2))
+      expect(retry).toBeLessThanOrEqual(MAX_TIMER_DELAY)
+    }
+    await h.close({ retry: MAX_TIMER_DELAY })
+  })
+
+  it('refuses history bounds together with a store, which would silently not apply to it', () => {
+    for (const store of [createMemoryStore(), new ManualStore()]) {
+      const error = optionError({ store, history: { maxEvents: 5 } })
+      expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'history' })
+      expect(error.message).toContain("configure the store's own bounds")
+      expect(() => hubFromOptions({ store, history: {} })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', field: 'history' }),
+      )
+    }
+    expect(() => hub({ store: createMemoryStore({ maxEvents: 5 }) })).not.toThrow()
+    expect(() => hub({ history: { maxEvents: 5 } })).not.toThrow()
   })
 
   it('accepts Infinity for the connection limits', () => {
@@ -750,13 +800,13 @@ describe('filters', () => {
     expect(onError).toHaveBeenCalledTimes(1)
   })
 
-  it('logs a failure once per distinct message when there is no onError', async () => {
+  it('logs a kind of failure at most once a minute when there is no onError, whatever the messages', async () => {
     const log = vi.spyOn(console, 'error').mockImplementation(() => {})
     const h = hub()
     for (let i = 0; i < 3; i++) {
       h.subscribe('s', sink(), {
         filter: () => {
-          throw new Error('same message')
+          throw new Error(`message ${i}`)
         },
       })
     }

@@ -1,8 +1,9 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { RewindError } from '../src/errors.js'
 import { encodeEvent } from '../src/frame.js'
+import { createHub, type Hub } from '../src/hub.js'
 import {
   createMemoryStore,
   DEFAULT_MAX_BYTES,
@@ -14,6 +15,7 @@ import {
 } from '../src/memory-store.js'
 import { isAfter, type NewEvent, type Position, type ReadResult } from '../src/store.js'
 import { unicodeString } from './helpers/arbitraries.js'
+import { listen, type RawClient, rawClient, waitFor } from './helpers/http.js'
 
 function newEvent(data: string, event?: string): NewEvent {
   return { event, data, value: data }
@@ -618,5 +620,67 @@ describe('MemoryStore', () => {
     expectInvalidArgument(() => createMemoryStore({ maxEvents: 0 }), 'maxEvents')
     expectInvalidArgument(() => createMemoryStore({ maxBytes: -1 }), 'maxBytes')
     expectInvalidArgument(() => createMemoryStore({ maxAge: 0 }), 'maxAge')
+  })
+})
+
+describe('MemoryStore over HTTP', () => {
+  const cleanups: (() => unknown)[] = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+
+  it('keeps published rooms when more than maxStreams clients subscribe to made-up names', async () => {
+    const maxStreams = 4
+    const hub = createHub({ heartbeatInterval: 0, retry: null, history: { maxStreams } }) as Hub<string>
+    cleanups.push(() => hub.close())
+    // Each request follows the stream named by its path.
+    const server = await listen((req, res) => hub.serve(req, res, decodeURIComponent(req.url!.slice(1))))
+    cleanups.push(() => server.close())
+    const rooms = ['lobby', 'kitchen', 'garden']
+    const firsts = rooms.map((room) => hub.publish(room, { data: `${room} 1` }))
+    for (const room of rooms) hub.publish(room, { data: `${room} 2` })
+
+    const strangers: RawClient[] = []
+    for (let i = 0; i < maxStreams * 3; i++) {
+      const client = rawClient(server.port, `/made-up-${i}`)
+      cleanups.push(() => client.close())
+      strangers.push(client)
+    }
+    await waitFor(() => hub.stats().subscribers === strangers.length, 5000)
+    // Each learns the position of its empty stream (an id-only frame).
+    for (const client of strangers) await client.until(() => client.text().includes('id: '))
+    for (const client of strangers) client.close()
+    await waitFor(() => hub.stats().subscribers === 0, 5000)
+
+    // Every room resumes exactly: its second event, no gap signal.
+    for (const [i, room] of rooms.entries()) {
+      const client = rawClient(server.port, `/${room}`, { 'last-event-id': firsts[i]! })
+      cleanups.push(() => client.close())
+      await client.until(() => client.events.length === 1)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(client.events.map((event) => [event.event, event.data])).toEqual([[undefined, `${room} 2`]])
+    }
+  })
+
+  it('lets a client that subscribed to an empty stream resume exactly once events arrive', async () => {
+    const hub = createHub({ heartbeatInterval: 0, retry: null }) as Hub<string>
+    cleanups.push(() => hub.close())
+    const server = await listen((req, res) => hub.serve(req, res, 'quiet'))
+    cleanups.push(() => server.close())
+    const early = rawClient(server.port)
+    cleanups.push(() => early.close())
+    // A fresh client learns the position of the empty stream (an id-only frame).
+    await early.until(() => /id: (\S+)\n\n/.test(early.text()))
+    const position = /id: (\S+)\n\n/.exec(early.text())![1]!
+    // Another client keeps the stream watched meanwhile.
+    const keeper = rawClient(server.port)
+    cleanups.push(() => keeper.close())
+    await keeper.until(() => keeper.text().includes('id: '))
+    early.close()
+    hub.publish('quiet', { data: 'first' })
+    const resumed = rawClient(server.port, '/', { 'last-event-id': position })
+    cleanups.push(() => resumed.close())
+    await resumed.until(() => resumed.events.length === 1)
+    expect(resumed.events.map((event) => [event.event, event.data])).toEqual([[undefined, 'first']])
   })
 })

@@ -292,7 +292,11 @@ async function run(config: Config, actions: readonly Action[], options: RunOptio
     publishes: [],
   }
   for (const stream of STREAMS) {
-    world.beforeFirst.set(stream, (store?.inner ?? memory).read(stream, undefined, 0).position.id)
+    // As a subscriber would: reading alone creates no history, subscribing pins the empty stream's epoch.
+    const inner = store?.inner ?? memory
+    inner.watch(stream)
+    world.beforeFirst.set(stream, inner.read(stream, undefined, 0).position.id)
+    inner.unwatch(stream)
   }
   try {
     for (const action of actions) {

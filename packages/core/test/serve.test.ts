@@ -1,11 +1,13 @@
 /** `hub.serve` over real sockets: node:http and node:http2 servers, EventSource and raw clients. */
+import type http from 'node:http'
 import http2 from 'node:http2'
 import net, { type AddressInfo } from 'node:net'
 import { EventSource } from 'eventsource'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHub, type Hub, type HubOptions } from '../src/index.js'
+import { createHub, type Hub, type HubOptions, RewindError } from '../src/index.js'
 import { listen, rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
+import { ManualStore } from './helpers/manual-store.js'
 
 const cleanups: (() => unknown)[] = []
 afterEach(async () => {
@@ -269,6 +271,34 @@ describe('serve over HTTP/1.1', () => {
     expect(produced).toBe(stoppedAt)
   })
 
+  it('refuses iterable items larger than maxEventBytes, strings and { data } objects alike', async () => {
+    for (const big of ['x'.repeat(2000), { data: 'x'.repeat(2000) }]) {
+      const errors: unknown[] = []
+      const hub = hubFor({ maxEventBytes: 1024, onError: (error) => errors.push(error) })
+      const server = await started(
+        listen((req, res) => {
+          hub.serve(
+            req,
+            res,
+            (async function* () {
+              yield 'small'
+              yield big
+              yield 'after'
+            })(),
+          )
+        }),
+      )
+      const client = rawClient(server.port)
+      cleanups.push(() => client.close())
+      // The response ends (its terminating chunk) once the item is refused.
+      await client.until(() => client.text().endsWith('\r\n0\r\n\r\n'))
+      expect(client.events.map((event) => event.data)).toEqual(['small'])
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toBeInstanceOf(RewindError)
+      expect((errors[0] as RewindError).code).toBe('ERR_EVENT_TOO_LARGE')
+    }
+  })
+
   it('lets server.close() finish promptly after hub.close(), with clients told to come back', async () => {
     const hub = createHub({ retry: 20 })
     const server = await listen((req, res) => hub.serve(req, res, 'news'))
@@ -291,6 +321,50 @@ describe('serve over HTTP/1.1', () => {
     expect(() => hub.publish('news', { data: 'late' })).toThrow(
       expect.objectContaining({ code: 'ERR_CLOSED' }),
     )
+  })
+})
+
+describe('serve with an asynchronous store', () => {
+  it('sends the head and retry hint to an up-to-date resuming client once its position is fixed', async () => {
+    // Reads wait for the test to answer them; no heartbeat could send the head instead.
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0, retry: 20 })
+    cleanups.push(() => hub.close())
+    await hub.publish('news', { data: 'one' })
+    const newest = await hub.publish('news', { data: 'two' })
+    const server = await started(serveHub(hub as Hub<string | Promise<string>>, 'news'))
+    const client = rawClient(server.port, '/', { 'last-event-id': newest })
+    cleanups.push(() => client.close())
+    await waitFor(() => store.reads.length === 1, 5000)
+    store.answer()
+    const answered = Date.now()
+    await client.until(() => client.retries.length === 1, 2000)
+    expect(Date.now() - answered).toBeLessThan(1000)
+    expect(client.text()).toMatch(/^HTTP\/1\.1 200/)
+    expect(client.events).toEqual([])
+  })
+
+  it('sends the head to a resuming client whose whole replay is filtered out', async () => {
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0, retry: 20 })
+    cleanups.push(() => hub.close())
+    const first = await hub.publish('news', { data: 'one' })
+    await hub.publish('news', { data: 'two' })
+    const server = await started(
+      listen((req, res) => hub.serve(req, res, 'news', { filter: (event) => event.data === 'mine' })),
+    )
+    const client = rawClient(server.port, '/', { 'last-event-id': first })
+    cleanups.push(() => client.close())
+    await waitFor(() => store.reads.length === 1, 5000)
+    store.answer()
+    await client.until(() => client.retries.length === 1, 2000)
+    expect(client.text()).toMatch(/^HTTP\/1\.1 200/)
+    expect(client.events).toEqual([])
+    // Its position is fixed: an event published now reaches it.
+    await hub.publish('news', { data: 'mine' })
+    store.deliver('news')
+    await client.until(() => client.events.length === 1)
+    expect(client.events[0]!.data).toBe('mine')
   })
 })
 
@@ -343,6 +417,149 @@ describe('the path of the bytes', () => {
     await client.until(() => client.events.length === 1)
     expect(client.events[0]!.data).toBe('watched')
     expect(seen.join('')).toContain('data: watched\n\n')
+  })
+})
+
+describe('the Connection header', () => {
+  /** Sends `request` on a raw socket; resolves with what came back once the server closed it. */
+  function exchange(port: number, request: string, afterHead: () => void) {
+    const socket = net.connect(port, '127.0.0.1')
+    cleanups.push(() => socket.destroy())
+    let raw = ''
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      const first = !raw.includes('\r\n\r\n')
+      raw += chunk
+      if (first && raw.includes('\r\n\r\n')) afterHead()
+    })
+    socket.on('error', () => {})
+    socket.write(request)
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    return {
+      head: () => raw.split('\r\n\r\n')[0]!.toLowerCase(),
+      closed: () => Promise.race([closed.then(() => true), sleep(2000).then(() => false)]),
+    }
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      cleanups.push(() => clearTimeout(timer))
+    })
+  }
+
+  it('honours a request that asks to close: Connection: close, and the socket closes after the stream', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const subscriptions: { close(): void }[] = []
+    const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
+    const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n', () =>
+      subscriptions[0]!.close(),
+    )
+    expect(await client.closed()).toBe(true)
+    expect(client.head()).toContain('connection: close')
+    expect(client.head()).not.toContain('keep-alive')
+  })
+
+  it('sends no keep-alive to an HTTP/1.0 client and closes its close-delimited response', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const subscriptions: { close(): void }[] = []
+    const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
+    const client = exchange(server.port, 'GET / HTTP/1.0\r\n\r\n', () => subscriptions[0]!.close())
+    expect(await client.closed()).toBe(true)
+    expect(client.head()).not.toContain('keep-alive')
+    expect(client.head()).not.toContain('transfer-encoding')
+  })
+
+  it('says Connection: close once the request budget of the socket (maxRequestsPerSocket) is used', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const subscriptions: { close(): void }[] = []
+    const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
+    // Node then answers `Connection: close` (and 503 to any later request on the socket).
+    server.server.maxRequestsPerSocket = 1
+    const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', () => {})
+    await waitFor(() => client.head().includes('\r\n'), 5000)
+    expect(client.head()).toContain('connection: close')
+    expect(client.head()).not.toContain('keep-alive')
+    subscriptions[0]!.close()
+  })
+
+  it('keeps an ordinary HTTP/1.1 connection alive', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const subscriptions: { close(): void }[] = []
+    const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
+    const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', () => subscriptions[0]!.close())
+    await waitFor(() => client.head().includes('\r\n'), 5000)
+    expect(client.head()).toContain('connection: keep-alive')
+  })
+})
+
+describe('the end of a response', () => {
+  /** Parses one chunked response from `raw`; returns what follows its terminating chunk, or undefined. */
+  function afterChunkedResponse(raw: Buffer): Buffer | undefined {
+    const headEnd = raw.indexOf('\r\n\r\n')
+    if (headEnd === -1) return undefined
+    let at = headEnd + 4
+    for (;;) {
+      const lineEnd = raw.indexOf('\r\n', at)
+      if (lineEnd === -1) return undefined
+      const size = Number.parseInt(raw.subarray(at, lineEnd).toString('latin1'), 16)
+      if (Number.isNaN(size)) throw new Error(`not a chunk size at byte ${at}`)
+      if (raw.length < lineEnd + 2 + size + 2) return undefined
+      at = lineEnd + 2 + size + 2
+      if (size === 0) return raw.subarray(at)
+    }
+  }
+
+  it('writes nothing after the application ends a response with a backlog, so keep-alive stays in sync', async () => {
+    // A queue limit far above the backlog: the client must not be cut for being slow.
+    const hub = hubFor({ heartbeatInterval: 0, maxQueueBytes: 64 * 2 ** 20 })
+    let response: http.ServerResponse | undefined
+    const server = await started(
+      listen((req, res) => {
+        if (req.url === '/plain') {
+          res.end('plain')
+          return
+        }
+        response = res
+        hub.serve(req, res, 'news')
+      }),
+    )
+    const socket = net.connect(server.port, '127.0.0.1')
+    cleanups.push(() => socket.destroy())
+    let raw = Buffer.alloc(0)
+    socket.on('data', (chunk: Buffer) => {
+      raw = Buffer.concat([raw, chunk])
+    })
+    socket.write('GET /events HTTP/1.1\r\nhost: x\r\n\r\n')
+    await waitFor(() => hub.stats().subscribers === 1, 5000)
+    socket.pause()
+    // Fill the kernel's buffers, then some: a backlog waits in the server.
+    const data = 'x'.repeat(64 * 1024)
+    for (let i = 0; i < 400 && hub.stats().queuedBytes < 512 * 1024; i++) {
+      hub.publish('news', { data })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(hub.stats().queuedBytes).toBeGreaterThanOrEqual(512 * 1024)
+    response!.end()
+    // Events published after the end: none may reach the socket.
+    for (let i = 0; i < 4; i++) {
+      hub.publish('news', { data: 'late' })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    socket.resume()
+    await waitFor(() => afterChunkedResponse(raw) !== undefined, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const trailing = afterChunkedResponse(raw)!
+    expect(trailing.toString('latin1').slice(0, 80)).toBe('')
+    // The same connection serves the next request with a well-formed response.
+    const before = raw.length
+    socket.write('GET /plain HTTP/1.1\r\nhost: x\r\n\r\n')
+    await waitFor(
+      () => raw.subarray(before).includes('plain'),
+      5000,
+      () => raw.subarray(before).toString(),
+    )
+    expect(raw.subarray(before).toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(hub.stats().subscribers).toBe(0)
   })
 })
 

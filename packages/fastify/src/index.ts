@@ -3,14 +3,15 @@
  * Everything an event stream does (headers, replay, heartbeats, limits, shutdown) happens in `@rewind/core`.
  */
 import {
+  type ConnectionInfo,
   type Hub,
   type HubOptions,
   hubFromOptions,
   RewindError,
-  reportOncePerMessage,
   type ServeOptions,
   type StreamSource,
   type Subscription,
+  throttleErrors,
 } from '@rewind/core'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
@@ -72,10 +73,11 @@ const plugin: FastifyPluginAsync<RewindPluginOptions> = async (fastify, options)
   }
   const hub = hubFromOptions(
     { hub: given, ...hubOptions },
-    // Fastify's logger, each distinct failure once: an outage of the store hits every client alike.
+    // Fastify's logger, each kind of failure at most once a minute: an outage of the store hits
+    // every client alike.
     {
-      onError: reportOncePerMessage((error, info) =>
-        fastify.log.error({ err: error, ...info }, 'event stream failed'),
+      onError: throttleErrors((error, suppressed, info: ConnectionInfo) =>
+        fastify.log.error({ err: error, suppressed, ...info }, 'event stream failed'),
       ),
     },
   )

@@ -11,6 +11,7 @@ import {
   type ReadResult,
   RewindError,
   type StoreDelivery,
+  throttleErrors,
 } from '@rewind/core'
 import { CommandConnection } from './connection.js'
 import { EventCache, type RedisEvent } from './events.js'
@@ -28,9 +29,6 @@ import {
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { RedisResponses } from './responses.js'
 import { Tail } from './tail.js'
-
-/** Distinct messages the default error reporter logs before it stays silent. */
-const MAX_LOGGED_ERRORS = 100
 
 /**
  * A history store on Redis Streams, shared by every process that uses the same Redis and prefix.
@@ -51,7 +49,13 @@ export class RedisStore implements AsyncHistoryStore {
   /** Watches whose start id is being fetched; a watch in this map when it lands joins the tail. */
   private readonly starting = new Map<string, { promise: Promise<void> }>()
   private closing: Promise<void> | undefined
-  private readonly loggedErrors = new Set<string>()
+  /** Without an onError hook: each kind of error logged at most once a minute, with a count. */
+  private readonly warn = throttleErrors((error, suppressed) =>
+    console.warn(
+      `[rewind/redis] (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
+      error,
+    ),
+  )
 
   constructor(options: RedisStoreOptions = {}) {
     this.options = resolveOptions(options)
@@ -256,10 +260,7 @@ export class RedisStore implements AsyncHistoryStore {
       }
       return
     }
-    const message = describe(error)
-    if (this.loggedErrors.has(message) || this.loggedErrors.size >= MAX_LOGGED_ERRORS) return
-    this.loggedErrors.add(message)
-    console.warn('[rewind/redis] (logged once per message; set onError to handle):', error)
+    this.warn(error)
   }
 }
 

@@ -240,7 +240,7 @@ export class Tail {
       first.prev === '0-0'
         ? `stream ${stream} started over in Redis (its entry ${first.id} follows none, while the live tail had read up to ${cursor.lastId}): if Redis lost entries after ${cursor.lastId}, for example in a restart without persistence, subscribers following the stream live did not get them`
         : `the live tail of stream ${stream} missed the entries between ${cursor.lastId} and ${first.id}: Redis had trimmed them (past maxLen) before the tail read them, so subscribers following the stream live did not get them`
-    this.options.report(new RewindError('ERR_STORE_UNAVAILABLE', message))
+    this.options.report(new RewindError('ERR_HISTORY_LOST', message))
   }
 
   /**
