@@ -120,7 +120,8 @@ const examples: { name: string; start(options: { history?: number; retry: number
           release: watch.release,
           close: () => {
             watch.release()
-            return app.locals.events.close({ server })
+            const { events } = app.locals
+            return events.close({ server })
           },
         }
       },
