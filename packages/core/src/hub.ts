@@ -8,7 +8,7 @@ import { Batch, type CloseReason, type Connection, type Subscription, type Trans
 import { RewindError, reportOncePerMessage } from './errors.js'
 import { assertFieldValue, encodeRetry, type Serializer, serializeData } from './frame.js'
 import { closeConnectionAfterShutdown, directTransport, responseHeaders } from './http.js'
-import { IterableStream, type StreamItem } from './iterable.js'
+import { type IterableOwner, IterableStream, type StreamItem } from './iterable.js'
 import { type ResumeId, readResumeId } from './last-event-id.js'
 import { createMemoryStore, type MemoryStoreOptions } from './memory-store.js'
 import {
@@ -30,7 +30,7 @@ import type {
   StoredEvent,
   SyncHistoryStore,
 } from './store.js'
-import { type EventFilter, type GapPolicy, Subscriber } from './subscriber.js'
+import { type EventFilter, type GapPolicy, Subscriber, type SubscriberOwner } from './subscriber.js'
 import { CORE_VERSION } from './version.js'
 
 /** Default of {@link HubOptions.maxEventBytes}: 256 KiB. */
@@ -240,7 +240,9 @@ export type PublishResult<S extends HistoryStore> = S extends AsyncHistoryStore 
  * Holds named streams, each with a bounded history, and the clients following them.
  * Create one with {@link createHub}.
  */
-export class Hub<Published extends string | Promise<string> = string> {
+export class Hub<Published extends string | Promise<string> = string>
+  implements SubscriberOwner, IterableOwner
+{
   /** The history store. */
   readonly store: HistoryStore
   /** @internal */
