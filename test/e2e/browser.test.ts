@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+// The callbacks given to page.evaluate and $$eval run in the page, so they use the DOM's names.
 /**
  * The live demos in a real browser: headless Chromium opens each demo page, the server cuts the
  * page's connection again and again while events keep being published, and the page must end up
@@ -35,8 +38,9 @@ const WAIT = { timeout: 20_000, interval: 50 }
 const RETRY = 300
 const DROPS = 4
 
+const { CI, UPDATE_SCREENSHOT } = process.env
 const haveChromium = existsSync(CHROMIUM)
-const runBrowser = haveChromium || Boolean(process.env.CI)
+const runBrowser = haveChromium || Boolean(CI)
 if (!runBrowser) {
   console.warn(
     `[e2e] browser tests skipped: no Chromium at ${CHROMIUM} (run scripts/provision.sh to install it)`,
@@ -116,7 +120,8 @@ const examples: { name: string; start(options: { history?: number; retry: number
           release: watch.release,
           close: () => {
             watch.release()
-            return app.locals.events.close({ server })
+            const { events } = app.locals
+            return events.close({ server })
           },
         }
       },
@@ -174,11 +179,10 @@ function mixed(n: number): { event?: string; data: unknown } {
 /** Event rows of the page's list, in the order they are shown. */
 function shownEvents(page: Page): Promise<Shown[]> {
   return page.$$eval('#log li.event', (rows) =>
-    rows.map((row) => ({
-      id: (row as HTMLElement).dataset.id ?? '',
-      event: (row as HTMLElement).dataset.event ?? '',
-      data: row.querySelector('.data')?.textContent ?? '',
-    })),
+    rows.map((row) => {
+      const { id = '', event = '' } = (row as HTMLElement).dataset
+      return { id, event, data: row.querySelector('.data')?.textContent ?? '' }
+    }),
   )
 }
 
@@ -410,7 +414,7 @@ describe.skipIf(!runBrowser)('live demos in Chromium', () => {
           WAIT,
         )
 
-        if (example.name === 'express-live' && process.env.UPDATE_SCREENSHOT) {
+        if (example.name === 'express-live' && UPDATE_SCREENSHOT) {
           // No highlight animation or hovered button in the picture.
           await page.evaluate(() => {
             for (const row of document.querySelectorAll('#log li.fresh')) row.classList.remove('fresh')
