@@ -2,6 +2,7 @@
 # Installs and starts what the test suite needs beyond Node, and only what is missing, so running it
 # again changes nothing:
 #   - Chromium at /usr/bin/chromium (the browser tests),
+#   - nginx (the reverse-proxy recipe runs behind a real one; the tests start their own),
 #   - redis-server (the Redis tests spawn their own, and restart it in the fault tests),
 #   - a Redis answering on 127.0.0.1:6379 (for REDIS_URL=redis://127.0.0.1:6379),
 #   - PostgreSQL: installed, a cluster created and started on 127.0.0.1:5432, trust auth for TCP
@@ -64,6 +65,17 @@ if [ -x "$CHROMIUM" ]; then
 else
   report_missing "Chromium at $CHROMIUM" "${install_failed:-apt-get installed no such file}" \
     'the browser tests (test/e2e/browser.test.ts)'
+fi
+
+# --- nginx ----------------------------------------------------------------------------------------
+install_failed=''
+# Debian's package starts no server here (no systemd); the tests run their own on a free port.
+have nginx || install nginx
+if have nginx; then
+  echo "provision: ok    nginx at $(command -v nginx)"
+else
+  report_missing 'nginx' "${install_failed:-apt-get installed no nginx}" \
+    'the reverse-proxy recipe test (examples/recipes/test/behind-a-proxy.test.ts)'
 fi
 
 # --- Redis ----------------------------------------------------------------------------------------

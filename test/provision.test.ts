@@ -59,6 +59,7 @@ function bareMachine(options: { root: boolean }) {
       `echo "apt-get $*" >> ${log}`,
       'case "$*" in',
       `  *install*chromium*) touch ${chromium}; chmod +x ${chromium} ;;`,
+      `  *install*nginx*) touch ${bin}/nginx; chmod +x ${bin}/nginx ;;`,
       `  *install*redis-server*) printf '#!${BASH}\\necho "redis-server $*" >> ${log}\\n' > ${bin}/redis-server; chmod +x ${bin}/redis-server ;;`,
       '  *install*postgresql*) exit 100 ;;',
       'esac',
@@ -92,7 +93,7 @@ describe('scripts/provision.sh', () => {
       lines.every((line) => line.startsWith('provision: ok ')),
       lines.join('\n'),
     ).toBe(true)
-    expect(lines).toHaveLength(4)
+    expect(lines).toHaveLength(5)
     expect(readFileSync(log, 'utf8')).toBe('')
     const after = existsSync(hba) ? execFileSync('bash', ['-c', `cat ${hba}/*/*/pg_hba.conf`]) : ''
     expect(after.toString()).toBe(before.toString())
@@ -110,20 +111,22 @@ describe('scripts/provision.sh', () => {
     const local = await provision(env)
     expect(local.status, local.stderr).toBe(0)
     const missing = local.lines.filter((line) => line.startsWith('provision: MISSING '))
-    expect(missing, local.lines.join('\n')).toHaveLength(4)
+    expect(missing, local.lines.join('\n')).toHaveLength(5)
     expect(missing[0]).toContain('Chromium')
     expect(missing[0]).toContain('needs root and apt-get')
     expect(missing[0]).toContain('test/e2e/browser.test.ts')
-    expect(missing[1]).toContain('redis-server')
-    expect(missing[1]).toContain('packages/redis/test')
-    expect(missing[2]).toContain(`Redis on 127.0.0.1:${env.PROVISION_REDIS_PORT}`)
-    expect(missing[3]).toContain(`PostgreSQL on 127.0.0.1:${env.PROVISION_PG_PORT}`)
-    expect(missing[3]).toContain('examples/todo-postgres/test')
+    expect(missing[1]).toContain('nginx')
+    expect(missing[1]).toContain('examples/recipes/test/behind-a-proxy.test.ts')
+    expect(missing[2]).toContain('redis-server')
+    expect(missing[2]).toContain('packages/redis/test')
+    expect(missing[3]).toContain(`Redis on 127.0.0.1:${env.PROVISION_REDIS_PORT}`)
+    expect(missing[4]).toContain(`PostgreSQL on 127.0.0.1:${env.PROVISION_PG_PORT}`)
+    expect(missing[4]).toContain('examples/todo-postgres/test')
     expect(machine.calls()).toEqual([])
 
     const ci = await provision({ ...env, CI: 'true' })
     expect(ci.status).toBe(1)
-    expect(ci.lines.at(-1)).toMatch(/CI is set and 4 thing\(s\) could not be provisioned/)
+    expect(ci.lines.at(-1)).toMatch(/CI is set and 5 thing\(s\) could not be provisioned/)
   })
 
   it('installs only what is missing as root, with one apt-get update, and starts Redis on its port', async () => {
@@ -142,6 +145,7 @@ describe('scripts/provision.sh', () => {
     expect(calls.filter((call) => call.startsWith('apt-get update'))).toHaveLength(1)
     expect(calls.filter((call) => call.includes(' install '))).toEqual([
       'apt-get install -y -qq --no-install-recommends chromium',
+      'apt-get install -y -qq --no-install-recommends nginx',
       'apt-get install -y -qq --no-install-recommends redis-server',
       'apt-get install -y -qq --no-install-recommends postgresql postgresql-client',
     ])
@@ -151,6 +155,7 @@ describe('scripts/provision.sh', () => {
       `redis-server --daemonize yes --bind 127.0.0.1 --port ${redisPort} --save  --appendonly no`,
     )
     expect(lines).toContain(`provision: ok    Chromium at ${machine.chromium}`)
+    expect(lines).toContain(`provision: ok    nginx at ${machine.bin}/nginx`)
     expect(lines).toContain(`provision: ok    redis-server at ${machine.bin}/redis-server`)
     // It serves nothing, and PostgreSQL failed to install: both are reported, with the reason.
     expect(lines.filter((line) => line.startsWith('provision: MISSING '))).toEqual([
@@ -158,7 +163,7 @@ describe('scripts/provision.sh', () => {
       expect.stringContaining('apt-get install postgresql postgresql-client failed'),
     ])
 
-    // A second run finds Chromium and redis-server in place: only the still missing PostgreSQL is retried.
+    // A second run finds Chromium, nginx and redis-server in place: only the still missing PostgreSQL is retried.
     writeFileSync(machine.log, '')
     await provision(env)
     expect(machine.calls().filter((call) => call.includes(' install '))).toEqual([

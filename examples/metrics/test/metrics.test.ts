@@ -5,6 +5,7 @@
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { HubStats } from '@rewind/core'
 import { EventSource } from 'eventsource'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { HUB_METRICS } from '../hub-metrics.js'
@@ -35,8 +36,10 @@ async function scrape(base: string): Promise<Scrape> {
 }
 
 /** The scrape's hub metrics, by HubStats field. */
-function byStat({ values }: Scrape): Record<string, number | undefined> {
-  return Object.fromEntries(HUB_METRICS.map(({ stat, name }) => [stat, values.get(`rewind_${name}`)]))
+function byStat({ values }: Scrape): Record<keyof HubStats, number | undefined> {
+  return Object.fromEntries(
+    HUB_METRICS.map(({ stat, name }) => [stat, values.get(`rewind_${name}`)]),
+  ) as Record<keyof HubStats, number | undefined>
 }
 
 function follow(url: string) {
