@@ -33,6 +33,7 @@ describe('repository', () => {
     expect(commands(read('.ci/run'))).toEqual([
       'set -euo pipefail',
       'cd "$(dirname "$0")/.."',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
       'export CI="${CI:-true}"',
       testCommand,
     ])
