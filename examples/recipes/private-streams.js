@@ -2,11 +2,11 @@
  * Recipe: per-user private streams with auth (docs/recipes.md). Each user follows a stream named
  * after their id, and the id comes from the credentials, never from the URL: a client cannot ask
  * for someone else's stream. Credentials are a bearer token in the `Authorization` header (a
- * fetch-based client can set headers; the browser's EventSource cannot) or a session cookie (what
+ * fetch-based client can set headers; the browser's EventSource cannot) or a sign-in cookie (what
  * a browser's `new EventSource(url, { withCredentials: true })` sends).
  *
  *   curl -N http://127.0.0.1:3000/me/events -H 'Authorization: Bearer <token>'
- *   curl -N http://127.0.0.1:3000/me/events -H 'Cookie: session=<token>'
+ *   curl -N http://127.0.0.1:3000/me/events -H 'Cookie: sid=<token>'
  */
 import { sse } from '@rewind/express'
 import express from 'express'
@@ -21,7 +21,7 @@ export const userStream = (userId) => `user:${userId}`
 
 /**
  * @param {{ authenticate(token: string): string | undefined }} auth turns a token into a user id
- *   (your session store or JWT check), or `undefined` when it is not valid
+ *   (your sign-in store or JWT check), or `undefined` when it is not valid
  * @returns {RecipeApp}
  */
 export function createApp(auth) {
@@ -58,7 +58,7 @@ export function notify(app, userId, input) {
 function userFrom(req, auth) {
   const header = req.get('authorization')
   const bearer = header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined
-  const cookie = /(?:^|;\s*)session=([^;]+)/.exec(req.get('cookie') ?? '')?.[1]
+  const cookie = /(?:^|;\s*)sid=([^;]+)/.exec(req.get('cookie') ?? '')?.[1]
   const token = bearer ?? (cookie === undefined ? undefined : decodeURIComponent(cookie))
   return token === undefined ? undefined : auth.authenticate(token)
 }

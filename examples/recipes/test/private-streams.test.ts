@@ -24,7 +24,7 @@ describe('recipe: per-user private streams with auth', () => {
     for (const headers of [
       {},
       { authorization: 'Bearer nope' },
-      { cookie: 'session=nope' },
+      { cookie: 'sid=nope' },
       { authorization: 'alice-token' },
     ]) {
       const response = await fetch(`${base}/me/events`, { headers })
@@ -40,7 +40,7 @@ describe('recipe: per-user private streams with auth', () => {
     })
     // Asking for someone else's stream in the URL changes nothing: the stream comes from the cookie.
     const bob = follow(`${base}/me/events?user=alice`, {
-      headers: { cookie: 'theme=dark; session=bob-token' },
+      headers: { cookie: 'theme=dark; sid=bob-token' },
       names: ['notice'],
     })
     sources.push(alice.source, bob.source)
