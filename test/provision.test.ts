@@ -75,6 +75,7 @@ async function provision(env: Record<string, string>) {
 
 describe('scripts/provision.sh', () => {
   it('changes nothing on a machine that has everything (this one)', async () => {
+    const { PATH } = process.env
     // An apt-get first on PATH that records any call: there must be none.
     const dir = mkdtempSync(join(tmpdir(), 'rewind-provision-'))
     dirs.push(dir)
@@ -85,7 +86,7 @@ describe('scripts/provision.sh', () => {
     const before = existsSync(hba) ? execFileSync('bash', ['-c', `cat ${hba}/*/*/pg_hba.conf`]) : ''
     const { status, lines, stderr } = await provision({
       ...process.env,
-      PATH: `${dir}:${process.env.PATH}`,
+      PATH: `${dir}:${PATH}`,
       CI: 'true',
     } as Record<string, string>)
     expect(status, `${lines.join('\n')}\n${stderr}`).toBe(0)

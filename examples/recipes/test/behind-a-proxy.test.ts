@@ -31,7 +31,8 @@ function findNginx(): string | undefined {
 
 const NGINX = findNginx()
 if (NGINX === undefined) {
-  if (process.env.CI) throw new Error('CI is set but there is no nginx: run scripts/provision.sh first')
+  const { CI } = process.env
+  if (CI) throw new Error('CI is set but there is no nginx: run scripts/provision.sh first')
   console.warn(
     '\n*** SKIPPING the reverse-proxy recipe tests: no nginx (scripts/provision.sh installs it) ***\n',
   )
