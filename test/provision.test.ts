@@ -73,8 +73,13 @@ async function provision(env: Record<string, string>) {
   return { status: result.status, lines: result.stdout.trim().split('\n'), stderr: result.stderr }
 }
 
+/** Whether this machine has everything; outside CI the idempotence case needs it, or is skipped. */
+const complete = !spawnSync(BASH, [SCRIPT], { encoding: 'utf8' }).stdout.includes('provision: MISSING ')
+const { CI } = process.env
+if (!complete && !CI) console.warn('[provision] skipping the idempotence case: this machine lacks a service')
+
 describe('scripts/provision.sh', () => {
-  it('changes nothing on a machine that has everything (this one)', async () => {
+  it.skipIf(!complete && !CI)('changes nothing on a machine that has everything (this one)', async () => {
     const { PATH } = process.env
     // An apt-get first on PATH that records any call: there must be none.
     const dir = mkdtempSync(join(tmpdir(), 'rewind-provision-'))
