@@ -1,6 +1,6 @@
 /**
- * Rewind live demo on Express: publish events, cut the connection, watch the page resume with
- * nothing missed.
+ * Rewind live demo on Express: events flow from a background ticker as soon as the page opens; cut
+ * the connection or force a gap, and watch the page resume with nothing missed.
  *
  *   pnpm --filter express-live start        # then open http://127.0.0.1:3000/
  *   pnpm demo                               # the same from the root, after building the packages
@@ -13,11 +13,16 @@
  *     -d '{"event":"price","data":{"sku":"A-17","eur":12.5}}'   # the page shows it with /?listen=price
  *   # cut the connections of a page (its client id is shown on the page)
  *   curl -X POST 'http://127.0.0.1:3000/drop?client=<id>'
+ *   # cut them and publish more events than the history keeps while it is away: it resumes with a gap
+ *   curl -X POST 'http://127.0.0.1:3000/gap?client=<id>'
+ *   # pause or resume the background ticker (three `tick` events a second)
+ *   curl -X POST http://127.0.0.1:3000/ticker -H 'content-type: application/json' -d '{"running":false}'
  *   # a streamed answer that survives drops, reloads and instances (see ../shared/answers.js)
  *   curl -X POST http://127.0.0.1:3000/responses -H 'content-type: application/json' -d '{"tokens":200}'
  *   curl -N http://127.0.0.1:3000/responses/<id>
  *
- * Environment: PORT (3000), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 1000),
+ * Environment: PORT (3000), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 100),
+ * TICKER (`off` starts with the ticker paused),
  * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
  * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
  *
@@ -32,31 +37,39 @@ import { createRedisStore } from '@rewind/redis'
 import express from 'express'
 import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
+import { forceGap } from '../shared/gap.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
-import { readSettings, stopOnSignals, storeFor } from '../shared/run.js'
+import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals, storeFor } from '../shared/run.js'
+import { createTicker, readTickerBody } from '../shared/ticker.js'
 
 const STREAM = 'demo'
 const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
 const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Express')
 
 /**
- * Builds the demo app; its Rewind middleware is `app.locals.events` (close it to end the streams).
+ * Builds the demo app; its Rewind middleware is `app.locals.events` (close it to end the streams)
+ * and its ticker `app.locals.ticker` (it stops by itself once the middleware is closed).
  *
- * @param {{ history?: number, retry?: number, store?: object }} [options] events kept for resuming
- *   clients (1000), the reconnection delay sent to clients in milliseconds (1000: short, so a drop is
- *   quick to watch), and a shared history store (default: in memory)
+ * @param {{ history?: number, retry?: number, store?: object, ticker?: boolean }} [options] events
+ *   kept for resuming clients (100), the reconnection delay sent to clients in milliseconds (1000:
+ *   short, so a drop is quick to watch), a shared history store (default: in memory), and whether
+ *   the background ticker starts running (true)
  */
-export function createApp({ history = 1000, retry = 1000, store } = {}) {
+export function createApp({ history = DEFAULT_DEMO_HISTORY, retry = 1000, store, ticker = true } = {}) {
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
   const events = sse({ ...(store === undefined ? { history: { maxEvents: history } } : { store }), retry })
   const drops = createDropControl()
+  const publish = (input) => events.publish(STREAM, input)
+  const ticks = createTicker(publish, { running: ticker })
+  const page = PAGE.replaceAll('{{history}}', String(history))
   const app = express()
   app.disable('x-powered-by')
   app.locals.events = events
+  app.locals.ticker = ticks
   app.use(events)
 
   app.get('/', (req, res) => {
-    res.type('html').send(PAGE)
+    res.type('html').send(page)
   })
 
   app.get('/events', (req, res) => {
@@ -96,6 +109,26 @@ export function createApp({ history = 1000, retry = 1000, store } = {}) {
     res.json({ dropped: drops.drop(client) })
   })
 
+  app.post('/gap', async (req, res) => {
+    const client = readClientId(req.query.client)
+    if (client === undefined) {
+      return res.status(400).json({ error: 'expected ?client=<the id the page connected with>' })
+    }
+    res.json(await forceGap({ drops, client, history, publish }))
+  })
+
+  app.get('/ticker', (req, res) => {
+    res.json(ticks.state())
+  })
+
+  app.post('/ticker', express.json(), (req, res) => {
+    const body = readTickerBody(req.body)
+    if ('error' in body) return res.status(400).json({ error: body.error })
+    if (body.running) ticks.start()
+    else ticks.stop()
+    res.json(ticks.state())
+  })
+
   app.use((req, res) => {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` })
   })
@@ -129,9 +162,9 @@ function describeError(error) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const settings = readSettings({ port: 3000 })
-  const { port, host, history } = settings
+  const { port, host, history, ticker } = settings
   const store = storeFor(settings, createRedisStore)
-  const app = createApp({ history, store })
+  const app = createApp({ history, store, ticker })
   const server = createServer(app)
   server.listen(port, host, () => {
     const { address, port: actual } = server.address()
@@ -141,6 +174,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   })
   // Clients are told to come back in about a second, with their Last-Event-ID.
   stopOnSignals(async () => {
+    app.locals.ticker.stop()
     await app.locals.events.close({ server, retry: 1000 })
     await store?.close()
   })

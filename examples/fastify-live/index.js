@@ -1,6 +1,6 @@
 /**
- * Rewind live demo on Fastify: publish events, cut the connection, watch the page resume with
- * nothing missed.
+ * Rewind live demo on Fastify: events flow from a background ticker as soon as the page opens; cut
+ * the connection or force a gap, and watch the page resume with nothing missed.
  *
  *   pnpm --filter fastify-live start        # then open http://127.0.0.1:3001/
  *
@@ -12,11 +12,16 @@
  *     -d '{"event":"price","data":{"sku":"A-17","eur":12.5}}'   # the page shows it with /?listen=price
  *   # cut the connections of a page (its client id is shown on the page)
  *   curl -X POST 'http://127.0.0.1:3001/drop?client=<id>'
+ *   # cut them and publish more events than the history keeps while it is away: it resumes with a gap
+ *   curl -X POST 'http://127.0.0.1:3001/gap?client=<id>'
+ *   # pause or resume the background ticker (three `tick` events a second)
+ *   curl -X POST http://127.0.0.1:3001/ticker -H 'content-type: application/json' -d '{"running":false}'
  *   # a streamed answer that survives drops, reloads and instances (see ../shared/answers.js)
  *   curl -X POST http://127.0.0.1:3001/responses -H 'content-type: application/json' -d '{"tokens":200}'
  *   curl -N http://127.0.0.1:3001/responses/<id>
  *
- * Environment: PORT (3001), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 1000),
+ * Environment: PORT (3001), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 100),
+ * TICKER (`off` starts with the ticker paused),
  * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
  * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
  */
@@ -27,32 +32,41 @@ import { createRedisStore } from '@rewind/redis'
 import Fastify from 'fastify'
 import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
+import { forceGap } from '../shared/gap.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
-import { readSettings, stopOnSignals, storeFor } from '../shared/run.js'
+import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals, storeFor } from '../shared/run.js'
+import { createTicker, readTickerBody } from '../shared/ticker.js'
 
 const STREAM = 'demo'
 const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
 const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
 
 /**
- * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams.
+ * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams and
+ * stops its ticker.
  *
- * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> } }} [options] events
- *   kept for resuming clients (1000), the reconnection delay sent to clients in milliseconds (1000:
- *   short, so a drop is quick to watch), and a shared history store (default: in memory), closed
- *   with the instance
+ * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> }, ticker?: boolean }}
+ *   [options] events kept for resuming clients (100), the reconnection delay sent to clients in
+ *   milliseconds (1000: short, so a drop is quick to watch), a shared history store (default: in
+ *   memory), closed with the instance, and whether the background ticker starts running (true)
  */
-export function buildApp({ history = 1000, retry = 1000, store } = {}) {
+export function buildApp({ history = DEFAULT_DEMO_HISTORY, retry = 1000, store, ticker = true } = {}) {
   const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES })
   const drops = createDropControl()
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
   fastify.register(ssePlugin, { ...kept, retry, closeRetry: 1000 })
+  const publish = (input) => fastify.sse.publish(STREAM, input)
+  // Started once ready: fastify.sse exists only after the plugin has loaded.
+  const ticks = createTicker(publish, { running: false })
+  if (ticker) fastify.addHook('onReady', async () => ticks.start())
+  fastify.addHook('preClose', async () => ticks.stop())
   // onClose runs after the plugin's preClose has ended the streams: the store is no longer needed.
   if (store !== undefined) fastify.addHook('onClose', () => store.close())
+  const page = PAGE.replaceAll('{{history}}', String(history))
 
   fastify.get('/', (request, reply) => {
-    reply.type('text/html; charset=utf-8').send(PAGE)
+    reply.type('text/html; charset=utf-8').send(page)
   })
 
   fastify.get('/events', (request, reply) => {
@@ -92,6 +106,24 @@ export function buildApp({ history = 1000, retry = 1000, store } = {}) {
     return reply.send({ dropped: drops.drop(client) })
   })
 
+  fastify.post('/gap', async (request, reply) => {
+    const client = readClientId(request.query.client)
+    if (client === undefined) {
+      return reply.code(400).send({ error: 'expected ?client=<the id the page connected with>' })
+    }
+    return reply.send(await forceGap({ drops, client, history, publish }))
+  })
+
+  fastify.get('/ticker', () => ticks.state())
+
+  fastify.post('/ticker', (request, reply) => {
+    const body = readTickerBody(request.body)
+    if ('error' in body) return reply.code(400).send({ error: body.error })
+    if (body.running) ticks.start()
+    else ticks.stop()
+    return reply.send(ticks.state())
+  })
+
   fastify.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` })
   })
@@ -128,8 +160,8 @@ function describeError(error) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const settings = readSettings({ port: 3001 })
-  const { port, host, history } = settings
-  const fastify = buildApp({ history, store: storeFor(settings, createRedisStore) })
+  const { port, host, history, ticker } = settings
+  const fastify = buildApp({ history, ticker, store: storeFor(settings, createRedisStore) })
   await fastify.listen({ port, host })
   const { address, port: actual } = fastify.server.address()
   console.log(

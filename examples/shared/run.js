@@ -1,9 +1,13 @@
 /**
  * How the live demos run as a process: settings from the environment (`PORT`, `HOST` 127.0.0.1,
- * `HISTORY` 1000: how many events each stream keeps for clients that resume; `REDIS_URL` to keep
- * that history in Redis, shared by every demo process started with the same `REDIS_URL` and
- * `REDIS_PREFIX`) and a graceful stop on SIGTERM and SIGINT.
+ * `HISTORY` 100: how many events each stream keeps for clients that resume, small so that the page's
+ * "force a gap" control needs only a short burst; `TICKER=off` to start with the background ticker
+ * paused; `REDIS_URL` to keep that history in Redis, shared by every demo process started with the
+ * same `REDIS_URL` and `REDIS_PREFIX`) and a graceful stop on SIGTERM and SIGINT.
  */
+
+/** Events the demos keep for resuming clients: fewer than the library's 1000, so a gap is quick to force. */
+export const DEFAULT_DEMO_HISTORY = 100
 
 /** Key prefix of the demos' streams in Redis; the same in both demos, so they form one cluster. */
 export const DEFAULT_REDIS_PREFIX = 'rewind-demo:'
@@ -13,14 +17,15 @@ const STOP_TIMEOUT = 5000
 
 /**
  * @param {{ port: number }} defaults
- * @returns {{ port: number, host: string, history: number, redis?: { url: string, prefix: string } }}
+ * @returns {{ port: number, host: string, history: number, ticker: boolean, redis?: { url: string, prefix: string } }}
  */
 export function readSettings(defaults) {
   const url = process.env.REDIS_URL
   return {
     port: integer('PORT', defaults.port, 0),
     host: process.env.HOST || '127.0.0.1',
-    history: integer('HISTORY', 1000, 1),
+    history: integer('HISTORY', DEFAULT_DEMO_HISTORY, 1),
+    ticker: process.env.TICKER !== 'off',
     ...(url ? { redis: { url, prefix: process.env.REDIS_PREFIX || DEFAULT_REDIS_PREFIX } } : {}),
   }
 }

@@ -1,8 +1,13 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+// The callbacks given to page.evaluate and $$eval run in the page, so they use the DOM's names.
 /**
  * The live demos in a real browser: headless Chromium opens each demo page, the server cuts the
  * page's connection again and again while events keep being published, and the page must end up
  * showing every event exactly once and in order, resumed by the browser's own `EventSource` with
- * `Last-Event-ID`. Then the gap case: more events missed than the history keeps.
+ * `Last-Event-ID`. Then the gap case: more events missed than the history keeps. Then the page as a
+ * visitor finds it: the background ticker running from the start (and its pause switch), the
+ * "force a gap" control, and the counters (received, resumed, gaps, lost: always 0).
  *
  * Needs Chromium at /usr/bin/chromium (scripts/provision.sh installs it). Without it the suite is
  * skipped with a warning, unless CI is set: then it fails.
@@ -35,8 +40,9 @@ const WAIT = { timeout: 20_000, interval: 50 }
 const RETRY = 300
 const DROPS = 4
 
+const { CI, UPDATE_SCREENSHOT } = process.env
 const haveChromium = existsSync(CHROMIUM)
-const runBrowser = haveChromium || Boolean(process.env.CI)
+const runBrowser = haveChromium || Boolean(CI)
 if (!runBrowser) {
   console.warn(
     `[e2e] browser tests skipped: no Chromium at ${CHROMIUM} (run scripts/provision.sh to install it)`,
@@ -96,53 +102,55 @@ function createWatch() {
   }
 }
 
-const examples: { name: string; start(options: { history?: number; retry: number }): Promise<DemoServer> }[] =
-  [
-    {
-      name: 'express-live',
-      async start(options) {
-        const app = createApp(options)
-        const watch = createWatch()
-        const server = createServer((req, res) => {
-          const gate = watch.see(req)
-          if (gate === undefined) app(req, res)
-          else void gate.then(() => app(req, res))
-        })
-        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-        return {
-          url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-          connects: watch.connects,
-          hold: watch.hold,
-          release: watch.release,
-          close: () => {
-            watch.release()
-            return app.locals.events.close({ server })
-          },
-        }
-      },
+type DemoOptions = { history?: number; retry: number; ticker: boolean }
+
+const examples: { name: string; start(options: DemoOptions): Promise<DemoServer> }[] = [
+  {
+    name: 'express-live',
+    async start(options) {
+      const app = createApp(options)
+      const watch = createWatch()
+      const server = createServer((req, res) => {
+        const gate = watch.see(req)
+        if (gate === undefined) app(req, res)
+        else void gate.then(() => app(req, res))
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      return {
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        connects: watch.connects,
+        hold: watch.hold,
+        release: watch.release,
+        close: () => {
+          watch.release()
+          const { events } = app.locals
+          return events.close({ server })
+        },
+      }
     },
-    {
-      name: 'fastify-live',
-      async start(options) {
-        const fastify = buildApp(options)
-        const watch = createWatch()
-        fastify.addHook('onRequest', async (request) => {
-          await watch.see(request.raw)
-        })
-        await fastify.listen({ port: 0, host: '127.0.0.1' })
-        return {
-          url: `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`,
-          connects: watch.connects,
-          hold: watch.hold,
-          release: watch.release,
-          close: () => {
-            watch.release()
-            return fastify.close()
-          },
-        }
-      },
+  },
+  {
+    name: 'fastify-live',
+    async start(options) {
+      const fastify = buildApp(options)
+      const watch = createWatch()
+      fastify.addHook('onRequest', async (request) => {
+        await watch.see(request.raw)
+      })
+      await fastify.listen({ port: 0, host: '127.0.0.1' })
+      return {
+        url: `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`,
+        connects: watch.connects,
+        hold: watch.hold,
+        release: watch.release,
+        close: () => {
+          watch.release()
+          return fastify.close()
+        },
+      }
     },
-  ]
+  },
+]
 
 async function publish(url: string, input: { event?: string; data: unknown }): Promise<Shown> {
   const response = await fetch(`${url}/events`, {
@@ -174,11 +182,10 @@ function mixed(n: number): { event?: string; data: unknown } {
 /** Event rows of the page's list, in the order they are shown. */
 function shownEvents(page: Page): Promise<Shown[]> {
   return page.$$eval('#log li.event', (rows) =>
-    rows.map((row) => ({
-      id: (row as HTMLElement).dataset.id ?? '',
-      event: (row as HTMLElement).dataset.event ?? '',
-      data: row.querySelector('.data')?.textContent ?? '',
-    })),
+    rows.map((row) => {
+      const { id = '', event = '' } = (row as HTMLElement).dataset
+      return { id, event, data: row.querySelector('.data')?.textContent ?? '' }
+    }),
   )
 }
 
@@ -198,6 +205,21 @@ async function text(page: Page, selector: string): Promise<string> {
   return (await page.textContent(selector)) ?? ''
 }
 
+/** The page's own counters, as a visitor reads them. */
+async function counters(
+  page: Page,
+): Promise<{ received: number; resumed: number; gaps: number; lost: number }> {
+  const [received, resumed, gaps, lost] = await Promise.all(
+    ['#received', '#resumed', '#gaps', '#lost'].map(async (selector) => Number(await text(page, selector))),
+  )
+  return { received: received!, resumed: resumed!, gaps: gaps!, lost: lost! }
+}
+
+/** The sequence number of an in-memory history id (`<epoch>-<sequence>`). */
+function sequence(id: string): number {
+  return Number(id.slice(id.lastIndexOf('-') + 1))
+}
+
 describe.skipIf(!runBrowser)('live demos in Chromium', () => {
   let browser: Browser
 
@@ -215,10 +237,11 @@ describe.skipIf(!runBrowser)('live demos in Chromium', () => {
   /** Runs a test against a fresh demo server and browser context, and closes both. */
   async function withDemo(
     example: (typeof examples)[number],
-    options: { history?: number },
+    options: { history?: number; ticker?: boolean },
     test: (demo: DemoServer, page: Page) => Promise<void>,
   ): Promise<void> {
-    const demo = await example.start({ ...options, retry: RETRY })
+    // The ticker is off unless a test asks for it: most tests count exactly the events they publish.
+    const demo = await example.start({ ticker: false, ...options, retry: RETRY })
     let context: BrowserContext | undefined
     try {
       context = await browser.newContext({ viewport: { width: 1100, height: 800 } })
@@ -270,7 +293,7 @@ describe.skipIf(!runBrowser)('live demos in Chromium', () => {
             // Events published while the browser is away, and more while it catches up.
             await publishedAtLeast(published.length + 3)
             demo.release()
-            await vi.waitFor(async () => expect(await text(page, '#reconnects')).toBe(String(drop)), WAIT)
+            await vi.waitFor(async () => expect(await text(page, '#resumed')).toBe(String(drop)), WAIT)
             await page.waitForSelector('#state[data-state="open"]')
           }
           await publishedAtLeast(published.length + 5)
@@ -317,6 +340,12 @@ describe.skipIf(!runBrowser)('live demos in Chromium', () => {
         }
         expect(rows.filter((row) => row === 'marker')).toHaveLength(DROPS)
         expect(rows.some((row) => row.startsWith('gap'))).toBe(false)
+        expect(await counters(page)).toEqual({
+          received: published.length,
+          resumed: DROPS,
+          gaps: 0,
+          lost: 0,
+        })
         console.info(
           `[e2e] ${example.name}: ${published.length} events shown exactly once across ${DROPS} drops`,
         )
@@ -342,7 +371,7 @@ describe.skipIf(!runBrowser)('live demos in Chromium', () => {
             expect((await shownEvents(page)).map((event) => event.data)).toEqual([first.data, ...away]),
           WAIT,
         )
-        expect(await text(page, '#reconnects')).toBe('1')
+        expect(await text(page, '#resumed')).toBe('1')
         expect(demo.connects.filter((c) => c.client === client).map((c) => c.lastEventId)).toEqual([
           null,
           first.id,
@@ -400,6 +429,7 @@ describe.skipIf(!runBrowser)('live demos in Chromium', () => {
         expect(demo.connects.filter((c) => c.client === client)[1]!.lastEventId).toBe(before[2]!.id)
         expect(await page.isVisible('#gap-banner')).toBe(true)
         expect(await text(page, '#gap-banner')).toContain('Gap (evicted)')
+        expect(await counters(page)).toEqual({ received: before.length + 5, resumed: 1, gaps: 1, lost: 0 })
 
         const live = [
           await publish(demo.url, { event: 'order', data: { order: 1050, item: 'cortado', qty: 1 } }),
@@ -410,7 +440,7 @@ describe.skipIf(!runBrowser)('live demos in Chromium', () => {
           WAIT,
         )
 
-        if (example.name === 'express-live' && process.env.UPDATE_SCREENSHOT) {
+        if (example.name === 'express-live' && UPDATE_SCREENSHOT) {
           // No highlight animation or hovered button in the picture.
           await page.evaluate(() => {
             for (const row of document.querySelectorAll('#log li.fresh')) row.classList.remove('fresh')
@@ -418,6 +448,90 @@ describe.skipIf(!runBrowser)('live demos in Chromium', () => {
           await page.mouse.move(0, 0)
           await page.screenshot({ path: SCREENSHOT })
         }
+      })
+    }, 60_000)
+
+    it('comes alive on open: the ticker runs with nothing published, and its switch pauses it', async () => {
+      await withDemo(example, { ticker: true }, async (demo, page) => {
+        await page.goto(`${demo.url}/`)
+        await page.waitForSelector('#state[data-state="open"]')
+        // Nobody publishes: the ticker's events arrive by themselves, a few a second.
+        await vi.waitFor(async () => expect((await shownEvents(page)).length).toBeGreaterThanOrEqual(4), WAIT)
+        const ticks = await shownEvents(page)
+        for (const tick of ticks) {
+          expect(tick.event).toBe('tick')
+          expect(tick.data).toMatch(/^tick \d+ at \d\d:\d\d:\d\d UTC$/)
+        }
+        // Consecutive sequence numbers: the page saw every tick since it opened.
+        const sequences = ticks.map((tick) => sequence(tick.id))
+        expect(sequences).toEqual(sequences.map((_, n) => sequences[0]! + n))
+        expect(await page.isChecked('#ticker')).toBe(true)
+        expect(await text(page, '#ticker-label')).toBe('ticking')
+
+        await page.click('#ticker')
+        await vi.waitFor(async () => expect(await text(page, '#ticker-label')).toBe('paused'), WAIT)
+        expect(await (await fetch(`${demo.url}/ticker`)).json()).toEqual({ running: false, perSecond: 3 })
+        // At most the tick under way when the switch flipped arrives after it.
+        const paused = (await shownEvents(page)).length
+        await new Promise((resolve) => setTimeout(resolve, 1200))
+        expect((await shownEvents(page)).length - paused).toBeLessThanOrEqual(1)
+
+        await page.click('#ticker')
+        await vi.waitFor(async () => expect(await text(page, '#ticker-label')).toBe('ticking'), WAIT)
+        const resumedAt = (await shownEvents(page)).length
+        await vi.waitFor(
+          async () => expect((await shownEvents(page)).length).toBeGreaterThanOrEqual(resumedAt + 3),
+          WAIT,
+        )
+        const { received, resumed, gaps, lost } = await counters(page)
+        expect(received).toBe((await shownEvents(page)).length)
+        expect({ resumed, gaps, lost }).toEqual({ resumed: 0, gaps: 0, lost: 0 })
+      })
+    }, 60_000)
+
+    it("forces a gap with the page's own control, with the ticker running: gaps 1, lost 0", async () => {
+      await withDemo(example, { ticker: true }, async (demo, page) => {
+        await page.goto(`${demo.url}/`)
+        await page.waitForSelector('#state[data-state="open"]')
+        const client = await page.getAttribute('body', 'data-client')
+        await vi.waitFor(async () => expect((await shownEvents(page)).length).toBeGreaterThanOrEqual(3), WAIT)
+
+        await page.click('#gap')
+        await vi.waitFor(
+          async () => expect(await text(page, '#gap-result')).toContain('published 110 events'),
+          WAIT,
+        )
+        await page.waitForSelector('#log li.gap')
+        await vi.waitFor(async () => expect((await counters(page)).resumed).toBe(1), WAIT)
+        // The history's 100 events arrive after the notice, then live ticks.
+        await vi.waitFor(async () => {
+          const rows = await shownRows(page)
+          expect(rows.length - rows.findIndex((row) => row.startsWith('gap'))).toBeGreaterThan(103)
+        }, WAIT)
+        const rows = await shownRows(page)
+        const gapAt = rows.findIndex((row) => row.startsWith('gap'))
+        expect(rows[gapAt - 1]).toBe('marker')
+        expect(rows[gapAt]).toMatch(/^gap evicted \S+$/)
+        // From the notice on, every sequence number follows the one before: nothing missing.
+        const after = [rows[gapAt]!.split(' ')[2]!, ...rows.slice(gapAt + 1).map((row) => row.split(' ')[1]!)]
+        const sequences = after.map(sequence)
+        expect(sequences).toEqual(sequences.map((_, n) => sequences[0]! + n))
+        const events = await shownEvents(page)
+        // The history keeps 100 events: the end of the burst, less any tick published after it
+        // before the page came back.
+        const burst = events.filter((event) => event.data.startsWith('burst ')).map((event) => event.data)
+        expect(burst.length).toBeGreaterThan(90)
+        expect(burst).toEqual(
+          Array.from(
+            { length: burst.length },
+            (_, n) => `burst ${111 - burst.length + n}/110 while the page was away`,
+          ),
+        )
+        expect(demo.connects.filter((c) => c.client === client)).toHaveLength(2)
+        expect(await text(page, '#gap-banner')).toContain('Gap (evicted)')
+        const { received, resumed, gaps, lost } = await counters(page)
+        expect(received).toBe(events.length)
+        expect({ resumed, gaps, lost }).toEqual({ resumed: 1, gaps: 1, lost: 0 })
       })
     }, 60_000)
   })

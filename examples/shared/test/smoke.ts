@@ -24,11 +24,14 @@ interface RunningExample {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-/** Starts `node <entry>` on a free port and resolves with the URL it prints. */
+/**
+ * Starts `node <entry>` on a free port and resolves with the URL it prints. The background ticker
+ * starts paused (TICKER=off), so that the tests see only the events they publish; `env` may override.
+ */
 export async function startExample(entry: URL, env: Record<string, string> = {}): Promise<RunningExample> {
   const child = spawn(process.execPath, [fileURLToPath(entry)], {
     cwd: fileURLToPath(new URL('.', entry)),
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TICKER: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
@@ -238,6 +241,50 @@ export function smokeTest(name: string, entry: URL): void {
       const large = await publish(base, { data: 'z'.repeat(100_000) })
       await vi.waitFor(() => expect(follower.received).toHaveLength(1), WAIT)
       expect(follower.received[0]).toEqual(large)
+      follower.source.close()
+    })
+
+    it('runs the background ticker on POST /ticker, and pauses it', async () => {
+      expect(await (await fetch(`${base}/ticker`)).json()).toEqual({ running: false, perSecond: 3 })
+      const follower = open('smoke-ticker', ['tick'])
+      await follower.opened
+      const started = await post(`${base}/ticker`, { running: true })
+      expect(started.status, started.text).toBe(200)
+      expect(JSON.parse(started.text)).toEqual({ running: true, perSecond: 3 })
+      await vi.waitFor(() => expect(follower.received.length).toBeGreaterThanOrEqual(3), WAIT)
+      const paused = await post(`${base}/ticker`, { running: false })
+      expect(JSON.parse(paused.text)).toEqual({ running: false, perSecond: 3 })
+      for (const tick of follower.received) {
+        expect(tick.event).toBe('tick')
+        expect(tick.data).toMatch(/^tick \d+ at \d\d:\d\d:\d\d UTC$/)
+      }
+      // Paused: nothing more after the one tick that may have been under way.
+      const settled = follower.received.length
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      expect(follower.received.length - settled).toBeLessThanOrEqual(1)
+      for (const body of [undefined, { running: 'yes' }, { running: true, extra: 1 }]) {
+        expectJsonError(await post(`${base}/ticker`, body), 400)
+      }
+      follower.source.close()
+    })
+
+    it('forces a gap on POST /gap: the client resumes with the evicted notice, then the retained events', async () => {
+      const follower = open('smoke-gap', ['rewind-gap'])
+      await follower.opened
+      const before = await publish(base, { data: 'before the gap' })
+      await vi.waitFor(() => expect(follower.received).toEqual([before]), WAIT)
+      const answer = await post(`${base}/gap?client=smoke-gap`)
+      expect(answer.status, answer.text).toBe(200)
+      // The demo's history is 100 events: 110 published while the client is away.
+      expect(JSON.parse(answer.text)).toEqual({ dropped: 1, published: 110, history: 100 })
+      await vi.waitFor(() => expect(follower.received).toHaveLength(1 + 1 + 100), WAIT)
+      expect(follower.lastEventIds).toEqual([null, before.id])
+      const [gap, ...retained] = follower.received.slice(1)
+      expect(gap).toMatchObject({ event: 'rewind-gap', data: 'evicted' })
+      expect(retained.map((event) => event.data)).toEqual(
+        Array.from({ length: 100 }, (_, n) => `burst ${n + 11}/110 while the page was away`),
+      )
+      expectJsonError(await post(`${base}/gap`), 400)
       follower.source.close()
     })
 

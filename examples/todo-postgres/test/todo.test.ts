@@ -8,7 +8,8 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTodoApp } from '../index.js'
 
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const { CI, DATABASE_URL } = process.env
+const databaseUrl = DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
 async function reachable(): Promise<boolean> {
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 2000 })
@@ -17,7 +18,7 @@ async function reachable(): Promise<boolean> {
     await client.end()
     return true
   } catch (error) {
-    if (process.env.CI)
+    if (CI)
       throw new Error(`Postgres is required in CI and is not reachable at ${databaseUrl}`, { cause: error })
     console.warn(
       `\n*** SKIPPING the Postgres example tests: no Postgres at ${databaseUrl} (set DATABASE_URL) ***\n`,

@@ -3,36 +3,26 @@
  * heartbeats, bounded writes, and one way to close with a reason.
  */
 import { encodeComment, encodeRetry } from './frame.js'
-import type { Hub } from './hub.js'
 import type { SubscriberSink } from './sink.js'
 import type { StoredEvent } from './store.js'
+import type { CloseReason, Subscription } from './types.js'
+
+export type { CloseReason, Subscription } from './types.js'
 
 /**
- * Why a connection ended:
- * - `client`: the client went away (or its transport failed);
- * - `slow`: the bytes waiting for it passed `maxQueueBytes`, so it was cut off (it resumes from history);
- * - `shutdown`: the hub was closed;
- * - `rejected`: a connection limit was reached, or the hub was already closed, when it arrived;
- * - `error`: application code (a filter, an iterable) or the store failed; reported through `onError`;
- * - `end`: the application closed it, or its iterable finished;
- * - `reset`: the store lost live events of its stream; the client resumes from history (and is told
- *   of the gap if history no longer holds its position).
+ * What a connection needs from the hub that owns it. The hub implements it; taking this instead of
+ * the `Hub` class keeps the dependency one-way (hub.ts imports connection.ts, never the reverse).
  */
-export type CloseReason = 'client' | 'slow' | 'shutdown' | 'rejected' | 'error' | 'end' | 'reset'
+export interface ConnectionOwner {
+  /** Counts turns of the event loop in which something was written (see `Connection.backlog`). */
+  readonly turn: number
+  /** Returns the current turn, making sure the counter moves once this turn's writes are out. */
+  markTurn(): number
+  /** Called by a connection when it ends. */
+  release(connection: Connection, reason: CloseReason): void
+}
 
 const HEARTBEAT = Buffer.from(encodeComment())
-
-/** An open event stream to one client, as seen by the application. */
-export interface Subscription {
-  /** The hub stream it follows, or `undefined` for an iterable. */
-  readonly stream: string | undefined
-  /** Whether it has ended. */
-  readonly closed: boolean
-  /** Resolves with the reason once it has ended. */
-  readonly done: Promise<CloseReason>
-  /** Ends the stream gracefully (the client will reconnect after its retry delay unless told otherwise). */
-  close(): void
-}
 
 /**
  * Where a connection's bytes go once its head is sent: the sink itself, or (HTTP/1.x) the socket
@@ -76,7 +66,7 @@ export function frameChunk(bytes: Uint8Array): Buffer {
 
 const HEARTBEAT_CHUNK = frameChunk(HEARTBEAT)
 
-export abstract class Connection implements Subscription {
+export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner> implements Subscription {
   closed = false
   readonly done: Promise<CloseReason>
   /** Set by any write; the heartbeat tick only writes to connections that stayed silent. */
@@ -98,7 +88,7 @@ export abstract class Connection implements Subscription {
   private turnBytes = 0
 
   constructor(
-    protected readonly hub: Hub<string | Promise<string>>,
+    protected readonly hub: Owner,
     readonly sink: SubscriberSink,
     readonly stream: string | undefined,
     begin?: (flush: boolean) => Transport | undefined,

@@ -8,7 +8,7 @@ import { Batch, type CloseReason, type Connection, type Subscription, type Trans
 import { RewindError } from './errors.js'
 import { assertFieldValue, encodeRetry, type Serializer, serializeData } from './frame.js'
 import { closeConnectionAfterShutdown, directTransport, responseHeaders } from './http.js'
-import { IterableStream, type StreamItem } from './iterable.js'
+import { type IterableOwner, IterableStream, type StreamItem } from './iterable.js'
 import { type ResumeId, readResumeId } from './last-event-id.js'
 import { createMemoryStore, type MemoryStoreOptions } from './memory-store.js'
 import {
@@ -38,8 +38,9 @@ import type {
   StoredEvent,
   SyncHistoryStore,
 } from './store.js'
-import { type EventFilter, type GapPolicy, Subscriber } from './subscriber.js'
+import { type EventFilter, type GapPolicy, Subscriber, type SubscriberOwner } from './subscriber.js'
 import { throttleErrors } from './throttle-errors.js'
+import { CORE_VERSION } from './version.js'
 
 /** Default of {@link HubOptions.maxEventBytes}: 256 KiB. */
 export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024
@@ -278,7 +279,9 @@ export type PublishResult<S extends HistoryStore> = S extends AsyncHistoryStore 
  * Holds named streams, each with a bounded history, and the clients following them.
  * Create one with {@link createHub}.
  */
-export class Hub<Published extends string | Promise<string> = string> {
+export class Hub<Published extends string | Promise<string> = string>
+  implements SubscriberOwner, IterableOwner
+{
   /** The history store. */
   readonly store: HistoryStore
   /** @internal */
@@ -1056,6 +1059,16 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<StreamItem> {
 }
 
 /**
+ * Every hub carries the version of the copy of `@rewind/core` that made it, under a key from the
+ * global symbol registry that every copy sees. `instanceof Hub` only knows this copy's class, so
+ * without the brand a hub from a second copy (two versions installed, or one loaded through both
+ * `import` and `require`) could only be refused as "not a hub", which hides the cause.
+ * Set on the prototype so the brand adds no member to the class's public type.
+ */
+const kHubVersion = Symbol.for('rewind.hub')
+Object.defineProperty(Hub.prototype, kHubVersion, { value: CORE_VERSION })
+
+/**
  * Creates a hub. Without a `store` it keeps history in memory and `publish` returns the id at once;
  * with an asynchronous store (such as `@rewind/redis`) `publish` returns a promise of the id.
  *
@@ -1090,6 +1103,18 @@ export function hubFromOptions(
   const { hub, ...hubOptions } = options
   if (hub === undefined) return new Hub({ ...defaults, ...hubOptions }) as Hub<string | Promise<string>>
   if (!(hub instanceof Hub)) {
+    const version = (hub as { [kHubVersion]?: unknown } | null)?.[kHubVersion]
+    if (typeof version === 'string') {
+      const sameVersion =
+        version === CORE_VERSION
+          ? `; if both are ${version}, one is loaded with import and one with require: use one`
+          : ''
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        `hub was made by another copy of @rewind/core: two copies of @rewind/core are installed (${CORE_VERSION} and ${version}): dedupe them (npm dedupe / pnpm dedupe) so that the app and the adapters share one${sameVersion}`,
+        { field: 'hub' },
+      )
+    }
     throw new RewindError('ERR_INVALID_ARGUMENT', 'hub must be a hub made by createHub()', { field: 'hub' })
   }
   const ignored = Object.keys(hubOptions).filter((key) => hubOptions[key as keyof HubOptions] !== undefined)

@@ -2,11 +2,18 @@
  * Streaming an async iterable (tokens from a model, rows of a long query) to one client as events.
  * Not kept in history: these streams are per request and end with the iterable.
  */
-import { Connection, type Transport } from './connection.js'
+import { Connection, type ConnectionOwner, type Transport } from './connection.js'
 import { RewindError } from './errors.js'
 import { encodeEvent, encodeRetry } from './frame.js'
-import type { Hub } from './hub.js'
 import type { SubscriberSink } from './sink.js'
+
+/** What an iterable stream needs from the hub that owns it (the hub implements it; see `ConnectionOwner`). */
+export interface IterableOwner extends ConnectionOwner {
+  /** Serializes event data with the hub's serializer (`ERR_SERIALIZE` on failure). */
+  serialize(value: unknown): string
+  /** Reports an error through `onError`. */
+  reportError(error: unknown, stream: string | undefined): void
+}
 
 /**
  * One item of an iterable stream: a string is the data of a `message` event; an object gives the
@@ -27,12 +34,12 @@ export type StreamItem =
     }
 
 /** A connection that writes the items of an async iterable, pulling the next one only when the sink has room. */
-export class IterableStream extends Connection {
+export class IterableStream extends Connection<IterableOwner> {
   private readonly iterator: AsyncIterator<StreamItem>
   private finished = false
 
   constructor(
-    hub: Hub<string | Promise<string>>,
+    hub: IterableOwner,
     sink: SubscriberSink,
     iterable: AsyncIterable<StreamItem>,
     begin?: (flush: boolean) => Transport | undefined,

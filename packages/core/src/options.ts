@@ -1,7 +1,7 @@
 /** Validation of options and arguments, with messages that say how to fix the call. */
 import { RewindError } from './errors.js'
 import { assertFieldValue } from './frame.js'
-import type { GapPolicy } from './subscriber.js'
+import type { GapPolicy } from './types.js'
 
 /** Longest stream name accepted, in UTF-16 code units. */
 export const MAX_STREAM_NAME_LENGTH = 256

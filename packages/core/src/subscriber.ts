@@ -2,18 +2,44 @@
  * A subscriber follows one hub stream: it replays history after its resume position, then takes
  * live events, and never sends an event twice or skips one that history still holds.
  */
-import { type Batch, Connection, type Transport } from './connection.js'
+import { type Batch, Connection, type ConnectionOwner, type Transport } from './connection.js'
 import { encodeEvent, encodeIdOnly } from './frame.js'
-import type { Hub } from './hub.js'
 import type { ResumeId } from './last-event-id.js'
 import type { SubscriberSink } from './sink.js'
-import { type GapReason, isAfter, type Position, type ReadResult, type StoredEvent } from './store.js'
+import {
+  type GapReason,
+  type HistoryStore,
+  isAfter,
+  type Position,
+  type ReadResult,
+  type StoredEvent,
+} from './store.js'
+import type { EventFilter, GapPolicy } from './types.js'
 
-/** What to do when a client's resume position cannot be honoured exactly. */
-export type GapPolicy = 'replay' | 'reset'
+export type { EventFilter, GapPolicy } from './types.js'
 
-/** Decides per event whether a subscriber gets it. Must be synchronous and cheap. */
-export type EventFilter = (event: StoredEvent) => boolean
+/** What a subscriber needs from the hub that owns it (the hub implements it; see `ConnectionOwner`). */
+export interface SubscriberOwner extends ConnectionOwner {
+  /** The history store. */
+  readonly store: HistoryStore
+  /** The hub's counters that subscribers add to. */
+  readonly counters: { delivered: number; replayed: number }
+  /** Bytes that may wait for one client before it is cut off as slow. */
+  readonly maxQueueBytes: number
+  /** Name of the event that tells a client its position could not be honoured. */
+  readonly gapEvent: string
+  /** Applies the gap policy and the `onGap` hook. */
+  decideGap(
+    stream: string,
+    reason: GapReason,
+    lastEventId: string | null,
+    override: GapPolicy | undefined,
+  ): GapPolicy
+  /** Reads history from an asynchronous store, sharing a read with subscribers that ask for the same page. */
+  readHistory(stream: string, after: string | null | undefined, limit: number): Promise<ReadResult>
+  /** Reports an error through `onError`. */
+  reportError(error: unknown, stream: string | undefined): void
+}
 
 /** Events read from history per store call during catch-up. */
 const PAGE_SIZE = 256
@@ -25,7 +51,7 @@ const WRITE_CHUNK_BYTES = 64 * 1024
  */
 const REPLAY_BUFFER_BYTES = 256 * 1024
 
-export class Subscriber extends Connection {
+export class Subscriber extends Connection<SubscriberOwner> {
   private live = false
   /** The last event this subscriber was sent (or skipped by its filter), or its resume position. */
   private cursor: Position | undefined
@@ -39,7 +65,7 @@ export class Subscriber extends Connection {
   private overflowed = false
 
   constructor(
-    hub: Hub<string | Promise<string>>,
+    hub: SubscriberOwner,
     sink: SubscriberSink,
     override readonly stream: string,
     private readonly filter: EventFilter | undefined,

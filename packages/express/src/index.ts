@@ -44,8 +44,8 @@ declare global {
 /** Options of {@link sse}: the hub's options, or an existing hub to share. */
 export interface SseOptions extends HubOptions {
   /**
-   * A hub to use instead of creating one (the other options are then ignored), for example one
-   * hub shared by several apps or routers.
+   * A hub to use instead of creating one, for example one hub shared by several apps or routers.
+   * Giving hub options with it throws (`ERR_INVALID_ARGUMENT`): give them to `createHub()`.
    * @defaultValue a new hub built from the other options
    */
   hub?: Hub<string> | Hub<Promise<string>>

@@ -46,7 +46,8 @@ declare module 'fastify' {
 /** Options of the plugin: the hub's options, or an existing hub to share. */
 export interface RewindPluginOptions extends HubOptions {
   /**
-   * A hub to use instead of creating one (the other hub options are then ignored).
+   * A hub to use instead of creating one. Giving hub options with it throws
+   * (`ERR_INVALID_ARGUMENT`): give them to `createHub()`; `closeRetry` still applies.
    * @defaultValue a new hub built from the other options
    */
   hub?: Hub<string> | Hub<Promise<string>>
