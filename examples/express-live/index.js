@@ -18,7 +18,7 @@
  *   curl -N http://127.0.0.1:3000/responses/<id>
  *
  * Environment: PORT (3000), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 1000),
- * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
+ * RESPONSE_LEASE (ms a streamed answer's producer holds its lease; the library's default), REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
  * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
  *
  *   REDIS_URL=redis://127.0.0.1:6379 PORT=3000 pnpm --filter express-live start
@@ -42,12 +42,18 @@ const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Express')
 /**
  * Builds the demo app; its Rewind middleware is `app.locals.events` (close it to end the streams).
  *
- * @param {{ history?: number, retry?: number, store?: object }} [options] events kept for resuming
- *   clients (1000), the reconnection delay sent to clients in milliseconds (1000: short, so a drop is
- *   quick to watch), and a shared history store (default: in memory)
+ * @param {{ history?: number, retry?: number, store?: object, responses?: object }} [options] events
+ *   kept for resuming clients (1000), the reconnection delay sent to clients in milliseconds (1000:
+ *   short, so a drop is quick to watch), a shared history store (default: in memory), and the bounds
+ *   of streamed answers (`{ lease, ttl, ... }`; default: the library's)
  */
-export function createApp({ history = 1000, retry = 1000, store } = {}) {
-  const events = sse({ history: { maxEvents: history }, retry, ...(store === undefined ? {} : { store }) })
+export function createApp({ history = 1000, retry = 1000, store, responses = {} } = {}) {
+  const events = sse({
+    history: { maxEvents: history },
+    retry,
+    responses,
+    ...(store === undefined ? {} : { store }),
+  })
   const drops = createDropControl()
   const app = express()
   app.disable('x-powered-by')
@@ -128,9 +134,9 @@ function describeError(error) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const settings = readSettings({ port: 3000 })
-  const { port, host, history } = settings
+  const { port, host, history, responses } = settings
   const store = storeFor(settings, createRedisStore)
-  const app = createApp({ history, store })
+  const app = createApp({ history, store, responses })
   const server = createServer(app)
   server.listen(port, host, () => {
     const { address, port: actual } = server.address()

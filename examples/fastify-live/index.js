@@ -17,7 +17,7 @@
  *   curl -N http://127.0.0.1:3001/responses/<id>
  *
  * Environment: PORT (3001), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 1000),
- * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
+ * RESPONSE_LEASE (ms a streamed answer's producer holds its lease; the library's default), REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
  * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
  */
 import { readFileSync } from 'node:fs'
@@ -37,16 +37,22 @@ const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
 /**
  * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams.
  *
- * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> } }} [options] events
- *   kept for resuming clients (1000), the reconnection delay sent to clients in milliseconds (1000:
- *   short, so a drop is quick to watch), and a shared history store (default: in memory), closed
- *   with the instance
+ * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> }, responses?: object }} [options]
+ *   events kept for resuming clients (1000), the reconnection delay sent to clients in milliseconds
+ *   (1000: short, so a drop is quick to watch), a shared history store (default: in memory), closed
+ *   with the instance, and the bounds of streamed answers (`{ lease, ttl, ... }`; default: the library's)
  */
-export function buildApp({ history = 1000, retry = 1000, store } = {}) {
+export function buildApp({ history = 1000, retry = 1000, store, responses = {} } = {}) {
   const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES })
   const drops = createDropControl()
   const shared = store === undefined ? {} : { store }
-  fastify.register(ssePlugin, { history: { maxEvents: history }, retry, closeRetry: 1000, ...shared })
+  fastify.register(ssePlugin, {
+    history: { maxEvents: history },
+    retry,
+    closeRetry: 1000,
+    responses,
+    ...shared,
+  })
   // onClose runs after the plugin's preClose has ended the streams: the store is no longer needed.
   if (store !== undefined) fastify.addHook('onClose', () => store.close())
 
@@ -127,8 +133,8 @@ function describeError(error) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const settings = readSettings({ port: 3001 })
-  const { port, host, history } = settings
-  const fastify = buildApp({ history, store: storeFor(settings, createRedisStore) })
+  const { port, host, history, responses } = settings
+  const fastify = buildApp({ history, responses, store: storeFor(settings, createRedisStore) })
   await fastify.listen({ port, host })
   const { address, port: actual } = fastify.server.address()
   console.log(

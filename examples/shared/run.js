@@ -2,7 +2,9 @@
  * How the live demos run as a process: settings from the environment (`PORT`, `HOST` 127.0.0.1,
  * `HISTORY` 1000: how many events each stream keeps for clients that resume; `REDIS_URL` to keep
  * that history in Redis, shared by every demo process started with the same `REDIS_URL` and
- * `REDIS_PREFIX`) and a graceful stop on SIGTERM and SIGINT.
+ * `REDIS_PREFIX`; `RESPONSE_LEASE`: the lease in milliseconds of a streamed answer's producer, which
+ * bounds how soon the other instances learn that a producing process died; unset, the library's
+ * default) and a graceful stop on SIGTERM and SIGINT.
  */
 
 /** Key prefix of the demos' streams in Redis; the same in both demos, so they form one cluster. */
@@ -13,14 +15,17 @@ const STOP_TIMEOUT = 5000
 
 /**
  * @param {{ port: number }} defaults
- * @returns {{ port: number, host: string, history: number, redis?: { url: string, prefix: string } }}
+ * @returns {{ port: number, host: string, history: number, responses: { lease?: number }, redis?: { url: string, prefix: string } }}
  */
 export function readSettings(defaults) {
   const url = process.env.REDIS_URL
+  const lease = integer('RESPONSE_LEASE', undefined, 1)
   return {
     port: integer('PORT', defaults.port, 0),
     host: process.env.HOST || '127.0.0.1',
     history: integer('HISTORY', 1000, 1),
+    // Only what is set, so the hub keeps its own defaults for the rest.
+    responses: lease === undefined ? {} : { lease },
     ...(url ? { redis: { url, prefix: process.env.REDIS_PREFIX || DEFAULT_REDIS_PREFIX } } : {}),
   }
 }
