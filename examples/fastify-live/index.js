@@ -43,7 +43,8 @@ const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
  *   with the instance, and the bounds of streamed answers (`{ lease, ttl, ... }`; default: the library's)
  */
 export function buildApp({ history = 1000, retry = 1000, store, responses = {} } = {}) {
-  const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES })
+  // A response id may have 128 characters; Fastify's router refuses parameters over 100 by default.
+  const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 128 })
   const drops = createDropControl()
   const shared = store === undefined ? {} : { store }
   fastify.register(ssePlugin, {
