@@ -164,6 +164,22 @@ describe.skipIf(redis === undefined)('streamed answers across two live demos sha
     expect((await readAnswer(`${b.url}/responses/${id}`)).events).toEqual(onA.events)
   })
 
+  it('replays on Fastify, from the start, 20,000 tokens produced on Express (interval 0)', async () => {
+    const startedAt = performance.now()
+    const id = await startAnswer(a.url, { tokens: 20_000, interval: 0 })
+    const live = await readAnswer(`${a.url}/responses/${id}`)
+    const produced = performance.now() - startedAt
+    expectAnswer(live.events, tokens(0, 20_000), 'done')
+    const replayedAt = performance.now()
+    const replay = await readAnswer(`${b.url}/responses/${id}`)
+    const replayed = performance.now() - replayedAt
+    expect(replay.events).toEqual(live.events)
+    expect(await client.xlen(streamKey(id))).toBe(20_001)
+    console.log(
+      `20,000 tokens on Redis: produced and read live on A in ${produced.toFixed(0)} ms, replayed from the start on B in ${replayed.toFixed(0)} ms`,
+    )
+  })
+
   it('starts nothing on invalid input: no key appears in Redis', async () => {
     const before = await responseKeys()
     for (const example of [a, b]) {
