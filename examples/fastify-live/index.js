@@ -21,7 +21,8 @@
  *   curl -N http://127.0.0.1:3001/responses/<id>
  *
  * Environment: PORT (3001), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 100),
- * TICKER (`off` starts with the ticker paused),
+ * TICKER (`off` starts with the ticker paused), RESPONSE_LEASE (ms a streamed answer's producer holds its
+ * lease; the library's default),
  * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
  * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
  */
@@ -45,17 +46,25 @@ const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
  * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams and
  * stops its ticker.
  *
- * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> }, ticker?: boolean }}
+ * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> }, ticker?: boolean, responses?: object }}
  *   [options] events kept for resuming clients (100), the reconnection delay sent to clients in
  *   milliseconds (1000: short, so a drop is quick to watch), a shared history store (default: in
- *   memory), closed with the instance, and whether the background ticker starts running (true)
+ *   memory), closed with the instance, whether the background ticker starts running (true), and the
+ *   bounds of streamed answers (`{ lease, ttl, ... }`; default: the library's)
  */
-export function buildApp({ history = DEFAULT_DEMO_HISTORY, retry = 1000, store, ticker = true } = {}) {
-  const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES })
+export function buildApp({
+  history = DEFAULT_DEMO_HISTORY,
+  retry = 1000,
+  store,
+  ticker = true,
+  responses = {},
+} = {}) {
+  // A response id may have 128 characters; Fastify's router refuses parameters over 100 by default.
+  const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 128 })
   const drops = createDropControl()
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
-  fastify.register(ssePlugin, { ...kept, retry, closeRetry: 1000 })
+  fastify.register(ssePlugin, { ...kept, retry, closeRetry: 1000, responses })
   const publish = (input) => fastify.sse.publish(STREAM, input)
   // Started once ready: fastify.sse exists only after the plugin has loaded.
   const ticks = createTicker(publish, { running: false })
@@ -160,8 +169,8 @@ function describeError(error) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const settings = readSettings({ port: 3001 })
-  const { port, host, history, ticker } = settings
-  const fastify = buildApp({ history, ticker, store: storeFor(settings, createRedisStore) })
+  const { port, host, history, ticker, responses } = settings
+  const fastify = buildApp({ history, ticker, responses, store: storeFor(settings, createRedisStore) })
   await fastify.listen({ port, host })
   const { address, port: actual } = fastify.server.address()
   console.log(
