@@ -132,7 +132,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
   #stallTimer: ReturnType<typeof setTimeout> | undefined
   #sleepTimer: ReturnType<typeof setTimeout> | undefined
   #wake: (() => void) | undefined
-  #drained: (() => void) | undefined
+  #readyWaiter: (() => void) | undefined
   #failure: RewindClientError | undefined
 
   constructor(url: string | URL, options: EventSourceOptions = {}) {
@@ -272,10 +272,10 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<SourceItem<Events>> {
     const channel = new ItemChannel<SourceItem<Events>>(
-      () => this.#taken(),
+      () => this.#ready(),
       (returned) => {
         this.#channels.delete(returned)
-        this.#taken()
+        this.#ready()
       },
     )
     if (this.#readyState === CLOSED) channel.finish(this.#failure)
@@ -483,7 +483,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     return new RewindClientError('ERR_NETWORK', `${url} ended the stream`)
   }
 
-  /** Hands over what the last piece of the body held, in order, waiting for `for await` loops between events. */
+  /** Hands over what the last piece of the body held, in order, waiting for `for await` loops to ask for more. */
   async #deliver(): Promise<void> {
     const parsed = this.#parsed
     for (let index = 0; index < parsed.length && this.#readyState !== CLOSED; index++) {
@@ -499,7 +499,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
           ),
         )
       }
-      if (this.#pending()) await new Promise<void>((resolve) => (this.#drained = resolve))
+      if (this.#busy()) await new Promise<void>((resolve) => (this.#readyWaiter = resolve))
     }
     parsed.length = 0
   }
@@ -635,16 +635,16 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     for (const channel of this.#channels) channel.push(item)
   }
 
-  #pending(): boolean {
-    for (const channel of this.#channels) if (channel.pending) return true
+  #busy(): boolean {
+    for (const channel of this.#channels) if (channel.busy) return true
     return false
   }
 
-  #taken(): void {
-    if (this.#drained === undefined || this.#pending()) return
-    const drained = this.#drained
-    this.#drained = undefined
-    drained()
+  #ready(): void {
+    if (this.#readyWaiter === undefined || this.#busy()) return
+    const ready = this.#readyWaiter
+    this.#readyWaiter = undefined
+    ready()
   }
 
   /** The stream ended for good: forget the saved position, close, and tell. */
@@ -682,8 +682,8 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     this.#sleepTimer = undefined
     this.#wake?.()
     this.#wake = undefined
-    this.#drained?.()
-    this.#drained = undefined
+    this.#readyWaiter?.()
+    this.#readyWaiter = undefined
     this.#options.signal?.removeEventListener('abort', this.#onAbort)
   }
 }

@@ -1,7 +1,7 @@
 /**
- * `for await` over a source: each iterator gets its own channel. The source waits for every channel
- * to be taken from before it hands over the next event, so a slow loop slows the reading of the
- * response instead of queueing events in memory.
+ * `for await` over a source: each iterator gets its own channel. The source hands over the next
+ * event only once every loop asks for one again, so a slow loop slows the reading of the response
+ * instead of queueing events in memory.
  */
 
 /** A promise with its resolver at hand. */
@@ -10,27 +10,27 @@ interface Waiter<T> {
   reject(error: unknown): void
 }
 
-/** One iterator's queue of items, at most one long while the source honours {@link ItemChannel.pending}. */
+/** One iterator's queue of items, at most one long while the source honours {@link ItemChannel.busy}. */
 export class ItemChannel<T> implements AsyncIterableIterator<T> {
   readonly #items: T[] = []
   #waiter: Waiter<T> | undefined
   #finished = false
   #error: unknown
-  readonly #onTaken: (channel: ItemChannel<T>) => void
+  readonly #onReady: () => void
   readonly #onReturn: (channel: ItemChannel<T>) => void
 
   /**
-   * @param onTaken - called when the channel becomes empty, so the source may go on
+   * @param onReady - called when the loop asks for the next item, so the source may go on
    * @param onReturn - called when the loop stops early (`break`, `return`, a throw)
    */
-  constructor(onTaken: (channel: ItemChannel<T>) => void, onReturn: (channel: ItemChannel<T>) => void) {
-    this.#onTaken = onTaken
+  constructor(onReady: () => void, onReturn: (channel: ItemChannel<T>) => void) {
+    this.#onReady = onReady
     this.#onReturn = onReturn
   }
 
-  /** Whether an item waits to be taken. */
-  get pending(): boolean {
-    return this.#items.length > 0
+  /** Whether the loop is still busy with the last item (it has not asked for the next one yet). */
+  get busy(): boolean {
+    return !this.#finished && this.#waiter === undefined
   }
 
   push(item: T): void {
@@ -57,14 +57,14 @@ export class ItemChannel<T> implements AsyncIterableIterator<T> {
 
   next(): Promise<IteratorResult<T>> {
     const item = this.#items.shift()
-    if (item !== undefined) {
-      if (this.#items.length === 0) this.#onTaken(this)
-      return Promise.resolve({ value: item, done: false })
-    }
+    if (item !== undefined) return Promise.resolve({ value: item, done: false })
     return new Promise((resolve, reject) => {
       const waiter = { resolve, reject }
       if (this.#finished) this.#settle(waiter)
-      else this.#waiter = waiter
+      else {
+        this.#waiter = waiter
+        this.#onReady()
+      }
     })
   }
 
