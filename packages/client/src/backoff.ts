@@ -18,13 +18,14 @@ export interface BackoffPolicy {
 
 /**
  * The delay before reconnection attempt `attempt` (0 for the first after a drop): a uniformly random
- * time in `[0, min(cap, base × factor^attempt))`.
+ * whole number of milliseconds in `[0, min(cap, base × factor^attempt))`. A base under 1 ms counts
+ * as 1 ms, so a server that sent `retry: 0` and then went away is not asked in a tight loop.
  */
 export function backoffDelay(
   policy: BackoffPolicy,
   attempt: number,
   random: () => number = Math.random,
 ): number {
-  const window = Math.min(policy.cap, policy.base * policy.factor ** attempt)
+  const window = Math.floor(Math.min(policy.cap, Math.max(policy.base, 1) * policy.factor ** attempt))
   return Math.floor(random() * window)
 }
