@@ -274,6 +274,58 @@ describe('stopping for good', () => {
   })
 })
 
+describe('a stream opened with POST', () => {
+  it('is not sent again without a Location or a resume option: it stops and says how to fix it', async () => {
+    const server = await listen((_req, res) => {
+      openStream(res)
+      res.end('retry: 10\nid: 1\ndata: partial answer\n\n')
+    })
+    const { source, log, closed } = record(server.url('/ask'), { method: 'POST', body: 'prompt' })
+    const errors: unknown[] = []
+    source.addEventListener('error', (event) => errors.push(event.error))
+    await closed()
+    expect(log.at(-1)).toEqual({
+      type: 'error',
+      code: 'ERR_NOT_RESUMABLE',
+      status: undefined,
+      reconnectDelay: undefined,
+    })
+    expect(String(errors[0])).toMatch(/Location header .* or pass the resume option/)
+    await sleep(QUIET_MS)
+    expect(server.requests.map((request) => [request.method, request.body])).toEqual([['POST', 'prompt']])
+  })
+
+  it('is resumed as the resume option says, told the response headers and the position', async () => {
+    const server = await listen((req, res, index) => {
+      openStream(res, { 'x-answer': 'a7' })
+      if (index === 0) res.end(`retry: 10\nid: 1\ndata: first\n\n`)
+      else res.write(`id: 2\ndata: resumed with ${req.method} ${req.url} ${req.body}\n\n`)
+    })
+    const contexts: {
+      lastEventId: string
+      url: string
+      method: string
+      answer: string | null | undefined
+    }[] = []
+    const { messagesAtLeast, messages } = record(server.url('/ask'), {
+      method: 'POST',
+      body: 'prompt',
+      resume: ({ lastEventId, url, method, response }) => {
+        contexts.push({ lastEventId, url, method, answer: response?.headers.get('x-answer') })
+        return {
+          url: server.url(`/answers/${response?.headers.get('x-answer')}/resume`),
+          method: 'POST',
+          body: lastEventId,
+        }
+      },
+    })
+    await messagesAtLeast(2)
+    expect(messages()[1]).toEqual(['2', 'resumed with POST /answers/a7/resume 1'])
+    expect(contexts).toEqual([{ lastEventId: '1', url: server.url('/ask'), method: 'POST', answer: 'a7' }])
+    expect(server.requests[1]!.lastEventId).toBe('1')
+  })
+})
+
 describe('the gap signal', () => {
   it('is its own event with the reason and the position, and the next request resumes from it', async () => {
     const server = await listen((_req, res, index) => {
