@@ -300,14 +300,21 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
 
   async #run(): Promise<void> {
     const o = this.#options
-    if (o.storageKey !== undefined && o.store !== undefined) {
-      try {
-        const stored = await o.store.get(o.storageKey)
-        if (typeof stored === 'string' && stored !== '' && !/[\r\n\0]/.test(stored))
-          this.#lastEventId = stored
-      } catch {
-        // Persistence is best effort: without the stored id the stream starts from `lastEventId`.
+    const stored = await this.#load(o.storageKey)
+    if (stored !== '') this.#lastEventId = stored
+    if (stored !== '' && this.#request.method !== 'GET') {
+      // A reloaded page with the saved position of a POST answer: resume it, never post again.
+      const url = await this.#load(this.#urlKey())
+      if (url !== '') this.#location = url
+      const next = await this.#nextRequest(0, 'a saved position was found', undefined)
+      if (this.#readyState === CLOSED) return
+      if (next instanceof RewindClientError) {
+        // Forget it, so the next page load starts afresh instead of failing the same way.
+        this.#forget()
+        this.#fail(next)
+        return
       }
+      this.#request = next
     }
     for (let attempt = 0; this.#readyState !== CLOSED; attempt++) {
       const dropped = await this.#connect(attempt)
@@ -316,7 +323,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
         this.#fail(dropped)
         return
       }
-      const next = await this.#nextRequest(attempt + 1, dropped)
+      const next = await this.#nextRequest(attempt + 1, 'the stream dropped', dropped)
       if (this.#readyState === CLOSED) return
       if (next instanceof RewindClientError) {
         this.#fail(next)
@@ -366,7 +373,9 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
       if (request.body !== undefined) init.body = request.body
       // A body is sent once: what follows is a resumption, never the same request again.
       request.body = undefined
-      response = await o.fetch(request.url, init)
+      // Called unbound: a browser's fetch throws "Illegal invocation" when `this` is not the window.
+      const fetchEvents = o.fetch
+      response = await fetchEvents(request.url, init)
     } catch (error) {
       if (this.#readyState === CLOSED) return undefined
       return new RewindClientError(
@@ -387,6 +396,8 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     if (location !== null) {
       try {
         this.#location = new URL(location, info.url).href
+        // Kept with the position, so a reloaded page resumes a POST answer from the same URL.
+        if (request.method !== 'GET') this.#write(this.#urlKey(), this.#location)
       } catch {
         // A Location that is not a URL is not one to resume from.
       }
@@ -558,23 +569,53 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
   }
 
   #save(id: string): void {
-    const { store, storageKey } = this.#options
-    if (store === undefined || storageKey === undefined) return
+    if (this.#options.storageKey !== undefined) this.#write(this.#options.storageKey, id)
+  }
+
+  /** Where the URL that resumes a non-GET stream is kept, next to its position. */
+  #urlKey(): string | undefined {
+    const { storageKey } = this.#options
+    return storageKey === undefined ? undefined : `${storageKey}:url`
+  }
+
+  /** Reads a saved value, or `''`. */
+  async #load(key: string | undefined): Promise<string> {
+    const { store } = this.#options
+    if (store === undefined || key === undefined) return ''
     try {
-      const saved =
-        id !== ''
-          ? store.set(storageKey, id)
-          : store.delete
-            ? store.delete(storageKey)
-            : store.set(storageKey, '')
-      if (saved instanceof Promise) saved.catch(ignore)
+      const value = await store.get(key)
+      return typeof value === 'string' && !/[\r\n\0]/.test(value) ? value : ''
+    } catch {
+      // Persistence is best effort: without the saved value the stream starts as if there were none.
+      return ''
+    }
+  }
+
+  /** Saves a value, or forgets it when it is `''`. */
+  #write(key: string | undefined, value: string): void {
+    const { store } = this.#options
+    if (store === undefined || key === undefined) return
+    try {
+      const written =
+        value !== '' ? store.set(key, value) : store.delete ? store.delete(key) : store.set(key, '')
+      if (written instanceof Promise) written.catch(ignore)
     } catch {
       // Best effort (storage full or disabled): the position in memory still holds for this page.
     }
   }
 
+  /** Forgets the saved position (and the URL that resumes it). */
+  #forget(): void {
+    this.#write(this.#options.storageKey, '')
+    this.#write(this.#urlKey(), '')
+  }
+
   /** Decides how to reconnect after a drop: the request, or the error that stops the source. */
-  async #nextRequest(attempt: number, dropped: RewindClientError): Promise<NextRequest | RewindClientError> {
+  async #nextRequest(
+    attempt: number,
+    situation: string,
+    dropped: RewindClientError | undefined,
+  ): Promise<NextRequest | RewindClientError> {
     const o = this.#options
     const current = this.#request
     if (o.resume !== undefined) {
@@ -614,7 +655,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
       return { url: this.#location, method: 'GET', body: undefined, headers: undefined }
     return new RewindClientError(
       'ERR_NOT_RESUMABLE',
-      `the ${current.method} stream from ${current.url} dropped and is not sent again: have the server answer with a Location header naming a GET URL of the stream, or pass the resume option`,
+      `${current.method} ${current.url}: ${situation}, and a body is never sent twice: have the server answer with a Location header naming a GET URL of the stream, or pass the resume option`,
       { field: 'resume', cause: dropped },
     )
   }
@@ -649,15 +690,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
 
   /** The stream ended for good: forget the saved position, close, and tell. */
   #end(reason: EndReason): void {
-    const { store, storageKey } = this.#options
-    if (store !== undefined && storageKey !== undefined) {
-      try {
-        const cleared = store.delete ? store.delete(storageKey) : store.set(storageKey, '')
-        if (cleared instanceof Promise) cleared.catch(ignore)
-      } catch {
-        // Best effort, as for saving.
-      }
-    }
+    this.#forget()
     this.#shutdown()
     this.dispatchEvent(new EndEvent({ reason, lastEventId: this.#lastEventId }))
     for (const channel of this.#channels) channel.finish()

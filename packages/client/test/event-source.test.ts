@@ -35,6 +35,20 @@ describe('a stream', () => {
     expect(server.requests[0]!.lastEventId).toBeUndefined()
   })
 
+  it("calls fetch unbound, as a browser's fetch requires (it throws 'Illegal invocation' otherwise)", async () => {
+    const server = await listen((_req, res) => {
+      openStream(res)
+      res.write('id: 1\ndata: fetched\n\n')
+    })
+    const strictFetch = function (this: unknown, input: string | URL | Request, init?: RequestInit) {
+      if (this !== undefined && this !== globalThis) throw new TypeError('Illegal invocation')
+      return fetch(input, init)
+    }
+    const { messages, messagesAtLeast } = record(server.url(), { fetch: strictFetch as typeof fetch })
+    await messagesAtLeast(1)
+    expect(messages()).toEqual([['1', 'fetched']])
+  })
+
   it('sends the lastEventId option on the first request', async () => {
     const server = await listen((_req, res) => openStream(res))
     const { log } = record(server.url(), { lastEventId: 'k3f9x-42' })
@@ -323,6 +337,69 @@ describe('a stream opened with POST', () => {
     expect(messages()[1]).toEqual(['2', 'resumed with POST /answers/a7/resume 1'])
     expect(contexts).toEqual([{ lastEventId: '1', url: server.url('/ask'), method: 'POST', answer: 'a7' }])
     expect(server.requests[1]!.lastEventId).toBe('1')
+  })
+})
+
+describe('a POST stream with a saved position (a reloaded page)', () => {
+  function memoryStore(entries: [string, string][]): PositionStore & { saved: Map<string, string> } {
+    const saved = new Map(entries)
+    return {
+      saved,
+      get: (key) => saved.get(key),
+      set: (key, id) => void saved.set(key, id),
+      delete: (key) => void saved.delete(key),
+    }
+  }
+
+  it('saves the Location next to the position, and on the next load resumes by GET without posting', async () => {
+    const server = await listen((req, res) => {
+      openStream(res, req.method === 'POST' ? { location: '/answers/7' } : {})
+      if (req.method === 'POST') res.write('id: 1\ndata: first\n\n')
+      else res.end('id: 2\ndata: second\n\nevent: rewind-end\ndata: done\n\n')
+    })
+    const store = memoryStore([])
+    const first = record(server.url('/answers'), {
+      method: 'POST',
+      body: 'prompt',
+      storageKey: 'answer',
+      store,
+    })
+    await first.messagesAtLeast(1)
+    expect(Object.fromEntries(store.saved)).toEqual({ answer: '1', 'answer:url': server.url('/answers/7') })
+    // The page reloads: the same code runs again, with the same body.
+    first.source.close()
+    const second = record(server.url('/answers'), {
+      method: 'POST',
+      body: 'prompt',
+      storageKey: 'answer',
+      store,
+    })
+    await second.closed()
+    expect(second.messages()).toEqual([['2', 'second']])
+    expect(
+      server.requests.map((request) => [request.method, request.url, request.body, request.lastEventId]),
+    ).toEqual([
+      ['POST', '/answers', 'prompt', undefined],
+      ['GET', '/answers/7', '', '1'],
+    ])
+    expect(store.saved.size).toBe(0)
+  })
+
+  it('without a saved URL or a resume option, stops with ERR_NOT_RESUMABLE and forgets the position', async () => {
+    const server = await listen((_req, res) => openStream(res))
+    const store = memoryStore([['answer', '41']])
+    const { log, closed } = record(server.url('/answers'), {
+      method: 'POST',
+      body: 'prompt',
+      storageKey: 'answer',
+      store,
+    })
+    await closed()
+    expect(log).toEqual([
+      { type: 'error', code: 'ERR_NOT_RESUMABLE', status: undefined, reconnectDelay: undefined },
+    ])
+    expect(server.requests).toHaveLength(0)
+    expect(store.saved.size).toBe(0)
   })
 })
 
