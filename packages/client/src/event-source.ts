@@ -444,7 +444,6 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
       this.#origin = ''
     }
     this.#readyState = OPEN
-    this.#failures = 0
     this.dispatchEvent(new OpenEvent(info))
     if (this.#readyState !== OPEN) {
       response.body.cancel().catch(ignore)
@@ -475,6 +474,9 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
         clearTimeout(this.#stallTimer)
         this.#stallTimer = undefined
         if (done) break
+        // The backoff starts over only once bytes flow: a server that answers 200 and ends at once
+        // (a proxy in trouble) is backed off from, not asked again and again at the base delay.
+        if (value.length > 0) this.#failures = 0
         this.#parser.feed(decoder.decode(value, { stream: true }))
         await this.#deliver()
         if (this.#readyState === CLOSED) {

@@ -91,7 +91,7 @@ export class EndEvent extends Event {
 /**
  * `error`: a connection failed or dropped. When `reconnectDelay` is a number the source reconnects
  * after that many milliseconds; when it is `undefined` the source has stopped for good (`readyState`
- * is `CLOSED`).
+ * is `CLOSED`), except for `ERR_INVALID_JSON`, after which the stream goes on (`OPEN`).
  */
 export class SourceErrorEvent extends Event {
   /** What went wrong. */

@@ -45,7 +45,7 @@ export interface ResumeContext {
   method: string
   /** The latest response, or `undefined` when no response came yet (the first request failed). */
   response: ResponseInfo | undefined
-  /** 1 for the first reconnection, then 2, 3, … */
+  /** 1 for the first reconnection, then 2, 3, …; 0 when a saved position is resumed on start. */
   attempt: number
 }
 
@@ -156,7 +156,7 @@ export interface EventSourceOptions {
    */
   backoffFactor?: number
   /**
-   * Most reconnection attempts in a row without a successful open; past it the source stops.
+   * Most reconnection attempts in a row without receiving a byte; past it the source stops.
    * @defaultValue `Infinity`
    */
   maxRetries?: number

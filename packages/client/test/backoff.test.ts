@@ -75,4 +75,15 @@ describe('reconnecting to a server that refuses', () => {
       `[client] delays under a refusing server (window ${base} ms doubling, cap ${cap} ms): ${delays.join(', ')} ms`,
     )
   }, 30_000)
+
+  it('keeps backing off from a server that answers 200 and ends at once, with no byte', async () => {
+    const server = await listen((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).end(),
+    )
+    const { log } = record(server.url(), { retry: 10, maxRetryDelay: 5000 })
+    await waitUntil(() => server.requests.length >= 9, '9 requests', 15_000)
+    const delays = log.flatMap((entry) => ('code' in entry ? [entry.reconnectDelay!] : []))
+    // Windows of 10, 20, … 1280 ms: were the count reset at each empty 200, every delay would be under 10 ms.
+    expect(Math.max(...delays.slice(4, 8))).toBeGreaterThanOrEqual(10)
+  }, 30_000)
 })
