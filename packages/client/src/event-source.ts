@@ -96,6 +96,20 @@ function describe(error: unknown): string {
 
 function ignore(): void {}
 
+/** The page's URL in a browser, `undefined` in Node. */
+function pageUrl(): string | undefined {
+  return (globalThis as { location?: { href?: string } }).location?.href
+}
+
+/** `url` resolved against `base`, or `undefined` when that is not a valid URL. */
+function absolute(url: string | URL, base: string | undefined): string | undefined {
+  try {
+    return new URL(url, base).href
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * An `EventSource` on `fetch` that keeps Rewind's guarantees on the client's side. Use
  * {@link createEventSource} to make one; it connects at once.
@@ -138,13 +152,18 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
   constructor(url: string | URL, options: EventSourceOptions = {}) {
     super()
     this.#options = resolveOptions(options)
-    if (!(typeof url === 'string' || url instanceof URL) || String(url) === '') {
-      throw new RewindClientError('ERR_INVALID_ARGUMENT', 'url must be a non-empty string or a URL', {
-        field: 'url',
-      })
+    // Resolved at once, as EventSource does: a relative URL in Node (no document) would otherwise
+    // fail every attempt as a network error, and be retried for ever.
+    const resolved = typeof url === 'string' || url instanceof URL ? absolute(url, pageUrl()) : undefined
+    if (resolved === undefined || String(url) === '') {
+      throw new RewindClientError(
+        'ERR_INVALID_ARGUMENT',
+        `url must be a URL, absolute where there is no page to resolve it against (Node); got '${String(url)}'`,
+        { field: 'url' },
+      )
     }
     const o = this.#options
-    this.url = String(url)
+    this.url = resolved
     this.#lastEventId = o.lastEventId
     this.#retry = o.retry
     this.#request = { url: this.url, method: o.method, body: o.body ?? undefined, headers: undefined }
@@ -643,7 +662,17 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
         })
       }
       if (decided !== undefined) {
-        const url = decided.url === undefined ? current.url : String(decided.url)
+        const url = decided.url === undefined ? current.url : absolute(decided.url, current.url)
+        if (url === undefined) {
+          return new RewindClientError(
+            'ERR_NOT_RESUMABLE',
+            `the resume option returned an invalid url: ${String(decided.url)}`,
+            {
+              field: 'resume',
+              cause: dropped,
+            },
+          )
+        }
         return {
           url,
           method: (decided.method ?? (decided.url === undefined ? current.method : 'GET')).toUpperCase(),

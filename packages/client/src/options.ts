@@ -76,8 +76,8 @@ export interface EventSourceOptions {
   body?: RequestInit['body']
   /**
    * Request headers, or a function that returns them (or a promise of them), called before every
-   * connection attempt, so each reconnection carries a fresh token. `Accept` and `Last-Event-ID`
-   * are set by the client.
+   * connection attempt, so each reconnection carries a fresh token. If it throws, that attempt
+   * fails (`ERR_NETWORK`) and is retried with backoff. `Accept` and `Last-Event-ID` are set by the client.
    * @defaultValue none
    */
   headers?: HeadersValue | ((context: RequestContext) => HeadersValue | Promise<HeadersValue>)

@@ -30,6 +30,7 @@ describe('a stream', () => {
     ])
     expect(source.readyState).toBe(source.OPEN)
     expect(source.lastEventId).toBe('2')
+    expect(source.url).toBe(server.url('/events'))
     expect(server.requests).toHaveLength(1)
     expect(server.requests[0]!.headers.accept).toBe('text/event-stream')
     expect(server.requests[0]!.lastEventId).toBeUndefined()
@@ -497,6 +498,8 @@ describe('options', () => {
       ['gapEvent', () => createEventSource('http://127.0.0.1:9/', { gapEvent: 'a\nb' })],
       ['lastEventId', () => createEventSource('http://127.0.0.1:9/', { lastEventId: 'a\nb' })],
       ['url', () => createEventSource('')],
+      // Node has no page to resolve a relative URL against.
+      ['url', () => createEventSource('/events')],
     ]
     for (const [field, attempt] of attempts) {
       let thrown: unknown
