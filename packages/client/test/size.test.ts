@@ -9,7 +9,7 @@ import { build } from 'esbuild'
 import { describe, expect, it } from 'vitest'
 
 /** The budget, in bytes, minified and gzipped; the README states it. */
-const BUDGET = 7 * 1024
+const BUDGET = 7.5 * 1024
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
