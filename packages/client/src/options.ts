@@ -92,7 +92,7 @@ export interface EventSourceOptions {
    */
   signal?: AbortSignal
   /**
-   * The `fetch` to use, for example one with an HTTP agent or a proxy in Node.
+   * The `fetch` to use, for example one with its own connection pool or a proxy in Node.
    * @defaultValue `globalThis.fetch`
    */
   fetch?: typeof fetch

@@ -14,8 +14,8 @@ import { build } from 'esbuild'
 import express from 'express'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { listenApp } from './helpers/server.js'
-import { sleep, waitUntil } from './helpers/wait.js'
+import { listenApp } from './support/server.js'
+import { sleep, waitUntil } from './support/wait.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const CHROMIUM_ARGS = [

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createEventSource, type PositionStore, RewindClientError } from '../src/index.js'
-import { listen, openStream } from './helpers/server.js'
-import { record } from './helpers/source.js'
-import { sleep, waitUntil } from './helpers/wait.js'
+import { listen, openStream } from './support/server.js'
+import { record } from './support/source.js'
+import { sleep, waitUntil } from './support/wait.js'
 
 /** Long enough for a reconnection that should not happen to have happened (they are set to ~10 ms). */
 const QUIET_MS = 300

@@ -2,7 +2,7 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { listen, openStream } from './helpers/server.js'
+import { listen, openStream } from './support/server.js'
 
 const cwd = fileURLToPath(new URL('..', import.meta.url))
 

@@ -9,9 +9,9 @@ import { ssePlugin } from '@rewind/fastify'
 import express from 'express'
 import Fastify from 'fastify'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { listenApp } from './helpers/server.js'
-import { record } from './helpers/source.js'
-import { sleep, waitUntil } from './helpers/wait.js'
+import { listenApp } from './support/server.js'
+import { record } from './support/source.js'
+import { sleep, waitUntil } from './support/wait.js'
 
 /** Every request the app saw, with the Last-Event-ID it carried and its socket. */
 interface Seen {
