@@ -1,0 +1,37 @@
+export { type BackoffPolicy, backoffDelay } from './backoff.js'
+export { REWIND_CLIENT_ERROR_CODES, RewindClientError, type RewindClientErrorCode } from './errors.js'
+export {
+  createEventSource,
+  type EventMap,
+  type GapItem,
+  type MessageItem,
+  RewindEventSource,
+  type SourceEventMap,
+  type SourceItem,
+} from './event-source.js'
+export {
+  EndEvent,
+  type EndReason,
+  GapEvent,
+  type GapReason,
+  OpenEvent,
+  SourceErrorEvent,
+  SourceMessageEvent,
+} from './events.js'
+export {
+  DEFAULT_BACKOFF_FACTOR,
+  DEFAULT_DEDUPE_WINDOW,
+  DEFAULT_END_EVENT,
+  DEFAULT_GAP_EVENT,
+  DEFAULT_MAX_EVENT_SIZE,
+  DEFAULT_MAX_RETRY_DELAY,
+  DEFAULT_RETRY,
+  type EventSourceOptions,
+  type HeadersValue,
+  isRetryableStatus,
+  type RequestContext,
+  type ResponseInfo,
+  type ResumeContext,
+  type ResumeRequest,
+} from './options.js'
+export { type PositionStore, sessionStorageStore } from './position.js'

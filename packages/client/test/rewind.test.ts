@@ -1,0 +1,195 @@
+/**
+ * The client against Rewind's own adapters over real sockets: resuming across server-side drops,
+ * the head position of a fresh stream, the gap signal, and a POST answer resumed by GET.
+ */
+
+import type { Socket } from 'node:net'
+import { type SseMiddleware, sse } from '@rewind/express'
+import { ssePlugin } from '@rewind/fastify'
+import express from 'express'
+import Fastify from 'fastify'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { listenApp } from './support/server.js'
+import { record } from './support/source.js'
+import { sleep, waitUntil } from './support/wait.js'
+
+/** Every request the app saw, with the Last-Event-ID it carried and its socket. */
+interface Seen {
+  method: string
+  path: string
+  lastEventId: string | undefined
+  body: unknown
+  socket: Socket
+}
+
+function expressApp(options: { history?: { maxEvents: number } } = {}): {
+  app: express.Express
+  events: SseMiddleware<string>
+  seen: Seen[]
+} {
+  const events = sse({ retry: 10, ...options })
+  onTestFinished(() => events.close())
+  const seen: Seen[] = []
+  const app = express()
+  app.use(express.json())
+  app.use((req, _res, next) => {
+    seen.push({
+      method: req.method,
+      path: req.path,
+      lastEventId: req.get('last-event-id'),
+      body: req.body,
+      socket: req.socket,
+    })
+    next()
+  })
+  app.use(events)
+  app.get('/events', events.stream('news'))
+  return { app, events, seen }
+}
+
+describe('with @rewind/express', () => {
+  it('resumes across server-side drops with every event exactly once, in order', async () => {
+    const { app, events, seen } = expressApp()
+    const server = await listenApp(app)
+    const { messages, messagesAtLeast, source } = record(server.url('/events'), { listen: ['note'] })
+    await waitUntil(() => source.readyState === source.OPEN, 'open')
+
+    const published: string[] = []
+    for (let drop = 0; drop < 4; drop++) {
+      for (let n = 0; n < 5; n++) {
+        const index = published.length
+        published.push(
+          events.publish('news', index % 2 ? { event: 'note', data: { index } } : { data: `${index}` }),
+        )
+      }
+      await messagesAtLeast(published.length)
+      // Cut the stream from the server's side, then publish while the client is away.
+      seen.at(-1)!.socket.destroy()
+      for (let n = 0; n < 3; n++) published.push(events.publish('news', { data: `away ${drop} ${n}` }))
+    }
+    await messagesAtLeast(published.length)
+    await sleep(50)
+    expect(messages().map(([id]) => id)).toEqual(published)
+    const requests = seen.filter((request) => request.path === '/events')
+    expect(requests).toHaveLength(5)
+    // Each reconnection resumed after the last event received before the drop.
+    expect(requests.slice(1).map((request) => request.lastEventId)).toEqual(
+      [4, 12, 20, 28].map((index) => published[index]),
+    )
+  })
+
+  it("adopts a fresh stream's head position, so a drop before the first event loses nothing", async () => {
+    const { app, events, seen } = expressApp()
+    const before = events.publish('news', { data: 'before the client came' })
+    const server = await listenApp(app)
+    const { source, messages, messagesAtLeast } = record(server.url('/events'))
+    await waitUntil(() => source.lastEventId === before, 'the head position')
+    expect(messages()).toEqual([])
+
+    seen.at(-1)!.socket.destroy()
+    const missed = events.publish('news', { data: 'published while away' })
+    await messagesAtLeast(1)
+    expect(messages()).toEqual([[missed, 'published while away']])
+    expect(seen.at(-1)!.lastEventId).toBe(before)
+  })
+
+  it('fires gap with the reason evicted and resumes from its position, when more was missed than the history keeps', async () => {
+    const { app, events } = expressApp({ history: { maxEvents: 3 } })
+    const ids = Array.from({ length: 8 }, (_, n) => events.publish('news', { data: `${n}` }))
+    const server = await listenApp(app)
+    const { log, messagesAtLeast } = record(server.url('/events'), { lastEventId: ids[1]! })
+    await messagesAtLeast(3)
+    expect(log.slice(1)).toEqual([
+      // The signal's id is the position just before the oldest retained event.
+      { type: 'gap', reason: 'evicted', lastEventId: ids[4] },
+      ...[5, 6, 7].map((n) => ({ type: 'message', data: `${n}`, id: ids[n], lastEventId: ids[n] })),
+    ])
+  })
+
+  it('fires gap with the reason epoch for an id from before a restart', async () => {
+    const { app, events } = expressApp()
+    const server = await listenApp(app)
+    const { log } = record(server.url('/events'), { lastEventId: 'zzzzzz-3' })
+    await waitUntil(() => log.some((entry) => entry.type === 'gap'), 'the gap')
+    const head = events.publish('news', { data: 'live' })
+    await waitUntil(() => log.length === 3, 'the live event')
+    expect(log.slice(1)).toEqual([
+      expect.objectContaining({ type: 'gap', reason: 'epoch' }),
+      { type: 'message', data: 'live', id: head, lastEventId: head },
+    ])
+  })
+
+  it('sends a POST body once, resumes the answer by GET to its Location, and stops at its end', async () => {
+    const { app, events, seen } = expressApp()
+    const tokens = ['Re', 'wind', ' re', 'sumes', ' where', ' you', ' left', ' off']
+    let answers = 0
+    app.post('/answers', (req, res) => {
+      const stream = `answer:${++answers}`
+      res.location(`/answers/${answers}`)
+      res.sse(stream)
+      let n = 0
+      const timer = setInterval(() => {
+        if (n < tokens.length) {
+          events.publish(stream, { event: 'token', data: tokens[n]! })
+          // The POST response breaks off after three tokens; the rest is published while away.
+          if (++n === 3) req.socket.destroy()
+        } else {
+          clearInterval(timer)
+          events.publish(stream, { event: 'rewind-end', data: 'done' })
+        }
+      }, 15)
+      onTestFinished(() => clearInterval(timer))
+    })
+    app.get('/answers/:n', (req, res) => res.sse(`answer:${req.params.n}`))
+    const server = await listenApp(app)
+
+    const { log, closed } = record(server.url('/answers'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'say it' }),
+      listen: ['token'],
+    })
+    await closed()
+    const received = log.flatMap((entry) => (entry.type === 'token' && 'data' in entry ? [entry.data] : []))
+    expect(received.join('')).toBe(tokens.join(''))
+    expect(log.at(-1)).toEqual(expect.objectContaining({ type: 'end', reason: 'done' }))
+    await sleep(100)
+    expect(seen.map((request) => [request.method, request.path, request.body])).toEqual([
+      ['POST', '/answers', { prompt: 'say it' }],
+      // Express leaves req.body undefined when a request has no body.
+      ['GET', '/answers/1', undefined],
+    ])
+    expect(seen[1]!.lastEventId).toBeDefined()
+  })
+})
+
+describe('with @rewind/fastify', () => {
+  it('resumes across server-side drops with every event exactly once', async () => {
+    const fastify = Fastify()
+    await fastify.register(ssePlugin, { retry: 10 })
+    const sockets: Socket[] = []
+    const lastEventIds: (string | undefined)[] = []
+    fastify.get('/events', (request, reply) => {
+      sockets.push(request.raw.socket)
+      lastEventIds.push(request.headers['last-event-id'] as string | undefined)
+      return reply.sse('news')
+    })
+    await fastify.listen({ port: 0, host: '127.0.0.1' })
+    onTestFinished(() => fastify.close())
+    const { port } = fastify.server.address() as { port: number }
+    const { messages, messagesAtLeast, source } = record(`http://127.0.0.1:${port}/events`)
+    await waitUntil(() => source.readyState === source.OPEN, 'open')
+
+    const published: string[] = []
+    for (let drop = 0; drop < 3; drop++) {
+      for (let n = 0; n < 4; n++)
+        published.push(await fastify.sse.publish('news', { data: `${published.length}` }))
+      await messagesAtLeast(published.length)
+      sockets.at(-1)!.destroy()
+      published.push(await fastify.sse.publish('news', { data: `away ${drop}` }))
+    }
+    await messagesAtLeast(published.length)
+    expect(messages().map(([id]) => id)).toEqual(published)
+    expect(lastEventIds.slice(1)).toEqual([3, 8, 13].map((index) => published[index]))
+  })
+})
