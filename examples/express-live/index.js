@@ -17,9 +17,13 @@
  *   curl -X POST 'http://127.0.0.1:3000/gap?client=<id>'
  *   # pause or resume the background ticker (three `tick` events a second)
  *   curl -X POST http://127.0.0.1:3000/ticker -H 'content-type: application/json' -d '{"running":false}'
+ *   # a streamed answer that survives drops, reloads and instances (see ../shared/answers.js)
+ *   curl -X POST http://127.0.0.1:3000/responses -H 'content-type: application/json' -d '{"tokens":200}'
+ *   curl -N http://127.0.0.1:3000/responses/<id>
  *
  * Environment: PORT (3000), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 100),
- * TICKER (`off` starts with the ticker paused),
+ * TICKER (`off` starts with the ticker paused), RESPONSE_LEASE (ms a streamed answer's producer holds its
+ * lease; the library's default),
  * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
  * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
  *
@@ -32,6 +36,7 @@ import { fileURLToPath } from 'node:url'
 import { RewindError, sse } from '@rewind/express'
 import { createRedisStore } from '@rewind/redis'
 import express from 'express'
+import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
 import { forceGap } from '../shared/gap.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
@@ -46,14 +51,22 @@ const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Express')
  * Builds the demo app; its Rewind middleware is `app.locals.events` (close it to end the streams)
  * and its ticker `app.locals.ticker` (it stops by itself once the middleware is closed).
  *
- * @param {{ history?: number, retry?: number, store?: object, ticker?: boolean }} [options] events
- *   kept for resuming clients (100), the reconnection delay sent to clients in milliseconds (1000:
- *   short, so a drop is quick to watch), a shared history store (default: in memory), and whether
- *   the background ticker starts running (true)
+ * @param {{ history?: number, retry?: number, store?: object, ticker?: boolean, responses?: object }} [options]
+ *   events kept for resuming clients (100), the reconnection delay sent to clients in milliseconds
+ *   (1000: short, so a drop is quick to watch), a shared history store (default: in memory), whether
+ *   the background ticker starts running (true), and the bounds of streamed answers (`{ lease, ttl,
+ *   ... }`; default: the library's)
  */
-export function createApp({ history = DEFAULT_DEMO_HISTORY, retry = 1000, store, ticker = true } = {}) {
+export function createApp({
+  history = DEFAULT_DEMO_HISTORY,
+  retry = 1000,
+  store,
+  ticker = true,
+  responses = {},
+} = {}) {
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
-  const events = sse({ ...(store === undefined ? { history: { maxEvents: history } } : { store }), retry })
+  const kept = store === undefined ? { history: { maxEvents: history } } : { store }
+  const events = sse({ ...kept, retry, responses })
   const drops = createDropControl()
   const publish = (input) => events.publish(STREAM, input)
   const ticks = createTicker(publish, { running: ticker })
@@ -78,6 +91,23 @@ export function createApp({ history = DEFAULT_DEMO_HISTORY, retry = 1000, store,
     if ('error' in body) return res.status(400).json({ error: body.error })
     // The id at once in memory; a promise of it with Redis (await covers both).
     res.status(201).json({ id: await events.publish(STREAM, body.input) })
+  })
+
+  // A streamed answer: started once, it runs to its end whoever is connected; clients get it from
+  // the start (or their Last-Event-ID), then the terminal event; 204 once they have it.
+  app.post('/responses', express.json({ limit: MAX_BODY_BYTES }), async (req, res) => {
+    const body = readAnswerBody(req.body)
+    if ('error' in body) return res.status(400).json({ error: body.error })
+    const { id } = await events.responses.start((signal) => fakeAnswer(body.answer, signal))
+    res.status(201).json({ id })
+  })
+
+  app.get('/responses/:id', (req, res) => res.sse({ response: req.params.id }))
+
+  app.delete('/responses/:id', async (req, res) => {
+    const status = await events.responses.cancel(req.params.id)
+    if (status === undefined) return res.status(404).json({ error: 'unknown response' })
+    res.status(202).json({ status })
   })
 
   app.post('/drop', (req, res) => {
@@ -141,9 +171,9 @@ function describeError(error) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const settings = readSettings({ port: 3000 })
-  const { port, host, history, ticker } = settings
+  const { port, host, history, ticker, responses } = settings
   const store = storeFor(settings, createRedisStore)
-  const app = createApp({ history, store, ticker })
+  const app = createApp({ history, store, ticker, responses })
   const server = createServer(app)
   server.listen(port, host, () => {
     const { address, port: actual } = server.address()

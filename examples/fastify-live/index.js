@@ -16,9 +16,13 @@
  *   curl -X POST 'http://127.0.0.1:3001/gap?client=<id>'
  *   # pause or resume the background ticker (three `tick` events a second)
  *   curl -X POST http://127.0.0.1:3001/ticker -H 'content-type: application/json' -d '{"running":false}'
+ *   # a streamed answer that survives drops, reloads and instances (see ../shared/answers.js)
+ *   curl -X POST http://127.0.0.1:3001/responses -H 'content-type: application/json' -d '{"tokens":200}'
+ *   curl -N http://127.0.0.1:3001/responses/<id>
  *
  * Environment: PORT (3001), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 100),
- * TICKER (`off` starts with the ticker paused),
+ * TICKER (`off` starts with the ticker paused), RESPONSE_LEASE (ms a streamed answer's producer holds its
+ * lease; the library's default),
  * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
  * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
  */
@@ -27,6 +31,7 @@ import { fileURLToPath } from 'node:url'
 import { RewindError, ssePlugin } from '@rewind/fastify'
 import { createRedisStore } from '@rewind/redis'
 import Fastify from 'fastify'
+import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
 import { forceGap } from '../shared/gap.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
@@ -41,17 +46,25 @@ const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
  * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams and
  * stops its ticker.
  *
- * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> }, ticker?: boolean }}
+ * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> }, ticker?: boolean, responses?: object }}
  *   [options] events kept for resuming clients (100), the reconnection delay sent to clients in
  *   milliseconds (1000: short, so a drop is quick to watch), a shared history store (default: in
- *   memory), closed with the instance, and whether the background ticker starts running (true)
+ *   memory), closed with the instance, whether the background ticker starts running (true), and the
+ *   bounds of streamed answers (`{ lease, ttl, ... }`; default: the library's)
  */
-export function buildApp({ history = DEFAULT_DEMO_HISTORY, retry = 1000, store, ticker = true } = {}) {
-  const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES })
+export function buildApp({
+  history = DEFAULT_DEMO_HISTORY,
+  retry = 1000,
+  store,
+  ticker = true,
+  responses = {},
+} = {}) {
+  // A response id may have 128 characters; Fastify's router refuses parameters over 100 by default.
+  const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 128 })
   const drops = createDropControl()
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
-  fastify.register(ssePlugin, { ...kept, retry, closeRetry: 1000 })
+  fastify.register(ssePlugin, { ...kept, retry, closeRetry: 1000, responses })
   const publish = (input) => fastify.sse.publish(STREAM, input)
   // Started once ready: fastify.sse exists only after the plugin has loaded.
   const ticks = createTicker(publish, { running: false })
@@ -75,6 +88,23 @@ export function buildApp({ history = DEFAULT_DEMO_HISTORY, retry = 1000, store, 
     if ('error' in body) return reply.code(400).send({ error: body.error })
     const id = await fastify.sse.publish(STREAM, body.input)
     return reply.code(201).send({ id })
+  })
+
+  // A streamed answer: started once, it runs to its end whoever is connected; clients get it from
+  // the start (or their Last-Event-ID), then the terminal event; 204 once they have it.
+  fastify.post('/responses', async (request, reply) => {
+    const body = readAnswerBody(request.body)
+    if ('error' in body) return reply.code(400).send({ error: body.error })
+    const { id } = await fastify.sse.responses.start((signal) => fakeAnswer(body.answer, signal))
+    return reply.code(201).send({ id })
+  })
+
+  fastify.get('/responses/:id', (request, reply) => reply.sse({ response: request.params.id }))
+
+  fastify.delete('/responses/:id', async (request, reply) => {
+    const status = await fastify.sse.responses.cancel(request.params.id)
+    if (status === undefined) return reply.code(404).send({ error: 'unknown response' })
+    return reply.code(202).send({ status })
   })
 
   fastify.post('/drop', (request, reply) => {
@@ -139,8 +169,8 @@ function describeError(error) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const settings = readSettings({ port: 3001 })
-  const { port, host, history, ticker } = settings
-  const fastify = buildApp({ history, ticker, store: storeFor(settings, createRedisStore) })
+  const { port, host, history, ticker, responses } = settings
+  const fastify = buildApp({ history, ticker, responses, store: storeFor(settings, createRedisStore) })
   await fastify.listen({ port, host })
   const { address, port: actual } = fastify.server.address()
   console.log(

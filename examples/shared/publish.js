@@ -40,4 +40,6 @@ export const PUBLISH_ERROR_STATUS = Object.freeze({
   ERR_EVENT_TOO_LARGE: 413,
   // With REDIS_URL: Redis is unreachable; the publisher may retry later.
   ERR_STORE_UNAVAILABLE: 503,
+  // Every response the store may keep is still running: start one later.
+  ERR_RESPONSE_LIMIT: 503,
 })

@@ -3,7 +3,9 @@
  * `HISTORY` 100: how many events each stream keeps for clients that resume, small so that the page's
  * "force a gap" control needs only a short burst; `TICKER=off` to start with the background ticker
  * paused; `REDIS_URL` to keep that history in Redis, shared by every demo process started with the
- * same `REDIS_URL` and `REDIS_PREFIX`) and a graceful stop on SIGTERM and SIGINT.
+ * same `REDIS_URL` and `REDIS_PREFIX`; `RESPONSE_LEASE`: the lease in milliseconds of a streamed
+ * answer's producer, which bounds how soon the other instances learn that a producing process died;
+ * unset, the library's default) and a graceful stop on SIGTERM and SIGINT.
  */
 
 /** Events the demos keep for resuming clients: fewer than the library's 1000, so a gap is quick to force. */
@@ -17,15 +19,18 @@ const STOP_TIMEOUT = 5000
 
 /**
  * @param {{ port: number }} defaults
- * @returns {{ port: number, host: string, history: number, ticker: boolean, redis?: { url: string, prefix: string } }}
+ * @returns {{ port: number, host: string, history: number, ticker: boolean, responses: { lease?: number }, redis?: { url: string, prefix: string } }}
  */
 export function readSettings(defaults) {
   const url = process.env.REDIS_URL
+  const lease = integer('RESPONSE_LEASE', undefined, 1)
   return {
     port: integer('PORT', defaults.port, 0),
     host: process.env.HOST || '127.0.0.1',
     history: integer('HISTORY', DEFAULT_DEMO_HISTORY, 1),
     ticker: process.env.TICKER !== 'off',
+    // Only what is set, so the hub keeps its own defaults for the rest.
+    responses: lease === undefined ? {} : { lease },
     ...(url ? { redis: { url, prefix: process.env.REDIS_PREFIX || DEFAULT_REDIS_PREFIX } } : {}),
   }
 }

@@ -68,7 +68,7 @@ describe('examples/metrics: hub stats on /metrics', () => {
 
   afterAll(async () => {
     for (const source of sources) source.close()
-    await app.locals.events.close({ server })
+    await app.locals['events'].close({ server })
   })
 
   async function publish(data: string): Promise<string> {
@@ -83,7 +83,7 @@ describe('examples/metrics: hub stats on /metrics', () => {
 
   it('exposes every HubStats field, counters as counters and gauges as gauges', async () => {
     expect(HUB_METRICS.map(({ stat }) => stat).sort()).toEqual(
-      Object.keys(app.locals.events.hub.stats()).sort(),
+      Object.keys(app.locals['events'].hub.stats()).sort(),
     )
     const first = await scrape(base)
     for (const { name, type } of HUB_METRICS) {

@@ -9,7 +9,7 @@ import { follow, listen, WAIT } from './follow.js'
 describe('recipe: typed payloads', () => {
   const events = sse()
   const app = express().use(events)
-  app.get('/orders/events', (req, res) => res.sse('orders'))
+  app.get('/orders/events', (_req, res) => res.sse('orders'))
   const publish = typedPublisher<OrderEvents>(events, 'orders')
   let server: Server
   let base: string

@@ -13,6 +13,9 @@
  * - `ERR_HISTORY_LOST`: the store lost events (reported through `onError`): for example Redis trimmed
  *   entries before the live tail read them, or restarted without them; subscribers following the
  *   stream live did not get them.
+ * - `ERR_RESPONSE_EXISTS`: a response with this id is already kept (active, or ended and not yet
+ *   expired); a second producer is never started on it.
+ * - `ERR_RESPONSE_LIMIT`: the store keeps as many active responses as it may (`maxResponses`).
  */
 export type RewindErrorCode =
   | 'ERR_INVALID_FIELD'
@@ -23,6 +26,8 @@ export type RewindErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_HISTORY_LOST'
+  | 'ERR_RESPONSE_EXISTS'
+  | 'ERR_RESPONSE_LIMIT'
 
 /** Every code in {@link RewindErrorCode}, in the order they are documented. */
 export const REWIND_ERROR_CODES: readonly RewindErrorCode[] = Object.freeze([
@@ -34,6 +39,8 @@ export const REWIND_ERROR_CODES: readonly RewindErrorCode[] = Object.freeze([
   'ERR_CLOSED',
   'ERR_STORE_UNAVAILABLE',
   'ERR_HISTORY_LOST',
+  'ERR_RESPONSE_EXISTS',
+  'ERR_RESPONSE_LIMIT',
 ])
 
 /**

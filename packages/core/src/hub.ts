@@ -21,6 +21,13 @@ import {
   positiveLimit,
   timerDelay,
 } from './options.js'
+import {
+  DEFAULT_END_EVENT,
+  type HubResponses,
+  RESPONSE_STREAM_PREFIX,
+  type ResponseOptions,
+  Responses,
+} from './responses.js'
 import type { SubscriberSink } from './sink.js'
 import type {
   AsyncHistoryStore,
@@ -55,6 +62,18 @@ export const DEFAULT_GAP_EVENT = 'rewind-gap'
  * the turn ends; a burst larger than this is written at once instead, so pending bytes stay bounded.
  */
 const FLUSH_BYTES = 256 * 1024
+
+/** Serves a response (a stream that ends) by id: see {@link Hub.responses}. */
+export interface ResponseSource {
+  /** The response's id. */
+  response: string
+}
+
+/**
+ * What an event stream serves: a hub stream by name (with replay), a response by id (from its start,
+ * or the client's position, to its end), or the items of an async iterable (not kept).
+ */
+export type StreamSource = string | ResponseSource | AsyncIterable<StreamItem>
 
 /** An event to publish. */
 export interface PublishInput {
@@ -132,6 +151,14 @@ export interface HubOptions {
    * @defaultValue `'rewind-gap'`
    */
   gapEvent?: string
+  /**
+   * Name of the terminal event of a response, whose data says how it ended (`done`, `cancelled`,
+   * `failed`). Producers may not use it.
+   * @defaultValue `'rewind-end'`
+   */
+  endEvent?: string
+  /** Bounds of responses (streams that end): see {@link ResponseOptions}. */
+  responses?: ResponseOptions
   /**
    * After the gap signal, `replay` sends every retained event; `reset` sends none, for clients that
    * refetch their state when they see the signal.
@@ -237,6 +264,8 @@ class StreamState {
   pendingBytes = 0
   /** For asynchronous stores: resolves once the store delivers this stream's new events. */
   watching: Promise<void> | undefined
+  /** Holders other than subscribers that keep the stream followed (running response producers). */
+  pins = 0
   /** Flushes to the subscribers so far; tells whether an in-flight read may still be shared. */
   flushes = 0
   /** Asynchronous reads in flight, by position and limit, with the flush count when they started. */
@@ -269,6 +298,19 @@ export class Hub<Published extends string | Promise<string> = string>
   readonly maxQueueBytes: number
   /** @internal */
   readonly gapEvent: string
+  /** @internal */
+  readonly endEvent: string
+  /**
+   * Responses: streams with a producer and an end, resumable from their start on any instance.
+   *
+   * @example
+   * ```ts
+   * const { id } = await hub.responses.start((signal) => model.stream(prompt, { signal }))
+   * // GET /responses/:id → hub.serve(req, res, { response: id }); DELETE → hub.responses.cancel(id)
+   * ```
+   */
+  readonly responses: HubResponses
+  private readonly registry: Responses
   private readonly gapPolicy: GapPolicy
   private readonly serializer: Serializer
   private readonly maxEventBytes: number
@@ -324,6 +366,7 @@ export class Hub<Published extends string | Promise<string> = string>
     this.retryHint = retry === null ? undefined : Buffer.from(encodeRetry(timerDelay('retry', retry)))
     this.gapEvent = fieldOption('gapEvent', options.gapEvent ?? DEFAULT_GAP_EVENT)
     this.gapPolicy = gapPolicyOption('gapPolicy', options.gapPolicy) ?? 'replay'
+    this.endEvent = fieldOption('endEvent', options.endEvent ?? DEFAULT_END_EVENT)
     this.maxConnections = positiveLimit('maxConnections', options.maxConnections ?? Number.POSITIVE_INFINITY)
     this.maxSubscribersPerStream = positiveLimit(
       'maxSubscribersPerStream',
@@ -338,6 +381,19 @@ export class Hub<Published extends string | Promise<string> = string>
       onReject: optionalFunction('onReject', options.onReject),
       onError: optionalFunction('onError', options.onError) ?? defaultErrorReport(),
     }
+    this.registry = new Responses(
+      {
+        store: this.store,
+        endEvent: this.endEvent,
+        prepare: (stream, input) => this.encode(stream, input),
+        fanOut: (stream, event) => this.fanOut(stream, event),
+        pin: (stream) => this.pin(stream),
+        unpin: (stream) => this.unpin(stream),
+        reportError: (error, stream) => this.reportError(error, stream),
+      },
+      options.responses,
+    )
+    this.responses = this.registry
     if (!this.store.synchronous) {
       this.store.attach({
         deliver: (stream, events) => this.fanOut(stream, events),
@@ -368,6 +424,10 @@ export class Hub<Published extends string | Promise<string> = string>
    */
   publish(stream: string, input: PublishInput): Published {
     const store = this.store
+    if (isResponseStream(stream)) {
+      if (store.synchronous) throw reservedStream(stream)
+      return Promise.reject(reservedStream(stream)) as Published
+    }
     if (store.synchronous) {
       const event = store.append(stream, this.prepare(stream, input))
       this.counters.published++
@@ -393,7 +453,8 @@ export class Hub<Published extends string | Promise<string> = string>
    * ends the sink with a `retry:` hint and returns a closed subscription.
    */
   subscribe(stream: string, sink: SubscriberSink, options: SubscribeOptions = {}): Subscription {
-    return this.follow(stream, sink, options, undefined)
+    if (isResponseStream(stream)) throw reservedStream(stream)
+    return this.follow(stream, sink, options, undefined, undefined)
   }
 
   /** `subscribe`, with the response head to send when the stream starts (from `serve`). */
@@ -402,6 +463,7 @@ export class Hub<Published extends string | Promise<string> = string>
     sink: SubscriberSink,
     options: SubscribeOptions,
     begin: ((flush: boolean) => Transport | undefined) | undefined,
+    endEvent: string | undefined,
   ): Subscription {
     assertStreamName(stream)
     const filter = optionalFunction('filter', options.filter)
@@ -416,20 +478,12 @@ export class Hub<Published extends string | Promise<string> = string>
       filter,
       options.gapPolicy,
       begin,
+      endEvent,
     )
     let state = this.streams.get(stream)
     const full = state !== undefined && state.subscribers.size >= this.maxSubscribersPerStream
     if (this.refuse(subscriber, full)) return subscriber
-    if (state === undefined) {
-      state = new StreamState()
-      this.streams.set(stream, state)
-      const watching = this.store.watch?.(stream)
-      if (watching !== undefined) {
-        state.watching = watching
-        // Each subscriber reports its own failure; this only keeps the shared promise from being unhandled.
-        watching.catch(() => {})
-      }
-    }
+    if (state === undefined) state = this.stateOf(stream)
     state.subscribers.add(subscriber)
     // With an asynchronous store the client's `open` waits for its position to be fixed: an event
     // published right after `open` must reach it.
@@ -484,14 +538,26 @@ export class Hub<Published extends string | Promise<string> = string>
   serve(
     req: EventStreamRequest,
     res: EventStreamResponse,
-    source: string | AsyncIterable<StreamItem>,
+    source: StreamSource,
     options: ServeOptions = {},
   ): Subscription {
-    if (typeof source === 'string') assertStreamName(source)
-    else if (!isAsyncIterable(source)) {
+    if (typeof source === 'string') {
+      assertStreamName(source)
+      if (isResponseStream(source)) throw reservedStream(source)
+    } else if (isResponseSource(source)) {
+      if (typeof source.response !== 'string') {
+        throw new RewindError(
+          'ERR_INVALID_ARGUMENT',
+          'a response source is { response: id } with a string id',
+          {
+            field: 'response',
+          },
+        )
+      }
+    } else if (!isAsyncIterable(source)) {
       throw new RewindError(
         'ERR_INVALID_ARGUMENT',
-        'the source of an event stream must be a stream name or an async iterable',
+        'the source of an event stream must be a stream name, { response: id } or an async iterable',
         { field: 'source' },
       )
     }
@@ -501,6 +567,7 @@ export class Hub<Published extends string | Promise<string> = string>
         'the response has already started; serve the event stream before writing anything to the response',
       )
     }
+    if (isResponseSource(source)) return this.serveResponse(req, res, source.response)
     const stream = typeof source === 'string' ? source : undefined
     if (res.destroyed) return closedSubscription(stream, 'client')
     const head = (flush: boolean): Transport | undefined => {
@@ -526,7 +593,62 @@ export class Hub<Published extends string | Promise<string> = string>
         gapPolicy: options.gapPolicy,
       },
       head,
+      undefined,
     )
+  }
+
+  /**
+   * Serves a response: 404 for an unknown or expired id, 204 for a client whose position is the
+   * terminal event (an EventSource then stops for good), else the event stream from the client's
+   * position (or the start) to the terminal event, after which the body ends.
+   */
+  private serveResponse(req: EventStreamRequest, res: EventStreamResponse, id: string): Subscription {
+    const resumeId = readResumeId(req.headers, req.url)
+    const stream = undefined
+    if (req.method === 'HEAD') {
+      res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+      res.end()
+      return closedSubscription(stream, 'end')
+    }
+    // The answer depends on the response's record, which a shared store holds: the subscription
+    // exists at once and follows the stream once the record has been read.
+    const pending = new PendingSubscription()
+    this.registry.plan(id, resumeId).then(
+      (plan) => {
+        if (pending.closed || res.destroyed) return pending.settle(closedSubscription(stream, 'client'))
+        if (plan.kind === 'unknown') {
+          res.writeHead(404, {
+            'content-type': 'application/json; charset=utf-8',
+            'cache-control': 'no-store',
+          })
+          res.end(UNKNOWN_RESPONSE_BODY)
+          return pending.settle(closedSubscription(stream, 'end'))
+        }
+        if (plan.kind === 'ended') {
+          res.writeHead(204, { 'cache-control': 'no-store' })
+          res.end()
+          return pending.settle(closedSubscription(stream, 'end'))
+        }
+        closeConnectionAfterShutdown(this as Hub<string | Promise<string>>, req, res)
+        const head = (flush: boolean): Transport | undefined => {
+          res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+          if (flush) (res as ServerResponse).flushHeaders()
+          return directTransport(req, res)
+        }
+        const subscription = this.follow(plan.stream, res, { lastEventId: plan.after }, head, this.endEvent)
+        if (plan.active && !subscription.closed) this.registry.watchLease(id, subscription.done)
+        pending.settle(subscription)
+      },
+      (error: unknown) => {
+        this.reportError(error, undefined)
+        if (!res.headersSent && !res.destroyed) {
+          res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' })
+          res.end(UNAVAILABLE_BODY)
+        }
+        pending.settle(closedSubscription(stream, 'error'))
+      },
+    )
+    return pending
   }
 
   /** Counters and gauges of this hub, for logs and metrics. */
@@ -566,6 +688,8 @@ export class Hub<Published extends string | Promise<string> = string>
   }
 
   private async shutdown(retry: number | undefined): Promise<void> {
+    // Producers running here end first, so their clients get the terminal event before the streams close.
+    await boundedWait(this.registry.close(), this.closeGrace)
     this.flush()
     this.stopHeartbeat()
     const ended = [...this.connections]
@@ -640,10 +764,7 @@ export class Hub<Published extends string | Promise<string> = string>
     if (!this.connections.delete(connection)) return
     if (connection instanceof Subscriber) {
       const state = this.streams.get(connection.stream)
-      if (state?.subscribers.delete(connection) && state.subscribers.size === 0) {
-        this.streams.delete(connection.stream)
-        this.store.unwatch?.(connection.stream)
-      }
+      if (state?.subscribers.delete(connection)) this.dropIfUnused(connection.stream, state)
     }
     if (reason === 'slow') this.counters.slowClosed++
     if (this.connections.size === 0) this.stopHeartbeat()
@@ -685,6 +806,11 @@ export class Hub<Published extends string | Promise<string> = string>
     if (this.closed) {
       throw new RewindError('ERR_CLOSED', 'the hub is closed; create a new hub to publish again')
     }
+    return this.encode(stream, input)
+  }
+
+  /** Validates and serializes an event (responses use it while the hub closes, to append their end). */
+  private encode(stream: string, input: PublishInput): NewEvent {
     assertStreamName(stream)
     if (input === null || typeof input !== 'object') {
       throw new RewindError(
@@ -715,6 +841,10 @@ export class Hub<Published extends string | Promise<string> = string>
 
   /** Queues new events of a stream for its subscribers; they are written when the turn ends. */
   private fanOut(stream: string, events: StoredEvent | readonly StoredEvent[]): void {
+    // A terminal event delivered by a shared store may be a cancel from another instance.
+    if (this.registry.producing > 0 && !this.store.synchronous) {
+      this.registry.observe(stream, Array.isArray(events) ? events : [events as StoredEvent])
+    }
     const state = this.streams.get(stream)
     if (state === undefined) return
     if (state.pending.length === 0) this.dirty.push(state)
@@ -753,6 +883,41 @@ export class Hub<Published extends string | Promise<string> = string>
     }
     result.then(forget, forget)
     return result
+  }
+
+  /** The state of a stream, created (and, with a shared store, watched) on first use. */
+  private stateOf(stream: string): StreamState {
+    let state = this.streams.get(stream)
+    if (state !== undefined) return state
+    state = new StreamState()
+    this.streams.set(stream, state)
+    const watching = this.store.watch?.(stream)
+    if (watching !== undefined) {
+      state.watching = watching
+      // Each subscriber reports its own failure; this only keeps the shared promise from being unhandled.
+      watching.catch(() => {})
+    }
+    return state
+  }
+
+  /** Keeps a stream followed while no client does (a response's producer runs here). */
+  private pin(stream: string): Promise<void> | undefined {
+    const state = this.stateOf(stream)
+    state.pins++
+    return state.watching
+  }
+
+  private unpin(stream: string): void {
+    const state = this.streams.get(stream)
+    if (state === undefined) return
+    state.pins--
+    this.dropIfUnused(stream, state)
+  }
+
+  private dropIfUnused(stream: string, state: StreamState): void {
+    if (state.subscribers.size > 0 || state.pins > 0) return
+    this.streams.delete(stream)
+    this.store.unwatch?.(stream)
   }
 
   /** Ends a stream's subscribers after the store lost live events; they resume from history. */
@@ -806,6 +971,70 @@ function defaultErrorReport(): NonNullable<HubOptions['onError']> {
       error,
     ),
   )
+}
+
+const UNKNOWN_RESPONSE_BODY = JSON.stringify({
+  error: 'unknown response: it never existed, or it ended and expired',
+})
+const UNAVAILABLE_BODY = JSON.stringify({ error: 'the store is unavailable; try again' })
+
+/**
+ * The subscription of a response whose record is being read: it stands for the real one, which it
+ * follows once known (`close()` before then ends the request when the record arrives).
+ */
+class PendingSubscription implements Subscription {
+  readonly stream = undefined
+  readonly done: Promise<CloseReason>
+  private resolveDone!: (reason: CloseReason) => void
+  private inner: Subscription | undefined
+  private closedEarly = false
+
+  constructor() {
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve
+    })
+  }
+
+  get closed(): boolean {
+    return this.closedEarly || (this.inner?.closed ?? false)
+  }
+
+  settle(inner: Subscription): void {
+    this.inner = inner
+    if (this.closedEarly) inner.close()
+    void inner.done.then(this.resolveDone)
+  }
+
+  close(): void {
+    if (this.inner !== undefined) this.inner.close()
+    else this.closedEarly = true
+  }
+}
+
+function isResponseStream(stream: string): boolean {
+  return typeof stream === 'string' && stream.startsWith(RESPONSE_STREAM_PREFIX)
+}
+
+function reservedStream(stream: string): RewindError {
+  return new RewindError(
+    'ERR_INVALID_STREAM',
+    `stream names starting with ${JSON.stringify(RESPONSE_STREAM_PREFIX)} belong to responses (got ${JSON.stringify(stream)}); serve a response with { response: id } and name your streams otherwise`,
+    { field: 'stream' },
+  )
+}
+
+function isResponseSource(source: unknown): source is ResponseSource {
+  return source !== null && typeof source === 'object' && 'response' in source
+}
+
+/** Waits for `promise`, at most `ms` milliseconds. */
+async function boundedWait(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms)
+  })
+  await Promise.race([promise.catch(() => {}), timeout])
+  clearTimeout(timer)
 }
 
 function closedSubscription(stream: string | undefined, reason: CloseReason): Subscription {

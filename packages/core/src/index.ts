@@ -31,7 +31,9 @@ export {
   hubFromOptions,
   type PublishInput,
   type PublishResult,
+  type ResponseSource,
   type ServeOptions,
+  type StreamSource,
   type SubscribeOptions,
 } from './hub.js'
 export type { StreamItem } from './iterable.js'
@@ -42,6 +44,7 @@ export {
   type ResumeId,
   readResumeId,
 } from './last-event-id.js'
+export { DEFAULT_MAX_RESPONSES } from './memory-responses.js'
 export {
   createMemoryStore,
   DEFAULT_MAX_BYTES,
@@ -53,6 +56,20 @@ export {
   type MemoryStoreOptions,
 } from './memory-store.js'
 export { MAX_STREAM_NAME_LENGTH, MAX_TIMER_DELAY } from './options.js'
+export {
+  DEFAULT_END_EVENT,
+  DEFAULT_RESPONSE_LEASE,
+  DEFAULT_RESPONSE_MAX_BYTES,
+  DEFAULT_RESPONSE_MAX_EVENTS,
+  DEFAULT_RESPONSE_MAX_LIFETIME,
+  DEFAULT_RESPONSE_TTL,
+  type HubResponses,
+  RESPONSE_STREAM_PREFIX,
+  type ResponseHandle,
+  type ResponseOptions,
+  type ResponseProducer,
+  type StartResponseOptions,
+} from './responses.js'
 export type { SubscriberSink } from './sink.js'
 export {
   type AsyncHistoryStore,
@@ -62,6 +79,11 @@ export {
   type NewEvent,
   type Position,
   type ReadResult,
+  type ResponseEnd,
+  type ResponseLimits,
+  type ResponseRecords,
+  type ResponseState,
+  type ResponseStatus,
   type StoreDelivery,
   type StoredEvent,
   type SyncHistoryStore,

@@ -92,6 +92,8 @@ export interface SyncHistoryStore {
   unwatch?(stream: string): void
   /** Number of events retained for `stream` (for stats and tests). */
   size?(stream: string): number
+  /** Where this store keeps responses (streams that end); without it the hub cannot start one. */
+  readonly responses?: ResponseRecords | undefined
   close?(): void | Promise<void>
 }
 
@@ -113,7 +115,80 @@ export interface AsyncHistoryStore {
    */
   watch(stream: string): Promise<void>
   unwatch(stream: string): void
+  /** Where this store keeps responses (streams that end); without it the hub cannot start one. */
+  readonly responses?: ResponseRecords | undefined
   close?(): void | Promise<void>
+}
+
+/** How a response ended: its producer finished, was cancelled, or failed (threw, timed out or died). */
+export type ResponseEnd = 'done' | 'cancelled' | 'failed'
+
+/** The lifecycle of a response: `active` while its producer runs, then how it ended. */
+export type ResponseStatus = 'active' | ResponseEnd
+
+/** What a store knows of one response. */
+export interface ResponseState {
+  readonly status: ResponseStatus
+  /** The position before the response's first event: a client without a position starts after it. */
+  readonly origin: string
+  /** The id of the terminal event, once the response has ended. */
+  readonly endId: string | undefined
+}
+
+/** Bounds of one response, resolved by the hub (see `ResponseOptions`). */
+export interface ResponseLimits {
+  readonly maxEvents: number
+  readonly maxBytes: number
+  /** Longest time the response may stay active, in milliseconds. */
+  readonly maxLifetime: number
+  /** How long an ended response stays replayable, in milliseconds. */
+  readonly ttl: number
+  /** How long the producer's lease lasts without renewal (shared stores), in milliseconds. */
+  readonly lease: number
+}
+
+/**
+ * The lifecycle records of responses, kept by a store beside their streams. A response's events
+ * live in an ordinary stream of the store; the record says whether it still grows and where it ends.
+ * Every method that ends a response is atomic: of two instances that end it at once, one wins and
+ * the other sees the winner's state. Methods return promises for shared stores.
+ */
+export interface ResponseRecords {
+  /** Creates an active response and its empty stream; false if the id is taken (active or not yet expired). */
+  create(id: string, stream: string, limits: ResponseLimits): boolean | Promise<boolean>
+  /**
+   * Appends an event while the response is active. Returns the stored event (synchronous stores),
+   * its id (shared stores, whose tail delivers it), or `undefined` when the response has ended.
+   */
+  append(
+    id: string,
+    stream: string,
+    event: NewEvent,
+    limits: ResponseLimits,
+  ): StoredEvent | undefined | Promise<string | undefined>
+  /**
+   * Appends the terminal event and records how the response ended, if it is still active (with
+   * `onlyIfLapsed`, only if its producer's lease has also lapsed). Returns the state after the call,
+   * or `undefined` if the response is unknown; the stored terminal event is returned too by
+   * synchronous stores, for the hub to fan out.
+   */
+  end(
+    id: string,
+    stream: string,
+    event: NewEvent,
+    reason: ResponseEnd,
+    limits: ResponseLimits,
+    onlyIfLapsed?: boolean,
+  ):
+    | { readonly state: ResponseState; readonly event?: StoredEvent | undefined }
+    | undefined
+    | Promise<{ readonly state: ResponseState } | undefined>
+  /** The response's state, or `undefined` if it is unknown or has expired. */
+  get(id: string): ResponseState | undefined | Promise<ResponseState | undefined>
+  /** Extends the producer's lease (shared stores); false once the response is no longer active. */
+  renew?(id: string, lease: number): Promise<boolean>
+  /** Forgets every record and timer (the store is closing). */
+  clear?(): void
 }
 
 /** Either kind of history store. */

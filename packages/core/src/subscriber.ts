@@ -71,6 +71,8 @@ export class Subscriber extends Connection<SubscriberOwner> {
     private readonly filter: EventFilter | undefined,
     private readonly gapPolicy: GapPolicy | undefined,
     begin?: (flush: boolean) => Transport | undefined,
+    /** For a response: the terminal event's name; the body ends once that event is sent. */
+    private readonly endEvent?: string | undefined,
   ) {
     super(hub, sink, stream, begin)
   }
@@ -104,9 +106,22 @@ export class Subscriber extends Connection<SubscriberOwner> {
       if (this.tooSlow()) return
       this.writeBatch(batch)
       this.hub.counters.delivered += events.length
+      this.endIfFinished()
       return
     }
     if (isAfter(last, this.cursor!)) this.sendSelected(events)
+    this.endIfFinished()
+  }
+
+  /**
+   * A response's terminal event is its last: once it is sent, the body ends (the client then comes
+   * back with its id and gets 204, or, if it has the end already, stops).
+   */
+  private endIfFinished(): boolean {
+    if (this.endEvent === undefined || this.closed) return false
+    if ((this.cursor as Partial<StoredEvent> | undefined)?.event !== this.endEvent) return false
+    this.end('end')
+    return true
   }
 
   protected detach(): void {
@@ -152,7 +167,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
     // A gap can also open on a later page, if history evicts past a slow catch-up: say so too.
     if (gap !== undefined && this.signalGap(gap, this.after ?? null, result.position)) return false
     const complete = this.replay(result.events)
-    if (this.closed) return false
+    if (this.closed || this.endIfFinished()) return false
     // The position is fixed now, even if nothing was replayed (up to date, or all filtered out).
     this.sendPendingHead()
     if (complete && result.events.length === 0) this.cursor = result.position
@@ -251,6 +266,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
     this.queueBytes = 0
     this.live = true
     if (queued !== undefined && queued.length > 0) this.sendSelected(queued)
+    this.endIfFinished()
   }
 
   /** Sends the events after the cursor that pass the filter, advancing the cursor past all of them. */

@@ -20,6 +20,8 @@ describe('REWIND_ERROR_CODES', () => {
       'ERR_CLOSED',
       'ERR_STORE_UNAVAILABLE',
       'ERR_HISTORY_LOST',
+      'ERR_RESPONSE_EXISTS',
+      'ERR_RESPONSE_LIMIT',
     ])
   })
 

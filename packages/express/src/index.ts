@@ -7,17 +7,15 @@ import {
   type AsyncHistoryStore,
   type Hub,
   type HubOptions,
+  type HubResponses,
   hubFromOptions,
   type PublishInput,
   type ServeOptions,
-  type StreamItem,
+  type StreamSource,
   type Subscription,
   type SyncHistoryStore,
 } from '@rewind/core'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-
-/** What an event stream serves: a hub stream by name (with replay), or an async iterable. */
-export type StreamSource = string | AsyncIterable<StreamItem>
 
 /** `res.sse(source, options?)`: answers the request with an event stream. */
 export type SseResponder = (source: StreamSource, options?: ServeOptions) => Subscription
@@ -28,12 +26,14 @@ declare global {
       /**
        * Answers with an event stream (added by `app.use(sse())`): a hub stream by name, replayed
        * from the client's `Last-Event-ID` header (else its `lastEventId` query parameter) and then
-       * live, or the items of an async iterable. Throws `RewindError` before anything is written for
+       * live; a response by id (`{ response: id }`: from its start or the client's position to its
+       * end; 204 once the client has the end, 404 for an unknown id); or the items of an async iterable. Throws `RewindError` before anything is written for
        * a bad stream name or source; Express passes it to your error handler.
        *
        * @example
        * ```ts
        * app.get('/events', (req, res) => res.sse('news'))
+       * app.get('/responses/:id', (req, res) => res.sse({ response: req.params.id }))
        * ```
        */
       sse: SseResponder
@@ -68,6 +68,11 @@ export type ServeOptionsResolver = (req: Request) => ServeOptions
 export interface SseMiddleware<Published extends string | Promise<string> = string> extends RequestHandler {
   /** The hub behind the middleware. */
   readonly hub: Hub<Published>
+  /**
+   * Responses (streams that end: a model's answer, a job's progress): `start`, `cancel`, `status`.
+   * Serve one with `res.sse({ response: id })`.
+   */
+  readonly responses: HubResponses
   /**
    * Publishes an event to a stream from anywhere in the app (see `Hub.publish`).
    * @returns the event id (a promise of it with an asynchronous store such as `@rewind/redis`)
@@ -154,6 +159,7 @@ export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<st
 
   return Object.assign(middleware, {
     hub,
+    responses: hub.responses,
     publish: (name: string, input: PublishInput) => hub.publish(name, input),
     stream,
     close,
@@ -171,5 +177,6 @@ export {
   type ServeOptions,
   type StoredEvent,
   type StreamItem,
+  type StreamSource,
   type Subscription,
 } from '@rewind/core'

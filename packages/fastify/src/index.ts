@@ -9,21 +9,18 @@ import {
   hubFromOptions,
   RewindError,
   type ServeOptions,
-  type StreamItem,
+  type StreamSource,
   type Subscription,
   throttleErrors,
 } from '@rewind/core'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 
-/** What an event stream serves: a hub stream by name (with replay), or an async iterable. */
-export type StreamSource = string | AsyncIterable<StreamItem>
-
 declare module 'fastify' {
   interface FastifyInstance {
     /**
      * The Rewind hub: `await fastify.sse.publish(stream, { data, event? })` from any route,
-     * `fastify.sse.stats()` for metrics. `publish` returns the id, or a promise of it with an
+     * `fastify.sse.responses.start(producer)` for a streamed answer, `fastify.sse.stats()` for metrics. `publish` returns the id, or a promise of it with an
      * asynchronous store such as `@rewind/redis`: `await` covers both.
      */
     sse: Hub<string | Promise<string>>
@@ -31,8 +28,9 @@ declare module 'fastify' {
   interface FastifyReply {
     /**
      * Answers with an event stream: a hub stream by name, replayed from the client's
-     * `Last-Event-ID` header (else its `lastEventId` query parameter) and then live, or the items of
-     * an async iterable. The reply is hijacked: Fastify sends nothing else. Throws `RewindError`
+     * `Last-Event-ID` header (else its `lastEventId` query parameter) and then live; a response by
+     * id (`{ response: id }`: from its start or the client's position to its end; 204 once the client
+     * has the end, 404 for an unknown id); or the items of an async iterable. The reply is hijacked: Fastify sends nothing else. Throws `RewindError`
      * before anything is written for a bad stream name or source, so Fastify's error handler answers.
      * Returns the reply, so `return reply.sse('news')` works in async handlers.
      *
@@ -140,5 +138,6 @@ export {
   type ServeOptions,
   type StoredEvent,
   type StreamItem,
+  type StreamSource,
   type Subscription,
 } from '@rewind/core'

@@ -25,12 +25,14 @@ describe('types', () => {
     expectTypeOf<Hub<Promise<string>>>().toMatchTypeOf<FastifyInstance['sse']>()
   })
 
-  it('reply.sse takes a stream name or an async iterable and returns the reply', () => {
+  it('reply.sse takes a stream name, a response or an async iterable and returns the reply', () => {
     expectTypeOf<FastifyReply['sse']>().parameters.toEqualTypeOf<[StreamSource, ServeOptions?]>()
     expectTypeOf<FastifyReply['sse']>().returns.toEqualTypeOf<FastifyReply>()
     expectTypeOf<ReturnType<FastifyReply['sse']>>().not.toEqualTypeOf<Subscription>()
     expectTypeOf<StreamSource>().toEqualTypeOf<
-      string | AsyncIterable<string | { data: unknown; event?: string; id?: string; retry?: number }>
+      | string
+      | { response: string }
+      | AsyncIterable<string | { data: unknown; event?: string; id?: string; retry?: number }>
     >()
 
     function routes(app: FastifyInstance) {

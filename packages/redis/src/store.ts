@@ -27,6 +27,7 @@ import {
   ZERO_POSITION,
 } from './ids.js'
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import { RedisResponses } from './responses.js'
 import { Tail } from './tail.js'
 
 /**
@@ -38,6 +39,8 @@ export class RedisStore implements AsyncHistoryStore {
   readonly synchronous = false
   /** Prefix of the Redis keys: stream `s` lives in the key `prefix + s`. */
   readonly prefix: string
+  /** Responses (streams that end) kept in this Redis: their records beside their streams. */
+  readonly responses: RedisResponses
   private readonly options: ResolvedOptions
   private readonly connection: CommandConnection
   private readonly cache: EventCache
@@ -62,6 +65,11 @@ export class RedisStore implements AsyncHistoryStore {
       report: (error) => this.report(error),
     })
     this.connection = new CommandConnection(options.redis, this.options, this.report)
+    this.responses = new RedisResponses(
+      this.connection,
+      (stream) => this.key(stream),
+      (action, stream, cause) => this.unavailable(action, stream, cause),
+    )
     this.tail = new Tail({
       blockMs: this.options.blockMs,
       replyTimeout: this.options.commandTimeout,

@@ -1,0 +1,169 @@
+/**
+ * One stream's history in memory: a ring buffer bounded by count, bytes and age.
+ * Ids are `<epoch>-<seq>`: the epoch is random for each history's lifetime, so an id from before a
+ * restart or from another stream is recognised as foreign instead of matched to a wrong event, and
+ * the sequence number locates an event in the ring in O(1).
+ */
+import { randomBytes } from 'node:crypto'
+import { encodeEvent } from './frame.js'
+import { positiveInteger, positiveLimit } from './options.js'
+import type { GapReason, NewEvent, Position, ReadResult, StoredEvent } from './store.js'
+
+/** Bounds of one stream's history. */
+export interface HistoryOptions {
+  /**
+   * Most events kept per stream; the oldest is evicted past it.
+   * @defaultValue 1000
+   */
+  maxEvents?: number
+  /**
+   * Most bytes of encoded frames kept per stream; the oldest events are evicted past it.
+   * @defaultValue 16 MiB
+   */
+  maxBytes?: number
+  /**
+   * Longest time an event is kept, in milliseconds; `Infinity` keeps events until count or bytes evict them.
+   * @defaultValue Infinity
+   */
+  maxAge?: number
+}
+
+/** Default of {@link HistoryOptions.maxEvents}. */
+export const DEFAULT_MAX_EVENTS = 1000
+/** Default of {@link HistoryOptions.maxBytes}. */
+export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+const INITIAL_CAPACITY = 16
+// Canonical numbers only: `e-007` is not an id this history issued, even if it names `e-7`.
+const ID_SHAPE = /^([0-9a-z]{1,16})-(0|[1-9]\d{0,14})$/
+
+class MemoryEvent implements StoredEvent {
+  readonly minor = 0
+  constructor(
+    readonly id: string,
+    readonly major: number,
+    readonly event: string | undefined,
+    readonly data: string,
+    readonly value: unknown,
+    readonly frame: Buffer,
+    readonly at: number,
+  ) {}
+}
+
+function newEpoch(): string {
+  return randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0')
+}
+
+/**
+ * One stream's history: a ring buffer that grows by doubling up to `maxEvents` slots.
+ * Append and eviction are O(1) amortized; reading k events after an id is O(k).
+ */
+export class MemoryHistory {
+  /** The epoch of this history's ids; fresh for every history. */
+  readonly epoch: string
+  private ring: (MemoryEvent | undefined)[] = new Array(INITIAL_CAPACITY)
+  /** Ring index of the oldest retained event. */
+  private start = 0
+  private count = 0
+  /** Sequence number of the next event; the oldest retained one is `nextSeq - count`. */
+  private nextSeq = 1
+  private bytes = 0
+  private readonly maxEvents: number
+  private readonly maxBytes: number
+  private readonly maxAge: number
+  private readonly now: () => number
+
+  /** @param epoch for the store only: the epoch it already gave clients of the empty stream */
+  constructor(
+    options: HistoryOptions & { now?: (() => number) | undefined } = {},
+    epoch: string = newEpoch(),
+  ) {
+    this.epoch = epoch
+    this.maxEvents = positiveInteger('maxEvents', options.maxEvents ?? DEFAULT_MAX_EVENTS)
+    this.maxBytes = positiveLimit('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES)
+    this.maxAge = positiveLimit('maxAge', options.maxAge ?? Number.POSITIVE_INFINITY)
+    this.now = options.now ?? Date.now
+  }
+
+  /** Number of events retained. */
+  get size(): number {
+    this.expire()
+    return this.count
+  }
+
+  /** Bytes of the retained frames. */
+  get retainedBytes(): number {
+    return this.bytes
+  }
+
+  /** Appends an event with the next id and evicts what falls outside the bounds. */
+  append(input: NewEvent): StoredEvent {
+    const seq = this.nextSeq++
+    const id = `${this.epoch}-${seq}`
+    const frame = Buffer.from(encodeEvent({ id, event: input.event, data: input.data }))
+    const entry = new MemoryEvent(id, seq, input.event, input.data, input.value, frame, this.now())
+    if (this.count === this.ring.length) this.grow()
+    this.ring[(this.start + this.count) % this.ring.length] = entry
+    this.count++
+    this.bytes += frame.length
+    while (this.count > this.maxEvents || this.bytes > this.maxBytes) this.evictOldest()
+    this.expire()
+    return entry
+  }
+
+  /** See {@link SyncHistoryStore.read}. */
+  read(after: string | null | undefined, limit: number): ReadResult {
+    this.expire()
+    if (after === undefined) return { events: [], position: this.position(this.nextSeq - 1), done: true }
+    if (after === null) return this.page(this.nextSeq - this.count - 1, 0)
+    const match = ID_SHAPE.exec(after)
+    if (match === null) return this.gap('unknown')
+    if (match[1] !== this.epoch) return this.gap('epoch')
+    const seq = Number(match[2])
+    if (seq >= this.nextSeq) return this.gap('unknown')
+    // The position just before the oldest retained event is still exact: nothing after it is missing.
+    if (seq < this.nextSeq - this.count - 1) return this.gap('evicted')
+    return this.page(seq, limit)
+  }
+
+  private gap(reason: GapReason): ReadResult {
+    return { ...this.page(this.nextSeq - this.count - 1, 0), gap: reason }
+  }
+
+  private page(afterSeq: number, limit: number): ReadResult {
+    const firstSeq = this.nextSeq - this.count
+    const from = afterSeq + 1
+    const n = Math.max(0, Math.min(limit, this.nextSeq - from))
+    const events: MemoryEvent[] = new Array(n)
+    const offset = this.start + (from - firstSeq)
+    for (let i = 0; i < n; i++) events[i] = this.ring[(offset + i) % this.ring.length]!
+    const position = n > 0 ? events[n - 1]! : this.position(afterSeq)
+    return { events, position, done: afterSeq + n >= this.nextSeq - 1 }
+  }
+
+  private position(seq: number): Position {
+    return { id: `${this.epoch}-${seq}`, major: seq, minor: 0 }
+  }
+
+  private evictOldest(): void {
+    const oldest = this.ring[this.start]!
+    this.ring[this.start] = undefined
+    this.start = (this.start + 1) % this.ring.length
+    this.count--
+    this.bytes -= oldest.frame.length
+  }
+
+  private expire(): void {
+    if (this.maxAge === Number.POSITIVE_INFINITY) return
+    const oldestAllowed = this.now() - this.maxAge
+    while (this.count > 0 && this.ring[this.start]!.at < oldestAllowed) this.evictOldest()
+  }
+
+  private grow(): void {
+    const capacity = Math.min(this.maxEvents + 1, this.ring.length * 2)
+    const next: (MemoryEvent | undefined)[] = new Array(capacity)
+    for (let i = 0; i < this.count; i++) next[i] = this.ring[(this.start + i) % this.ring.length]
+    this.ring = next
+    this.start = 0
+  }
+}

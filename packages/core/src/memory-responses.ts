@@ -1,0 +1,128 @@
+/**
+ * Responses in memory: each response's events in a history of its own (bounded by the response's
+ * limits, not by the feed history's), and its lifecycle record beside it. Ended responses are dropped
+ * after their TTL; the number of records is bounded.
+ */
+import { RewindError } from './errors.js'
+import { MemoryHistory } from './memory-history.js'
+import type {
+  NewEvent,
+  ResponseEnd,
+  ResponseLimits,
+  ResponseRecords,
+  ResponseState,
+  ResponseStatus,
+  StoredEvent,
+} from './store.js'
+
+/** Default of `MemoryStoreOptions.maxResponses`. */
+export const DEFAULT_MAX_RESPONSES = 1000
+
+/** Node runs a longer delay at once, so expiry timers are capped (an expiry that late is "never"). */
+const MAX_TIMER_DELAY = 2 ** 31 - 1
+
+interface MemoryResponse {
+  readonly stream: string
+  readonly history: MemoryHistory
+  status: ResponseStatus
+  endId: string | undefined
+  expiry: NodeJS.Timeout | undefined
+}
+
+export class MemoryResponses implements ResponseRecords {
+  /** Records by response id, oldest first (a Map keeps insertion order). */
+  private readonly records = new Map<string, MemoryResponse>()
+  private readonly byStream = new Map<string, MemoryResponse>()
+
+  constructor(
+    private readonly maxResponses: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** The history of a response's stream, if `stream` is one. */
+  history(stream: string): MemoryHistory | undefined {
+    return this.byStream.get(stream)?.history
+  }
+
+  /** Number of responses kept, active or ended. */
+  get size(): number {
+    return this.records.size
+  }
+
+  create(id: string, stream: string, limits: ResponseLimits): boolean {
+    if (this.records.has(id)) return false
+    if (this.records.size >= this.maxResponses && !this.evictOldestEnded()) {
+      throw new RewindError(
+        'ERR_RESPONSE_LIMIT',
+        `${this.maxResponses} responses are active at once, the most this store keeps (maxResponses); wait for one to end, or raise maxResponses`,
+        { field: 'maxResponses' },
+      )
+    }
+    const history = new MemoryHistory({
+      maxEvents: limits.maxEvents,
+      maxBytes: limits.maxBytes,
+      now: this.now,
+    })
+    const record: MemoryResponse = { stream, history, status: 'active', endId: undefined, expiry: undefined }
+    this.records.set(id, record)
+    this.byStream.set(stream, record)
+    return true
+  }
+
+  append(id: string, _stream: string, event: NewEvent): StoredEvent | undefined {
+    const record = this.records.get(id)
+    if (record === undefined || record.status !== 'active') return undefined
+    return record.history.append(event)
+  }
+
+  end(
+    id: string,
+    _stream: string,
+    event: NewEvent,
+    reason: ResponseEnd,
+    limits: ResponseLimits,
+  ): { state: ResponseState; event?: StoredEvent } | undefined {
+    const record = this.records.get(id)
+    if (record === undefined) return undefined
+    if (record.status !== 'active') return { state: stateOf(record) }
+    const stored = record.history.append(event)
+    record.status = reason
+    record.endId = stored.id
+    record.expiry = setTimeout(() => this.drop(id), Math.min(limits.ttl, MAX_TIMER_DELAY))
+    record.expiry.unref()
+    return { state: stateOf(record), event: stored }
+  }
+
+  get(id: string): ResponseState | undefined {
+    const record = this.records.get(id)
+    return record === undefined ? undefined : stateOf(record)
+  }
+
+  clear(): void {
+    for (const record of this.records.values()) clearTimeout(record.expiry)
+    this.records.clear()
+    this.byStream.clear()
+  }
+
+  private drop(id: string): void {
+    const record = this.records.get(id)
+    if (record === undefined) return
+    clearTimeout(record.expiry)
+    this.records.delete(id)
+    this.byStream.delete(record.stream)
+  }
+
+  private evictOldestEnded(): boolean {
+    for (const [id, record] of this.records) {
+      if (record.status !== 'active') {
+        this.drop(id)
+        return true
+      }
+    }
+    return false
+  }
+}
+
+function stateOf(record: MemoryResponse): ResponseState {
+  return { status: record.status, origin: `${record.history.epoch}-0`, endId: record.endId }
+}

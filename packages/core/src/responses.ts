@@ -1,0 +1,595 @@
+/**
+ * Responses: streams that end. A response's producer (an async iterable, or a function given an
+ * `AbortSignal`) runs once, on the instance that started it, and publishes each item into the
+ * response's own stream with history, whatever happens to the connections: clients attach, drop and
+ * come back, and each gets the answer from its start (or from its position), then live items, then
+ * the terminal event. The end is an event in the stream, so every instance and every late client
+ * sees the same end; a client that has it gets 204 when it comes back, which stops an EventSource.
+ */
+import { randomBytes } from 'node:crypto'
+import { RewindError } from './errors.js'
+import type { StreamItem } from './iterable.js'
+import { nonNegativeInteger, positiveInteger, positiveLimit } from './options.js'
+import type {
+  HistoryStore,
+  NewEvent,
+  ResponseEnd,
+  ResponseLimits,
+  ResponseRecords,
+  ResponseState,
+  ResponseStatus,
+  StoredEvent,
+} from './store.js'
+
+/** Stream names that start with this are responses' streams: applications cannot publish to them. */
+export const RESPONSE_STREAM_PREFIX = 'rewind:response:'
+/** Default of `HubOptions.endEvent`. */
+export const DEFAULT_END_EVENT = 'rewind-end'
+/** Default of {@link ResponseOptions.maxEvents}: 100,000 events (a long answer is about 1,000–20,000 tokens). */
+export const DEFAULT_RESPONSE_MAX_EVENTS = 100_000
+/** Default of {@link ResponseOptions.maxBytes}: 16 MiB. */
+export const DEFAULT_RESPONSE_MAX_BYTES = 16 * 1024 * 1024
+/** Default of {@link ResponseOptions.maxLifetime}: 1 hour. */
+export const DEFAULT_RESPONSE_MAX_LIFETIME = 60 * 60 * 1000
+/** Default of {@link ResponseOptions.ttl}: 5 minutes. */
+export const DEFAULT_RESPONSE_TTL = 5 * 60 * 1000
+/** Default of {@link ResponseOptions.lease}: 10 s. */
+export const DEFAULT_RESPONSE_LEASE = 10_000
+
+/** Node runs a longer timer at once, so every delay is checked against it. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1
+/** Appends of one producer under way at once on a shared store (see `ProducerRun.inFlight`). */
+const APPENDS_IN_FLIGHT = 64
+/** Response ids go into URLs and Redis keys: unreserved URL characters only. */
+const ID_SHAPE = /^[A-Za-z0-9._~-]{1,128}$/
+
+/** Bounds of responses; each has a default that holds a long answer. */
+export interface ResponseOptions {
+  /**
+   * Most events one response keeps. Past it the oldest are dropped and a client that resumes from
+   * before them gets the gap signal (`evicted`), never a silent hole.
+   * @defaultValue 100000
+   */
+  maxEvents?: number
+  /**
+   * Most bytes of encoded frames one response keeps; past it, as for `maxEvents`.
+   * @defaultValue 16777216 (16 MiB)
+   */
+  maxBytes?: number
+  /**
+   * Longest time a response may stay active, in milliseconds; then its producer is stopped and the
+   * response ends with `failed`.
+   * @defaultValue 3600000 (1 hour)
+   */
+  maxLifetime?: number
+  /**
+   * How long an ended response stays replayable, in milliseconds; then it is forgotten (in memory, and
+   * in Redis by `PEXPIRE`) and its URL answers 404.
+   * @defaultValue 300000 (5 minutes)
+   */
+  ttl?: number
+  /**
+   * Shared stores only: how long a producer's lease lasts, in milliseconds. The producing instance
+   * renews it every third of this; if the instance dies, any instance serving the response ends it
+   * with `failed` once the lease has lapsed, so clients learn of the death within about 1.5 × `lease`.
+   * @defaultValue 10000
+   */
+  lease?: number
+}
+
+/** Options of {@link Responses.start}: the response's id, and bounds that override the hub's. */
+export interface StartResponseOptions extends Omit<ResponseOptions, 'lease'> {
+  /**
+   * The response's id: 1 to 128 characters among `A-Z a-z 0-9 . _ ~ -`.
+   * @defaultValue a random 22-character id
+   */
+  id?: string
+}
+
+/**
+ * What produces a response's events: an async iterable, or a function given an `AbortSignal` (aborted
+ * when the response is cancelled, times out or the hub closes) that returns one. Each item is a
+ * string (the data of a `message` event) or `{ data, event? }`; ids come from the history.
+ */
+export type ResponseProducer =
+  | AsyncIterable<StreamItem>
+  | ((signal: AbortSignal) => AsyncIterable<StreamItem>)
+
+/** A response started on this instance. */
+export interface ResponseHandle {
+  /** The response's id: serve it with `{ response: id }`. */
+  readonly id: string
+  /** Resolves with how the response ended, once it has. */
+  readonly done: Promise<ResponseEnd>
+  /** Cancels the response (see {@link Responses.cancel}). */
+  cancel(): Promise<ResponseStatus | undefined>
+}
+
+/** What the hub gives the responses: its store, its encoding, and its fan-out. */
+export interface ResponseHost {
+  readonly store: HistoryStore
+  /** Name of the terminal event. */
+  readonly endEvent: string
+  /** Validates and serializes an event (the hub's serializer and size limit). */
+  prepare(stream: string, input: { data: unknown; event?: string | undefined }): NewEvent
+  /** Sends an event appended to a synchronous store to the stream's subscribers. */
+  fanOut(stream: string, event: StoredEvent): void
+  /** Keeps a stream followed (shared stores) while its producer runs here, so a remote cancel reaches it. */
+  pin(stream: string): Promise<void> | undefined
+  unpin(stream: string): void
+  reportError(error: unknown, stream: string): void
+}
+
+/** How a request for a response is to be answered. */
+export type ResponsePlan =
+  | { readonly kind: 'unknown' }
+  | { readonly kind: 'ended' }
+  | {
+      readonly kind: 'stream'
+      readonly stream: string
+      readonly after: string | null
+      readonly active: boolean
+    }
+
+/**
+ * The responses of one hub (`hub.responses`): start, cancel, look up. Serving one is `hub.serve(req,
+ * res, { response: id })` (`res.sse({ response: id })` in Express, `reply.sse({ response: id })` in
+ * Fastify).
+ */
+export interface HubResponses {
+  /**
+   * Starts a response: creates its record and stream, then runs the producer, which keeps running
+   * when every client has gone. Rejects with `ERR_RESPONSE_EXISTS` if the id is taken,
+   * `ERR_RESPONSE_LIMIT` past the store's bound, `ERR_INVALID_ARGUMENT` for a bad producer, id or
+   * bound, or the store's `ERR_STORE_UNAVAILABLE`.
+   *
+   * @example
+   * ```ts
+   * const { id } = await hub.responses.start((signal) => model.stream(prompt, { signal }))
+   * ```
+   */
+  start(producer: ResponseProducer, options?: StartResponseOptions): Promise<ResponseHandle>
+  /**
+   * Cancels a response, wherever its producer runs: the terminal event with `cancelled` is appended
+   * (through the store, so the producing instance sees it and aborts its producer), and clients end.
+   * Resolves with the response's status afterwards (`cancelled`, or how it had already ended), or
+   * `undefined` for an unknown or expired id.
+   */
+  cancel(id: string): Promise<ResponseStatus | undefined>
+  /** The status of a response, or `undefined` for an unknown or expired id. */
+  status(id: string): Promise<ResponseStatus | undefined>
+}
+
+/** The hub's side of responses: {@link HubResponses}, plus what serving and closing need. */
+export class Responses implements HubResponses {
+  private readonly limits: ResponseLimits
+  /** Producers running on this instance, by response id. */
+  private readonly running = new Map<string, ProducerRun>()
+  private readonly runningByStream = new Map<string, ProducerRun>()
+  /** Lease watches of responses produced elsewhere and served here (shared stores). */
+  private readonly reapers = new Map<string, { count: number; timer: NodeJS.Timeout }>()
+
+  constructor(
+    private readonly host: ResponseHost,
+    options: ResponseOptions = {},
+  ) {
+    this.limits = resolveLimits(options, {
+      maxEvents: DEFAULT_RESPONSE_MAX_EVENTS,
+      maxBytes: DEFAULT_RESPONSE_MAX_BYTES,
+      maxLifetime: DEFAULT_RESPONSE_MAX_LIFETIME,
+      ttl: DEFAULT_RESPONSE_TTL,
+      lease: positiveTimer('lease', options.lease ?? DEFAULT_RESPONSE_LEASE),
+    })
+  }
+
+  /** Producers running on this instance. */
+  get producing(): number {
+    return this.running.size
+  }
+
+  async start(producer: ResponseProducer, options: StartResponseOptions = {}): Promise<ResponseHandle> {
+    if (typeof producer !== 'function' && !isAsyncIterable(producer)) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        'a response needs an async iterable, or a function (signal) => async iterable',
+        { field: 'producer' },
+      )
+    }
+    const records = this.records()
+    const id = options.id === undefined ? randomBytes(16).toString('base64url') : responseId(options.id)
+    const limits = resolveLimits(options, this.limits)
+    const stream = RESPONSE_STREAM_PREFIX + id
+    if (!(await records.create(id, stream, limits))) {
+      throw new RewindError(
+        'ERR_RESPONSE_EXISTS',
+        `a response with id ${JSON.stringify(id)} already exists; give each response its own id (or omit id for a random one)`,
+        { field: 'id' },
+      )
+    }
+    const run = new ProducerRun(this.host, records, id, stream, limits, () => {
+      this.running.delete(id)
+      this.runningByStream.delete(stream)
+    })
+    this.running.set(id, run)
+    this.runningByStream.set(stream, run)
+    await run.start(producer)
+    return { id, done: run.done, cancel: () => this.cancel(id) }
+  }
+
+  async cancel(id: string): Promise<ResponseStatus | undefined> {
+    const local = this.running.get(id)
+    if (local !== undefined) return local.finish('cancelled')
+    if (!ID_SHAPE.test(id)) return undefined
+    const records = this.host.store.responses
+    if (records === undefined) return undefined
+    const stream = RESPONSE_STREAM_PREFIX + id
+    const ended = await records.end(
+      id,
+      stream,
+      endInput(this.host, stream, 'cancelled'),
+      'cancelled',
+      this.limits,
+    )
+    if (ended === undefined) return undefined
+    if ('event' in ended && ended.event !== undefined) this.host.fanOut(stream, ended.event)
+    return ended.state.status
+  }
+
+  async status(id: string): Promise<ResponseStatus | undefined> {
+    if (!ID_SHAPE.test(id)) return undefined
+    return (await this.host.store.responses?.get(id))?.status
+  }
+
+  /** How to answer a request for response `id` from a client at `resumeId`. */
+  async plan(id: string, resumeId: string | null | undefined): Promise<ResponsePlan> {
+    if (typeof id !== 'string' || !ID_SHAPE.test(id)) return { kind: 'unknown' }
+    const state: ResponseState | undefined = await this.host.store.responses?.get(id)
+    if (state === undefined) return { kind: 'unknown' }
+    if (state.endId !== undefined && resumeId === state.endId) return { kind: 'ended' }
+    return {
+      kind: 'stream',
+      stream: RESPONSE_STREAM_PREFIX + id,
+      // A client without a position gets the answer from its start: it is an answer, not a feed.
+      after: resumeId === undefined ? state.origin : resumeId,
+      active: state.status === 'active',
+    }
+  }
+
+  /**
+   * A client follows an active response produced elsewhere: until it leaves, this instance
+   * watches the producer's lease and ends the response with `failed` if the lease lapses.
+   */
+  watchLease(id: string, done: Promise<unknown>): void {
+    const records = this.host.store.responses
+    if (records?.renew === undefined || this.running.has(id)) return
+    let reaper = this.reapers.get(id)
+    if (reaper === undefined) {
+      const stream = RESPONSE_STREAM_PREFIX + id
+      const timer = setInterval(
+        () => {
+          const failed = endInput(this.host, stream, 'failed')
+          Promise.resolve(records.end(id, stream, failed, 'failed', this.limits, true)).then(
+            (ended) => {
+              if (ended === undefined || ended.state.status !== 'active') this.stopReaper(id)
+            },
+            (error: unknown) => this.host.reportError(error, stream),
+          )
+        },
+        Math.ceil(this.limits.lease / 2),
+      )
+      timer.unref()
+      reaper = { count: 0, timer }
+      this.reapers.set(id, reaper)
+    }
+    reaper.count++
+    void done.then(() => {
+      const current = this.reapers.get(id)
+      if (current !== undefined && --current.count === 0) this.stopReaper(id)
+    })
+  }
+
+  /** Events delivered by a shared store: a terminal event stops a producer running here. */
+  observe(stream: string, events: readonly StoredEvent[]): void {
+    const run = this.runningByStream.get(stream)
+    if (run === undefined) return
+    for (const event of events) if (event.event === this.host.endEvent) run.halt()
+  }
+
+  /** Ends every producer running here with `failed` (the hub is closing) and stops every watch. */
+  async close(): Promise<void> {
+    for (const id of [...this.reapers.keys()]) this.stopReaper(id)
+    await Promise.all([...this.running.values()].map((run) => run.finish('failed')))
+  }
+
+  private stopReaper(id: string): void {
+    const reaper = this.reapers.get(id)
+    if (reaper === undefined) return
+    clearInterval(reaper.timer)
+    this.reapers.delete(id)
+  }
+
+  private records(): ResponseRecords {
+    const records = this.host.store.responses
+    if (records === undefined) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        "this hub's store keeps no responses; use the in-memory store or @rewind/redis",
+        { field: 'store' },
+      )
+    }
+    return records
+  }
+}
+
+/** One producer running on this instance, from its first item to its terminal event. */
+class ProducerRun {
+  readonly done: Promise<ResponseEnd>
+  private resolveDone!: (end: ResponseEnd) => void
+  private readonly controller = new AbortController()
+  private iterator: AsyncIterator<StreamItem> | undefined
+  private stopped = false
+  /** Wakes the loop when it waits for the producer's next item and the run stops meanwhile. */
+  private wake: (() => void) | undefined
+  private finishing: Promise<ResponseStatus | undefined> | undefined
+  private readonly lifetime: NodeJS.Timeout
+  private leaseTimer: NodeJS.Timeout | undefined
+  private pinned = false
+  /** Appends sent to a shared store and not yet answered, oldest first. */
+  private readonly appends: Promise<void>[] = []
+
+  constructor(
+    private readonly host: ResponseHost,
+    private readonly records: ResponseRecords,
+    private readonly id: string,
+    private readonly stream: string,
+    private readonly limits: ResponseLimits,
+    private readonly forget: () => void,
+  ) {
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve
+    })
+    this.lifetime = setTimeout(() => void this.finish('failed'), limits.maxLifetime)
+    this.lifetime.unref()
+  }
+
+  async start(producer: ResponseProducer): Promise<void> {
+    const pinning = this.host.pin(this.stream)
+    this.pinned = true
+    if (pinning !== undefined)
+      await pinning.catch((error: unknown) => this.host.reportError(error, this.stream))
+    const renew = this.records.renew
+    if (renew !== undefined) {
+      this.leaseTimer = setInterval(
+        () => {
+          renew.call(this.records, this.id, this.limits.lease).then(
+            (active) => {
+              if (!active) this.halt()
+            },
+            (error: unknown) => this.host.reportError(error, this.stream),
+          )
+        },
+        Math.ceil(this.limits.lease / 3),
+      )
+      this.leaseTimer.unref()
+    }
+    try {
+      const iterable = typeof producer === 'function' ? producer(this.controller.signal) : producer
+      if (!isAsyncIterable(iterable)) {
+        throw new RewindError('ERR_INVALID_ARGUMENT', 'the response producer must return an async iterable', {
+          field: 'producer',
+        })
+      }
+      this.iterator = iterable[Symbol.asyncIterator]()
+    } catch (error) {
+      this.host.reportError(error, this.stream)
+      await this.finish('failed')
+      return
+    }
+    void this.loop()
+  }
+
+  private async loop(): Promise<void> {
+    const iterator = this.iterator!
+    for (;;) {
+      let next: IteratorResult<StreamItem> | undefined
+      try {
+        next = await new Promise<IteratorResult<StreamItem> | undefined>((resolve, reject) => {
+          this.wake = () => resolve(undefined)
+          iterator.next().then(resolve, reject)
+        })
+      } catch (error) {
+        // A producer that threw has finished; its return() must not be called as well.
+        this.iterator = undefined
+        if (!this.stopped) this.host.reportError(error, this.stream)
+        await this.finish('failed')
+        return
+      }
+      this.wake = undefined
+      if (this.stopped || next === undefined) return
+      if (next.done === true) {
+        this.iterator = undefined
+        try {
+          await this.drainAppends()
+        } catch (error) {
+          this.host.reportError(error, this.stream)
+          await this.finish('failed')
+          return
+        }
+        await this.finish('done')
+        return
+      }
+      try {
+        const appended = this.records.append(this.id, this.stream, this.toEvent(next.value), this.limits)
+        if (appended instanceof Promise) await this.inFlight(appended)
+        else if (appended === undefined) this.halt()
+        else this.host.fanOut(this.stream, appended)
+      } catch (error) {
+        if (!this.stopped) this.host.reportError(error, this.stream)
+        await this.finish('failed')
+        return
+      }
+      if (this.stopped) return
+    }
+  }
+
+  /**
+   * Keeps up to {@link APPENDS_IN_FLIGHT} appends of a shared store under way: they travel on one
+   * connection, which runs them in order, so a fast producer is not held to one round trip per item.
+   * Waits for the oldest when the window is full; a failed append rejects (the response then fails).
+   */
+  private async inFlight(append: Promise<string | undefined>): Promise<void> {
+    const settled = append.then((id) => {
+      if (id === undefined) this.halt()
+    })
+    // Rejections are handled where the window is drained; this keeps early ones from being unhandled.
+    settled.catch(() => {})
+    this.appends.push(settled)
+    if (this.appends.length >= APPENDS_IN_FLIGHT) await this.appends.shift()
+  }
+
+  /** Waits for every append under way (before the terminal event, which must come after them). */
+  private async drainAppends(): Promise<void> {
+    const appends = this.appends.splice(0)
+    await Promise.all(appends)
+  }
+
+  /**
+   * Ends the response with `reason` unless it has ended already (here or elsewhere), stops the
+   * producer, and resolves with the response's final status.
+   */
+  finish(reason: ResponseEnd): Promise<ResponseStatus | undefined> {
+    if (this.finishing !== undefined) return this.finishing
+    this.stop()
+    this.finishing = (async () => {
+      let status: ResponseStatus | undefined = reason
+      // Appends under way were sent before the end and run in order; failures among them are moot now.
+      await Promise.allSettled(this.appends.splice(0))
+      try {
+        const ended = await this.records.end(
+          this.id,
+          this.stream,
+          endInput(this.host, this.stream, reason),
+          reason,
+          this.limits,
+        )
+        status = ended?.state.status
+        if (ended !== undefined && 'event' in ended && ended.event !== undefined) {
+          this.host.fanOut(this.stream, ended.event)
+        }
+      } catch (error) {
+        // The store is down: the lease will lapse and another instance ends the response.
+        this.host.reportError(error, this.stream)
+      }
+      this.settle(status)
+      return status
+    })()
+    return this.finishing
+  }
+
+  /** The response ended elsewhere (cancelled through the store, or its lease was lost): stop here. */
+  halt(): void {
+    if (this.finishing !== undefined) return
+    this.stop()
+    this.finishing = Promise.resolve(this.records.get(this.id)).then(
+      (state) => {
+        this.settle(state?.status)
+        return state?.status
+      },
+      (error: unknown) => {
+        this.host.reportError(error, this.stream)
+        this.settle(undefined)
+        return undefined
+      },
+    )
+  }
+
+  private stop(): void {
+    if (this.stopped) return
+    this.stopped = true
+    clearTimeout(this.lifetime)
+    clearInterval(this.leaseTimer)
+    this.controller.abort()
+    this.wake?.()
+    const iterator = this.iterator
+    this.iterator = undefined
+    // Let the producer stop (a generator runs its finally blocks); it may be awaiting, so don't wait.
+    if (iterator?.return !== undefined) {
+      Promise.resolve()
+        .then(() => iterator.return?.())
+        .catch((error: unknown) => this.host.reportError(error, this.stream))
+    }
+  }
+
+  private settle(status: ResponseStatus | undefined): void {
+    this.forget()
+    if (this.pinned) {
+      this.pinned = false
+      this.host.unpin(this.stream)
+    }
+    this.resolveDone(status === undefined || status === 'active' ? 'failed' : status)
+  }
+
+  private toEvent(item: StreamItem): NewEvent {
+    if (typeof item === 'string') return this.host.prepare(this.stream, { data: item })
+    if (item === null || typeof item !== 'object' || !('data' in item)) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        'items of a response must be strings or { data, event? } objects',
+        { field: 'data' },
+      )
+    }
+    if (item.event === this.host.endEvent) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        `the event name ${JSON.stringify(item.event)} is reserved for the end of a response; name the event otherwise`,
+        { field: 'event' },
+      )
+    }
+    return this.host.prepare(this.stream, { data: item.data, event: item.event })
+  }
+}
+
+function endInput(host: ResponseHost, stream: string, reason: ResponseEnd): NewEvent {
+  return host.prepare(stream, { data: reason, event: host.endEvent })
+}
+
+function responseId(id: unknown): string {
+  if (typeof id !== 'string' || !ID_SHAPE.test(id)) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      `a response id must be 1 to 128 characters among A-Z a-z 0-9 . _ ~ -, got ${JSON.stringify(id)}`,
+      { field: 'id' },
+    )
+  }
+  return id
+}
+
+function positiveTimer(name: string, value: number): number {
+  positiveInteger(name, value)
+  if (value > MAX_TIMER_DELAY) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      `${name} must be at most ${MAX_TIMER_DELAY} ms (about 24.8 days), got ${value}; Node would run a longer timer at once`,
+      { field: name },
+    )
+  }
+  return value
+}
+
+function resolveLimits(options: ResponseOptions, defaults: ResponseLimits): ResponseLimits {
+  return {
+    maxEvents: positiveInteger('maxEvents', options.maxEvents ?? defaults.maxEvents),
+    maxBytes: positiveLimit('maxBytes', options.maxBytes ?? defaults.maxBytes),
+    maxLifetime: positiveTimer('maxLifetime', options.maxLifetime ?? defaults.maxLifetime),
+    ttl: positiveTimer('ttl', nonNegativeInteger('ttl', options.ttl ?? defaults.ttl) || 1),
+    lease: defaults.lease,
+  }
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<StreamItem> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function'
+  )
+}

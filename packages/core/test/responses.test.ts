@@ -1,0 +1,276 @@
+/** Responses (streams that end) on the in-memory store, over real sockets. */
+import { EventSource } from 'eventsource'
+import fc from 'fast-check'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHub, type Hub, type HubOptions, RewindError } from '../src/index.js'
+import { listen, type RawClient, rawClient, type TestServer, waitFor } from './helpers/http.js'
+
+const cleanups: (() => unknown)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+function hubFor(options: HubOptions = {}): Hub<string> {
+  const hub = createHub({ retry: 20, heartbeatInterval: 0, ...options }) as Hub<string>
+  cleanups.push(() => hub.close())
+  return hub
+}
+
+/** Serves `GET /responses/:id` from `hub`, and counts the requests. */
+async function serveResponses(hub: Hub<string>): Promise<TestServer & { counted: { requests: number } }> {
+  const counted = { requests: 0 }
+  const server = await listen((req, res) => {
+    counted.requests++
+    const id = decodeURIComponent((req.url ?? '').split('?')[0]!.split('/')[2] ?? '')
+    hub.serve(req, res, { response: id })
+  })
+  // The raw clients below wait for the socket to close: don't keep ended responses' sockets idle for long.
+  server.server.keepAliveTimeout = 20
+  cleanups.push(() => server.close())
+  return Object.assign(server, { counted })
+}
+
+function client(port: number, id: string, lastEventId?: string): RawClient {
+  const c = rawClient(
+    port,
+    `/responses/${id}`,
+    lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
+  )
+  cleanups.push(() => c.close())
+  return c
+}
+
+/** An async generator of `n` tokens `t0`…, one every `interval` ms (0: as fast as it can), that records its end. */
+function tokens(n: number, interval = 0, record: { finished?: boolean; aborted?: boolean } = {}) {
+  return async function* (signal: AbortSignal) {
+    try {
+      for (let i = 0; i < n; i++) {
+        if (interval > 0) await new Promise((resolve) => setTimeout(resolve, interval))
+        else if (i % 64 === 0) await new Promise((resolve) => setImmediate(resolve))
+        yield `t${i}`
+      }
+    } finally {
+      record.finished = true
+      record.aborted = signal.aborted
+    }
+  }
+}
+
+const dataOf = (c: RawClient) => c.events.filter((e) => e.event === undefined).map((e) => e.data)
+const endOf = (c: RawClient) => c.events.find((e) => e.event === 'rewind-end')
+
+describe('a response', () => {
+  it('gives a client without a position the answer from its start, then live tokens, then the end, and ends the body', async () => {
+    const hub = hubFor()
+    const server = await serveResponses(hub)
+    const { id, done } = await hub.responses.start(tokens(30, 5))
+    await new Promise((resolve) => setTimeout(resolve, 60))
+    const late = client(server.port, id)
+    await late.ended
+    expect(dataOf(late)).toEqual(Array.from({ length: 30 }, (_, i) => `t${i}`))
+    expect(endOf(late)?.data).toBe('done')
+    expect(await done).toBe('done')
+    expect(late.text()).toContain('content-type: text/event-stream')
+  })
+
+  it('answers 204 to a client that comes back with the id of the end, and the eventsource client stops for good', async () => {
+    const hub = hubFor()
+    const server = await serveResponses(hub)
+    const { id, done } = await hub.responses.start(tokens(5))
+    await done
+    const source = new EventSource(`${server.url}/responses/${id}`)
+    cleanups.push(() => source.close())
+    const seen: string[] = []
+    source.onmessage = (event) => seen.push(event.data)
+    let ended = ''
+    source.addEventListener('rewind-end', (event) => {
+      ended = event.data
+    })
+    await waitFor(() => source.readyState === EventSource.CLOSED, 5000)
+    expect(seen).toEqual(['t0', 't1', 't2', 't3', 't4'])
+    expect(ended).toBe('done')
+    // Two requests: the stream, then the reconnect that got 204. No third one ever comes.
+    expect(server.counted.requests).toBe(2)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(server.counted.requests).toBe(2)
+  })
+
+  it('resumes a client cut mid-answer exactly after its last event', async () => {
+    const hub = hubFor()
+    const server = await serveResponses(hub)
+    const { id } = await hub.responses.start(tokens(200, 1))
+    const first = client(server.port, id)
+    await first.until(() => first.events.length >= 20)
+    first.close()
+    const lastId = first.events.at(-1)!.id!
+    const second = client(server.port, id, lastId)
+    await second.ended
+    expect([...dataOf(first), ...dataOf(second)]).toEqual(Array.from({ length: 200 }, (_, i) => `t${i}`))
+    expect(endOf(second)?.data).toBe('done')
+  })
+
+  it('keeps producing when every client has gone; a client that comes back after the end gets the rest, then the end', async () => {
+    const hub = hubFor()
+    const server = await serveResponses(hub)
+    const record: { finished?: boolean } = {}
+    const { id, done } = await hub.responses.start(tokens(50, 2, record))
+    const first = client(server.port, id)
+    await first.until(() => first.events.length >= 5)
+    first.close()
+    expect(await done).toBe('done')
+    expect(record.finished).toBe(true)
+    const back = client(server.port, id, first.events.at(-1)!.id!)
+    await back.ended
+    expect([...dataOf(first), ...dataOf(back)]).toEqual(Array.from({ length: 50 }, (_, i) => `t${i}`))
+    expect(endOf(back)?.data).toBe('done')
+  })
+
+  it('cancel stops the producer (its signal aborts, its finally runs) and ends every client with `cancelled`', async () => {
+    const hub = hubFor()
+    const server = await serveResponses(hub)
+    const record: { finished?: boolean; aborted?: boolean } = {}
+    const { id, done } = await hub.responses.start(tokens(100_000, 5, record))
+    const a = client(server.port, id)
+    const b = client(server.port, id)
+    await Promise.all([a.until(() => a.events.length >= 3), b.until(() => b.events.length >= 3)])
+    expect(await hub.responses.cancel(id)).toBe('cancelled')
+    await Promise.all([a.ended, b.ended])
+    expect(endOf(a)?.data).toBe('cancelled')
+    expect(endOf(b)?.data).toBe('cancelled')
+    expect(await done).toBe('cancelled')
+    await waitFor(() => record.finished === true, 2000)
+    expect(record.aborted).toBe(true)
+    expect(await hub.responses.status(id)).toBe('cancelled')
+    // Cancelling again changes nothing; an unknown id is undefined.
+    expect(await hub.responses.cancel(id)).toBe('cancelled')
+    expect(await hub.responses.cancel('nope')).toBeUndefined()
+  })
+
+  it('a producer that throws ends the response with `failed`, told to clients and reported once', async () => {
+    const errors: unknown[] = []
+    const hub = hubFor({ onError: (error) => errors.push(error) })
+    const server = await serveResponses(hub)
+    const { id, done } = await hub.responses.start(
+      (async function* () {
+        yield 'a'
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        throw new Error('model crashed')
+      })(),
+    )
+    const c = client(server.port, id)
+    await c.ended
+    expect(dataOf(c)).toEqual(['a'])
+    expect(endOf(c)?.data).toBe('failed')
+    expect(await done).toBe('failed')
+    expect(errors).toHaveLength(1)
+    expect((errors[0] as Error).message).toBe('model crashed')
+  })
+
+  it('refuses a second producer on an existing id with ERR_RESPONSE_EXISTS', async () => {
+    const hub = hubFor()
+    await hub.responses.start(tokens(3, 50), { id: 'answer-1' })
+    await expect(hub.responses.start(tokens(3), { id: 'answer-1' })).rejects.toMatchObject({
+      code: 'ERR_RESPONSE_EXISTS',
+    })
+    await expect(hub.responses.start(tokens(3), { id: 'bad id' })).rejects.toBeInstanceOf(RewindError)
+    await expect(hub.responses.start({} as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' })
+  })
+
+  it('answers 404 with a JSON body for an unknown id, and 404 again once an ended response has expired', async () => {
+    const hub = hubFor({ responses: { ttl: 50 } })
+    const server = await serveResponses(hub)
+    const unknown = await fetch(`${server.url}/responses/nope`)
+    expect(unknown.status).toBe(404)
+    expect(await unknown.json()).toMatchObject({ error: expect.stringContaining('unknown response') })
+    const { id, done } = await hub.responses.start(tokens(2))
+    await done
+    expect((await fetch(`${server.url}/responses/${id}`)).status).toBe(200)
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    expect((await fetch(`${server.url}/responses/${id}`)).status).toBe(404)
+    expect(await hub.responses.status(id)).toBeUndefined()
+  })
+
+  it('holds 20,000 tokens with the default bounds: a client from the start gets every one', async () => {
+    const hub = hubFor()
+    const server = await serveResponses(hub)
+    const { id, done } = await hub.responses.start(tokens(20_000))
+    await done
+    const c = client(server.port, id)
+    await c.ended
+    const data = dataOf(c)
+    expect(data).toHaveLength(20_000)
+    expect(data[0]).toBe('t0')
+    expect(data[19_999]).toBe('t19999')
+    expect(c.events.some((e) => e.event === 'rewind-gap')).toBe(false)
+  })
+
+  it('past maxEvents says so with the gap signal, then sends what it holds: never a silent hole', async () => {
+    const hub = hubFor({ responses: { maxEvents: 10 } })
+    const server = await serveResponses(hub)
+    const { id, done } = await hub.responses.start(tokens(25))
+    await done
+    const c = client(server.port, id)
+    await c.ended
+    const gap = c.events.find((e) => e.event === 'rewind-gap')
+    expect(gap?.data).toBe('evicted')
+    // The history keeps the newest 10 events: the last 9 tokens and the end.
+    expect(dataOf(c)).toEqual(Array.from({ length: 9 }, (_, i) => `t${16 + i}`))
+    expect(endOf(c)?.data).toBe('done')
+  })
+
+  it('ends a response that outlives maxLifetime with `failed` and stops its producer', async () => {
+    const hub = hubFor({ responses: { maxLifetime: 80 } })
+    const record: { finished?: boolean; aborted?: boolean } = {}
+    const { done } = await hub.responses.start(tokens(100_000, 10, record))
+    expect(await done).toBe('failed')
+    await waitFor(() => record.finished === true, 2000)
+    expect(record.aborted).toBe(true)
+  })
+
+  it('closing the hub ends running producers with `failed`, sent to their clients before the streams close', async () => {
+    const hub = createHub({ retry: 20, heartbeatInterval: 0 }) as Hub<string>
+    const server = await serveResponses(hub)
+    const { id, done } = await hub.responses.start(tokens(100_000, 5))
+    const c = client(server.port, id)
+    await c.until(() => c.events.length >= 2)
+    await hub.close()
+    await c.ended
+    expect(endOf(c)?.data).toBe('failed')
+    expect(await done).toBe('failed')
+  })
+
+  it('keeps responses apart from the streams applications publish to', () => {
+    const hub = hubFor()
+    expect(() => hub.publish('rewind:response:x', { data: 1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_STREAM' }),
+    )
+  })
+
+  it('resumes exactly across any sequence of cuts (property)', async () => {
+    const hub = hubFor()
+    const server = await serveResponses(hub)
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 120 }),
+        fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 4 }),
+        async (n, cuts) => {
+          const { id } = await hub.responses.start(tokens(n, 0))
+          const received: string[] = []
+          let last: string | undefined
+          for (const cut of [...cuts, Number.POSITIVE_INFINITY]) {
+            const c = client(server.port, id, last)
+            await Promise.race([c.ended, c.until(() => c.events.length >= cut, 5000).catch(() => {})])
+            c.close()
+            for (const event of c.events) {
+              if (event.id !== undefined) last = event.id
+              received.push(event.event === undefined ? event.data : `<${event.data}>`)
+            }
+            if (endOf(c) !== undefined) break
+          }
+          expect(received).toEqual([...Array.from({ length: n }, (_, i) => `t${i}`), '<done>'])
+        },
+      ),
+      { numRuns: 15 },
+    )
+  })
+})
