@@ -32,6 +32,7 @@ import { RewindError, ssePlugin } from '@rewind/fastify'
 import { createRedisStore } from '@rewind/redis'
 import Fastify from 'fastify'
 import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
+import { CLIENT_BUNDLE_PATH, readClientBundle } from '../shared/assets.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
 import { forceGap } from '../shared/gap.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
@@ -41,6 +42,7 @@ import { createTicker, readTickerBody } from '../shared/ticker.js'
 const STREAM = 'demo'
 const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
 const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
+const CLIENT_BUNDLE = readClientBundle(import.meta.resolve('@rewind/client/browser'))
 
 /**
  * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams and
@@ -76,6 +78,10 @@ export function buildApp({
 
   fastify.get('/', (request, reply) => {
     reply.type('text/html; charset=utf-8').send(page)
+  })
+
+  fastify.get(CLIENT_BUNDLE_PATH, (request, reply) => {
+    reply.type('text/javascript; charset=utf-8').send(CLIENT_BUNDLE)
   })
 
   fastify.get('/events', (request, reply) => {
