@@ -62,7 +62,13 @@ export function buildApp({
   responses = {},
 } = {}) {
   // A response id may have 128 characters; Fastify's router refuses parameters over 100 by default.
-  const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 128 })
+  // Close destroys the sockets left once the streams have ended (idle keep-alive ones from other clients
+  // would hold a stop for seconds).
+  const fastify = Fastify({
+    bodyLimit: MAX_BODY_BYTES,
+    forceCloseConnections: true,
+    routerOptions: { maxParamLength: 128 },
+  })
   const drops = createDropControl()
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
