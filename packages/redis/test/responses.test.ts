@@ -189,7 +189,7 @@ describe.skipIf(server === undefined)('responses on the Redis store, across inst
     const { id, done } = await a.hub.responses.start(tokens(3, 1))
     await done
     const admin = new Redis(server!.url)
-    const keys = await admin.keys(`${a.store.prefix}rewind:response:${id}*`)
+    const keys = await admin.keys(`${a.store.prefix}{rewind:response:${id}}*`)
     expect(keys).toHaveLength(2)
     for (const key of keys) {
       const ttl = await admin.pttl(key)
