@@ -49,11 +49,12 @@ case "$command" in
     ;;
   stop)
     shopt -s nullglob
-    for pidfile in "$dir"/redis-*.pid; do
-      kill "$(cat "$pidfile")" 2>/dev/null || true
-    done
-    for pidfile in "$dir"/redis-*.pid; do
-      for _ in $(seq 1 100); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.05; done
+    # Read every pid first: a node removes its pid file as it shuts down.
+    pids=()
+    for pidfile in "$dir"/redis-*.pid; do pids+=("$(cat "$pidfile")"); done
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     done
     rm -rf "$dir"
     ;;
