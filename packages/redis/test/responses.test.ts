@@ -55,6 +55,8 @@ describe.skipIf(server === undefined)('responses on the Redis store, across inst
     const admin = new Redis(server!.url)
     for (const prefix of prefixes) await deleteKeys(admin, prefix)
     await admin.quit()
+    // A server this file spawned would otherwise outlive the run.
+    await server!.close()
   })
 
   async function instance(prefix: string, options: Omit<HubOptions, 'store'> = {}): Promise<Instance> {
