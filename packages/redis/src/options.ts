@@ -94,7 +94,8 @@ export interface RedisStoreOptions {
   /**
    * How long the live tail's `XREAD BLOCK` waits for new entries before it asks again, in
    * milliseconds. At most 2147483647 (Node's longest timer), counting `commandTimeout` with it: the
-   * tail waits for both in one timer.
+   * tail waits for both in one timer. On Redis Cluster, how often the tail refreshes the slot map
+   * (to follow streams whose slot moved) and pings its connection to each master.
    * @defaultValue 5000
    */
   blockMs?: number
