@@ -37,6 +37,7 @@ import { RewindError, sse } from '@rewind/express'
 import { createRedisStore } from '@rewind/redis'
 import express from 'express'
 import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
+import { CLIENT_BUNDLE_PATH, readClientBundle } from '../shared/assets.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
 import { forceGap } from '../shared/gap.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
@@ -46,6 +47,7 @@ import { createTicker, readTickerBody } from '../shared/ticker.js'
 const STREAM = 'demo'
 const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
 const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Express')
+const CLIENT_BUNDLE = readClientBundle(import.meta.resolve('@rewind/client/browser'))
 
 /**
  * Builds the demo app; its Rewind middleware is `app.locals.events` (close it to end the streams)
@@ -79,6 +81,10 @@ export function createApp({
 
   app.get('/', (req, res) => {
     res.type('html').send(page)
+  })
+
+  app.get(CLIENT_BUNDLE_PATH, (req, res) => {
+    res.type('text/javascript').send(CLIENT_BUNDLE)
   })
 
   app.get('/events', (req, res) => {

@@ -32,6 +32,7 @@ import { RewindError, ssePlugin } from '@rewind/fastify'
 import { createRedisStore } from '@rewind/redis'
 import Fastify from 'fastify'
 import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
+import { CLIENT_BUNDLE_PATH, readClientBundle } from '../shared/assets.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
 import { forceGap } from '../shared/gap.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
@@ -41,6 +42,7 @@ import { createTicker, readTickerBody } from '../shared/ticker.js'
 const STREAM = 'demo'
 const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
 const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
+const CLIENT_BUNDLE = readClientBundle(import.meta.resolve('@rewind/client/browser'))
 
 /**
  * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams and
@@ -60,7 +62,13 @@ export function buildApp({
   responses = {},
 } = {}) {
   // A response id may have 128 characters; Fastify's router refuses parameters over 100 by default.
-  const fastify = Fastify({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 128 })
+  // Close destroys the sockets left once the streams have ended (idle keep-alive ones from other clients
+  // would hold a stop for seconds).
+  const fastify = Fastify({
+    bodyLimit: MAX_BODY_BYTES,
+    forceCloseConnections: true,
+    routerOptions: { maxParamLength: 128 },
+  })
   const drops = createDropControl()
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
@@ -76,6 +84,10 @@ export function buildApp({
 
   fastify.get('/', (request, reply) => {
     reply.type('text/html; charset=utf-8').send(page)
+  })
+
+  fastify.get(CLIENT_BUNDLE_PATH, (request, reply) => {
+    reply.type('text/javascript; charset=utf-8').send(CLIENT_BUNDLE)
   })
 
   fastify.get('/events', (request, reply) => {

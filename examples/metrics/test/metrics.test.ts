@@ -68,7 +68,8 @@ describe('examples/metrics: hub stats on /metrics', () => {
 
   afterAll(async () => {
     for (const source of sources) source.close()
-    await app.locals['events'].close({ server })
+    const { events } = app.locals
+    await events.close({ server })
   })
 
   async function publish(data: string): Promise<string> {
@@ -81,9 +82,14 @@ describe('examples/metrics: hub stats on /metrics', () => {
     return ((await response.json()) as { id: string }).id
   }
 
+  function hubStats(): object {
+    const { events } = app.locals
+    return events.hub.stats()
+  }
+
   it('exposes every HubStats field, counters as counters and gauges as gauges', async () => {
     expect(HUB_METRICS.map(({ stat }) => stat).sort()).toEqual(
-      Object.keys(app.locals['events'].hub.stats()).sort(),
+      Object.keys(hubStats()).sort(),
     )
     const first = await scrape(base)
     for (const { name, type } of HUB_METRICS) {

@@ -163,6 +163,68 @@ describe('with @rewind/express', () => {
   })
 })
 
+describe('with Rewind responses (streams that end)', () => {
+  it('POST starts an answer and streams it; a cut resumes by GET to its Location, every token once, then the end', async () => {
+    const { app, events, seen } = expressApp()
+    app.post('/answers', async (req, res) => {
+      const { id } = await events.responses.start(async function* (signal) {
+        for (let i = 0; i < 40 && !signal.aborted; i++) {
+          await sleep(5)
+          yield { event: 'token', data: `t${i}` }
+        }
+      })
+      res.location(`/answers/${id}`)
+      res.sse({ response: id })
+      // The POST response breaks off early; the answer goes on without it.
+      setTimeout(() => req.socket.destroy(), 40)
+    })
+    app.get('/answers/:id', (req, res) => res.sse({ response: req.params.id }))
+    const server = await listenApp(app)
+
+    const { log, closed } = record(server.url('/answers'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'count' }),
+      listen: ['token'],
+    })
+    await closed()
+    const tokens = log.flatMap((entry) => (entry.type === 'token' && 'data' in entry ? [entry.data] : []))
+    expect(tokens).toEqual(Array.from({ length: 40 }, (_, i) => `t${i}`))
+    expect(log.at(-1)).toEqual(expect.objectContaining({ type: 'end', reason: 'done' }))
+    await sleep(100)
+    // One POST; the resume went to the Location; nothing after the end.
+    expect(seen.filter((request) => request.method === 'POST')).toHaveLength(1)
+    expect(seen.filter((request) => request.method === 'GET').length).toBeGreaterThanOrEqual(1)
+    expect(seen.every((request) => request.method === 'POST' || request.path.startsWith('/answers/'))).toBe(
+      true,
+    )
+  })
+
+  it('a client that comes back after the end (position from storage) gets 204 and stops: end with no-content', async () => {
+    const { app, events, seen } = expressApp()
+    app.get('/answers/:id', (req, res) => res.sse({ response: req.params.id }))
+    const server = await listenApp(app)
+    const { id, done } = await events.responses.start(async function* () {
+      yield 'only'
+    })
+    expect(await done).toBe('done')
+    const saved = new Map<string, string>()
+    const store = {
+      get: (key: string) => saved.get(key),
+      set: (key: string, value: string) => void saved.set(key, value),
+    }
+    const first = record(server.url(`/answers/${id}`), { storageKey: 'answer', store })
+    await first.closed()
+    expect(first.log.at(-1)).toEqual(expect.objectContaining({ type: 'end', reason: 'done' }))
+    // A page that saved the end's id before it could clear it (it crashed, say) comes back with it.
+    const endId = first.log.flatMap((entry) => ('lastEventId' in entry ? [entry.lastEventId] : [])).at(-1)!
+    const again = record(server.url(`/answers/${id}`), { lastEventId: endId })
+    await again.closed()
+    expect(again.log.at(-1)).toEqual(expect.objectContaining({ type: 'end', reason: 'no-content' }))
+    expect(seen.at(-1)?.lastEventId).toBe(endId)
+  })
+})
+
 describe('with @rewind/fastify', () => {
   it('resumes across server-side drops with every event exactly once', async () => {
     const fastify = Fastify()

@@ -3,7 +3,7 @@
  * fail fast and typed while Redis is unreachable instead of waiting in ioredis's offline queue.
  */
 import { RewindError } from '@rewind/core'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { backoff, DEFAULT_REDIS_URL, type ResolvedOptions } from './options.js'
 import { defineScripts, type ScriptedRedis } from './scripts.js'
 
@@ -26,8 +26,24 @@ function connectionOptions(options: ResolvedOptions, name: string): RedisOptions
   }
 }
 
+/**
+ * Options for a `Cluster` the store opens: the same fail-fast rules at the cluster's level, and the
+ * same backoff for reconnecting to it. Node connections keep ioredis's offline queue: a cluster opens
+ * them lazily with the first command routed to them, which that queue holds until they connect (the
+ * store's own `commandTimeout` still bounds the wait).
+ */
+function clusterOptions(options: ResolvedOptions, name: string): ClusterOptions {
+  return {
+    enableOfflineQueue: false,
+    lazyConnect: false,
+    clusterRetryStrategy: (attempt: number) =>
+      backoff(attempt, options.minReconnectDelay, options.maxReconnectDelay),
+    redisOptions: { connectionName: name, autoResendUnfulfilledCommands: false },
+  }
+}
+
 /** Whether `value` looks like an ioredis client (duck-typed, so two copies of ioredis interoperate). */
-function isClient(value: unknown): value is Redis {
+function isClient(value: unknown): value is Redis | Cluster {
   return (
     value !== null &&
     typeof value === 'object' &&
@@ -40,6 +56,8 @@ function isClient(value: unknown): value is Redis {
 /** The connection that carries appends, reads and watches (the caller's client, or one the store opened). */
 export class CommandConnection {
   readonly client: ScriptedRedis
+  /** The same client when it is a Redis Cluster client, else `undefined`. */
+  readonly cluster: Cluster | undefined
   /** Whether the store opened this client (and so closes it). */
   readonly owned: boolean
   /** Set once the client has been ready; from then on, not being ready means Redis is unreachable. */
@@ -50,24 +68,36 @@ export class CommandConnection {
   private closed = false
 
   constructor(
-    redis: string | Redis | undefined,
+    redis: string | Redis | Cluster | undefined,
+    cluster: readonly ClusterNode[] | undefined,
     private readonly options: ResolvedOptions,
     report: (error: unknown) => void,
   ) {
-    let client: Redis
-    if (redis === undefined || typeof redis === 'string') {
+    let client: Redis | Cluster
+    if (cluster !== undefined) {
+      if (redis !== undefined) {
+        throw new RewindError(
+          'ERR_INVALID_ARGUMENT',
+          'give either redis (a URL or a client) or cluster (the startup nodes of a Redis Cluster), not both',
+          { field: 'cluster' },
+        )
+      }
+      if (!Array.isArray(cluster) || cluster.length === 0) {
+        throw new RewindError(
+          'ERR_INVALID_ARGUMENT',
+          'cluster must be a non-empty array of startup nodes ({ host, port } or redis:// URLs)',
+          { field: 'cluster' },
+        )
+      }
+      client = new Cluster([...cluster], clusterOptions(options, 'rewind'))
+      client.on('error', report)
+      this.owned = true
+    } else if (redis === undefined || typeof redis === 'string') {
       client = new Redis(redis ?? DEFAULT_REDIS_URL, connectionOptions(options, 'rewind'))
       // Without a listener ioredis prints every failed connection attempt as an unhandled error.
       client.on('error', report)
       this.owned = true
     } else if (isClient(redis)) {
-      if ((redis as { isCluster?: boolean }).isCluster === true) {
-        throw new RewindError(
-          'ERR_INVALID_ARGUMENT',
-          'Redis Cluster clients are not supported: give a client of a single Redis server (or a URL)',
-          { field: 'redis' },
-        )
-      }
       client = redis
       this.owned = false
     } else {
@@ -78,6 +108,7 @@ export class CommandConnection {
       )
     }
     this.client = defineScripts(client)
+    this.cluster = (client as { isCluster?: boolean }).isCluster === true ? (client as Cluster) : undefined
     this.everReady = client.status === 'ready'
     client.on('ready', this.onReady)
   }
@@ -131,7 +162,22 @@ export class CommandConnection {
    * caller owns it and must add an `error` listener and disconnect it.
    */
   duplicate(name: string): Redis {
-    return this.client.duplicate(connectionOptions(this.options, name))
+    return (this.client as Redis).duplicate(connectionOptions(this.options, name))
+  }
+
+  /**
+   * Opens a connection to one node of the cluster (for a shard's live tail), with the cluster's
+   * `redisOptions` (credentials, TLS) and the store's reconnection backoff. The caller owns it.
+   */
+  connectNode(cluster: Cluster, host: string, port: number, name: string): Redis {
+    return new Redis({
+      ...cluster.options.redisOptions,
+      ...connectionOptions(this.options, name),
+      host,
+      port,
+      // Shard channels are not keys: ioredis would not prefix them anyway, and the tail names them in full.
+      keyPrefix: undefined,
+    })
   }
 
   /** Rejects what is in flight and quits the client if the store opened it. */

@@ -2,7 +2,8 @@
  * Options of the Redis store, their defaults, and their validation.
  */
 import { RewindError } from '@rewind/core'
-import type { Redis } from 'ioredis'
+import type { Cluster, ClusterNode, Redis } from 'ioredis'
+import { checkPrefix } from './keys.js'
 
 /** Default of {@link RedisStoreOptions.redis}. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
@@ -35,14 +36,23 @@ export type Deserializer = (data: string) => unknown
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
   /**
-   * The Redis server: a connection URL (`redis://`, `rediss://`) or an ioredis client. A client
-   * stays yours: the store sends its commands on it, opens a duplicate of it for the blocking tail,
-   * and closes only that duplicate. Redis Cluster clients are not supported.
-   * @defaultValue `'redis://127.0.0.1:6379'`
+   * The Redis server: a connection URL (`redis://`, `rediss://`), an ioredis client, or an ioredis
+   * `Cluster` client for Redis Cluster. A client stays yours: the store sends its commands on it,
+   * opens its own connections for the live tail (a duplicate of a client; one per master of a
+   * cluster, with the cluster's `redisOptions`), and closes only those.
+   * @defaultValue `'redis://127.0.0.1:6379'` (unless `cluster` is given)
    */
-  redis?: string | Redis | undefined
+  redis?: string | Redis | Cluster | undefined
   /**
-   * Prefix of the Redis keys: a stream named `news` is kept in the key `prefix + 'news'`.
+   * The startup nodes of a Redis Cluster (`{ host, port }` objects or `redis://` URLs, as ioredis's
+   * `Cluster` takes them): the store opens a `Cluster` client on them, and closes it. Give either
+   * this or `redis`, not both.
+   * @defaultValue none: a single Redis server (`redis`)
+   */
+  cluster?: readonly ClusterNode[] | undefined
+  /**
+   * Prefix of the Redis keys: a stream named `news` is kept in the key `prefix + '{news}'` (see the
+   * README's key layout). It must not contain `{` or `}`.
    * @defaultValue `'rewind:'`
    */
   prefix?: string
@@ -84,7 +94,8 @@ export interface RedisStoreOptions {
   /**
    * How long the live tail's `XREAD BLOCK` waits for new entries before it asks again, in
    * milliseconds. At most 2147483647 (Node's longest timer), counting `commandTimeout` with it: the
-   * tail waits for both in one timer.
+   * tail waits for both in one timer. On Redis Cluster, how often the tail refreshes the slot map
+   * (to follow streams whose slot moved) and pings its connection to each master.
    * @defaultValue 5000
    */
   blockMs?: number
@@ -140,6 +151,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   }
   const prefix = options.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string') throw invalid('prefix', `prefix must be a string, got ${describe(prefix)}`)
+  checkPrefix(prefix)
   const trim = options.trim ?? 'approximate'
   if (trim !== 'approximate' && trim !== 'exact') {
     throw invalid('trim', `trim must be 'approximate' or 'exact', got ${describe(trim)}`)

@@ -14,7 +14,7 @@ import {
   type ResponseState,
   type ResponseStatus,
 } from '@rewind/core'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { CommandConnection } from './connection.js'
 import { FIELDS } from './scripts.js'
 
@@ -39,7 +39,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `
 
-/** KEYS: record, stream. ARGV: maxLen, event, string flag, data. Returns the id, or nil once ended. */
+/**
+ * Sends the new id on the stream's shard channel when `ARGV[argument]` is `'1'` (on a cluster), as the
+ * append script of ordinary streams does: it wakes the live tails.
+ */
+const notify = (argument: number): string =>
+  `if ARGV[${argument}] == '1' then redis.call('SPUBLISH', KEYS[2], id) end`
+
+/**
+ * KEYS: record, stream. ARGV: maxLen, event, string flag, data, notify flag. Returns the id, or nil
+ * once ended.
+ */
 const APPEND = `
 if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return false end
 ${PREV}
@@ -47,11 +57,12 @@ local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
   '${FIELDS.prev}', prev, '${FIELDS.event}', ARGV[2], '${FIELDS.string}', ARGV[3], '${FIELDS.data}', ARGV[4])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+${notify(5)}
 return id
 `
 
 /**
- * KEYS: record, stream. ARGV: reason, end event name, only-if-lapsed flag, fallback ttl.
+ * KEYS: record, stream. ARGV: reason, end event name, only-if-lapsed flag, fallback ttl, notify flag.
  * Returns {status, end id} after the call, or nil for an unknown response.
  */
 const END = `
@@ -69,6 +80,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'end', id)
 local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
+${notify(5)}
 return {ARGV[1], id}
 `
 
@@ -95,6 +107,7 @@ interface ResponseScripts {
     event: string,
     string: '0' | '1',
     data: string,
+    notify: '0' | '1',
   ): Promise<string | null>
   rewindResponseEnd(
     record: string,
@@ -103,11 +116,12 @@ interface ResponseScripts {
     endEvent: string,
     onlyIfLapsed: '0' | '1',
     ttl: number,
+    notify: '0' | '1',
   ): Promise<[status: string, endId: string] | null>
   rewindResponseRenew(record: string, lease: number): Promise<number>
 }
 
-type ScriptedClient = Redis & ResponseScripts
+type ScriptedClient = (Redis | Cluster) & ResponseScripts
 
 /** The responses of a Redis store (`store.responses`); the hub drives them. */
 export class RedisResponses implements ResponseRecords {
@@ -151,6 +165,7 @@ export class RedisResponses implements ResponseRecords {
         event.event ?? '',
         typeof event.value === 'string' ? '1' : '0',
         event.data,
+        this.notify,
       ),
     )
     return id ?? undefined
@@ -172,6 +187,7 @@ export class RedisResponses implements ResponseRecords {
         event.event ?? '',
         onlyIfLapsed ? '1' : '0',
         limits.ttl,
+        this.notify,
       ),
     )
     if (reply === null) return undefined
@@ -195,7 +211,15 @@ export class RedisResponses implements ResponseRecords {
     )
   }
 
-  /** The key of a response's record: its stream's key with a suffix no response id can have. */
+  /** `'1'` on a cluster, where appends wake the live tails with `SPUBLISH`. */
+  private get notify(): '0' | '1' {
+    return this.connection.cluster === undefined ? '0' : '1'
+  }
+
+  /**
+   * The key of a response's record: its stream's key with a suffix no response id can have, after
+   * the stream's hash tag, so both are in one slot.
+   */
   private record(stream: string): string {
     return `${this.key(stream)}:record`
   }

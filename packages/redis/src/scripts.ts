@@ -3,7 +3,7 @@
  * cached them yet, for example after a restart). Scripts run atomically, which is what lets an entry
  * record its predecessor and a read see its bounds and its page in one consistent state.
  */
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 
 /** Field names of a stream entry. */
 export const FIELDS = {
@@ -41,7 +41,9 @@ end
 
 /**
  * KEYS[1] stream key; ARGV: trim mode (`~` or `=`), maxLen, event, string flag, data, maxAge (ms,
- * `'0'` for none), stream TTL (ms, `'0'` to keep the key forever).
+ * `'0'` for none), stream TTL (ms, `'0'` to keep the key forever), notify flag (`'1'` on a cluster:
+ * the new id is sent with `SPUBLISH` on the shard channel named like the key, which wakes the
+ * cluster's live tails; never sent on a single server, whose tail blocks in `XREAD`).
  * Every entry carries all four fields, even an empty event: entries with the same fields as their
  * listpack's first entry are stored without field names, which keeps each one small. A stream that
  * exists but is empty (trimmed by age) still records its last id as the predecessor, so a client
@@ -57,6 +59,7 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], ARGV[2], '*',
   '${FIELDS.prev}', prev, '${FIELDS.event}', ARGV[3], '${FIELDS.string}', ARGV[4], '${FIELDS.data}', ARGV[5])
 trimByAge(KEYS[1], ARGV[1], ARGV[6])
 if ARGV[7] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
+if ARGV[8] == '1' then redis.call('SPUBLISH', KEYS[1], id) end
 return id
 `
 
@@ -101,8 +104,8 @@ export type ReadReply = [
   lastGeneratedId: string,
 ]
 
-/** A client with the store's scripts defined on it. */
-export interface ScriptedRedis extends Redis {
+/** The store's scripts, as commands of a client. */
+export interface Scripts {
   rewindAppend(
     key: string,
     mode: '~' | '=',
@@ -112,16 +115,20 @@ export interface ScriptedRedis extends Redis {
     data: string,
     maxAge: string,
     streamTtl: string,
+    notify: '0' | '1',
   ): Promise<string>
   rewindRead(key: string, start: string, count: number, mode: '~' | '=', maxAge: string): Promise<ReadReply>
   rewindStart(key: string): Promise<string>
 }
 
+/** A client (of one server or of a cluster) with the store's scripts defined on it. */
+export type ScriptedRedis = (Redis | Cluster) & Scripts
+
 /**
  * Defines the scripts as commands of `client` (idempotent). The names are prefixed so they do not
  * collide with commands an application defines on a client it shares with the store.
  */
-export function defineScripts(client: Redis): ScriptedRedis {
+export function defineScripts(client: Redis | Cluster): ScriptedRedis {
   client.defineCommand('rewindAppend', { numberOfKeys: 1, lua: APPEND })
   client.defineCommand('rewindRead', { numberOfKeys: 1, lua: READ })
   client.defineCommand('rewindStart', { numberOfKeys: 1, lua: START })

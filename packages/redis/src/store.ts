@@ -1,7 +1,7 @@
 /**
  * The Redis Streams history store: each Rewind stream is a Redis stream, appended with `XADD`,
- * replayed with `XRANGE` and followed live by one blocking `XREAD` per process. Every app instance
- * that uses the same Redis can resume any client.
+ * replayed with `XRANGE` and followed live by one blocking `XREAD` per process (on a cluster, one
+ * subscription per shard). Every app instance that uses the same Redis can resume any client.
  */
 import {
   type AsyncHistoryStore,
@@ -13,7 +13,9 @@ import {
   type StoreDelivery,
   throttleErrors,
 } from '@rewind/core'
+import { ClusterTail } from './cluster-tail.js'
 import { CommandConnection } from './connection.js'
+import type { EntrySink, XReadReply } from './delivery.js'
 import { EventCache, type RedisEvent } from './events.js'
 import {
   compareStreamIds,
@@ -26,9 +28,13 @@ import {
   ZERO_ID,
   ZERO_POSITION,
 } from './ids.js'
+import { streamKey } from './keys.js'
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { RedisResponses } from './responses.js'
-import { Tail } from './tail.js'
+import { type LiveTail, Tail } from './tail.js'
+
+/** `CLIENT SETNAME` of the live tail's connections, to tell them apart in `CLIENT LIST`. */
+const TAIL_CONNECTION_NAME = 'rewind-tail'
 
 /**
  * A history store on Redis Streams, shared by every process that uses the same Redis and prefix.
@@ -37,14 +43,14 @@ import { Tail } from './tail.js'
 export class RedisStore implements AsyncHistoryStore {
   /** Always false: every operation goes to Redis, so the hub awaits it. */
   readonly synchronous = false
-  /** Prefix of the Redis keys: stream `s` lives in the key `prefix + s`. */
+  /** Prefix of the Redis keys: stream `s` lives in the key `prefix + '{' + s + '}'` (see {@link key}). */
   readonly prefix: string
   /** Responses (streams that end) kept in this Redis: their records beside their streams. */
   readonly responses: RedisResponses
   private readonly options: ResolvedOptions
   private readonly connection: CommandConnection
   private readonly cache: EventCache
-  private readonly tail: Tail
+  private readonly tail: LiveTail
   private delivery: StoreDelivery | undefined
   /** Watches whose start id is being fetched; a watch in this map when it lands joins the tail. */
   private readonly starting = new Map<string, { promise: Promise<void> }>()
@@ -64,28 +70,48 @@ export class RedisStore implements AsyncHistoryStore {
       deserialize: this.options.deserialize,
       report: (error) => this.report(error),
     })
-    this.connection = new CommandConnection(options.redis, this.options, this.report)
+    this.connection = new CommandConnection(options.redis, options.cluster, this.options, this.report)
     this.responses = new RedisResponses(
       this.connection,
       (stream) => this.key(stream),
       (action, stream, cause) => this.unavailable(action, stream, cause),
     )
-    this.tail = new Tail({
-      blockMs: this.options.blockMs,
-      replyTimeout: this.options.commandTimeout,
-      minReconnectDelay: this.options.minReconnectDelay,
-      maxReconnectDelay: this.options.maxReconnectDelay,
-      connect: () => this.connection.duplicate('rewind-tail'),
-      unblock: (clientId) =>
-        this.connection.run(
-          (client) => client.call('CLIENT', 'UNBLOCK', clientId) as Promise<number>,
-          (cause) => (cause instanceof Error ? cause : new Error(String(cause))),
-        ),
+    const sink: EntrySink = {
       toEvent: (key, entry) => this.cache.event(key, entry),
       deliver: (stream, events) => this.delivery?.deliver(stream, events),
       reset: (stream) => this.delivery?.reset(stream),
       report: this.report,
-    })
+    }
+    const cluster = this.connection.cluster
+    this.tail =
+      cluster === undefined
+        ? new Tail({
+            ...sink,
+            blockMs: this.options.blockMs,
+            replyTimeout: this.options.commandTimeout,
+            minReconnectDelay: this.options.minReconnectDelay,
+            maxReconnectDelay: this.options.maxReconnectDelay,
+            connect: () => this.connection.duplicate(TAIL_CONNECTION_NAME),
+            unblock: (clientId) =>
+              this.connection.run(
+                (client) => client.call('CLIENT', 'UNBLOCK', clientId) as Promise<number>,
+                toError,
+              ),
+          })
+        : new ClusterTail({
+            ...sink,
+            cluster,
+            blockMs: this.options.blockMs,
+            replyTimeout: this.options.commandTimeout,
+            minReconnectDelay: this.options.minReconnectDelay,
+            maxReconnectDelay: this.options.maxReconnectDelay,
+            connect: (host, port) => this.connection.connectNode(cluster, host, port, TAIL_CONNECTION_NAME),
+            read: (args) =>
+              this.connection.run(
+                (client) => client.call(String(args[0]), ...args.slice(1)) as Promise<XReadReply>,
+                toError,
+              ),
+          })
   }
 
   /** `XADD`/`XTRIM` trimming: `~` (whole nodes) or `=` (exact). */
@@ -98,9 +124,18 @@ export class RedisStore implements AsyncHistoryStore {
     return Number.isFinite(this.options.maxAge) ? String(this.options.maxAge) : '0'
   }
 
-  /** The Redis key of `stream`. */
+  /**
+   * The Redis key of `stream`: `prefix + '{' + stream + '}'`, or, for a name with a brace,
+   * `prefix + '{#' + <16 hex digits of the name's SHA-1> + '}#' + stream`. The braces are a hash tag:
+   * on Redis Cluster every key of a stream is in the slot of its tag.
+   */
   key(stream: string): string {
-    return this.prefix + stream
+    return streamKey(this.prefix, stream)
+  }
+
+  /** `'1'` on a cluster, where appends announce their ids to the live tails with `SPUBLISH`. */
+  private get notify(): '0' | '1' {
+    return this.connection.cluster === undefined ? '0' : '1'
   }
 
   /**
@@ -122,6 +157,7 @@ export class RedisStore implements AsyncHistoryStore {
           event.data,
           this.maxAgeArgument,
           Number.isFinite(this.options.streamTtl) ? String(this.options.streamTtl) : '0',
+          this.notify,
         ),
       (cause) => this.unavailable('append to', stream, cause),
     )
@@ -313,6 +349,10 @@ function gapAt(reason: GapReason, position: Position): ReadResult {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+function toError(cause: unknown): Error {
+  return cause instanceof Error ? cause : new Error(String(cause))
 }
 
 /**

@@ -6,9 +6,8 @@
  */
 import { RewindError } from '@rewind/core'
 import type { Redis } from 'ioredis'
-import type { RedisEvent } from './events.js'
+import { type Cursor, deliverEntries, type EntrySink, type XReadReply } from './delivery.js'
 import { backoff } from './options.js'
-import type { RawEntry } from './scripts.js'
 
 /**
  * Most entries one XREAD returns over all its streams (when it follows fewer streams than this):
@@ -19,16 +18,8 @@ export const TAIL_BUDGET = 1000
 /** Attempts to wake an XREAD that has been sent but that Redis has not started blocking yet. */
 const UNBLOCK_ATTEMPTS = 8
 
-/** Where the tail is in one stream. */
-interface Cursor {
-  readonly stream: string
-  readonly key: string
-  /** Id of the last entry delivered (or the stream's last id when watching started). */
-  lastId: string
-}
-
 /** What the tail needs from its store. */
-export interface TailOptions {
+export interface TailOptions extends EntrySink {
   readonly blockMs: number
   /** How long past `blockMs` a reply may take before the connection is deemed dead. */
   readonly replyTimeout: number
@@ -38,15 +29,7 @@ export interface TailOptions {
   readonly connect: () => Redis
   /** Sends `CLIENT UNBLOCK <id>` on the command connection; resolves with Redis's answer (1 or 0). */
   readonly unblock: (clientId: number) => Promise<number>
-  /** Builds (or finds) the event of an entry. */
-  readonly toEvent: (key: string, entry: RawEntry) => RedisEvent
-  readonly deliver: (stream: string, events: readonly RedisEvent[]) => void
-  /** Live delivery of `stream` lost entries: its subscribers must resume from history. */
-  readonly reset: (stream: string) => void
-  readonly report: (error: unknown) => void
 }
-
-type XReadReply = [key: string, entries: RawEntry[]][] | null
 
 /** A command in flight on the blocking connection. */
 interface Request {
@@ -63,8 +46,20 @@ class Interrupted extends Error {}
 /** The blocking connection did not answer in time. */
 class ReplyTimeout extends Error {}
 
+/** What the store asks of its live tail, on one server or on a cluster. */
+export interface LiveTail {
+  /** Whether `stream` is being followed. */
+  has(stream: string): boolean
+  /** Follows `stream` (at Redis key `key`) from `startId` on: every entry after it is delivered. */
+  add(stream: string, key: string, startId: string): void
+  /** Stops following `stream`. */
+  remove(stream: string): void
+  /** Ends the tail, clears its timers and closes its connections. */
+  close(): Promise<void>
+}
+
 /** Follows the watched streams of one store over its one blocking connection (see above). */
-export class Tail {
+export class Tail implements LiveTail {
   private readonly cursors = new Map<string, Cursor>()
   private connection: Redis | undefined
   private running: Promise<void> | undefined
@@ -211,36 +206,9 @@ export class Tail {
     for (const [key, entries] of reply) {
       const cursor = byKey.get(key)
       // Dropped if the stream was unwatched (or unwatched and watched again) while the read was in flight.
-      if (cursor === undefined || this.cursors.get(cursor.stream) !== cursor || entries.length === 0) continue
-      const events = entries.map((entry) => this.options.toEvent(cursor.key, entry))
-      const first = events[0]!
-      const skipped = first.prev !== '' && first.prev !== cursor.lastId
-      cursor.lastId = events[events.length - 1]!.id
-      try {
-        if (skipped) {
-          // Delivering these would let live subscribers step over the hole without a word. Instead
-          // they are ended, and resume from history with the gap signal if they missed anything.
-          this.reportSkipped(cursor, first)
-          this.options.reset(cursor.stream)
-        } else this.options.deliver(cursor.stream, events)
-      } catch (error) {
-        this.options.report(error)
-      }
+      if (cursor === undefined || this.cursors.get(cursor.stream) !== cursor) continue
+      deliverEntries(this.options, cursor, entries)
     }
-  }
-
-  /**
-   * The first entry read does not follow the last one delivered: entries in between were trimmed
-   * before the tail got to them, or the stream was emptied (a Redis restart without persistence).
-   * The application is told too, since it may want to know why its clients reconnected.
-   */
-  private reportSkipped(cursor: Cursor, first: RedisEvent): void {
-    const stream = JSON.stringify(cursor.stream)
-    const message =
-      first.prev === '0-0'
-        ? `stream ${stream} started over in Redis (its entry ${first.id} follows none, while the live tail had read up to ${cursor.lastId}): if Redis lost entries after ${cursor.lastId}, for example in a restart without persistence, subscribers following the stream live did not get them`
-        : `the live tail of stream ${stream} missed the entries between ${cursor.lastId} and ${first.id}: Redis had trimmed them (past maxLen) before the tail read them, so subscribers following the stream live did not get them`
-    this.options.report(new RewindError('ERR_HISTORY_LOST', message))
   }
 
   /**

@@ -55,6 +55,8 @@ describe.skipIf(server === undefined)('responses on the Redis store, across inst
     const admin = new Redis(server!.url)
     for (const prefix of prefixes) await deleteKeys(admin, prefix)
     await admin.quit()
+    // A server this file spawned would otherwise outlive the run.
+    await server!.close()
   })
 
   async function instance(prefix: string, options: Omit<HubOptions, 'store'> = {}): Promise<Instance> {
@@ -189,7 +191,7 @@ describe.skipIf(server === undefined)('responses on the Redis store, across inst
     const { id, done } = await a.hub.responses.start(tokens(3, 1))
     await done
     const admin = new Redis(server!.url)
-    const keys = await admin.keys(`${a.store.prefix}rewind:response:${id}*`)
+    const keys = await admin.keys(`${a.store.prefix}{rewind:response:${id}}*`)
     expect(keys).toHaveLength(2)
     for (const key of keys) {
       const ttl = await admin.pttl(key)

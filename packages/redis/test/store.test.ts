@@ -85,6 +85,9 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         [{ deserialize: 'JSON' as unknown as () => unknown }, 'deserialize'],
         [{ minReconnectDelay: 500, maxReconnectDelay: 100 }, 'maxReconnectDelay'],
         [{ redis: 42 as unknown as string }, 'redis'],
+        [{ prefix: 'app{1}:' }, 'prefix'],
+        [{ prefix: 'app}' }, 'prefix'],
+        [{ cluster: [{ host: '127.0.0.1', port: 7000 }] }, 'cluster'],
         [{ maxAge: 0 }, 'maxAge'],
         [{ maxAge: 1.5 }, 'maxAge'],
         [{ maxAge: Number.NaN }, 'maxAge'],
@@ -140,7 +143,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     it('uses the defaults', () => {
       const store = open({ prefix: undefined as unknown as string })
       expect(store.prefix).toBe('rewind:')
-      expect(store.key('news')).toBe('rewind:news')
+      expect(store.key('news')).toBe('rewind:{news}')
       expect(store.synchronous).toBe(false)
     })
   })
@@ -688,7 +691,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       expect(collector.ids('s')).toEqual([id])
       await store.close()
       expect(client.status).toBe('ready')
-      expect(await client.xlen(`${prefix}s`)).toBe(1)
+      expect(await client.xlen(`${prefix}{s}`)).toBe(1)
       await client.quit()
     })
 
@@ -703,7 +706,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       const id = await store.append('s', newEvent('x'))
       await waitUntil(() => collector.ids('s').length === 1, 'the delivery')
       expect((await store.read('s', '0-0', 10)).events.map((event) => event.id)).toEqual([id])
-      expect(await admin.xlen(`${outer}inner:s`)).toBe(1)
+      expect(await admin.xlen(`${outer}inner:{s}`)).toBe(1)
       await store.close()
       await client.quit()
     })

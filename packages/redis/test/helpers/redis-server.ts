@@ -84,7 +84,8 @@ export async function spawnForTests(suite: string): Promise<SpawnedRedis | undef
   return server
 }
 
-function unavailable(suite: string, why: string): undefined {
+/** Skips loudly (returns `undefined`) outside CI; under CI (`CI` set) throws instead. */
+export function unavailable(suite: string, why: string): undefined {
   const message = `Redis tests "${suite}" cannot run: ${why}`
   const { CI } = process.env
   if (CI) throw new Error(`${message}. CI is set, so this is a failure, not a skip.`)

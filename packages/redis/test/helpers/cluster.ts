@@ -1,0 +1,199 @@
+/**
+ * A real Redis Cluster for tests: three masters without replicas or persistence, each a
+ * `redis-server --cluster-enabled yes` on a free local port (its cluster bus on port + 10000), in a
+ * temp dir, joined with `redis-cli --cluster create`. The same rule as a single server: when
+ * redis-server or redis-cli is missing the tests are skipped with a loud notice, except under CI,
+ * where they fail. scripts/redis-cluster.sh does the same from a shell.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { constants } from 'node:fs'
+import { access, mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import { Redis } from 'ioredis'
+import { findRedisServer, unavailable } from './redis-server.js'
+
+const run = promisify(execFile)
+
+/** A range of `CLUSTER SLOTS`: first slot, last slot, then the master as [host, port, id]. */
+type SlotRange = [from: number, to: number, master: [host: string, port: number, id: string]]
+
+/** A running cluster of three masters. */
+export interface TestCluster {
+  /** Each master's address, as startup nodes for ioredis's `Cluster` or the store's `cluster` option. */
+  readonly nodes: readonly { readonly host: string; readonly port: number }[]
+  /** A plain connection to one node (not a cluster client), for `CLUSTER` and `CLIENT` commands. */
+  node(port: number): Redis
+  /** The port of the master that serves `slot` now. */
+  masterOf(slot: number): Promise<number>
+  /**
+   * Moves `slot`, with its keys, to the master on port `to`: the steps of `redis-cli --cluster
+   * reshard` for one slot (IMPORTING, MIGRATING, MIGRATE, then SETSLOT NODE on every master).
+   */
+  moveSlot(slot: number, to: number): Promise<void>
+  /** Stops every node and removes the temp dir. */
+  close(): Promise<void>
+}
+
+const live = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
+/** A fresh cluster for a test file, or `undefined` (after a loud notice) outside CI without the binaries. */
+export async function clusterForTests(suite: string): Promise<TestCluster | undefined> {
+  const server = await findRedisServer()
+  if (server === undefined) {
+    return unavailable(suite, 'no executable redis-server (REDIS_SERVER_BIN, else PATH) to start a cluster')
+  }
+  const cli = join(dirname(server), 'redis-cli')
+  try {
+    await access(cli, constants.X_OK)
+  } catch {
+    return unavailable(suite, `no executable redis-cli beside ${server} to create a cluster`)
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'rewind-cluster-'))
+  const children: ChildProcess[] = []
+  const connections: Redis[] = []
+  const close = async (): Promise<void> => {
+    for (const connection of connections.splice(0)) connection.disconnect()
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve()
+            child.once('exit', () => resolve())
+            child.kill('SIGKILL')
+          }),
+      ),
+    )
+    await rm(dir, { recursive: true, force: true })
+  }
+  try {
+    const ports = await freeClusterPorts(3)
+    for (const port of ports) {
+      const child = spawn(
+        server,
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--cluster-node-timeout',
+          '2000',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          dir,
+          '--daemonize',
+          'no',
+        ],
+        { stdio: 'ignore' },
+      )
+      children.push(child)
+      live.add(child)
+      child.once('exit', () => live.delete(child))
+    }
+    const node = (port: number): Redis => {
+      const connection = new Redis({ port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 1 })
+      connection.on('error', () => {})
+      connections.push(connection)
+      return connection
+    }
+    const admins = ports.map(node)
+    await until(async () =>
+      (await Promise.all(admins.map((a) => a.ping().catch(() => '')))).every((p) => p === 'PONG'),
+    )
+    const addresses = ports.map((port) => `127.0.0.1:${port}`)
+    await run(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
+      timeout: 20_000,
+    })
+    await until(async () => {
+      const infos = await Promise.all(admins.map((a) => a.cluster('INFO') as Promise<string>))
+      return infos.every(
+        (info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384'),
+      )
+    })
+    const ids = new Map<number, string>()
+    for (const [i, port] of ports.entries()) ids.set(port, (await admins[i]!.cluster('MYID')) as string)
+    const masterOf = async (slot: number): Promise<number> => {
+      const ranges = (await admins[0]!.call('CLUSTER', 'SLOTS')) as SlotRange[]
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+      if (range === undefined) throw new Error(`no master serves slot ${slot}`)
+      return range[2][1]
+    }
+    return {
+      nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
+      node,
+      masterOf,
+      async moveSlot(slot, to) {
+        const from = await masterOf(slot)
+        if (from === to) return
+        const source = admins[ports.indexOf(from)]!
+        const target = admins[ports.indexOf(to)]!
+        await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids.get(from)!)
+        await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids.get(to)!)
+        for (;;) {
+          const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[]
+          if (keys.length === 0) break
+          await source.call('MIGRATE', '127.0.0.1', to, '', 0, 5000, 'KEYS', ...keys)
+        }
+        for (const admin of [target, source, ...admins.filter((a) => a !== source && a !== target)]) {
+          await admin.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids.get(to)!)
+        }
+        await until(async () => {
+          const owners = await Promise.all(
+            admins.map(async (a) => {
+              const ranges = (await a.call('CLUSTER', 'SLOTS')) as SlotRange[]
+              return ranges.find(([f, t]) => slot >= f && slot <= t)?.[2][1]
+            }),
+          )
+          return owners.every((owner) => owner === to)
+        })
+      },
+      close,
+    }
+  } catch (error) {
+    await close()
+    return unavailable(suite, `the cluster did not start: ${(error as Error).message}`)
+  }
+}
+
+/** Polls `check` every 50 ms for up to 15 s. */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    try {
+      if (await check()) return
+    } catch {}
+    if (Date.now() > deadline) throw new Error('timed out waiting for the cluster')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** `count` ports whose cluster bus port (port + 10000) is free as well, probed from a random start. */
+async function freeClusterPorts(count: number): Promise<number[]> {
+  const ports: number[] = []
+  let port = 20_000 + Math.floor(Math.random() * 20_000)
+  for (let tries = 0; ports.length < count && tries < 500; tries++, port++) {
+    if ((await isFree(port)) && (await isFree(port + 10_000))) ports.push(port)
+  }
+  if (ports.length < count) throw new Error('no free ports for the cluster')
+  return ports
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
