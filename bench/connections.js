@@ -98,7 +98,8 @@ async function withSetup(conns, heartbeat, body) {
       BENCH_WORKERS: String(workers),
       BENCH_HEARTBEAT: String(heartbeat),
       BENCH_REDIS_PREFIX: prefix,
-      BENCH_MAX_CONNECTIONS: String(Math.max(1000, fdLimit - 1000)),
+      // Above the most a worker is given (19,000 for one worker), under the open-file limit.
+      BENCH_MAX_CONNECTIONS: String(Math.max(1000, fdLimit - 400)),
     },
     timeoutMs: 60_000,
   })

@@ -17,7 +17,7 @@ export function redisCommand(url, ...args) {
     })
     socket.on('data', (chunk) => {
       reply += chunk
-      if (reply.endsWith('\r\n')) {
+      if (complete(reply)) {
         clearTimeout(timer)
         socket.end()
         resolve(reply)
@@ -28,4 +28,13 @@ export function redisCommand(url, ...args) {
       reject(error)
     })
   })
+}
+
+/** Whether `reply` is whole: a bulk string (`$<length>`, e.g. INFO) may arrive in several chunks. */
+function complete(reply) {
+  if (!reply.endsWith('\r\n')) return false
+  if (!reply.startsWith('$')) return true
+  const head = reply.indexOf('\r\n')
+  const length = Number(reply.slice(1, head))
+  return length < 0 || Buffer.byteLength(reply) >= head + 2 + length + 2
 }

@@ -68,6 +68,8 @@ if (cluster.isPrimary) {
     }
   })
 
+  // A primary that was killed cannot stop its workers; they would hold their sockets forever.
+  process.on('disconnect', () => process.exit(0))
   process.on('SIGUSR2', () => {
     globalThis.gc?.()
     globalThis.gc?.()
@@ -75,7 +77,8 @@ if (cluster.isPrimary) {
   const server = app.listen(port, '127.0.0.1')
   // Under the open-file limit: round-robin hands a worker more than its share when it acknowledges
   // faster, and a full worker refuses the connection, which the primary then gives to another
-  // (rather than the worker failing to accept with EMFILE).
+  // (rather than the worker failing to accept with EMFILE). When every worker is full the primary
+  // hands the connection round forever, burning CPU in every process: leave room above the load.
   if (process.env.BENCH_MAX_CONNECTIONS) server.maxConnections = Number(process.env.BENCH_MAX_CONNECTIONS)
   process.on('SIGTERM', async () => {
     const timer = setTimeout(() => process.exit(0), 2000)
