@@ -143,15 +143,18 @@ const commands = {
    * Opens `count` connections, at most `concurrency` handshakes in flight, the i-th from
    * `addresses[i % addresses.length]`. Resolves once each has its headers or failed.
    */
-  open({ port, count, addresses, concurrency, sampleEvery, timeoutMs = 300_000 }) {
+  open({ port, count, addresses, concurrency, sampleEvery, timeoutMs = 900_000 }) {
     return new Promise((resolve) => {
       const handshakes = new Float64Array(count)
       const errors = {}
       let started = 0
       let ok = 0
       let failed = 0
+      let finished = false
       const t0 = performance.now()
       const finish = () => {
+        // After a timeout, handshakes still in flight must not start more connections.
+        finished = true
         clearTimeout(timer)
         const elapsed = (performance.now() - t0) / 1000
         const sorted = handshakes.subarray(0, ok).sort()
@@ -166,7 +169,7 @@ const commands = {
       }
       const timer = setTimeout(finish, timeoutMs)
       const next = () => {
-        while (started < count && started - ok - failed < concurrency) {
+        while (!finished && started < count && started - ok - failed < concurrency) {
           const index = started++
           const begin = performance.now()
           const connection = new Connection(

@@ -160,8 +160,9 @@ export async function startClient(ctx, { script = 'client.js', core = CLIENT_COR
     if (error !== undefined) waiter.reject(new Error(error))
     else waiter.resolve(result)
   })
-  child.on('exit', (code) => {
-    for (const waiter of pending.values()) waiter.reject(new Error(`the load client exited (${code})`))
+  child.on('exit', (code, signal) => {
+    for (const waiter of pending.values())
+      waiter.reject(new Error(`the load client exited (${code ?? signal})`))
     pending.clear()
   })
   return {
