@@ -8,12 +8,12 @@
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import { join, relative } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { BENCH_DIR, fdLimit, pinning, pinSelf, startClient, startServer } from './lib/harness.js'
 import { ticksPerSecond } from './lib/proc.js'
+import { redisCommand } from './lib/redis.js'
 import { renderChart, renderPng, renderResults } from './lib/report.js'
 
 /** The servers, in the order they run within a repetition. */
@@ -183,35 +183,6 @@ async function runServerScenario(scenario, options, sizes, ctx) {
     await client.stop()
   }
   return runs
-}
-
-/** Sends one command to Redis over RESP (no client library needed); resolves with the raw reply. */
-function redisCommand(url, ...args) {
-  const { hostname, port } = new URL(url)
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: hostname || '127.0.0.1', port: Number(port) || 6379 })
-    let reply = ''
-    const timer = setTimeout(() => {
-      socket.destroy()
-      reject(new Error('redis: no reply in 2 s'))
-    }, 2000)
-    socket.setEncoding('utf8')
-    socket.on('connect', () => {
-      socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`)
-    })
-    socket.on('data', (chunk) => {
-      reply += chunk
-      if (reply.endsWith('\r\n')) {
-        clearTimeout(timer)
-        socket.end()
-        resolve(reply)
-      }
-    })
-    socket.on('error', (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-  })
 }
 
 /** Scenario 6: two @rewind/redis instances; publish on A, subscribers on B. */
