@@ -35,7 +35,7 @@ declare global {
   function userFrom(req: Request): string | undefined
   /** A finished job of the app, and the id of the page that asked for it. */
   const job: { id: number; client: string }
-  /** The typed-payloads recipe's helpers, as examples/recipes/typed-events.ts exports them. */
+  /** The typed-payloads recipe's functions, as examples/recipes/typed-events.ts exports them. */
   const typedPublisher: typeof import('../../examples/recipes/typed-events.js').typedPublisher
   const on: typeof import('../../examples/recipes/typed-events.js').on
   const isShipped: typeof import('../../examples/recipes/typed-events.js').isShipped
