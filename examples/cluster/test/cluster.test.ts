@@ -10,7 +10,7 @@ import { EventSource, type FetchLike } from 'eventsource'
 import { createParser } from 'eventsource-parser'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const { REDIS_URL: redisUrl = 'redis://127.0.0.1:6379', CI } = process.env
 const prefix = `rewind-cluster-test-${process.pid}-${Date.now().toString(36)}:`
 const ENTRY = fileURLToPath(new URL('../index.js', import.meta.url))
 /** Bound of every wait; generous because CI machines are small and shared. */
@@ -47,8 +47,7 @@ async function reachable(): Promise<boolean> {
   try {
     return (await redis('PING')) === '+PONG'
   } catch (error) {
-    if (process.env.CI)
-      throw new Error(`Redis is required in CI and is not reachable at ${redisUrl}`, { cause: error })
+    if (CI) throw new Error(`Redis is required in CI and is not reachable at ${redisUrl}`, { cause: error })
     console.warn(`\n*** SKIPPING the cluster example tests: no Redis at ${redisUrl} (set REDIS_URL) ***\n`)
     return false
   }
