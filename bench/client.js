@@ -52,7 +52,7 @@ class Samples {
  * headers are in; `onEvents` is told how many frames each read completed.
  */
 class Subscriber {
-  constructor(port, { lastEventId, samples, onHeaders, onEvents, onClose }) {
+  constructor(port, { lastEventId, samples, onHeaders, onEvents, onClose, path = '/events' }) {
     this.events = 0
     this.status = 0
     this.headersDone = false
@@ -71,7 +71,7 @@ class Subscriber {
     })
     const resume = lastEventId === undefined ? '' : `Last-Event-ID: ${lastEventId}\r\n`
     this.socket.write(
-      `GET /events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n${resume}\r\n`,
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n${resume}\r\n`,
     )
     this.socket.on('error', () => {})
     this.socket.on('close', () => {
@@ -380,6 +380,22 @@ const commands = {
     return { ...result, ...cpuSince(mark, ctx.pid, ctx.ticks) }
   },
 
+  /**
+   * Scenario 7: a streamed answer of `tokens` events is produced to its end (on `publishPort`), then
+   * `clients` attach at once without a position (on `port`) and each gets the whole answer from its
+   * start: time until every client has every token.
+   */
+  async answer(ctx, { port, publishPort, clients, tokens, timeoutMs }) {
+    const pub = publishPort ?? port
+    // Warm-up: a short answer read by a few clients.
+    const warm = await request(pub, 'POST', '/answer?tokens=50')
+    await attach(port, `/answers/${warm.id}`, 20, 50, timeoutMs)
+    const { id } = await request(pub, 'POST', `/answer?tokens=${tokens}`)
+    const mark = cpuMark(ctx.pid, ctx.ticks)
+    const result = await attach(port, `/answers/${id}`, clients, tokens, timeoutMs)
+    return { ...result, ...cpuSince(mark, ctx.pid, ctx.ticks) }
+  },
+
   /** Scenario 5: handshakes per second, each connection closed once its headers arrive. */
   async connect(ctx, { port, total, concurrency, prefill, warmup }) {
     if (prefill > 0) await request(port, 'POST', `/publish?n=${prefill}&size=128`)
@@ -410,8 +426,13 @@ const commands = {
   },
 }
 
+/** Opens `clients` subscribers of `path` at once, without a position; waits until each has `n` events. */
+function attach(port, path, clients, n, timeoutMs) {
+  return catchUp(port, clients, undefined, n, timeoutMs, path)
+}
+
 /** Opens `clients` subscribers at once resuming from `lastEventId`; waits until each has `n` events. */
-async function catchUp(port, clients, lastEventId, n, timeoutMs) {
+async function catchUp(port, clients, lastEventId, n, timeoutMs, path = '/events') {
   const expected = clients * n
   let received = 0
   let lastAt = 0
@@ -421,6 +442,7 @@ async function catchUp(port, clients, lastEventId, n, timeoutMs) {
     subs.push(
       new Subscriber(port, {
         lastEventId,
+        path,
         onEvents: (count) => {
           received += count
           lastAt = performance.now()

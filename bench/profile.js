@@ -4,7 +4,12 @@
  * functions with the most self time. Profiles go to results/raw/profiles/ (open them in Chrome
  * DevTools or speedscope for the full picture).
  *
+ * Mode `connect` profiles connection setup instead (scenario 5 of run.js, more connections), and
+ * also sums self time by package, so that framework, Rewind and Node's own HTTP layer can be told
+ * apart; `rewind-node` (the hub on plain node:http) separates Rewind's part from Express's.
+ *
  *   node profile.js [--servers=rewind-express,raw-node] [--modes=burst,paced] [--top=20]
+ *   node profile.js --modes=connect --servers=raw-node,rewind-node,express-raw,rewind-express
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -24,6 +29,31 @@ const top = Number(args.top ?? 20)
 const PLANS = {
   burst: { subs: 1000, n: 500, size: 128, mode: 'burst', rate: 50, sampleEvery: 50, warmup: 50, repeat: 30 },
   paced: { subs: 1000, n: 300, size: 128, mode: 'paced', rate: 50, sampleEvery: 50, warmup: 20, repeat: 2 },
+  connect: { command: 'connect', total: 6000, concurrency: 50, prefill: 1000, warmup: 500 },
+}
+
+/** Self time summed by where the code lives: a package, @rewind/*, Node's internals, or V8 (GC...). */
+export function byPackage(summary) {
+  const groups = new Map()
+  for (const row of summary.rows) {
+    if (row.name === '(idle)') continue
+    let group
+    if (row.where === '')
+      group = row.name // (garbage collector), (program)
+    else if (row.where.startsWith('node:')) group = `node:${row.where.slice(5).split('/')[0].split(':')[0]}`
+    else if (row.where.startsWith('@rewind/')) group = row.where.split('/').slice(0, 2).join('/')
+    else if (row.where.startsWith('servers/')) group = 'bench server file'
+    else
+      group = row.where.startsWith('@') ? row.where.split('/').slice(0, 2).join('/') : row.where.split('/')[0]
+    groups.set(group, (groups.get(group) ?? 0) + row.micros)
+  }
+  const lines = ['| self ms | % of busy | where |', '| ---: | ---: | --- |']
+  for (const [group, micros] of [...groups].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
+    lines.push(
+      `| ${(micros / 1000).toFixed(1)} | ${((micros / summary.busy) * 100).toFixed(1)}% | ${group} |`,
+    )
+  }
+  return lines.join('\n')
 }
 
 /** Self time per function (name, file, line) of a .cpuprofile, largest first. */
@@ -85,7 +115,7 @@ async function main() {
   const outDir = join(BENCH_DIR, 'results', 'raw', 'profiles')
   mkdirSync(outDir, { recursive: true })
   const client = await startClient({ ticks: ticksPerSecond() })
-  const report = ['# CPU profiles of fan-out', '']
+  const report = ['# CPU profiles', '']
   try {
     for (const mode of modes) {
       for (const name of servers) {
@@ -94,23 +124,24 @@ async function main() {
         const server = await startServer(name, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] })
         let result
         try {
-          result = await client.call(
-            'fanout',
-            { port: server.port, timeoutMs: 300_000, ...PLANS[mode] },
-            server.pid,
-          )
+          const { command = 'fanout', ...plan } = PLANS[mode]
+          result = await client.call(command, { port: server.port, timeoutMs: 300_000, ...plan }, server.pid)
         } finally {
           await server.stop()
         }
         const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
         if (file === undefined) throw new Error(`no profile written for ${name} (${mode})`)
         const summary = selfTimes(JSON.parse(readFileSync(join(dir, file), 'utf8')))
-        const perDelivery = (result.serverCpu / result.delivered) * 1e6
+        const figure =
+          mode === 'connect'
+            ? `${Math.round(result.rate).toLocaleString('en-US')} handshakes/s, ${((result.serverCpu / result.total) * 1e6).toFixed(0)} µs server CPU per connection (p50 handshake ${(result.handshake.p50 / 1000).toFixed(1)} ms)`
+            : `Last round: ${Math.round(result.rate).toLocaleString('en-US')} deliveries/s, ${((result.serverCpu / result.delivered) * 1e6).toFixed(2)} µs server CPU per delivery`
         const section = [
           `## ${name}, ${mode}`,
           '',
-          `Last round: ${Math.round(result.rate).toLocaleString('en-US')} deliveries/s, ${perDelivery.toFixed(2)} µs server CPU per delivery. Profile: ${relative(BENCH_DIR, join(dir, file))}`,
+          `${figure}. Profile: ${relative(BENCH_DIR, join(dir, file))}`,
           '',
+          ...(mode === 'connect' ? [byPackage(summary), ''] : []),
           format(summary, top),
           '',
         ].join('\n')

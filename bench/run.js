@@ -2,33 +2,35 @@
  * Runs the benchmark scenarios against every server, interleaved (for each repetition, each
  * server in turn), and writes RESULTS.md and results/chart.svg. See README.md.
  *
- *   node run.js [--quick] [--only=burst,paced,rate,memory,replay,connect,redis,micro]
+ *   node run.js [--quick] [--only=burst,paced,rate,memory,replay,connect,answer,redis,micro]
  *               [--servers=raw-node,rewind-express,...] [--reps=N] [--out=DIR]
  *   node run.js --report=results/raw/results-<date>.json [--out=DIR]   (render a saved run again)
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import { join, relative } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { BENCH_DIR, fdLimit, pinning, pinSelf, startClient, startServer } from './lib/harness.js'
 import { ticksPerSecond } from './lib/proc.js'
+import { redisCommand } from './lib/redis.js'
 import { renderChart, renderPng, renderResults } from './lib/report.js'
 
 /** The servers, in the order they run within a repetition. */
 const SERVERS = {
-  'raw-node': { label: 'raw node:http', kind: 'baseline', replay: false, packages: [] },
+  'raw-node': { label: 'raw node:http', kind: 'baseline', replay: false, answers: true, packages: [] },
   'rewind-express': {
     label: '@rewind/express',
     kind: 'rewind',
     replay: true,
+    answers: true,
     packages: ['@rewind/express', '@rewind/core', 'express'],
   },
   'rewind-fastify': {
     label: '@rewind/fastify',
     kind: 'rewind',
     replay: true,
+    answers: true,
     packages: ['@rewind/fastify', '@rewind/core', 'fastify'],
   },
   'better-sse': {
@@ -49,6 +51,7 @@ const FULL = {
   replay: { clients: 500, history: 1000, behind: 500, timeoutMs: 60_000 },
   connect: { total: 2000, concurrency: 50, prefill: 1000, warmup: 200 },
   redis: { subs: 1000, n: 250, size: 128, rate: 50, sampleEvery: 1, warmup: 25, timeoutMs: 60_000 },
+  answer: { clients: 500, tokens: 2000, timeoutMs: 60_000 },
 }
 
 const QUICK = {
@@ -59,9 +62,10 @@ const QUICK = {
   replay: { clients: 100, history: 200, behind: 100, timeoutMs: 30_000 },
   connect: { total: 300, concurrency: 50, prefill: 200, warmup: 50 },
   redis: { subs: 200, n: 50, size: 128, rate: 50, sampleEvery: 1, warmup: 5, timeoutMs: 30_000 },
+  answer: { clients: 100, tokens: 500, timeoutMs: 30_000 },
 }
 
-const SCENARIOS = ['burst', 'paced', 'rate', 'memory', 'replay', 'connect', 'redis', 'micro']
+const SCENARIOS = ['burst', 'paced', 'rate', 'memory', 'replay', 'connect', 'answer', 'redis', 'micro']
 const ALIASES = { fanout: ['burst', 'paced'], latency: ['rate'], setup: ['connect'] }
 
 function parseArgs(argv) {
@@ -103,6 +107,7 @@ function describe(scenario, result) {
     case 'memory':
       return `${fmt(result.perConnKiB, 2)} KiB/connection (RSS ${result.before} -> ${result.after} KiB)`
     case 'replay':
+    case 'answer':
       return `${fmt(result.elapsed * 1000)} ms, server ${fmt(result.serverCpu, 2)} s CPU, lost ${result.lost}`
     case 'connect':
       return `${fmt(result.rate, 0)} handshakes/s, p50 ${fmt(result.handshake.p50 / 1000, 2)} ms, failed ${result.failed}`
@@ -158,11 +163,15 @@ const SCENARIO_BODY = {
   memory: (client, sizes) => (server) => client.call('memory', { port: server.port, ...sizes }, server.pid),
   replay: (client, sizes) => (server) => client.call('replay', { port: server.port, ...sizes }, server.pid),
   connect: (client, sizes) => (server) => client.call('connect', { port: server.port, ...sizes }, server.pid),
+  answer: (client, sizes) => (server) => client.call('answer', { port: server.port, ...sizes }, server.pid),
 }
 
 /** Scenarios 1 to 5: for each repetition, each server (rotating who goes first). */
 async function runServerScenario(scenario, options, sizes, ctx) {
-  const servers = options.servers.filter((name) => scenario !== 'replay' || SERVERS[name].replay)
+  const servers = options.servers.filter(
+    (name) =>
+      (scenario !== 'replay' || SERVERS[name].replay) && (scenario !== 'answer' || SERVERS[name].answers),
+  )
   const runs = Object.fromEntries(servers.map((name) => [name, []]))
   const client = await startClient(ctx)
   try {
@@ -185,37 +194,8 @@ async function runServerScenario(scenario, options, sizes, ctx) {
   return runs
 }
 
-/** Sends one command to Redis over RESP (no client library needed); resolves with the raw reply. */
-function redisCommand(url, ...args) {
-  const { hostname, port } = new URL(url)
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: hostname || '127.0.0.1', port: Number(port) || 6379 })
-    let reply = ''
-    const timer = setTimeout(() => {
-      socket.destroy()
-      reject(new Error('redis: no reply in 2 s'))
-    }, 2000)
-    socket.setEncoding('utf8')
-    socket.on('connect', () => {
-      socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`)
-    })
-    socket.on('data', (chunk) => {
-      reply += chunk
-      if (reply.endsWith('\r\n')) {
-        clearTimeout(timer)
-        socket.end()
-        resolve(reply)
-      }
-    })
-    socket.on('error', (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-  })
-}
-
 /** Scenario 6: two @rewind/redis instances; publish on A, subscribers on B. */
-async function runRedisScenario(options, sizes, replaySizes, ctx) {
+async function runRedisScenario(options, sizes, replaySizes, ctx, answerSizes) {
   const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
   try {
     const redis = await import('@rewind/redis')
@@ -251,7 +231,13 @@ async function runRedisScenario(options, sizes, replaySizes, ctx) {
           { port: b.port, publishPort: a.port, ...replaySizes },
           b.pid,
         )
-        runs[rep] = { ok: true, result: { latency, replay } }
+        // A streamed answer produced on A, attached to by every client on B from its start.
+        const answer = await client.call(
+          'answer',
+          { port: b.port, publishPort: a.port, ...answerSizes },
+          b.pid,
+        )
+        runs[rep] = { ok: true, result: { latency, replay, answer } }
       } catch (error) {
         runs[rep] = { ok: false, error: firstLines(error) }
       } finally {
@@ -265,7 +251,7 @@ async function runRedisScenario(options, sizes, replaySizes, ctx) {
       log(
         `[redis] rep ${rep + 1}/${options.reps}`,
         run.ok
-          ? `cross-instance ${describe('rate', run.result.latency)}; replay ${describe('replay', run.result.replay)}`
+          ? `cross-instance ${describe('rate', run.result.latency)}; replay ${describe('replay', run.result.replay)}; answer ${describe('answer', run.result.answer)}`
           : `FAILED: ${run.error}`,
         said ? `\n    server said: ${said}` : '',
       )
@@ -348,7 +334,7 @@ async function main() {
   const results = {}
   for (const scenario of options.only) {
     if (scenario === 'redis') {
-      results.redis = await runRedisScenario(options, sizes.redis, sizes.replay, ctx)
+      results.redis = await runRedisScenario(options, sizes.redis, sizes.replay, ctx, sizes.answer)
       if (results.redis.skipped) log(`[redis] skipped: ${results.redis.skipped}`)
     } else if (scenario === 'micro') {
       log('[micro] running micro.js')

@@ -2,17 +2,23 @@
  * Every ```js and ```ts block of the READMEs (root and packages) and of docs/ compiles and runs as
  * written, so a snippet that throws or does not compile fails CI instead of the reader.
  *
- * - Every block is type-checked as TypeScript under `strict` (what a reader's project has), with
- *   the browser's DOM types for the client examples. A JS block is checked as if it were TS: it
- *   must work when pasted into either.
- * - A block is a program unless the line before it (blank lines aside) is
- *   `<!-- snippet: fragment -->`: a fragment continues the example above it and is only
- *   type-checked, against the declarations in test/snippets/preamble.d.ts (the `app`, `events`,
- *   `fastify`, `source` of the surrounding prose and the app functions it names).
+ * - Every block is type-checked as TypeScript under `strict` (what a reader's project has). A JS
+ *   block is checked as if it were TS: it must work when pasted into either.
+ * - A block is a program unless the line before it (blank lines aside) is a marker:
+ *   - `<!-- snippet: fragment -->`: server code that continues the example above it. It is only
+ *     type-checked, with Node's types, against the declarations in test/snippets/preamble.d.ts
+ *     (the `app`, `events`, `express`, `fastify` of the surrounding prose and the app functions it
+ *     names).
+ *   - `<!-- snippet: browser -->`: code for a page. It is only type-checked, with the browser's DOM
+ *     types and not Node's (a page has no `process` or `Buffer`), against the declarations in
+ *     test/snippets/page.d.ts (the `source` of the surrounding prose and the page functions it
+ *     names).
  * - A program runs in its own Node process, written into a temporary folder of the workspace so
- *   that `@rewind/*` resolve as they do in an app. Its `listen(3000)` is moved to a free port of
- *   127.0.0.1 (test/snippets/listen-shim.mjs); once it listens it must answer `GET /events` with an
- *   event stream, and it is then stopped with SIGTERM. A program that does not listen must exit 0.
+ *   that `@rewind/*` resolve as they do in an app (through the root's node_modules only: the
+ *   `NODE_PATH` a package manager's script runner sets is removed, or a `require` would find
+ *   packages an app does not have). Its `listen(3000)` is moved to a free port of 127.0.0.1
+ *   (test/snippets/listen-shim.mjs); once it listens it must answer `GET /events` with an event
+ *   stream, and it is then stopped with SIGTERM. A program that does not listen must exit 0.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -24,8 +30,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PREAMBLE = join(ROOT, 'test/snippets/preamble.d.ts')
+const PAGE = join(ROOT, 'test/snippets/page.d.ts')
 const LISTEN_SHIM = pathToFileURL(join(ROOT, 'test/snippets/listen-shim.mjs')).href
-const FRAGMENT_MARKER = '<!-- snippet: fragment -->'
+/** `<!-- snippet: fragment -->` or `<!-- snippet: browser -->`, on the line before a block. */
+const MARKER = /^<!-- snippet: (fragment|browser) -->$/
 /** How long a program may take to listen (or exit), and to stop after SIGTERM. */
 const START_TIMEOUT = 20_000
 const STOP_TIMEOUT = 10_000
@@ -37,7 +45,8 @@ interface Snippet {
   readonly where: string
   readonly lang: 'js' | 'ts'
   readonly code: string
-  readonly fragment: boolean
+  /** A program runs; a fragment (server code) and a browser block are only type-checked. */
+  readonly kind: 'program' | 'fragment' | 'browser'
   /** A block that uses `require` and no `import` is CommonJS. */
   readonly commonjs: boolean
   /** File name stem in the temporary folder. */
@@ -70,7 +79,8 @@ function extract(path: string): Snippet[] {
       where: `${path}:${i + 1}`,
       lang,
       code,
-      fragment: lines[before]?.trim() === FRAGMENT_MARKER,
+      kind:
+        (MARKER.exec(lines[before]?.trim() ?? '')?.[1] as 'fragment' | 'browser' | undefined) ?? 'program',
       commonjs: /\brequire\(/.test(code) && !/^import\b/m.test(code),
       stem: `${path.replace(/[^a-z0-9]+/gi, '-')}-${i + 1}`,
     })
@@ -85,33 +95,40 @@ function closingFence(lines: string[], open: number): number {
 }
 
 const SNIPPETS = markdownFiles().flatMap(extract)
-const PROGRAMS = SNIPPETS.filter((snippet) => !snippet.fragment)
+const PROGRAMS = SNIPPETS.filter((snippet) => snippet.kind === 'program')
 
 let dir: string
-/** Type errors by snippet, from one program over every snippet. */
+/** Type errors by snippet, from one program over the server blocks and one over the browser blocks. */
 const typeErrors = new Map<Snippet, string[]>()
 
 beforeAll(() => {
   // Inside the workspace, so the snippets resolve the packages through the root's node_modules.
   dir = mkdtempSync(join(ROOT, '.snippets-'))
   mkdirSync(join(dir, 'check'))
+  const server = SNIPPETS.filter((snippet) => snippet.kind !== 'browser')
+  const browser = SNIPPETS.filter((snippet) => snippet.kind === 'browser')
+  typeCheck(server, PREAMBLE, { lib: ['lib.es2023.d.ts'], types: ['node'] })
+  typeCheck(browser, PAGE, { lib: ['lib.es2023.d.ts', 'lib.dom.d.ts', 'lib.dom.iterable.d.ts'], types: [] })
+}, 120_000)
+
+/** Type-checks `snippets` as one program with `declarations`, into {@link typeErrors}. */
+function typeCheck(snippets: Snippet[], declarations: string, options: ts.CompilerOptions): void {
   const checked = new Map<string, Snippet>()
-  for (const snippet of SNIPPETS) {
+  for (const snippet of snippets) {
     const file = join(dir, 'check', `${snippet.stem}.${snippet.commonjs ? 'cts' : 'mts'}`)
     writeFileSync(file, snippet.code)
     checked.set(file, snippet)
     typeErrors.set(snippet, [])
   }
-  const program = ts.createProgram([...checked.keys(), PREAMBLE], {
+  const program = ts.createProgram([...checked.keys(), declarations], {
     strict: true,
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
     moduleDetection: ts.ModuleDetectionKind.Force,
-    lib: ['lib.es2023.d.ts', 'lib.dom.d.ts', 'lib.dom.iterable.d.ts'],
-    types: ['node'],
     skipLibCheck: true,
     noEmit: true,
+    ...options,
   })
   for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
     const file = diagnostic.file?.fileName
@@ -121,7 +138,7 @@ beforeAll(() => {
     const { line } = ts.getLineAndCharacterOfPosition(diagnostic.file!, diagnostic.start ?? 0)
     typeErrors.get(snippet)!.push(`line ${line + 1} of the block: ${message}`)
   }
-}, 120_000)
+}
 
 afterAll(() => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
@@ -131,6 +148,7 @@ describe('README snippets', () => {
   it('are found, and the fragments are marked', () => {
     expect(PROGRAMS.length).toBeGreaterThan(0)
     expect(SNIPPETS.length).toBeGreaterThan(PROGRAMS.length)
+    expect(SNIPPETS.some((snippet) => snippet.kind === 'browser')).toBe(true)
   })
 
   it.each(SNIPPETS.map((snippet) => [snippet.where, snippet] as const))('%s compiles', (_where, snippet) => {
@@ -160,11 +178,11 @@ type RunResult =
   | { ok: false; why: string; output: string; file: string; listened?: boolean }
 
 async function runProgram(file: string): Promise<RunResult> {
-  const { REDIS_URL = 'redis://127.0.0.1:6379' } = process.env
+  const { REDIS_URL = 'redis://127.0.0.1:6379', NODE_PATH: _, ...env } = process.env
   const child = spawn(process.execPath, ['--import', LISTEN_SHIM, file], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { ...process.env, REDIS_URL },
+    env: { ...env, REDIS_URL },
   })
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk))

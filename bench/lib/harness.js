@@ -49,11 +49,12 @@ export function pinSelf() {
 
 /**
  * Spawns `node <args>` through `sh` (to raise the fd limit; Node cannot raise its own) and
- * `taskset` (to pin it to `core`); both `exec`, so the child's pid is Node's.
+ * `taskset` (to pin it to `core`; `null` leaves it to the scheduler); both `exec`, so the child's pid
+ * is Node's.
  */
 function spawnNode(nodeArgs, { core, stdio, env }) {
   const command = []
-  if (pinning) command.push('taskset', '-c', String(core))
+  if (pinning && core !== null) command.push('taskset', '-c', String(core))
   command.push(process.execPath, ...nodeArgs)
   const script = fdLimit > 0 ? `ulimit -n ${fdLimit} 2>/dev/null; exec "$@"` : 'exec "$@"'
   const child = spawn('sh', ['-c', script, 'sh', ...command], {
@@ -80,12 +81,16 @@ export function freePort() {
 
 /**
  * Starts `servers/<name>.js` on a free port and resolves once it prints `ready`.
- * `nodeFlags` go before the script (e.g. `--cpu-prof`).
+ * `nodeFlags` go before the script (e.g. `--cpu-prof`); `core: null` runs it unpinned (a server of
+ * several processes, which need both cores). `stdout()` is what it printed up to `ready`.
  */
-export async function startServer(name, { nodeFlags = [], env = {}, timeoutMs = 20_000 } = {}) {
+export async function startServer(
+  name,
+  { nodeFlags = [], env = {}, timeoutMs = 20_000, core = SERVER_CORE } = {},
+) {
   const port = await freePort()
   const child = spawnNode(['--expose-gc', ...nodeFlags, `servers/${name}.js`, String(port)], {
-    core: SERVER_CORE,
+    core,
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
   })
@@ -96,8 +101,8 @@ export async function startServer(name, { nodeFlags = [], env = {}, timeoutMs = 
     // Keep the last 4000 characters, starting at a line: a cut line would be quoted half.
     if (stderr.length > 4000) stderr = stderr.slice(stderr.indexOf('\n', stderr.length - 4000) + 1)
   })
+  let out = ''
   await new Promise((resolve, reject) => {
-    let out = ''
     const timer = setTimeout(
       () => fail(new Error(`${name} did not print ready in ${timeoutMs} ms`)),
       timeoutMs,
@@ -122,15 +127,19 @@ export async function startServer(name, { nodeFlags = [], env = {}, timeoutMs = 
     name,
     port,
     pid: child.pid,
+    stdout: () => out,
     stderr: () => stderr,
     stop: () => stopChild(child),
   }
 }
 
-/** Starts the load client; `call(command, args)` runs one of its commands and resolves with the result. */
-export async function startClient(ctx) {
-  const child = spawnNode(['client.js'], {
-    core: CLIENT_CORE,
+/**
+ * Starts the load client (`script`, on `core`; `null`: unpinned); `call(command, args)` runs one of
+ * its commands and resolves with the result.
+ */
+export async function startClient(ctx, { script = 'client.js', core = CLIENT_CORE } = {}) {
+  const child = spawnNode([script], {
+    core,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const pending = new Map()
@@ -151,8 +160,9 @@ export async function startClient(ctx) {
     if (error !== undefined) waiter.reject(new Error(error))
     else waiter.resolve(result)
   })
-  child.on('exit', (code) => {
-    for (const waiter of pending.values()) waiter.reject(new Error(`the load client exited (${code})`))
+  child.on('exit', (code, signal) => {
+    for (const waiter of pending.values())
+      waiter.reject(new Error(`the load client exited (${code ?? signal})`))
     pending.clear()
   })
   return {

@@ -82,6 +82,11 @@ export function summarizeReport(report) {
       clientCpu: (r) => r.clientCpu,
       lost: (r) => r.lost + r.extra,
     }),
+    answer: scenarioSummary(report, 'answer', {
+      elapsed: (r) => r.elapsed,
+      serverCpu: (r) => r.serverCpu,
+      lost: (r) => r.lost + r.extra,
+    }),
     connect: scenarioSummary(report, 'connect', {
       rate: (r) => r.rate,
       p50: (r) => r.handshake.p50,
@@ -463,6 +468,34 @@ export function renderResults(report, { chart, png }) {
     out.push('')
   }
 
+  if (sums.answer) {
+    out.push('## 5b. Streamed answers (responses): attach and replay')
+    out.push('')
+    out.push(
+      `An answer of ${num(sz.answer.tokens)} tokens is produced to its end, then ${num(sz.answer.clients)} clients attach at once without a position and each gets it from its start: ` +
+        'time from opening the connections until every client has every token. Raw node:http keeps the frames of each answer in one array and replays them in one write (no bounds, no resume position, no end for late clients): the practical limit of hand-written code.',
+    )
+    out.push('')
+    out.push(
+      table(
+        ['server', 'time to deliver', 'vs raw-node', 'tokens/s', 'server CPU', 'lost'],
+        serverOrder(report, sums.answer).map((name) => {
+          const s = sums.answer[name]
+          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '']
+          return [
+            labelOf(report, name),
+            ms(s.elapsed.value * 1e6, 0),
+            name === BASELINE ? '1.00×' : ratio(s.elapsed.ratio),
+            num((sz.answer.clients * sz.answer.tokens) / s.elapsed.value),
+            `${num(s.serverCpu.value, 2)} s`,
+            num(s.lost.value),
+          ]
+        }),
+      ),
+    )
+    out.push('')
+  }
+
   const redis = report.results.redis
   if (redis !== undefined) {
     out.push('## 6. Redis (`@rewind/redis`), across instances')
@@ -511,6 +544,17 @@ export function renderResults(report, { chart, png }) {
           ],
         ),
       )
+      const answers = ok.filter((r) => r.answer !== undefined)
+      if (answers.length > 0) {
+        const memAnswer = sums.answer?.['rewind-express']
+        const time = median(answers.map((r) => r.answer.elapsed))
+        out.push(
+          '',
+          `A streamed answer of ${num(sz.answer.tokens)} tokens produced on A, attached to from its start by ${num(sz.answer.clients)} clients on B: ` +
+            `${ms(time * 1e6, 0)} (in memory, one instance: ${memAnswer ? ms(memAnswer.elapsed.value * 1e6, 0) : '-'}` +
+            `${memAnswer ? `; ${num(time / memAnswer.elapsed.value, 2)}× that` : ''}), lost ${num(median(answers.map((r) => r.answer.lost + r.answer.extra)))}.`,
+        )
+      }
       const logs = redis.runs.filter((run) => run?.serverLog).map((run) => run.serverLog)
       if (logs.length > 0) out.push('', `Instance B logged: \`${logs[0]}\``)
       const failed = redis.runs.filter((run) => run && !run.ok)
@@ -578,10 +622,11 @@ export function renderResults(report, { chart, png }) {
     ...failuresOf(sums.memory),
     ...failuresOf(sums.replay),
     ...failuresOf(sums.connect),
+    ...failuresOf(sums.answer),
   ]
   const lost = []
   const said = []
-  for (const scenario of ['burst', 'paced', 'rate', 'memory', 'replay', 'connect']) {
+  for (const scenario of ['burst', 'paced', 'rate', 'memory', 'replay', 'connect', 'answer']) {
     for (const [name, list] of Object.entries(report.results[scenario] ?? {})) {
       list.forEach((run, i) => {
         const r = run?.ok ? run.result : undefined
@@ -593,7 +638,7 @@ export function renderResults(report, { chart, png }) {
   }
   for (const [i, run] of (report.results.redis?.runs ?? []).entries()) {
     if (run?.ok) {
-      for (const part of ['latency', 'replay']) {
+      for (const part of ['latency', 'replay', 'answer']) {
         const r = run.result[part]
         if (r.lost + r.extra > 0) lost.push(`redis ${part} (rep ${i + 1}): ${r.lost} lost, ${r.extra} extra`)
       }

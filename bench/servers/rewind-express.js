@@ -1,10 +1,15 @@
 /** @rewind/express with its default history (1000 events) and no heartbeats. */
 import { sse } from '@rewind/express'
 import express from 'express'
-import { announce, control, port } from './shared.js'
+import { announce, answerItems, control, port } from './shared.js'
 
 const events = sse({ heartbeatInterval: 0 })
 const publish = (data) => events.publish('s', { data })
+const startAnswer = async (tokens) => {
+  const { id, done } = await events.responses.start(answerItems(tokens))
+  await done
+  return id
+}
 
 const app = express()
 app.use(events)
@@ -13,9 +18,13 @@ app.get('/events', (req, res) => {
   res.sse('s')
 })
 
-app.all(['/publish', '/clock', '/gc'], async (req, res, next) => {
+app.get('/answers/:id', (req, res) => {
+  res.sse({ response: req.params.id })
+})
+
+app.all(['/publish', '/clock', '/gc', '/answer'], async (req, res, next) => {
   try {
-    const body = await control(req.method, req.path, req.query, publish)
+    const body = await control(req.method, req.path, req.query, publish, startAnswer)
     if (body === undefined) next()
     else res.json(body)
   } catch (error) {

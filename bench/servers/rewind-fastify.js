@@ -1,21 +1,28 @@
 /** @rewind/fastify with its default history (1000 events) and no heartbeats. */
 import { ssePlugin } from '@rewind/fastify'
 import Fastify from 'fastify'
-import { announce, control, port } from './shared.js'
+import { announce, answerItems, control, port } from './shared.js'
 
 const fastify = Fastify()
 await fastify.register(ssePlugin, { heartbeatInterval: 0 })
 const publish = (data) => fastify.sse.publish('s', { data })
+const startAnswer = async (tokens) => {
+  const { id, done } = await fastify.sse.responses.start(answerItems(tokens))
+  await done
+  return id
+}
 
 fastify.get('/events', (request, reply) => reply.sse('s'))
+fastify.get('/answers/:id', (request, reply) => reply.sse({ response: request.params.id }))
 
 const controlRoute = async (request, reply) => {
-  const body = await control(request.method, request.routeOptions.url, request.query, publish)
+  const body = await control(request.method, request.routeOptions.url, request.query, publish, startAnswer)
   return body
 }
 fastify.post('/publish', controlRoute)
 fastify.get('/clock', controlRoute)
 fastify.post('/gc', controlRoute)
+fastify.post('/answer', controlRoute)
 
 await fastify.listen({ port, host: '127.0.0.1' })
 announce(() => fastify.close())

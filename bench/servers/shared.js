@@ -67,8 +67,29 @@ export function publishMany({ n, size, mode, rate }, publishOne) {
   })
 }
 
-/** Answers a control request; the body is JSON. Returns false for a path that is not a control. */
-export async function control(method, path, query, publishOne) {
+/** Reads `tokens` (1 to 100,000; default 2000) of a `POST /answer` query string. */
+export function answerTokens(query) {
+  const value = Number(typeof query.get === 'function' ? query.get('tokens') : query.tokens)
+  return Math.max(1, Math.min(100_000, Number.isFinite(value) && value > 0 ? Math.floor(value) : 2000))
+}
+
+/**
+ * The tokens of a streamed answer as the bench's servers produce them: `n` events whose data is a
+ * 64-byte JSON object (the load client counts frames by their closing brace), as fast as they come.
+ */
+export async function* answerItems(n) {
+  for (let i = 0; i < n; i++) yield { data: makeData(64) }
+}
+
+/**
+ * Answers a control request; the body is JSON. Returns undefined for a path that is not a control.
+ * `startAnswer(tokens)`, where a server has streamed answers, starts one, waits for its end, and
+ * resolves with its id (`POST /answer?tokens=N`).
+ */
+export async function control(method, path, query, publishOne, startAnswer) {
+  if (method === 'POST' && path === '/answer' && startAnswer !== undefined) {
+    return { id: await startAnswer(answerTokens(query)) }
+  }
   if (method === 'POST' && path === '/publish') {
     const ids = await publishMany(publishOptions(query), publishOne)
     return { ids }
