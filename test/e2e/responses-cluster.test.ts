@@ -84,13 +84,20 @@ describe.skipIf(redis === undefined)('streamed answers across two live demos sha
     return follower
   }
 
-  const streamKey = (id: string) => `${prefix}${RESPONSE_STREAMS}${id}`
+  // The Redis store's key layout: the stream name in a hash tag (packages/redis/README.md, Key layout).
+  const streamKey = (id: string) => `${prefix}{${RESPONSE_STREAMS}${id}}`
 
   async function responseKeys(): Promise<string[]> {
     const keys: string[] = []
     let cursor = '0'
     do {
-      const [next, found] = await client.scan(cursor, 'MATCH', `${prefix}${RESPONSE_STREAMS}*`, 'COUNT', 1000)
+      const [next, found] = await client.scan(
+        cursor,
+        'MATCH',
+        `${prefix}{${RESPONSE_STREAMS}*`,
+        'COUNT',
+        1000,
+      )
       cursor = next
       keys.push(...found)
     } while (cursor !== '0')
