@@ -1,4 +1,5 @@
 export type { CloseReason, Subscription } from './connection.js'
+export { createHub, hubFromOptions } from './create-hub.js'
 export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode } from './errors.js'
 export {
   assertFieldValue,
@@ -11,10 +12,9 @@ export {
   type Serializer,
   serializeData,
 } from './frame.js'
-export { EVENT_STREAM_CONTENT_TYPE, responseHeaders } from './http.js'
+export { Hub } from './hub.js'
 export {
   type ConnectionInfo,
-  createHub,
   DEFAULT_CLOSE_GRACE,
   DEFAULT_GAP_EVENT,
   DEFAULT_HEARTBEAT_INTERVAL,
@@ -22,20 +22,12 @@ export {
   DEFAULT_MAX_QUEUE_BYTES,
   DEFAULT_OVERLOAD_RETRY,
   DEFAULT_RETRY,
-  type EventStreamRequest,
-  type EventStreamResponse,
   type GapInfo,
-  Hub,
   type HubOptions,
   type HubStats,
-  hubFromOptions,
   type PublishInput,
-  type PublishResult,
-  type ResponseSource,
-  type ServeOptions,
-  type StreamSource,
   type SubscribeOptions,
-} from './hub.js'
+} from './hub-options.js'
 export type { StreamItem } from './iterable.js'
 export {
   LAST_EVENT_ID_QUERY_PARAMETER,
@@ -55,7 +47,7 @@ export {
   MemoryStore,
   type MemoryStoreOptions,
 } from './memory-store.js'
-export { MAX_STREAM_NAME_LENGTH, MAX_TIMER_DELAY } from './options.js'
+export { EVENT_STREAM_CONTENT_TYPE, responseHeaders } from './response-writer.js'
 export {
   DEFAULT_END_EVENT,
   DEFAULT_RESPONSE_LEASE,
@@ -70,6 +62,13 @@ export {
   type ResponseProducer,
   type StartResponseOptions,
 } from './responses.js'
+export type {
+  EventStreamRequest,
+  EventStreamResponse,
+  ResponseSource,
+  ServeOptions,
+  StreamSource,
+} from './serve.js'
 export type { SubscriberSink } from './sink.js'
 export {
   type AsyncHistoryStore,
@@ -94,3 +93,4 @@ export {
   type ThrottleErrorsOptions,
   throttleErrors,
 } from './throttle-errors.js'
+export { MAX_STREAM_NAME_LENGTH, MAX_TIMER_DELAY } from './validation.js'

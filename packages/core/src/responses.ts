@@ -9,7 +9,6 @@
 import { randomBytes } from 'node:crypto'
 import { RewindError } from './errors.js'
 import type { StreamItem } from './iterable.js'
-import { nonNegativeInteger, positiveInteger, positiveLimit } from './options.js'
 import type {
   HistoryStore,
   NewEvent,
@@ -20,6 +19,7 @@ import type {
   ResponseStatus,
   StoredEvent,
 } from './store.js'
+import { nonNegativeInteger, positiveInteger, positiveLimit } from './validation.js'
 
 /** Stream names that start with this are responses' streams: applications cannot publish to them. */
 export const RESPONSE_STREAM_PREFIX = 'rewind:response:'

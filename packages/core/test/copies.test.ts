@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { RewindError } from '../src/errors.js'
-import { createHub, hubFromOptions } from '../src/hub.js'
+import { createHub, hubFromOptions } from '../src/index.js'
 import { CORE_VERSION } from '../src/version.js'
 
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url))

@@ -5,14 +5,15 @@ import { RewindError } from '../src/errors.js'
 import { encodeEvent } from '../src/frame.js'
 import {
   createHub,
+  createMemoryStore,
   DEFAULT_GAP_EVENT,
   DEFAULT_RETRY,
   type GapInfo,
   type Hub,
   type HubOptions,
   hubFromOptions,
-} from '../src/hub.js'
-import { createMemoryStore, MAX_TIMER_DELAY } from '../src/index.js'
+  MAX_TIMER_DELAY,
+} from '../src/index.js'
 import type { StoredEvent } from '../src/store.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, lastEventIdOf, MemorySink, parseStream } from './helpers/memory-sink.js'
@@ -1143,7 +1144,10 @@ describe('hubFromOptions', () => {
     expect(hubFromOptions({ hub: shared })).toBe(shared)
     const built = hubFromOptions({ gapEvent: 'gap' }, { gapEvent: 'ignored', retry: null })
     expect(built).not.toBe(shared)
-    expect(built.gapEvent).toBe('gap')
+    // The options win over the defaults: the gap signal of a malformed position is named 'gap'.
+    const s = new MemorySink()
+    built.subscribe('s', s, { lastEventId: null })
+    expect(s.parse().events.map((e) => e.event)).toEqual(['gap'])
     await Promise.all([shared.close(), built.close()])
   })
 

@@ -1,6 +1,6 @@
 /** An asynchronous store is read once for a crowd resuming from the same id, and never unsafely. */
 import { describe, expect, it } from 'vitest'
-import { createHub } from '../src/hub.js'
+import { createHub } from '../src/index.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, MemorySink, parseStream } from './helpers/memory-sink.js'
 
