@@ -6,8 +6,8 @@
  */
 import type { CloseReason, Connection, Subscription } from './connection.js'
 import { RewindError } from './errors.js'
+import { EventEncoder } from './event-encoder.js'
 import { FanOut } from './fan-out.js'
-import { assertFieldValue, serializeData } from './frame.js'
 import { Heartbeat } from './heartbeat.js'
 import {
   type ConnectionInfo,
@@ -76,6 +76,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     errors: 0,
   }
   private readonly registry: Responses
+  private readonly encoder: EventEncoder
   private readonly connections = new Set<Connection>()
   private readonly fanOut: FanOut<Subscriber>
   private readonly heartbeat: Heartbeat
@@ -87,6 +88,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     const resolved = resolveHubOptions(options)
     this.options = resolved
     this.store = resolved.store
+    this.encoder = new EventEncoder(resolved.serializer, resolved.maxEventBytes)
     this.fanOut = new FanOut(this.store)
     this.heartbeat = new Heartbeat(resolved.heartbeatInterval, () => {
       for (const open of this.connections) open.heartbeat()
@@ -95,7 +97,7 @@ export class Hub<Published extends string | Promise<string> = string> {
       {
         store: this.store,
         endEvent: resolved.endEvent,
-        prepare: (stream, input) => this.encode(stream, input),
+        prepare: (stream, input) => this.encoder.encode(stream, input),
         fanOut: (stream, event) => this.deliver(stream, event),
         pin: (stream) => this.fanOut.pin(stream),
         unpin: (stream) => this.fanOut.unpin(stream),
@@ -349,45 +351,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     if (this.closed) {
       throw new RewindError('ERR_CLOSED', 'the hub is closed; create a new hub to publish again')
     }
-    return this.encode(stream, input)
-  }
-
-  /** Validates and serializes an event (responses use it while the hub closes, to append their end). */
-  private encode(stream: string, input: PublishInput): NewEvent {
-    assertStreamName(stream)
-    if (input === null || typeof input !== 'object') {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        `publish takes an event object { data, event? }, got ${input === null ? 'null' : typeof input}; wrap the value: publish(stream, { data: value })`,
-        { field: 'data' },
-      )
-    }
-    const event = input.event === undefined || input.event === '' ? undefined : input.event
-    if (event !== undefined) assertFieldValue('event', event)
-    const data = serializeData(input.data, this.options.serializer)
-    this.assertSize(data)
-    return { event, data, value: input.data }
-  }
-
-  /** Serializes event data with the hub's serializer (`ERR_SERIALIZE` on failure) and checks its size. */
-  private serialize(value: unknown): string {
-    const data = serializeData(value, this.options.serializer)
-    this.assertSize(data)
-    return data
-  }
-
-  private assertSize(data: string): void {
-    const maxEventBytes = this.options.maxEventBytes
-    // Most payloads are far below the limit; only count bytes when characters alone cannot decide.
-    if (data.length * 3 <= maxEventBytes) return
-    const bytes = Buffer.byteLength(data)
-    if (bytes > maxEventBytes) {
-      throw new RewindError(
-        'ERR_EVENT_TOO_LARGE',
-        `event data is ${bytes} bytes, more than maxEventBytes (${maxEventBytes}); send a reference to the data, or raise maxEventBytes (and maxQueueBytes)`,
-        { field: 'data' },
-      )
-    }
+    return this.encoder.encode(stream, input)
   }
 
   /** Applies the gap policy and the `onGap` hook. */
@@ -449,7 +413,7 @@ export class Hub<Published extends string | Promise<string> = string> {
         this.decideGap(stream, reason, lastEventId, override),
       readHistory: (stream, after, limit) => fanOut.readHistory(stream, after, limit),
       reportError: (error, stream) => this.reportError(error, stream),
-      serialize: (value) => this.serialize(value),
+      serialize: (value) => this.encoder.serialize(value),
       follow: (stream, sink, options, begin, end) => this.follow(stream, sink, options, begin, end),
       iterate: (sink, iterable, begin) => this.iterate(sink, iterable, begin),
       plan: (id, resumeId) => registry.plan(id, resumeId),
