@@ -1,5 +1,6 @@
 import type { EventSourceMessage } from 'eventsource-parser'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { hubFromOptions } from '../src/adapter.js'
 import type { CloseReason } from '../src/connection.js'
 import { RewindError } from '../src/errors.js'
 import { encodeEvent } from '../src/frame.js'
@@ -11,7 +12,6 @@ import {
   type GapInfo,
   type Hub,
   type HubOptions,
-  hubFromOptions,
   MAX_TIMER_DELAY,
 } from '../src/index.js'
 import type { StoredEvent } from '../src/store.js'

@@ -6,13 +6,13 @@ import {
   type ConnectionInfo,
   type Hub,
   type HubOptions,
-  hubFromOptions,
   RewindError,
   type ServeOptions,
   type StreamSource,
   type Subscription,
   throttleErrors,
 } from '@rewind/core'
+import { hubFromOptions } from '@rewind/core/adapter'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 
