@@ -1,6 +1,10 @@
-/** An asynchronous store is read once for a crowd resuming from the same id, and never unsafely. */
+/**
+ * Fan-out (fan-out.ts): events published in one turn reach each subscriber in one write, and an
+ * asynchronous store is read once for a crowd resuming from the same id, and never unsafely.
+ */
 import { describe, expect, it } from 'vitest'
 import { createHub } from '../src/index.js'
+import { cleanUpAfterEach, events, hub, publishAll, sink } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, MemorySink, parseStream } from './helpers/memory-sink.js'
 
@@ -69,5 +73,43 @@ describe('reads of an asynchronous store', () => {
     while (store.reads.length > 0) store.answer()
     await microtasks()
     await hub.close()
+  })
+})
+
+cleanUpAfterEach()
+
+describe('end-of-turn batching', () => {
+  it('writes the events published in one synchronous turn together, in order, once the turn ends', async () => {
+    const h = hub()
+    const s = sink()
+    h.subscribe('s', s)
+    const writesBefore = s.written.length
+    const ids = publishAll(
+      h,
+      's',
+      Array.from({ length: 100 }, (_, i) => String(i)),
+    )
+    expect(s.written.length).toBe(writesBefore)
+    await flushTurn()
+    expect(events(s).map((e) => e.id)).toEqual(ids)
+    expect(events(s).map((e) => e.data)).toEqual(ids.map((_, i) => String(i)))
+    expect(s.written.length).toBe(writesBefore + 1)
+  })
+
+  it('keeps the order of events of several streams per stream', async () => {
+    const h = hub()
+    const a = sink()
+    const b = sink()
+    h.subscribe('a', a)
+    h.subscribe('b', b)
+    const idsA: string[] = []
+    const idsB: string[] = []
+    for (let i = 0; i < 20; i++) {
+      idsA.push(h.publish('a', { data: `a${i}` }))
+      idsB.push(h.publish('b', { data: `b${i}` }))
+    }
+    await flushTurn()
+    expect(events(a).map((e) => e.id)).toEqual(idsA)
+    expect(events(b).map((e) => e.id)).toEqual(idsB)
   })
 })
