@@ -88,9 +88,7 @@ describe('examples/metrics: hub stats on /metrics', () => {
   }
 
   it('exposes every HubStats field, counters as counters and gauges as gauges', async () => {
-    expect(HUB_METRICS.map(({ stat }) => stat).sort()).toEqual(
-      Object.keys(hubStats()).sort(),
-    )
+    expect(HUB_METRICS.map(({ stat }) => stat).sort()).toEqual(Object.keys(hubStats()).sort())
     const first = await scrape(base)
     for (const { name, type } of HUB_METRICS) {
       expect(first.types.get(`rewind_${name}`), name).toBe(type)
