@@ -3,7 +3,8 @@
  * asynchronous store is read once for a crowd resuming from the same id, and never unsafely.
  */
 import { describe, expect, it } from 'vitest'
-import { createHub } from '../src/index.js'
+import { FanOut, type Follower } from '../src/fan-out.js'
+import { createHub, createMemoryStore } from '../src/index.js'
 import { cleanUpAfterEach, events, hub, publishAll, sink } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, MemorySink, parseStream } from './helpers/memory-sink.js'
@@ -111,5 +112,66 @@ describe('end-of-turn batching', () => {
     await flushTurn()
     expect(events(a).map((e) => e.id)).toEqual(idsA)
     expect(events(b).map((e) => e.id)).toEqual(idsB)
+  })
+})
+
+describe('FanOut on its own', () => {
+  /** A follower that records what reaches it. */
+  function follower() {
+    const got: { batches: string[][]; ended: string[] } = { batches: [], ended: [] }
+    const self: Follower = {
+      deliver: (batch) => got.batches.push(batch.events.map((event) => event.id)),
+      end: (reason) => got.ended.push(reason),
+    }
+    return { self, got }
+  }
+
+  /** A memory store that also counts watch and unwatch calls, as a shared store sees them. */
+  function watchedStore() {
+    const store = createMemoryStore()
+    const calls: string[] = []
+    store.watch = (stream) => {
+      calls.push(`watch ${stream}`)
+    }
+    store.unwatch = (stream) => {
+      calls.push(`unwatch ${stream}`)
+    }
+    return { store, calls }
+  }
+
+  it('watches a stream while it has a follower or a pin, and unwatches it when the last one leaves', () => {
+    const { store, calls } = watchedStore()
+    const fanOut = new FanOut(store)
+    const a = follower()
+    fanOut.add('s', a.self)
+    fanOut.pin('s')
+    expect(fanOut.size).toBe(1)
+    fanOut.remove('s', a.self)
+    expect(calls).toEqual(['watch s'])
+    fanOut.unpin('s')
+    expect(calls).toEqual(['watch s', 'unwatch s'])
+    expect(fanOut.size).toBe(0)
+  })
+
+  it('batches one turn of deliveries into one Batch per stream, and resets end every follower', async () => {
+    const { store } = watchedStore()
+    const fanOut = new FanOut(store)
+    const a = follower()
+    const b = follower()
+    fanOut.add('s', a.self)
+    fanOut.add('s', b.self)
+    const events = ['x', 'y', 'z'].map((data) => store.append('s', { data, event: undefined, value: data }))
+    fanOut.deliver('s', events[0]!)
+    fanOut.deliver('s', events.slice(1))
+    expect(a.got.batches).toEqual([])
+    fanOut.flush()
+    const ids = events.map((event) => event.id)
+    expect(a.got.batches).toEqual([ids])
+    expect(b.got.batches).toEqual([ids])
+    fanOut.reset('s')
+    expect([a.got.ended, b.got.ended]).toEqual([['reset'], ['reset']])
+    // Nothing is left scheduled: the flush above cleared the end-of-turn timer.
+    await flushTurn()
+    expect(a.got.batches).toHaveLength(1)
   })
 })
