@@ -1,14 +1,19 @@
 import { describe, expect, it, vi } from 'vitest'
+import { Batch } from '../src/fan-out.js'
 import { encodeEvent } from '../src/frame.js'
 import {
+  type CloseReason,
   createHub,
+  createMemoryStore,
   DEFAULT_GAP_EVENT,
   DEFAULT_RETRY,
   type GapInfo,
   type Hub,
   type HubOptions,
 } from '../src/index.js'
+import { TurnClock } from '../src/response-writer.js'
 import type { StoredEvent } from '../src/store.js'
+import { Subscriber, type SubscriberOwner } from '../src/subscriber.js'
 import { caught, cleanUpAfterEach, events, gaps, hub, publishAll, sink, track } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, lastEventIdOf } from './helpers/memory-sink.js'
@@ -519,5 +524,38 @@ describe('filters', () => {
     await flushTurn()
     expect(log).toHaveBeenCalledTimes(1)
     expect(h.stats().errors).toBe(3)
+  })
+})
+
+describe('a subscriber on its own', () => {
+  it('runs on a plain owner object, with no hub: replays after its position, then takes live events', () => {
+    const store = createMemoryStore()
+    const ids = ['a', 'b', 'c'].map((data) => store.append('s', { data, event: undefined, value: data }).id)
+    const released: CloseReason[] = []
+    const owner: SubscriberOwner = {
+      store,
+      counters: { delivered: 0, replayed: 0 },
+      maxQueueBytes: 1024 * 1024,
+      gapEvent: 'gap',
+      clock: new TurnClock(),
+      release: (_connection, reason) => released.push(reason),
+      decideGap: () => 'replay',
+      readHistory: () => Promise.reject(new Error('a synchronous store is read directly')),
+      reportError: (error) => {
+        throw error
+      },
+    }
+    const s = sink()
+    const subscriber = new Subscriber(owner, s, 's', undefined, undefined)
+    subscriber.open(undefined, false)
+    subscriber.start(ids[0], undefined)
+    expect(events(s).map((e) => e.data)).toEqual(['b', 'c'])
+    expect(owner.counters.replayed).toBe(2)
+    const live = store.append('s', { data: 'd', event: undefined, value: 'd' })
+    subscriber.deliver(new Batch([live], live.frame))
+    expect(events(s).map((e) => e.data)).toEqual(['b', 'c', 'd'])
+    expect(owner.counters.delivered).toBe(1)
+    subscriber.close()
+    expect(released).toEqual(['end'])
   })
 })
