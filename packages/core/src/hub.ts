@@ -9,8 +9,8 @@ import { RewindError } from './errors.js'
 import { EventEncoder } from './event-encoder.js'
 import { FanOut } from './fan-out.js'
 import { Heartbeat } from './heartbeat.js'
+import { Hooks } from './hooks.js'
 import {
-  type ConnectionInfo,
   type HubOptions,
   type HubStats,
   type PublishInput,
@@ -34,9 +34,8 @@ import {
   serve,
 } from './serve.js'
 import type { SubscriberSink } from './sink.js'
-import type { GapReason, HistoryStore, NewEvent, StoredEvent } from './store.js'
+import type { HistoryStore, NewEvent, StoredEvent } from './store.js'
 import { Subscriber, type SubscriberOwner } from './subscriber.js'
-import type { GapPolicy } from './types.js'
 import {
   assertStreamName,
   gapPolicyOption,
@@ -77,6 +76,7 @@ export class Hub<Published extends string | Promise<string> = string> {
   }
   private readonly registry: Responses
   private readonly encoder: EventEncoder
+  private readonly hooks: Hooks
   private readonly connections = new Set<Connection>()
   private readonly fanOut: FanOut<Subscriber>
   private readonly heartbeat: Heartbeat
@@ -89,6 +89,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     this.options = resolved
     this.store = resolved.store
     this.encoder = new EventEncoder(resolved.serializer, resolved.maxEventBytes)
+    this.hooks = new Hooks(resolved.hooks, resolved.gapPolicy, this.counters)
     this.fanOut = new FanOut(this.store)
     this.heartbeat = new Heartbeat(resolved.heartbeatInterval, () => {
       for (const open of this.connections) open.heartbeat()
@@ -101,7 +102,7 @@ export class Hub<Published extends string | Promise<string> = string> {
         fanOut: (stream, event) => this.deliver(stream, event),
         pin: (stream) => this.fanOut.pin(stream),
         unpin: (stream) => this.fanOut.unpin(stream),
-        reportError: (error, stream) => this.reportError(error, stream),
+        reportError: (error, stream) => this.hooks.reportError(error, stream),
       },
       resolved.responses,
     )
@@ -317,7 +318,7 @@ export class Hub<Published extends string | Promise<string> = string> {
         : undefined
     if (reason === undefined) return false
     this.counters.rejected++
-    this.call(this.options.hooks.onReject, { stream: connection.stream, reason })
+    this.hooks.reject({ stream: connection.stream, reason })
     connection.end('rejected', jitter(this.options.overloadRetry))
     return true
   }
@@ -326,7 +327,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     this.connections.add(connection)
     this.heartbeat.start()
     connection.open(this.options.retryHint, deferHead)
-    this.call(this.options.hooks.onConnect, { stream: connection.stream })
+    this.hooks.connect({ stream: connection.stream })
   }
 
   /** Called by a connection when it ends. */
@@ -335,7 +336,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     if (connection instanceof Subscriber) this.fanOut.remove(connection.stream, connection)
     if (reason === 'slow') this.counters.slowClosed++
     if (this.connections.size === 0) this.heartbeat.stop()
-    this.call(this.options.hooks.onDisconnect, { stream: connection.stream, reason })
+    this.hooks.disconnect({ stream: connection.stream, reason })
   }
 
   /** Queues new events of a stream for its subscribers; they are written when the turn ends. */
@@ -352,45 +353,6 @@ export class Hub<Published extends string | Promise<string> = string> {
       throw new RewindError('ERR_CLOSED', 'the hub is closed; create a new hub to publish again')
     }
     return this.encoder.encode(stream, input)
-  }
-
-  /** Applies the gap policy and the `onGap` hook. */
-  private decideGap(
-    stream: string,
-    reason: GapReason,
-    lastEventId: string | null,
-    override: GapPolicy | undefined,
-  ): GapPolicy {
-    this.counters.gaps++
-    const policy = override ?? this.options.gapPolicy
-    const onGap = this.options.hooks.onGap
-    if (onGap === undefined) return policy
-    try {
-      const decided = onGap({ stream, reason, lastEventId, policy })
-      return decided === 'replay' || decided === 'reset' ? decided : policy
-    } catch (error) {
-      this.reportError(error, stream)
-      return policy
-    }
-  }
-
-  /** Reports an error through `onError`. */
-  private reportError(error: unknown, stream: string | undefined): void {
-    this.counters.errors++
-    try {
-      this.options.hooks.onError(error, { stream })
-    } catch {
-      // A failing error hook must not take the stream or the process down.
-    }
-  }
-
-  private call<T>(hook: ((info: T) => void) | undefined, info: T): void {
-    if (hook === undefined) return
-    try {
-      hook(info)
-    } catch (error) {
-      this.reportError(error, (info as ConnectionInfo).stream)
-    }
   }
 
   private makeOwner(): Owner {
@@ -410,9 +372,9 @@ export class Hub<Published extends string | Promise<string> = string> {
       },
       release: (connection, reason) => this.release(connection, reason),
       decideGap: (stream, reason, lastEventId, override) =>
-        this.decideGap(stream, reason, lastEventId, override),
+        this.hooks.decideGap(stream, reason, lastEventId, override),
       readHistory: (stream, after, limit) => fanOut.readHistory(stream, after, limit),
-      reportError: (error, stream) => this.reportError(error, stream),
+      reportError: (error, stream) => this.hooks.reportError(error, stream),
       serialize: (value) => this.encoder.serialize(value),
       follow: (stream, sink, options, begin, end) => this.follow(stream, sink, options, begin, end),
       iterate: (sink, iterable, begin) => this.iterate(sink, iterable, begin),
