@@ -4,7 +4,9 @@
  *
  *   node micro.js [--quick] [--json]
  */
-import { createHub, encodeEvent, MemoryHistory } from '@rewind/core'
+import { createHub } from '@rewind/core'
+import { MemoryHistory } from '@rewind/core/adapter'
+import { encodeEvent } from '@rewind/core/frame'
 import { Bench } from 'tinybench'
 
 const quick = process.argv.includes('--quick')

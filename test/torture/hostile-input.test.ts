@@ -11,7 +11,8 @@
  * A bystander stream, open throughout, must receive exactly the events that were published.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { encodeEvent, RewindError } from '../../packages/core/dist/index.js'
+import { encodeEvent } from '../../packages/core/dist/frame.js'
+import { RewindError } from '../../packages/core/dist/index.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { type RunningDemo, startDemo } from './helpers/demos.js'
 import { RawClient, rawStatus } from './helpers/raw.js'

@@ -32,7 +32,8 @@ const WAIT_MS = 20_000
 const RELOADS = 3
 
 const haveChromium = existsSync(CHROMIUM)
-const runBrowser = haveChromium || Boolean(process.env['CI'])
+const { CI } = process.env
+const runBrowser = haveChromium || Boolean(CI)
 if (!runBrowser) {
   console.warn(
     `[client] browser tests skipped: no Chromium at ${CHROMIUM} (run scripts/provision.sh to install it)`,

@@ -1,100 +1,41 @@
 /**
  * What every open event stream shares, whether it follows a hub stream or an async iterable:
- * heartbeats, bounded writes, and one way to close with a reason.
+ * heartbeats, bounded writes, and one way to close with a reason. The bytes themselves are the
+ * {@link ResponseWriter}'s; a connection decides whether it may still write.
  */
-import { encodeComment, encodeRetry } from './frame.js'
+import { encodeRetry } from './frame.js'
+import { type Head, ResponseWriter, type SharedFrames, type TurnClock } from './response-writer.js'
 import type { SubscriberSink } from './sink.js'
-import type { StoredEvent } from './store.js'
 import type { CloseReason, Subscription } from './types.js'
 
 export type { CloseReason, Subscription } from './types.js'
 
 /**
- * What a connection needs from the hub that owns it. The hub implements it; taking this instead of
- * the `Hub` class keeps the dependency one-way (hub.ts imports connection.ts, never the reverse).
+ * What a connection needs from the hub that owns it. The hub hands its children an object with
+ * these members; taking it instead of the `Hub` class keeps the dependency one-way (hub.ts imports
+ * connection.ts, never the reverse) and keeps them off the hub's public type.
  */
 export interface ConnectionOwner {
-  /** Counts turns of the event loop in which something was written (see `Connection.backlog`). */
-  readonly turn: number
-  /** Returns the current turn, making sure the counter moves once this turn's writes are out. */
-  markTurn(): number
+  /** Counts turns of the event loop in which something was written (see `ResponseWriter.backlog`). */
+  readonly clock: TurnClock
   /** Called by a connection when it ends. */
   release(connection: Connection, reason: CloseReason): void
 }
 
-const HEARTBEAT = Buffer.from(encodeComment())
-
-/**
- * Where a connection's bytes go once its head is sent: the sink itself, or (HTTP/1.x) the socket
- * under it, with the chunked transfer framing applied by Rewind. See `directTransport` in http.ts.
- */
-export interface Transport {
-  readonly out: Output
-  /** Whether each write must be framed as an HTTP/1.1 chunk. */
-  readonly chunked: boolean
-}
-
-/** The writable side of a transport. */
-export type Output = Pick<SubscriberSink, 'write' | 'writableLength' | 'on' | 'removeListener'>
-
-/**
- * Frames of one flush, shared by every subscriber of the stream: the concatenated frames, and the
- * same bytes framed as one HTTP/1.1 chunk, built at most once and only if a direct transport asks.
- */
-export class Batch {
-  private chunk: Buffer | undefined
-  constructor(
-    readonly events: readonly StoredEvent[],
-    readonly all: Buffer,
-  ) {}
-
-  get framed(): Buffer {
-    if (this.chunk === undefined) this.chunk = frameChunk(this.all)
-    return this.chunk
-  }
-}
-
-/** `bytes` as one HTTP/1.1 chunk: size in hex, CRLF, the bytes, CRLF. */
-export function frameChunk(bytes: Uint8Array): Buffer {
-  const head = `${bytes.length.toString(16)}\r\n`
-  const framed = Buffer.allocUnsafe(head.length + bytes.length + 2)
-  framed.write(head, 0, 'latin1')
-  framed.set(bytes, head.length)
-  framed.write('\r\n', head.length + bytes.length, 'latin1')
-  return framed
-}
-
-const HEARTBEAT_CHUNK = frameChunk(HEARTBEAT)
-
 export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner> implements Subscription {
   closed = false
   readonly done: Promise<CloseReason>
-  /** Set by any write; the heartbeat tick only writes to connections that stayed silent. */
-  protected wrote = false
   private resolveDone!: (reason: CloseReason) => void
   private drainWaiter: (() => void) | undefined
-  /**
-   * Writes the response head (flushed at once if `flush`, else sent with the first bytes) and says
-   * where later bytes may go; pending until the head is due.
-   */
-  private begin: ((flush: boolean) => Transport | undefined) | undefined
-  /** Written right after the head: the opening `retry:` hint. */
-  private preamble: Uint8Array | undefined
-  private headPending = true
-  private out: Output
-  private chunked = false
-  /** The hub's turn of the event loop in which this connection last wrote, and what it wrote then. */
-  private turn = -1
-  private turnBytes = 0
+  private readonly writer: ResponseWriter
 
   constructor(
     protected readonly hub: Owner,
     readonly sink: SubscriberSink,
     readonly stream: string | undefined,
-    begin?: (flush: boolean) => Transport | undefined,
+    begin?: Head,
   ) {
-    this.begin = begin
-    this.out = sink
+    this.writer = new ResponseWriter(sink, hub.clock, begin)
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
     })
@@ -104,16 +45,12 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
 
   /** Bytes written to this connection and not yet handed to the operating system. */
   get queuedBytes(): number {
-    return this.out.writableLength
+    return this.writer.queuedBytes
   }
 
-  /**
-   * Bytes still waiting from earlier turns of the event loop. What was written in the current turn
-   * does not count: Node hands a response's writes to the socket only at the end of the turn, so
-   * right after a burst even a client that reads at full speed has it all waiting.
-   */
+  /** Bytes still waiting from earlier turns of the event loop (see `ResponseWriter.backlog`). */
   protected get backlog(): number {
-    return this.turn === this.hub.turn ? this.queuedBytes - this.turnBytes : this.queuedBytes
+    return this.writer.backlog
   }
 
   /**
@@ -122,8 +59,7 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
    * not fire before its position in the stream is fixed).
    */
   open(preamble: Uint8Array | undefined, defer: boolean): void {
-    this.preamble = preamble
-    if (!defer) this.sendHead()
+    this.writer.open(preamble, defer)
   }
 
   /**
@@ -132,7 +68,7 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
    * to see its stream open (proxies with a first-byte timeout would drop it).
    */
   protected sendPendingHead(): void {
-    if (this.headPending && !this.closed) this.sendHead()
+    if (!this.closed) this.writer.sendPendingHead()
   }
 
   /**
@@ -151,70 +87,25 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
   /** Writes a chunk; returns false when the transport's buffer is full or the connection has ended. */
   protected write(chunk: Uint8Array): boolean {
     if (this.endedElsewhere()) return false
-    this.wrote = true
-    const ok = this.headPending
-      ? this.sendHead(chunk)
-      : this.out.write(this.chunked ? frameChunk(chunk) : chunk)
-    this.count(chunk.length)
-    return ok
+    return this.writer.write(chunk)
   }
 
   /** Writes a flush's shared frames (framed once for every direct HTTP/1.1 transport). */
-  protected writeBatch(batch: Batch): boolean {
+  protected writeShared(frames: SharedFrames): boolean {
     if (this.endedElsewhere()) return false
-    this.wrote = true
-    const ok = this.headPending
-      ? this.sendHead(batch.all)
-      : this.out.write(this.chunked ? batch.framed : batch.all)
-    this.count(batch.all.length)
-    return ok
-  }
-
-  private count(bytes: number): void {
-    const turn = this.hub.markTurn()
-    if (turn !== this.turn) {
-      this.turn = turn
-      this.turnBytes = 0
-    }
-    this.turnBytes += bytes
-  }
-
-  /**
-   * Sends the head, the opening hint and `first` together: through the sink, so that the head and
-   * the first bytes leave in one packet (Node sends a pending head with the first write). Only after
-   * that may bytes bypass the response and go to the transport the head chose.
-   */
-  private sendHead(first?: Uint8Array): boolean {
-    this.headPending = false
-    const begin = this.begin
-    this.begin = undefined
-    const preamble = this.preamble
-    this.preamble = undefined
-    const opening =
-      preamble === undefined ? first : first === undefined ? preamble : Buffer.concat([preamble, first])
-    const transport = begin?.(opening === undefined)
-    const ok = opening === undefined ? true : this.sink.write(opening)
-    if (transport !== undefined) {
-      this.out = transport.out
-      this.chunked = transport.chunked
-    }
-    return ok
+    return this.writer.writeShared(frames)
   }
 
   /** Called by the hub's shared timer: a comment for connections that wrote nothing since the last tick. */
   heartbeat(): void {
-    if (!this.wrote && !this.endedElsewhere()) {
-      if (this.headPending) this.sendHead(HEARTBEAT)
-      else this.out.write(this.chunked ? HEARTBEAT_CHUNK : HEARTBEAT)
-    }
-    this.wrote = false
+    if (!this.writer.takeWrote() && !this.endedElsewhere()) this.writer.heartbeat()
   }
 
   /** Resolves when the transport drains or the connection closes, whichever comes first. */
   protected drained(): Promise<void> {
     if (this.closed) return Promise.resolve()
     return new Promise((resolve) => {
-      const out = this.out
+      const out = this.writer.output
       const wake = () => {
         out.removeListener('drain', wake)
         this.drainWaiter = undefined
@@ -242,11 +133,7 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
       // The queue is full: ending gracefully would keep its bytes alive until the client reads them.
       this.sink.destroy()
     } else if (reason !== 'client' && this.sink.writableEnded !== true) {
-      // A response ended before its head would go out without the event-stream content type,
-      // which makes a browser give up for good.
-      const hint = retry === undefined ? undefined : Buffer.from(encodeRetry(retry))
-      if (this.headPending) this.sendHead(hint)
-      else if (hint !== undefined) this.out.write(this.chunked ? frameChunk(hint) : hint)
+      this.writer.writeLast(retry === undefined ? undefined : Buffer.from(encodeRetry(retry)))
       this.sink.end()
     }
     this.resolveDone(reason)

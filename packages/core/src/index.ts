@@ -1,20 +1,14 @@
-export type { CloseReason, Subscription } from './connection.js'
+/**
+ * `@rewind/core`: what an application needs to run a hub. Framing is in `@rewind/core/frame`;
+ * what adapters and stores are built from is in `@rewind/core/adapter`. The list, with the reason
+ * for each name, is in the package README ("Exports"); packages/core/test/exports.test.ts pins it.
+ */
+export { createHub } from './create-hub.js'
 export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode } from './errors.js'
-export {
-  assertFieldValue,
-  type EventFields,
-  encodeComment,
-  encodeData,
-  encodeEvent,
-  encodeIdOnly,
-  encodeRetry,
-  type Serializer,
-  serializeData,
-} from './frame.js'
-export { EVENT_STREAM_CONTENT_TYPE, responseHeaders } from './http.js'
+export type { Serializer } from './frame.js'
+export type { Hub } from './hub.js'
 export {
   type ConnectionInfo,
-  createHub,
   DEFAULT_CLOSE_GRACE,
   DEFAULT_GAP_EVENT,
   DEFAULT_HEARTBEAT_INTERVAL,
@@ -22,28 +16,14 @@ export {
   DEFAULT_MAX_QUEUE_BYTES,
   DEFAULT_OVERLOAD_RETRY,
   DEFAULT_RETRY,
-  type EventStreamRequest,
-  type EventStreamResponse,
   type GapInfo,
-  Hub,
   type HubOptions,
   type HubStats,
-  hubFromOptions,
   type PublishInput,
-  type PublishResult,
-  type ResponseSource,
-  type ServeOptions,
-  type StreamSource,
   type SubscribeOptions,
-} from './hub.js'
+} from './hub-options.js'
 export type { StreamItem } from './iterable.js'
-export {
-  LAST_EVENT_ID_QUERY_PARAMETER,
-  MAX_LAST_EVENT_ID_LENGTH,
-  parseLastEventId,
-  type ResumeId,
-  readResumeId,
-} from './last-event-id.js'
+export type { ResumeId } from './last-event-id.js'
 export { DEFAULT_MAX_RESPONSES } from './memory-responses.js'
 export {
   createMemoryStore,
@@ -51,11 +31,9 @@ export {
   DEFAULT_MAX_EVENTS,
   DEFAULT_MAX_STREAMS,
   type HistoryOptions,
-  MemoryHistory,
-  MemoryStore,
+  type MemoryStore,
   type MemoryStoreOptions,
 } from './memory-store.js'
-export { MAX_STREAM_NAME_LENGTH, MAX_TIMER_DELAY } from './options.js'
 export {
   DEFAULT_END_EVENT,
   DEFAULT_RESPONSE_LEASE,
@@ -64,33 +42,18 @@ export {
   DEFAULT_RESPONSE_MAX_LIFETIME,
   DEFAULT_RESPONSE_TTL,
   type HubResponses,
-  RESPONSE_STREAM_PREFIX,
   type ResponseHandle,
   type ResponseOptions,
   type ResponseProducer,
   type StartResponseOptions,
 } from './responses.js'
+export type { ResponseSource, ServeOptions, StreamSource } from './serve.js'
 export type { SubscriberSink } from './sink.js'
-export {
-  type AsyncHistoryStore,
-  type GapReason,
-  type HistoryStore,
-  isAfter,
-  type NewEvent,
-  type Position,
-  type ReadResult,
-  type ResponseEnd,
-  type ResponseLimits,
-  type ResponseRecords,
-  type ResponseState,
-  type ResponseStatus,
-  type StoreDelivery,
-  type StoredEvent,
-  type SyncHistoryStore,
-} from './store.js'
-export type { EventFilter, GapPolicy } from './subscriber.js'
+export type { GapReason, ResponseEnd, ResponseStatus, StoredEvent } from './store.js'
 export {
   DEFAULT_ERROR_REPORT_INTERVAL,
   type ThrottleErrorsOptions,
   throttleErrors,
 } from './throttle-errors.js'
+export type { CloseReason, EventFilter, GapPolicy, Subscription } from './types.js'
+export { MAX_STREAM_NAME_LENGTH, MAX_TIMER_DELAY } from './validation.js'

@@ -2,12 +2,13 @@
  * Streaming an async iterable (tokens from a model, rows of a long query) to one client as events.
  * Not kept in history: these streams are per request and end with the iterable.
  */
-import { Connection, type ConnectionOwner, type Transport } from './connection.js'
+import { Connection, type ConnectionOwner } from './connection.js'
 import { RewindError } from './errors.js'
 import { encodeEvent, encodeRetry } from './frame.js'
+import type { Head } from './response-writer.js'
 import type { SubscriberSink } from './sink.js'
 
-/** What an iterable stream needs from the hub that owns it (the hub implements it; see `ConnectionOwner`). */
+/** What an iterable stream needs from the hub that owns it (see `ConnectionOwner`). */
 export interface IterableOwner extends ConnectionOwner {
   /** Serializes event data with the hub's serializer (`ERR_SERIALIZE` on failure). */
   serialize(value: unknown): string
@@ -38,12 +39,7 @@ export class IterableStream extends Connection<IterableOwner> {
   private readonly iterator: AsyncIterator<StreamItem>
   private finished = false
 
-  constructor(
-    hub: IterableOwner,
-    sink: SubscriberSink,
-    iterable: AsyncIterable<StreamItem>,
-    begin?: (flush: boolean) => Transport | undefined,
-  ) {
+  constructor(hub: IterableOwner, sink: SubscriberSink, iterable: AsyncIterable<StreamItem>, begin?: Head) {
     super(hub, sink, undefined, begin)
     this.iterator = iterable[Symbol.asyncIterator]()
   }

@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { encodeEvent } from './frame.js'
-import { positiveInteger, positiveLimit } from './options.js'
 import type { GapReason, NewEvent, Position, ReadResult, StoredEvent } from './store.js'
+import { positiveInteger, positiveLimit } from './validation.js'
 
 /** Bounds of one stream's history. */
 export interface HistoryOptions {

@@ -4,8 +4,8 @@
  */
 import { type HistoryOptions, MemoryHistory } from './memory-history.js'
 import { DEFAULT_MAX_RESPONSES, MemoryResponses } from './memory-responses.js'
-import { positiveInteger } from './options.js'
 import type { NewEvent, ReadResult, StoredEvent, SyncHistoryStore } from './store.js'
+import { positiveInteger } from './validation.js'
 
 export {
   DEFAULT_MAX_BYTES,

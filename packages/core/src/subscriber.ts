@@ -2,9 +2,11 @@
  * A subscriber follows one hub stream: it replays history after its resume position, then takes
  * live events, and never sends an event twice or skips one that history still holds.
  */
-import { type Batch, Connection, type ConnectionOwner, type Transport } from './connection.js'
+import { Connection, type ConnectionOwner } from './connection.js'
+import type { Batch } from './fan-out.js'
 import { encodeEvent, encodeIdOnly } from './frame.js'
 import type { ResumeId } from './last-event-id.js'
+import type { Head } from './response-writer.js'
 import type { SubscriberSink } from './sink.js'
 import {
   type GapReason,
@@ -18,7 +20,7 @@ import type { EventFilter, GapPolicy } from './types.js'
 
 export type { EventFilter, GapPolicy } from './types.js'
 
-/** What a subscriber needs from the hub that owns it (the hub implements it; see `ConnectionOwner`). */
+/** What a subscriber needs from the hub that owns it (see `ConnectionOwner`). */
 export interface SubscriberOwner extends ConnectionOwner {
   /** The history store. */
   readonly store: HistoryStore
@@ -70,7 +72,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
     override readonly stream: string,
     private readonly filter: EventFilter | undefined,
     private readonly gapPolicy: GapPolicy | undefined,
-    begin?: (flush: boolean) => Transport | undefined,
+    begin?: Head,
     /** For a response: the terminal event's name; the body ends once that event is sent. */
     private readonly endEvent?: string | undefined,
   ) {
@@ -104,7 +106,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
     if (this.filter === undefined && isAfter(events[0]!, this.cursor!)) {
       this.cursor = last
       if (this.tooSlow()) return
-      this.writeBatch(batch)
+      this.writeShared(batch)
       this.hub.counters.delivered += events.length
       this.endIfFinished()
       return

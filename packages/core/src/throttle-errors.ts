@@ -3,7 +3,7 @@
  * logged about once a minute with a count, not once per client, and never goes silent for good.
  */
 import { RewindError } from './errors.js'
-import { nonNegativeInteger, optionalFunction } from './options.js'
+import { nonNegativeInteger, optionalFunction } from './validation.js'
 
 /** Default of {@link ThrottleErrorsOptions.interval}: one minute. */
 export const DEFAULT_ERROR_REPORT_INTERVAL = 60_000

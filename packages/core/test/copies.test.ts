@@ -7,8 +7,9 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { hubFromOptions } from '../src/adapter.js'
 import { RewindError } from '../src/errors.js'
-import { createHub, hubFromOptions } from '../src/hub.js'
+import { createHub } from '../src/index.js'
 import { CORE_VERSION } from '../src/version.js'
 
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url))
@@ -40,7 +41,7 @@ describe('a hub from another copy of @rewind/core', () => {
         '-e',
         `import { createRequire } from 'node:module'
          const esm = await import('@rewind/core')
-         const cjs = createRequire(process.cwd() + '/')('@rewind/core')
+         const cjs = createRequire(process.cwd() + '/')('@rewind/core/adapter')
          const hub = esm.createHub()
          try { cjs.hubFromOptions({ hub }); console.log(JSON.stringify('accepted')) }
          catch (error) { console.log(JSON.stringify(error.message)) }

@@ -3,6 +3,8 @@ import { Writable } from 'node:stream'
 import { createParser } from 'eventsource-parser'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createHub } from '../src/index.js'
+import { cleanUpAfterEach, hub as makeHub, publishAll, sink } from './helpers/hubs.js'
+import { flushTurn, lastEventIdOf, parseStream } from './helpers/memory-sink.js'
 
 /** A real Writable that keeps what it is given, parsed as SSE. */
 function recordingSink() {
@@ -31,6 +33,7 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers()
 })
+cleanUpAfterEach()
 
 describe('heartbeats', () => {
   it('sends a comment at each tick to connections that were silent since the previous one', async () => {
@@ -101,5 +104,33 @@ describe('heartbeats', () => {
     await hub.close()
     expect(vi.getTimerCount()).toBe(0)
     expect(hub.stats()).toMatchObject({ connections: 0, subscribers: 0, streams: 0 })
+  })
+})
+
+describe('heartbeat of subscribers', () => {
+  // These tests fake only the interval timer: end-of-turn batching must run for real.
+  beforeEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('writes a comment to silent connections only, and never moves the resume point', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const h = makeHub({ heartbeatInterval: 1000 })
+    const ids = publishAll(h, 's', ['a'])
+    const quiet = sink()
+    const busy = sink()
+    h.subscribe('s', quiet)
+    h.subscribe('t', busy)
+    // The subscription itself wrote; the first tick only clears that mark.
+    vi.advanceTimersByTime(1000)
+    h.publish('t', { data: 'traffic' })
+    await flushTurn()
+    vi.advanceTimersByTime(1000)
+    expect(quiet.parse().comments).toEqual([''])
+    expect(busy.parse().comments).toEqual([])
+    expect(lastEventIdOf(quiet.text())).toBe(ids[0])
+    vi.advanceTimersByTime(3000)
+    expect(quiet.parse().comments.length).toBe(4)
+    expect(parseStream(quiet.text()).events).toEqual([])
   })
 })

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RewindError } from '../src/errors.js'
 import { encodeEvent } from '../src/frame.js'
-import { createHub, type Hub } from '../src/hub.js'
+import { createHub, type Hub } from '../src/index.js'
 import {
   createMemoryStore,
   DEFAULT_MAX_BYTES,

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createHub, type Hub } from '../src/hub.js'
+import { createHub, type Hub } from '../src/index.js'
 import type { ResumeId } from '../src/last-event-id.js'
 import { createMemoryStore } from '../src/memory-store.js'
 import type { GapPolicy } from '../src/subscriber.js'

@@ -3,18 +3,16 @@
  * Everything an event stream does (headers, replay, heartbeats, limits, shutdown) happens in `@rewind/core`.
  */
 import type { Server } from 'node:http'
-import {
-  type AsyncHistoryStore,
-  type Hub,
-  type HubOptions,
-  type HubResponses,
-  hubFromOptions,
-  type PublishInput,
-  type ServeOptions,
-  type StreamSource,
-  type Subscription,
-  type SyncHistoryStore,
+import type {
+  Hub,
+  HubOptions,
+  HubResponses,
+  PublishInput,
+  ServeOptions,
+  StreamSource,
+  Subscription,
 } from '@rewind/core'
+import { type AsyncHistoryStore, hubFromOptions, type SyncHistoryStore } from '@rewind/core/adapter'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 
 /** `res.sse(source, options?)`: answers the request with an event stream. */

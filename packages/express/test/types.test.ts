@@ -2,7 +2,8 @@
  * The public types where inference matters. These assertions are checked by `tsc` (the package's
  * typecheck includes the tests); at run time `expectTypeOf` does nothing.
  */
-import type { AsyncHistoryStore, CloseReason, StoredEvent } from '@rewind/core'
+import type { CloseReason, StoredEvent } from '@rewind/core'
+import type { AsyncHistoryStore } from '@rewind/core/adapter'
 import type { Request, RequestHandler, Response } from 'express'
 import { describe, expectTypeOf, it } from 'vitest'
 import {

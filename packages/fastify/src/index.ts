@@ -6,13 +6,13 @@ import {
   type ConnectionInfo,
   type Hub,
   type HubOptions,
-  hubFromOptions,
   RewindError,
   type ServeOptions,
   type StreamSource,
   type Subscription,
   throttleErrors,
 } from '@rewind/core'
+import { hubFromOptions } from '@rewind/core/adapter'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -43,8 +43,8 @@ declare module 'fastify' {
   }
 }
 
-/** Options of the plugin: the hub's options, or an existing hub to share. */
-export interface RewindPluginOptions extends HubOptions {
+/** Options of {@link ssePlugin}: the hub's options, or an existing hub to share. */
+export interface SsePluginOptions extends HubOptions {
   /**
    * A hub to use instead of creating one. Giving hub options with it throws
    * (`ERR_INVALID_ARGUMENT`): give them to `createHub()`; `closeRetry` still applies.
@@ -59,9 +59,15 @@ export interface RewindPluginOptions extends HubOptions {
   closeRetry?: number
 }
 
+/**
+ * The former name of {@link SsePluginOptions}: both adapters name their exports after `sse`.
+ * @deprecated use `SsePluginOptions`
+ */
+export type RewindPluginOptions = SsePluginOptions
+
 // Async, so invalid options (createHub throws) or a second registration reject `register()` and
 // `ready()`; a callback plugin that throws synchronously escapes avvio as an uncaught exception.
-const plugin: FastifyPluginAsync<RewindPluginOptions> = async (fastify, options) => {
+const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, options) => {
   const { hub: given, closeRetry, ...hubOptions } = options
   // Checked now: a bad value would only surface inside preClose, where fastify.close() would hang on
   // the streams it failed to end.

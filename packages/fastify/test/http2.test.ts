@@ -4,11 +4,11 @@
  */
 import Fastify from 'fastify'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { type RewindPluginOptions, ssePlugin } from '../src/index.js'
+import { type SsePluginOptions, ssePlugin } from '../src/index.js'
 import { createLogCollector, idOf, LEVEL, listen } from './helpers/app.js'
 import { connectH2, Http2Stream, waitFor, within } from './helpers/clients.js'
 
-async function createHttp2App(options: RewindPluginOptions = {}, logger: false | object = false) {
+async function createHttp2App(options: SsePluginOptions = {}, logger: false | object = false) {
   const app = Fastify({ http2: true, logger })
   onTestFinished(() => app.close())
   await app.register(ssePlugin, { heartbeatInterval: 0, ...options })

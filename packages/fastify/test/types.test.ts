@@ -11,6 +11,7 @@ import ssePlugin, {
   ssePlugin as named,
   type RewindPluginOptions,
   type ServeOptions,
+  type SsePluginOptions,
   type StreamSource,
   type Subscription,
 } from '../src/index.js'
@@ -56,8 +57,10 @@ describe('types', () => {
   })
 
   it('the plugin options are the hub options plus hub and closeRetry', () => {
-    expectTypeOf<RewindPluginOptions>().toMatchTypeOf<HubOptions>()
-    expectTypeOf<RewindPluginOptions['closeRetry']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<SsePluginOptions>().toMatchTypeOf<HubOptions>()
+    expectTypeOf<SsePluginOptions['closeRetry']>().toEqualTypeOf<number | undefined>()
+    // The former name stays as an alias, so code written against it still compiles.
+    expectTypeOf<RewindPluginOptions>().toEqualTypeOf<SsePluginOptions>()
 
     function registrations(app: FastifyInstance) {
       app.register(ssePlugin, { history: { maxEvents: 500 }, retry: null, closeRetry: 5000 })

@@ -2,7 +2,8 @@
  * Stream entries turned into stored events, each frame encoded once, and a small cache so history
  * reads and the live tail of one process share the same event objects.
  */
-import { encodeEvent, RewindError, type StoredEvent } from '@rewind/core'
+import { RewindError, type StoredEvent } from '@rewind/core'
+import { encodeEvent } from '@rewind/core/frame'
 import { orderOf } from './ids.js'
 import type { Deserializer } from './options.js'
 import { FIELDS, type RawEntry } from './scripts.js'

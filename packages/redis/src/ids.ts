@@ -2,7 +2,7 @@
  * Redis stream ids: `<ms>-<seq>`, two unsigned 64-bit integers. Parsing, ordering, the id just
  * before another, and the {@link Position} a subscriber orders events by.
  */
-import type { Position } from '@rewind/core'
+import type { Position } from '@rewind/core/adapter'
 
 /** Largest value of either part of a stream id (2^64 - 1). */
 export const MAX_ID_PART = 18446744073709551615n

@@ -13,7 +13,7 @@ import {
   type ResponseRecords,
   type ResponseState,
   type ResponseStatus,
-} from '@rewind/core'
+} from '@rewind/core/adapter'
 import type { Cluster, Redis } from 'ioredis'
 import type { CommandConnection } from './connection.js'
 import { FIELDS } from './scripts.js'

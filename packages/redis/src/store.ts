@@ -3,16 +3,8 @@
  * replayed with `XRANGE` and followed live by one blocking `XREAD` per process (on a cluster, one
  * subscription per shard). Every app instance that uses the same Redis can resume any client.
  */
-import {
-  type AsyncHistoryStore,
-  type GapReason,
-  type NewEvent,
-  type Position,
-  type ReadResult,
-  RewindError,
-  type StoreDelivery,
-  throttleErrors,
-} from '@rewind/core'
+import { type GapReason, RewindError, throttleErrors } from '@rewind/core'
+import type { AsyncHistoryStore, NewEvent, Position, ReadResult, StoreDelivery } from '@rewind/core/adapter'
 import { ClusterTail } from './cluster-tail.js'
 import { CommandConnection } from './connection.js'
 import type { EntrySink, XReadReply } from './delivery.js'

@@ -4,7 +4,8 @@
  * one tail connection per shard however many streams, responses across instances, and a stream
  * whose slot moves to another master while it is followed.
  */
-import type { StoreDelivery, StoredEvent, StreamItem } from '@rewind/core'
+import type { StoredEvent, StreamItem } from '@rewind/core'
+import type { StoreDelivery } from '@rewind/core/adapter'
 import fc from 'fast-check'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'

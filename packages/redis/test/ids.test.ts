@@ -1,7 +1,7 @@
 /**
  * Stream ids: parsing, ordering, the id just before another, and positions that order exactly.
  */
-import { isAfter } from '@rewind/core'
+import { isAfter } from '@rewind/core/adapter'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {

@@ -2,8 +2,9 @@
  * The store's own contract, against a real Redis: appends and their stored fields, every read path
  * and its positions, gaps, values and frames, the live tail, errors and shutdown.
  */
-import type { StoreDelivery, StoredEvent } from '@rewind/core'
+import type { StoredEvent } from '@rewind/core'
 import { RewindError } from '@rewind/core'
+import type { StoreDelivery } from '@rewind/core/adapter'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'

@@ -1,4 +1,5 @@
-import type { Hub, SyncHistoryStore } from '@rewind/core'
+import type { Hub } from '@rewind/core'
+import type { SyncHistoryStore } from '@rewind/core/adapter'
 import { onTestFinished } from 'vitest'
 import { type SseMiddleware, type SseOptions, sse } from '../../src/index.js'
 

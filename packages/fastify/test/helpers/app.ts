@@ -2,7 +2,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { onTestFinished } from 'vitest'
-import { type RewindPluginOptions, ssePlugin } from '../../src/index.js'
+import { type SsePluginOptions, ssePlugin } from '../../src/index.js'
 
 /** Options of an HTTP/1.1 Fastify server. */
 export type ServerOptions = FastifyHttpOptions<Server>
@@ -48,7 +48,7 @@ export function createApp(options: ServerOptions = {}): FastifyInstance {
 
 /** An app with the plugin registered, for the common case. */
 export async function createSseApp(
-  pluginOptions: RewindPluginOptions = {},
+  pluginOptions: SsePluginOptions = {},
   serverOptions: ServerOptions = {},
 ): Promise<FastifyInstance> {
   const app = createApp(serverOptions)

@@ -1,0 +1,283 @@
+/**
+ * Serving an event stream over HTTP (`node:http` and `node:http2`): checking the source, answering
+ * HEAD, the response head, serving a response (404, 204 or the stream), and closing connections
+ * after shutdown. The hub lends it what it needs through {@link ServeHost}.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { RewindError } from './errors.js'
+import type { SubscribeOptions } from './hub-options.js'
+import type { StreamItem } from './iterable.js'
+import { readResumeId } from './last-event-id.js'
+import { directTransport, type Head, responseHeaders } from './response-writer.js'
+import { RESPONSE_STREAM_PREFIX, type ResponsePlan } from './responses.js'
+import type { SubscriberSink } from './sink.js'
+import type { CloseReason, EventFilter, GapPolicy, Subscription } from './types.js'
+import { assertStreamName } from './validation.js'
+
+/** Serves a response (a stream that ends) by id: see {@link Hub.responses}. */
+export interface ResponseSource {
+  /** The response's id. */
+  response: string
+}
+
+/**
+ * What an event stream serves: a hub stream by name (with replay), a response by id (from its start,
+ * or the client's position, to its end), or the items of an async iterable (not kept).
+ */
+export type StreamSource = string | ResponseSource | AsyncIterable<StreamItem>
+
+/** Options of {@link Hub.serve}. */
+export interface ServeOptions {
+  /** Only events for which this returns true are sent (hub streams only). */
+  filter?: EventFilter | undefined
+  /** Overrides the hub's `gapPolicy` for this client (hub streams only). */
+  gapPolicy?: GapPolicy | undefined
+}
+
+/** A request from `node:http` or `node:http2` (what Express and Fastify hand to handlers as `req` / `request.raw`). */
+export type EventStreamRequest = IncomingMessage | Http2ServerRequest
+/** A response from `node:http` or `node:http2` (Express's `res`, Fastify's `reply.raw`). */
+export type EventStreamResponse = ServerResponse | Http2ServerResponse
+
+/** What serving needs from the hub. */
+export interface ServeHost {
+  /** Whether the hub is closed (connections of ended responses are then closed too). */
+  readonly closed: boolean
+  /** Name of a response's terminal event. */
+  readonly endEvent: string
+  /** Subscribes `sink` to a hub stream, sending `begin`'s head when the stream starts. */
+  follow(
+    stream: string,
+    sink: SubscriberSink,
+    options: SubscribeOptions,
+    begin: Head | undefined,
+    endEvent: string | undefined,
+  ): Subscription
+  /** Streams an async iterable to `sink`, sending `begin`'s head when the stream starts. */
+  iterate(sink: SubscriberSink, iterable: AsyncIterable<StreamItem>, begin: Head | undefined): Subscription
+  /** How to answer a request for a response. */
+  plan(id: string, resumeId: string | null | undefined): Promise<ResponsePlan>
+  /** Keeps a running response's lease while a client follows it. */
+  watchLease(id: string, done: Promise<unknown>): void
+  reportError(error: unknown, stream: string | undefined): void
+}
+
+/** `Hub.serve`: see there. */
+export function serve(
+  host: ServeHost,
+  req: EventStreamRequest,
+  res: EventStreamResponse,
+  source: StreamSource,
+  options: ServeOptions,
+): Subscription {
+  if (typeof source === 'string') {
+    assertStreamName(source)
+    if (isResponseStream(source)) throw reservedStream(source)
+  } else if (isResponseSource(source)) {
+    if (typeof source.response !== 'string') {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        'a response source is { response: id } with a string id',
+        {
+          field: 'response',
+        },
+      )
+    }
+  } else if (!isAsyncIterable(source)) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      'the source of an event stream must be a stream name, { response: id } or an async iterable',
+      { field: 'source' },
+    )
+  }
+  if (res.headersSent) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      'the response has already started; serve the event stream before writing anything to the response',
+    )
+  }
+  if (isResponseSource(source)) return serveResponse(host, req, res, source.response)
+  const stream = typeof source === 'string' ? source : undefined
+  if (res.destroyed) return closedSubscription(stream, 'client')
+  if (req.method === 'HEAD') {
+    // Headers only: a HEAD request must not become a subscriber that never ends.
+    res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+    res.end()
+    return closedSubscription(stream, 'end')
+  }
+  closeConnectionAfterShutdown(host, req, res)
+  const head = httpHead(req, res)
+  if (stream === undefined) return host.iterate(res, source as AsyncIterable<StreamItem>, head)
+  return host.follow(
+    stream,
+    res,
+    {
+      lastEventId: readResumeId(req.headers, req.url),
+      filter: options.filter,
+      gapPolicy: options.gapPolicy,
+    },
+    head,
+    undefined,
+  )
+}
+
+/** The head of an event-stream response; later bytes may go to the socket (see `directTransport`). */
+function httpHead(req: EventStreamRequest, res: EventStreamResponse): Head {
+  return (flush) => {
+    res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+    // Http2ServerResponse has flushHeaders too, though its typings omit it.
+    if (flush) (res as ServerResponse).flushHeaders()
+    return directTransport(req, res)
+  }
+}
+
+/**
+ * Serves a response: 404 for an unknown or expired id, 204 for a client whose position is the
+ * terminal event (an EventSource then stops for good), else the event stream from the client's
+ * position (or the start) to the terminal event, after which the body ends.
+ */
+function serveResponse(
+  host: ServeHost,
+  req: EventStreamRequest,
+  res: EventStreamResponse,
+  id: string,
+): Subscription {
+  const resumeId = readResumeId(req.headers, req.url)
+  const stream = undefined
+  if (req.method === 'HEAD') {
+    res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+    res.end()
+    return closedSubscription(stream, 'end')
+  }
+  // The answer depends on the response's record, which a shared store holds: the subscription
+  // exists at once and follows the stream once the record has been read.
+  const pending = new PendingSubscription()
+  host.plan(id, resumeId).then(
+    (plan) => {
+      if (pending.closed || res.destroyed) return pending.settle(closedSubscription(stream, 'client'))
+      if (plan.kind === 'unknown') {
+        res.writeHead(404, {
+          'content-type': 'application/json; charset=utf-8',
+          'cache-control': 'no-store',
+        })
+        res.end(UNKNOWN_RESPONSE_BODY)
+        return pending.settle(closedSubscription(stream, 'end'))
+      }
+      if (plan.kind === 'ended') {
+        res.writeHead(204, { 'cache-control': 'no-store' })
+        res.end()
+        return pending.settle(closedSubscription(stream, 'end'))
+      }
+      closeConnectionAfterShutdown(host, req, res)
+      const subscription = host.follow(
+        plan.stream,
+        res,
+        { lastEventId: plan.after },
+        httpHead(req, res),
+        host.endEvent,
+      )
+      if (plan.active && !subscription.closed) host.watchLease(id, subscription.done)
+      pending.settle(subscription)
+    },
+    (error: unknown) => {
+      host.reportError(error, undefined)
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' })
+        res.end(UNAVAILABLE_BODY)
+      }
+      pending.settle(closedSubscription(stream, 'error'))
+    },
+  )
+  return pending
+}
+
+/**
+ * Once a response ended by hub shutdown has finished, closes its connection too (HTTP/1.x) or asks
+ * the HTTP/2 session to close gracefully. Otherwise the idle keep-alive connection would hold a
+ * closing server open until its keep-alive timeout.
+ */
+export function closeConnectionAfterShutdown(
+  hub: { readonly closed: boolean },
+  req: EventStreamRequest,
+  res: EventStreamResponse,
+): void {
+  if (req.httpVersionMajor >= 2) {
+    const session = (req as Http2ServerRequest).stream.session
+    res.once('finish', () => {
+      if (hub.closed && session !== undefined && !session.closed) session.close()
+    })
+    return
+  }
+  const socket = req.socket
+  res.once('finish', () => {
+    if (hub.closed) socket.end()
+  })
+}
+
+const UNKNOWN_RESPONSE_BODY = JSON.stringify({
+  error: 'unknown response: it never existed, or it ended and expired',
+})
+const UNAVAILABLE_BODY = JSON.stringify({ error: 'the store is unavailable; try again' })
+
+/**
+ * The subscription of a response whose record is being read: it stands for the real one, which it
+ * follows once known (`close()` before then ends the request when the record arrives).
+ */
+class PendingSubscription implements Subscription {
+  readonly stream = undefined
+  readonly done: Promise<CloseReason>
+  private resolveDone!: (reason: CloseReason) => void
+  private inner: Subscription | undefined
+  private closedEarly = false
+
+  constructor() {
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve
+    })
+  }
+
+  get closed(): boolean {
+    return this.closedEarly || (this.inner?.closed ?? false)
+  }
+
+  settle(inner: Subscription): void {
+    this.inner = inner
+    if (this.closedEarly) inner.close()
+    void inner.done.then(this.resolveDone)
+  }
+
+  close(): void {
+    if (this.inner !== undefined) this.inner.close()
+    else this.closedEarly = true
+  }
+}
+
+export function isResponseStream(stream: string): boolean {
+  return typeof stream === 'string' && stream.startsWith(RESPONSE_STREAM_PREFIX)
+}
+
+export function reservedStream(stream: string): RewindError {
+  return new RewindError(
+    'ERR_INVALID_STREAM',
+    `stream names starting with ${JSON.stringify(RESPONSE_STREAM_PREFIX)} belong to responses (got ${JSON.stringify(stream)}); serve a response with { response: id } and name your streams otherwise`,
+    { field: 'stream' },
+  )
+}
+
+function isResponseSource(source: unknown): source is ResponseSource {
+  return source !== null && typeof source === 'object' && 'response' in source
+}
+
+/** A subscription that ended before it began (a client gone already, a HEAD request, a refusal). */
+export function closedSubscription(stream: string | undefined, reason: CloseReason): Subscription {
+  return { stream, closed: true, done: Promise.resolve(reason), close: () => {} }
+}
+
+export function isAsyncIterable(value: unknown): value is AsyncIterable<StreamItem> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function'
+  )
+}
