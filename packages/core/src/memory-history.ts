@@ -34,6 +34,8 @@ export const DEFAULT_MAX_EVENTS = 1000
 export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 const INITIAL_CAPACITY = 16
+/** Pages kept for readers between two changes of a history (a few positions resumed at once). */
+const MAX_CACHED_PAGES = 16
 // Canonical numbers only: `e-007` is not an id this history issued, even if it names `e-7`.
 const ID_SHAPE = /^([0-9a-z]{1,16})-(0|[1-9]\d{0,14})$/
 
@@ -62,6 +64,8 @@ export class MemoryHistory {
   /** The epoch of this history's ids; fresh for every history. */
   readonly epoch: string
   private ring: (MemoryEvent | undefined)[] = new Array(INITIAL_CAPACITY)
+  /** Pages read since the history last changed, by position and limit (see `page`). */
+  private readonly pages = new Map<string, ReadResult>()
   /** Ring index of the oldest retained event. */
   private start = 0
   private count = 0
@@ -102,6 +106,7 @@ export class MemoryHistory {
     const id = `${this.epoch}-${seq}`
     const frame = Buffer.from(encodeEvent({ id, event: input.event, data: input.data }))
     const entry = new MemoryEvent(id, seq, input.event, input.data, input.value, frame, this.now())
+    if (this.pages.size > 0) this.pages.clear()
     if (this.count === this.ring.length) this.grow()
     this.ring[(this.start + this.count) % this.ring.length] = entry
     this.count++
@@ -131,6 +136,20 @@ export class MemoryHistory {
   }
 
   private page(afterSeq: number, limit: number): ReadResult {
+    // The same page object for every reader until the history changes, so that its frames are
+    // encoded once for a crowd resuming from one position (see replay-pages.ts).
+    const key = `${afterSeq}:${limit}`
+    const cached = this.pages.get(key)
+    if (cached !== undefined) return cached
+    const result = this.readPage(afterSeq, limit)
+    if (result.events.length > 0) {
+      if (this.pages.size >= MAX_CACHED_PAGES) this.pages.clear()
+      this.pages.set(key, result)
+    }
+    return result
+  }
+
+  private readPage(afterSeq: number, limit: number): ReadResult {
     const firstSeq = this.nextSeq - this.count
     const from = afterSeq + 1
     const n = Math.max(0, Math.min(limit, this.nextSeq - from))
@@ -146,6 +165,7 @@ export class MemoryHistory {
   }
 
   private evictOldest(): void {
+    if (this.pages.size > 0) this.pages.clear()
     const oldest = this.ring[this.start]!
     this.ring[this.start] = undefined
     this.start = (this.start + 1) % this.ring.length

@@ -6,6 +6,7 @@ import { Connection, type ConnectionOwner } from './connection.js'
 import type { Batch } from './fan-out.js'
 import { encodeEvent, encodeIdOnly } from './frame.js'
 import type { ResumeId } from './last-event-id.js'
+import { encodePage, WRITE_CHUNK_BYTES } from './replay-pages.js'
 import type { Head } from './response-writer.js'
 import type { SubscriberSink } from './sink.js'
 import {
@@ -45,8 +46,6 @@ export interface SubscriberOwner extends ConnectionOwner {
 
 /** Events read from history per store call during catch-up. */
 const PAGE_SIZE = 256
-/** Replayed frames are concatenated into writes of about this size. */
-const WRITE_CHUNK_BYTES = 64 * 1024
 /**
  * Replay pauses until the sink drains once this much is buffered for the client. Larger than a
  * socket's high-water mark (16 KiB), so a fast client is not made to wait for a drain per chunk.
@@ -223,6 +222,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
    */
   private replay(events: readonly StoredEvent[]): boolean {
     const filter = this.filter
+    if (filter === undefined) return this.replayShared(events)
     let chunks: Buffer[] = []
     let bytes = 0
     for (let i = 0; i < events.length; i++) {
@@ -245,6 +245,18 @@ export class Subscriber extends Connection<SubscriberOwner> {
     // the next page regardless would copy the whole history into the buffer of a client that does
     // not read.
     if (chunks.length > 0 && this.full(this.writeReplay(chunks, bytes))) return false
+    return true
+  }
+
+  /** `replay` without a filter: the page's writes, encoded once for every client that reads it. */
+  private replayShared(events: readonly StoredEvent[]): boolean {
+    const chunks = encodePage(events)
+    for (const chunk of chunks) {
+      this.cursor = events[chunk.last]!
+      this.hub.counters.replayed += chunk.count
+      // As in `replay`, the last write of a page counts too.
+      if (this.full(this.writeShared(chunk))) return false
+    }
     return true
   }
 
