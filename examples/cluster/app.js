@@ -14,7 +14,7 @@ export const STREAM = 'demo'
 /**
  * Builds a worker's app. Its Rewind middleware is `app.locals.events` (close it to end the streams).
  *
- * @param {{ store: object, worker: string, heartbeatInterval?: number }} options the shared history
+ * @param {{ store: NonNullable<import('@rewind/express').SseOptions['store']>, worker: string, heartbeatInterval?: number }} options the shared history
  *   store (one per process: it holds that process's Redis connections), the name this worker gives
  *   itself in the `X-Worker` header and in publish answers, and the heartbeat period in ms (15000)
  */
@@ -50,10 +50,12 @@ export function createApp({ store, worker, heartbeatInterval = 15_000 }) {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` })
   })
 
-  app.use((error, req, res, next) => {
+  /** @type {import('express').ErrorRequestHandler} */
+  const answerError = (error, req, res, next) => {
     if (res.headersSent) return next(error)
-    if (error instanceof RewindError && PUBLISH_ERROR_STATUS[error.code] !== undefined) {
-      return res.status(PUBLISH_ERROR_STATUS[error.code]).json({ error: error.message })
+    if (error instanceof RewindError) {
+      const status = PUBLISH_ERROR_STATUS[error.code]
+      if (status !== undefined) return res.status(status).json({ error: error.message })
     }
     if (error?.type === 'entity.parse.failed')
       return res.status(400).json({ error: 'the body is not valid JSON' })
@@ -63,7 +65,8 @@ export function createApp({ store, worker, heartbeatInterval = 15_000 }) {
     }
     console.error(error)
     res.status(500).json({ error: 'internal error' })
-  })
+  }
+  app.use(answerError)
 
   return app
 }

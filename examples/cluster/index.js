@@ -44,6 +44,11 @@ function readSettings() {
   }
 }
 
+/**
+ * @param {string} name of the environment variable
+ * @param {number} fallback when it is unset or empty
+ * @param {number} min smallest value accepted
+ */
 function integer(name, fallback, min) {
   const text = process.env[name]
   if (text === undefined || text === '') return fallback
@@ -54,7 +59,11 @@ function integer(name, fallback, min) {
   return value
 }
 
-/** Forks the workers, replaces one that dies, and stops them all on SIGTERM or SIGINT. */
+/**
+ * Forks the workers, replaces one that dies, and stops them all on SIGTERM or SIGINT.
+ *
+ * @param {ReturnType<typeof readSettings>} settings
+ */
 function runPrimary(settings) {
   const listening = new Set()
   const startedAt = new Map()
@@ -62,6 +71,7 @@ function runPrimary(settings) {
   let stopping = false
   let exitCode = 0
 
+  /** @param {number} slot the worker's number, kept by its replacement */
   const fork = (slot) => {
     const worker = cluster.fork({ WORKER_NAME: String(slot) })
     startedAt.set(worker.id, { slot, at: Date.now() })
@@ -108,7 +118,11 @@ function runPrimary(settings) {
   for (let slot = 1; slot <= settings.workers; slot++) fork(slot)
 }
 
-/** One worker: its own store (its own Redis connections) and its own app, on the shared port. */
+/**
+ * One worker: its own store (its own Redis connections) and its own app, on the shared port.
+ *
+ * @param {ReturnType<typeof readSettings>} settings
+ */
 function runWorker(settings) {
   const store = createRedisStore({ redis: settings.redis, prefix: settings.prefix, maxLen: settings.history })
   const app = createApp({

@@ -44,6 +44,8 @@ import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared
 import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals, storeFor } from '../shared/run.js'
 import { createTicker, readTickerBody } from '../shared/ticker.js'
 
+/** @import { SseOptions } from '@rewind/express' */
+
 const STREAM = 'demo'
 const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
 const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Express')
@@ -53,7 +55,7 @@ const CLIENT_BUNDLE = readClientBundle(import.meta.resolve('@rewind/client/brows
  * Builds the demo app; its Rewind middleware is `app.locals.events` (close it to end the streams)
  * and its ticker `app.locals.ticker` (it stops by itself once the middleware is closed).
  *
- * @param {{ history?: number, retry?: number, store?: object, ticker?: boolean, responses?: object }} [options]
+ * @param {{ history?: number, retry?: number, store?: SseOptions['store'] | undefined, ticker?: boolean, responses?: SseOptions['responses'] }} [options]
  *   events kept for resuming clients (100), the reconnection delay sent to clients in milliseconds
  *   (1000: short, so a drop is quick to watch), a shared history store (default: in memory), whether
  *   the background ticker starts running (true), and the bounds of streamed answers (`{ lease, ttl,
@@ -70,6 +72,7 @@ export function createApp({
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
   const events = sse({ ...kept, retry, responses })
   const drops = createDropControl()
+  /** @param {{ event?: string, data: unknown }} input */
   const publish = (input) => events.publish(STREAM, input)
   const ticks = createTicker(publish, { running: ticker })
   const page = PAGE.replaceAll('{{history}}', String(history))
@@ -149,28 +152,46 @@ export function createApp({
   })
 
   // Every error is answered as JSON, including the body parser's (malformed JSON, too large).
-  app.use((error, req, res, next) => {
+  /** @type {import('express').ErrorRequestHandler} */
+  const answerError = (error, req, res, next) => {
     if (res.headersSent) return next(error)
     const { status, message } = describeError(error)
     if (status >= 500) console.error(error)
     res.status(status).json({ error: message })
-  })
+  }
+  app.use(answerError)
 
   return app
 }
 
+/**
+ * The fields body-parser's errors (http-errors) carry; any other thrown value simply lacks them.
+ *
+ * @typedef {{ type?: unknown, status?: unknown, statusCode?: unknown, expose?: unknown, message?: string }} HttpErrorFields
+ */
+
+/** @param {unknown} error */
 function describeError(error) {
-  if (error instanceof RewindError && PUBLISH_ERROR_STATUS[error.code] !== undefined) {
-    return { status: PUBLISH_ERROR_STATUS[error.code], message: error.message }
+  if (error instanceof RewindError) {
+    const status = PUBLISH_ERROR_STATUS[error.code]
+    if (status !== undefined) return { status, message: error.message }
   }
-  if (error?.type === 'entity.parse.failed') return { status: 400, message: 'the body is not valid JSON' }
-  if (error?.type === 'entity.too.large') {
+  // Optional chaining below reads nothing from null, undefined or a primitive, so this view is safe.
+  const fields = /** @type {HttpErrorFields | null | undefined} */ (error)
+  if (fields?.type === 'entity.parse.failed') return { status: 400, message: 'the body is not valid JSON' }
+  if (fields?.type === 'entity.too.large') {
     return { status: 413, message: `the body is larger than ${MAX_BODY_BYTES} bytes` }
   }
   // body-parser marks the errors whose message is meant for the client (unsupported charset, ...).
-  const status = error?.status ?? error?.statusCode
-  if (Number.isInteger(status) && status >= 400 && status < 500 && error.expose) {
-    return { status, message: error.message }
+  const status = fields?.status ?? fields?.statusCode
+  if (
+    typeof status === 'number' &&
+    Number.isInteger(status) &&
+    status >= 400 &&
+    status < 500 &&
+    fields?.expose
+  ) {
+    return { status, message: fields.message }
   }
   return { status: 500, message: 'internal error' }
 }
@@ -182,7 +203,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const app = createApp({ history, store, ticker, responses })
   const server = createServer(app)
   server.listen(port, host, () => {
-    const { address, port: actual } = server.address()
+    // Listening on a host and port (not a pipe), so the address is an AddressInfo.
+    const { address, port: actual } = /** @type {import('node:net').AddressInfo} */ (server.address())
     console.log(
       `Rewind live demo (Express) at http://${address.includes(':') ? `[${address}]` : address}:${actual}/`,
     )

@@ -39,6 +39,11 @@ import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared
 import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals, storeFor } from '../shared/run.js'
 import { createTicker, readTickerBody } from '../shared/ticker.js'
 
+/**
+ * @import { SsePluginOptions } from '@rewind/fastify'
+ * @typedef {NonNullable<SsePluginOptions['store']> & { close(): Promise<void> }} ClosableStore
+ */
+
 const STREAM = 'demo'
 const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
 const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
@@ -48,7 +53,7 @@ const CLIENT_BUNDLE = readClientBundle(import.meta.resolve('@rewind/client/brows
  * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams and
  * stops its ticker.
  *
- * @param {{ history?: number, retry?: number, store?: { close(): Promise<void> }, ticker?: boolean, responses?: object }}
+ * @param {{ history?: number, retry?: number, store?: ClosableStore | undefined, ticker?: boolean, responses?: SsePluginOptions['responses'] }}
  *   [options] events kept for resuming clients (100), the reconnection delay sent to clients in
  *   milliseconds (1000: short, so a drop is quick to watch), a shared history store (default: in
  *   memory), closed with the instance, whether the background ticker starts running (true), and the
@@ -73,6 +78,7 @@ export function buildApp({
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
   fastify.register(ssePlugin, { ...kept, retry, closeRetry: 1000, responses })
+  /** @param {{ event?: string, data: unknown }} input */
   const publish = (input) => fastify.sse.publish(STREAM, input)
   // Started once ready: fastify.sse exists only after the plugin has loaded.
   const ticks = createTicker(publish, { running: false })
@@ -91,7 +97,7 @@ export function buildApp({
   })
 
   fastify.get('/events', (request, reply) => {
-    drops.track(readClientId(request.query.client), reply.raw)
+    drops.track(readClientId(clientParam(request)), reply.raw)
     return reply.sse(STREAM)
   })
 
@@ -111,16 +117,16 @@ export function buildApp({
     return reply.code(201).send({ id })
   })
 
-  fastify.get('/responses/:id', (request, reply) => reply.sse({ response: request.params.id }))
+  fastify.get('/responses/:id', (request, reply) => reply.sse({ response: idParam(request) }))
 
   fastify.delete('/responses/:id', async (request, reply) => {
-    const status = await fastify.sse.responses.cancel(request.params.id)
+    const status = await fastify.sse.responses.cancel(idParam(request))
     if (status === undefined) return reply.code(404).send({ error: 'unknown response' })
     return reply.code(202).send({ status })
   })
 
   fastify.post('/drop', (request, reply) => {
-    const client = readClientId(request.query.client)
+    const client = readClientId(clientParam(request))
     if (client === undefined) {
       return reply.code(400).send({ error: 'expected ?client=<the id the page connected with>' })
     }
@@ -128,7 +134,7 @@ export function buildApp({
   })
 
   fastify.post('/gap', async (request, reply) => {
-    const client = readClientId(request.query.client)
+    const client = readClientId(clientParam(request))
     if (client === undefined) {
       return reply.code(400).send({ error: 'expected ?client=<the id the page connected with>' })
     }
@@ -159,11 +165,40 @@ export function buildApp({
   return fastify
 }
 
+/**
+ * The `client` query parameter, still unchecked (readClientId checks it). Fastify parses every query
+ * string into an object, so reading a field of it is safe.
+ *
+ * @param {import('fastify').FastifyRequest} request
+ */
+function clientParam(request) {
+  return /** @type {{ client?: unknown }} */ (request.query).client
+}
+
+/**
+ * The `:id` of a `/responses/:id` route: the router matched it, so it is a string.
+ *
+ * @param {import('fastify').FastifyRequest} request
+ */
+function idParam(request) {
+  return /** @type {{ id: string }} */ (request.params).id
+}
+
+/**
+ * The fields Fastify's errors carry; any other thrown value simply lacks them.
+ *
+ * @typedef {{ code?: unknown, statusCode?: unknown, message?: string }} FastifyErrorFields
+ */
+
+/** @param {unknown} error */
 function describeError(error) {
-  if (error instanceof RewindError && PUBLISH_ERROR_STATUS[error.code] !== undefined) {
-    return { status: PUBLISH_ERROR_STATUS[error.code], message: error.message }
+  if (error instanceof RewindError) {
+    const status = PUBLISH_ERROR_STATUS[error.code]
+    if (status !== undefined) return { status, message: error.message }
   }
-  switch (error?.code) {
+  // Optional chaining below reads nothing from null, undefined or a primitive, so this view is safe.
+  const fields = /** @type {FastifyErrorFields | null | undefined} */ (error)
+  switch (fields?.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, message: 'the body is not valid JSON' }
@@ -174,8 +209,10 @@ function describeError(error) {
       return { status: 413, message: `the body is larger than ${MAX_BODY_BYTES} bytes` }
   }
   // Fastify sets a 4xx statusCode on errors caused by the request (a JSON syntax error, for one).
-  const status = error?.statusCode
-  if (Number.isInteger(status) && status >= 400 && status < 500) return { status, message: error.message }
+  const status = fields?.statusCode
+  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status < 500) {
+    return { status, message: fields?.message }
+  }
   return { status: 500, message: 'internal error' }
 }
 
@@ -184,7 +221,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { port, host, history, ticker, responses } = settings
   const fastify = buildApp({ history, ticker, responses, store: storeFor(settings, createRedisStore) })
   await fastify.listen({ port, host })
-  const { address, port: actual } = fastify.server.address()
+  // Listening on a host and port (not a pipe), so the address is an AddressInfo.
+  const { address, port: actual } = /** @type {import('node:net').AddressInfo} */ (fastify.server.address())
   console.log(
     `Rewind live demo (Fastify) at http://${address.includes(':') ? `[${address}]` : address}:${actual}/`,
   )

@@ -43,7 +43,8 @@ export function createApp(options = {}) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const app = createApp()
   const server = app.listen(Number(process.env.PORT ?? 3002), process.env.HOST ?? '127.0.0.1', () => {
-    const { address, port } = server.address()
+    // Listening on a host and port (not a pipe), so the address is an AddressInfo.
+    const { address, port } = /** @type {import('node:net').AddressInfo} */ (server.address())
     console.log(`Rewind metrics example at http://${address}:${port}/metrics`)
   })
   process.once('SIGTERM', () => app.locals.events.close({ server }))

@@ -32,7 +32,8 @@ export function createApp({ heartbeatInterval = 15_000 } = {}) {
   app.post('/news', express.json(), (req, res) => {
     res.status(201).json({ id: events.publish('news', { data: req.body }) })
   })
-  return app
+  // app.locals.events is set above; Express's own type cannot know it.
+  return /** @type {RecipeApp} */ (app)
 }
 
 /**

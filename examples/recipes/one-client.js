@@ -34,7 +34,8 @@ export function createApp() {
     res.sse(`client:${client}`)
   })
 
-  return app
+  // app.locals.events is set above; Express's own type cannot know it.
+  return /** @type {RecipeApp} */ (app)
 }
 
 /**

@@ -11,7 +11,10 @@
 import { sse } from '@rewind/express'
 import express from 'express'
 
-/** The stream of one user's private events. */
+/**
+ * The stream of one user's private events.
+ * @param {string} userId
+ */
 export const userStream = (userId) => `user:${userId}`
 
 /**
@@ -40,7 +43,8 @@ export function createApp(auth) {
     res.sse(userStream(userId))
   })
 
-  return app
+  // app.locals.events is set above; Express's own type cannot know it.
+  return /** @type {RecipeApp} */ (app)
 }
 
 /**
@@ -55,6 +59,11 @@ export function notify(app, userId, input) {
   return app.locals.events.publish(userStream(userId), input)
 }
 
+/**
+ * The user id the request's credentials stand for, or `undefined` without valid ones.
+ * @param {import('express').Request} req
+ * @param {{ authenticate(token: string): string | undefined }} auth
+ */
 function userFrom(req, auth) {
   const header = req.get('authorization')
   const bearer = header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined

@@ -41,5 +41,6 @@ export function createApp() {
     res.status(201).json({ id })
   })
 
-  return app
+  // app.locals.events is set above; Express's own type cannot know it.
+  return /** @type {RecipeApp} */ (app)
 }

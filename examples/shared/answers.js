@@ -31,11 +31,18 @@ export function readAnswerBody(body) {
     if (key !== 'tokens' && key !== 'interval')
       return { error: `unknown field "${key}": the body is ${SHAPE}` }
   }
-  const { tokens, interval = 50 } = body
-  if (!Number.isInteger(tokens) || tokens < 1 || tokens > MAX_TOKENS) {
+  // The loop above allowed only these two keys; each may still hold any JSON value until checked below.
+  const { tokens, interval = 50 } = /** @type {{ tokens?: unknown, interval?: unknown }} */ (body)
+  // `typeof` first so that the range checks compare numbers (Number.isInteger is false for non-numbers anyway).
+  if (typeof tokens !== 'number' || !Number.isInteger(tokens) || tokens < 1 || tokens > MAX_TOKENS) {
     return { error: `"tokens" must be an integer from 1 to ${MAX_TOKENS}` }
   }
-  if (!Number.isInteger(interval) || interval < 0 || interval > MAX_INTERVAL) {
+  if (
+    typeof interval !== 'number' ||
+    !Number.isInteger(interval) ||
+    interval < 0 ||
+    interval > MAX_INTERVAL
+  ) {
     return { error: `"interval" must be an integer from 0 to ${MAX_INTERVAL} (milliseconds)` }
   }
   return { answer: { tokens, interval } }
@@ -59,6 +66,11 @@ export async function* fakeAnswer({ tokens, interval }, signal) {
   }
 }
 
+/**
+ * @param {number} ms
+ * @param {AbortSignal} signal wakes the sleeper early
+ * @returns {Promise<void>}
+ */
 function sleep(ms, signal) {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms)

@@ -25,8 +25,10 @@ export function readPublishBody(body) {
     if (key !== 'event' && key !== 'data') return { error: `unknown field "${key}": the body is ${SHAPE}` }
   }
   if (!Object.hasOwn(body, 'data')) return { error: `"data" is required: ${SHAPE}` }
-  if (body.event !== undefined && typeof body.event !== 'string') return { error: '"event" must be a string' }
-  return { input: body.event === undefined ? { data: body.data } : { event: body.event, data: body.data } }
+  // The loop above allowed only "event" and "data"; each may still hold any JSON value until checked.
+  const { event, data } = /** @type {{ event?: unknown, data: unknown }} */ (body)
+  if (event !== undefined && typeof event !== 'string') return { error: '"event" must be a string' }
+  return { input: event === undefined ? { data } : { event, data } }
 }
 
 /**
@@ -34,6 +36,7 @@ export function readPublishBody(body) {
  * any other error is the server's. (Each app checks `instanceof RewindError` with its adapter's
  * export: this folder is not a package and does not resolve `@rewind/*` itself.)
  */
+/** @type {Readonly<Partial<Record<string, number>>>} */
 export const PUBLISH_ERROR_STATUS = Object.freeze({
   ERR_INVALID_FIELD: 400,
   ERR_SERIALIZE: 400,

@@ -39,8 +39,10 @@ export function readSettings(defaults) {
  * The history store of a demo process: Redis when `REDIS_URL` is set, else undefined (the hub's
  * in-memory history). Each app passes its own `createRedisStore`, since this folder is not a package.
  *
+ * @template {{ close(): Promise<void> }} S
  * @param {ReturnType<typeof readSettings>} settings
- * @param {(options: object) => { close(): Promise<void> }} createRedisStore
+ * @param {(options: { redis: string, prefix: string, maxLen: number }) => S} createRedisStore
+ * @returns {S | undefined}
  */
 export function storeFor(settings, createRedisStore) {
   if (settings.redis === undefined) return undefined
@@ -60,6 +62,7 @@ export function storeFor(settings, createRedisStore) {
  */
 export function stopOnSignals(stop) {
   let stopping = false
+  /** @param {NodeJS.Signals} signal */
   const onSignal = (signal) => {
     if (stopping) return
     stopping = true
@@ -77,6 +80,13 @@ export function stopOnSignals(stop) {
   process.on('SIGINT', onSignal)
 }
 
+/**
+ * @template {number | undefined} F
+ * @param {string} name of the environment variable
+ * @param {F} fallback when it is unset or empty
+ * @param {number} min smallest value accepted
+ * @returns {number | F}
+ */
 function integer(name, fallback, min) {
   const text = process.env[name]
   if (text === undefined || text === '') return fallback

@@ -32,7 +32,9 @@ export function createTicker(publish, { interval = DEFAULT_TICK_INTERVAL, runnin
       failing = false
     } catch (error) {
       // The hub was closed under it (the server is stopping): nothing left to tick for.
-      if (error?.code === 'ERR_CLOSED') return stop()
+      if (typeof error === 'object' && error !== null && 'code' in error && error.code === 'ERR_CLOSED') {
+        return stop()
+      }
       // Once per outage (Redis down, say), not three times a second.
       if (!failing) console.error('ticker: publishing failed; retrying on every tick', error)
       failing = true
@@ -69,7 +71,12 @@ export function createTicker(publish, { interval = DEFAULT_TICK_INTERVAL, runnin
  * @returns {{ running: boolean } | { error: string }}
  */
 export function readTickerBody(body) {
-  if (body === null || typeof body !== 'object' || typeof body.running !== 'boolean') {
+  if (
+    body === null ||
+    typeof body !== 'object' ||
+    !('running' in body) ||
+    typeof body.running !== 'boolean'
+  ) {
     return { error: 'expected a JSON body { "running": true | false } (Content-Type: application/json)' }
   }
   if (Object.keys(body).length !== 1)

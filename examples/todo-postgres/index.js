@@ -27,6 +27,10 @@ const ident = pg.escapeIdentifier
 /**
  * Creates the table, the notify function and the trigger if they are missing. The payload carries
  * the row, so the app publishes without a second query (titles are short: far below pg_notify's 8000 bytes).
+ *
+ * @param {import('pg').Pool} pool
+ * @param {string} schema the Postgres schema that holds the table
+ * @returns {Promise<string>} the channel the trigger notifies on
  */
 export async function migrate(pool, schema) {
   const s = ident(schema)
@@ -57,12 +61,17 @@ export async function migrate(pool, schema) {
  * Listens on `channel` with a dedicated client and publishes every notification. Notifications
  * sent while the connection is down are lost, so after reconnecting it publishes a `resync` event
  * and clients refetch the list.
+ *
+ * @param {{ databaseUrl: string, channel: string, events: import('@rewind/express').SseMiddleware, log: (line: string) => void }} options
  */
 function listen({ databaseUrl, channel, events, log }) {
+  /** @type {import('pg').Client | undefined} */
   let client
   let stopped = false
+  /** @type {NodeJS.Timeout | undefined} */
   let retryTimer
   let delay = 100
+  /** @param {boolean} reconnected */
   const connect = async (reconnected) => {
     client = new pg.Client({ connectionString: databaseUrl })
     client.on('error', (error) => log(`listen connection failed: ${error.message}`))
@@ -81,7 +90,7 @@ function listen({ databaseUrl, channel, events, log }) {
       delay = 100
       if (reconnected) events.publish(STREAM, { event: 'resync', data: '' })
     } catch (error) {
-      log(`cannot listen: ${error.message}`)
+      log(`cannot listen: ${error instanceof Error ? error.message : String(error)}`)
       await client.end().catch(() => {})
       if (!reconnected) throw error
     }
@@ -98,6 +107,10 @@ function listen({ databaseUrl, channel, events, log }) {
 
 /**
  * Builds the app. `close()` ends the event streams, the server (if given), the listener and the pool.
+ *
+ * @param {{ databaseUrl?: string, schema?: string, history?: number, log?: (line: string) => void }} [options]
+ *   the database (DATABASE_URL, else a local Postgres), the schema of the table (TODO_SCHEMA, else
+ *   `public`), events kept for resuming clients (HISTORY, else 1000), and where errors are written (stderr)
  */
 export async function createTodoApp({
   databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -136,16 +149,26 @@ export async function createTodoApp({
     res.status(201).json(rows[0])
   })
   app.use((req, res) => res.status(404).json({ error: 'not found' }))
-  app.use((error, req, res, _next) => {
+  /**
+   * Express hands errors to a handler of four parameters; a 4xx status is set on errors the request caused.
+   *
+   * @param {Error & { status?: number, statusCode?: number }} error
+   * @param {import('express').Request} req
+   * @param {import('express').Response} res
+   * @param {import('express').NextFunction} _next
+   */
+  const answerError = (error, req, res, _next) => {
     const status = error.status ?? error.statusCode ?? 500
     if (status >= 500) log(error.stack ?? String(error))
     res.status(status).json({ error: status >= 500 ? 'internal error' : error.message })
-  })
+  }
+  app.use(answerError)
 
   return {
     app,
     events,
     pool,
+    /** @param {import('node:http').Server} [server] also closed, once its streams have ended */
     async close(server) {
       await events.close(server === undefined ? {} : { server })
       await listener.stop()
@@ -159,7 +182,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const host = process.env.HOST ?? '127.0.0.1'
   const todo = await createTodoApp()
   const server = todo.app.listen(port, host, () => {
-    const { port: actual } = server.address()
+    // Listening on a host and port (not a pipe), so the address is an AddressInfo.
+    const { port: actual } = /** @type {import('node:net').AddressInfo} */ (server.address())
     console.log(`TODO list on http://${host}:${actual}`)
   })
   const stop = () => todo.close(server).then(() => process.exit(0))
