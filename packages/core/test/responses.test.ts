@@ -1,19 +1,21 @@
 /** Responses (streams that end) on the in-memory store, over real sockets. */
 import { EventSource } from 'eventsource'
 import fc from 'fast-check'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createHub, type Hub, type HubOptions, RewindError } from '../src/index.js'
-import { listen, type RawClient, rawClient, type TestServer, waitFor } from './helpers/http.js'
+import {
+  closesAfterEach,
+  listen,
+  type RawClient,
+  rawClient,
+  type TestServer,
+  waitFor,
+} from './helpers/http.js'
 
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const { cleanups, hubFor: socketHub } = closesAfterEach()
 
 function hubFor(options: HubOptions = {}): Hub<string> {
-  const hub = createHub({ retry: 20, heartbeatInterval: 0, ...options }) as Hub<string>
-  cleanups.push(() => hub.close())
-  return hub
+  return socketHub({ heartbeatInterval: 0, ...options })
 }
 
 /** Serves `GET /responses/:id` from `hub`, and counts the requests. */
