@@ -241,6 +241,18 @@ describe('a response', () => {
     expect(await done).toBe('failed')
   })
 
+  it('refuses bounds a timer cannot wait for (over MAX_TIMER_DELAY, or under 1 ms)', async () => {
+    for (const responses of [{ lease: 2 ** 31 }, { maxLifetime: 2 ** 31 }, { lease: 0 }]) {
+      expect(() => createHub({ responses })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
+      )
+    }
+    await expect(hubFor().responses.start(tokens(1), { ttl: 2 ** 31 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      field: 'ttl',
+    })
+  })
+
   it('keeps responses apart from the streams applications publish to', () => {
     const hub = hubFor()
     expect(() => hub.publish('rewind:response:x', { data: 1 })).toThrow(
