@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.js'
 import { median, summarize } from './stats.js'
 
 const BASELINE = 'raw-node'
@@ -802,7 +803,7 @@ ${body.join('\n')}
 
 /** Renders the SVG to a PNG with playwright-core and a system Chromium; false if either is missing. */
 export async function renderPng(svg, path) {
-  const executablePath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
+  const executablePath = [CHROMIUM_PATH, '/usr/bin/chromium-browser'].find((p) => existsSync(p))
   if (executablePath === undefined) return false
   let chromium
   try {
@@ -814,16 +815,7 @@ export async function renderPng(svg, path) {
   try {
     browser = await chromium.launch({
       executablePath,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: [...CHROMIUM_ARGS],
     })
     const page = await browser.newPage({ deviceScaleFactor: 1.5 })
     await page.setContent(`<!doctype html><html><body style="margin:0">${svg}</body></html>`)

@@ -21,18 +21,9 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApp } from '../../examples/express-live/index.js'
 import { buildApp } from '../../examples/fastify-live/index.js'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+const CHROMIUM = CHROMIUM_PATH
 const SCREENSHOT = fileURLToPath(new URL('../../docs/demo.png', import.meta.url))
 /** Bound of every wait; generous because CI machines are small and shared. */
 const WAIT = { timeout: 20_000, interval: 50 }
@@ -227,7 +218,11 @@ describe.skipIf(!runBrowser)('live demos in Chromium', () => {
     if (!haveChromium) {
       throw new Error(`CI is set but there is no Chromium at ${CHROMIUM}: run scripts/provision.sh first`)
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: WAIT.timeout })
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [...CHROMIUM_ARGS],
+      timeout: WAIT.timeout,
+    })
   })
 
   afterAll(async () => {

@@ -14,20 +14,11 @@ import { build } from 'esbuild'
 import express from 'express'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../../scripts/chromium.js'
 import { listenApp } from './support/server.js'
 import { sleep, waitUntil } from './support/wait.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+const CHROMIUM = CHROMIUM_PATH
 const WAIT_MS = 20_000
 const RELOADS = 3
 
@@ -150,7 +141,7 @@ describe.skipIf(!runBrowser)('in Chromium', () => {
       write: false,
     })
     bundle = result.outputFiles[0]!.text
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: WAIT_MS })
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS], timeout: WAIT_MS })
   })
 
   afterAll(async () => {

@@ -14,12 +14,10 @@ import type {
   ResponseStatus,
   StoredEvent,
 } from './store.js'
+import { MAX_TIMER_DELAY } from './validation.js'
 
 /** Default of `MemoryStoreOptions.maxResponses`. */
 export const DEFAULT_MAX_RESPONSES = 1000
-
-/** Node runs a longer delay at once, so expiry timers are capped (an expiry that late is "never"). */
-const MAX_TIMER_DELAY = 2 ** 31 - 1
 
 interface MemoryResponse {
   readonly stream: string
@@ -88,6 +86,7 @@ export class MemoryResponses implements ResponseRecords {
     const stored = record.history.append(event)
     record.status = reason
     record.endId = stored.id
+    // Resolved limits are validated already; the cap only keeps a direct caller's TTL from firing at once.
     record.expiry = setTimeout(() => this.drop(id), Math.min(limits.ttl, MAX_TIMER_DELAY))
     record.expiry.unref()
     return { state: stateOf(record), event: stored }

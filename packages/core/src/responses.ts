@@ -23,7 +23,7 @@ import type {
   ResponseStatus,
   StoredEvent,
 } from './store.js'
-import { nonNegativeInteger, positiveInteger, positiveLimit } from './validation.js'
+import { nonNegativeInteger, positiveInteger, positiveLimit, timerDelay } from './validation.js'
 
 /** Stream names that start with this are responses' streams: applications cannot publish to them. */
 export const RESPONSE_STREAM_PREFIX = 'rewind:response:'
@@ -40,8 +40,6 @@ export const DEFAULT_RESPONSE_TTL = 5 * 60 * 1000
 /** Default of {@link ResponseOptions.lease}: 10 s. */
 export const DEFAULT_RESPONSE_LEASE = 10_000
 
-/** Node runs a longer timer at once, so every delay is checked against it. */
-const MAX_TIMER_DELAY = 2 ** 31 - 1
 /** Response ids go into URLs and Redis keys: unreserved URL characters only. */
 const ID_SHAPE = /^[A-Za-z0-9._~-]{1,128}$/
 
@@ -312,16 +310,9 @@ function responseId(id: unknown): string {
   return id
 }
 
+/** A delay a timer waits for: at least 1 ms, at most MAX_TIMER_DELAY. */
 function positiveTimer(name: string, value: number): number {
-  positiveInteger(name, value)
-  if (value > MAX_TIMER_DELAY) {
-    throw new RewindError(
-      'ERR_INVALID_ARGUMENT',
-      `${name} must be at most ${MAX_TIMER_DELAY} ms (about 24.8 days), got ${value}; Node would run a longer timer at once`,
-      { field: name },
-    )
-  }
-  return value
+  return timerDelay(name, positiveInteger(name, value))
 }
 
 function resolveLimits(options: ResponseOptions, defaults: ResponseLimits): ResponseLimits {

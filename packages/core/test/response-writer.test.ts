@@ -7,27 +7,11 @@ import type http from 'node:http'
 import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
-import { afterEach, describe, expect, it } from 'vitest'
-import { createHub, type Hub, type HubOptions } from '../src/index.js'
+import { describe, expect, it } from 'vitest'
 import { frameChunk, TurnClock } from '../src/response-writer.js'
-import { listen, rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
+import { closesAfterEach, listen, rawClient, serveHub, waitFor } from './helpers/http.js'
 
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-function hubFor(options: HubOptions = {}): Hub<string> {
-  const hub = createHub({ retry: 20, ...options }) as Hub<string>
-  cleanups.push(() => hub.close())
-  return hub
-}
-
-async function started(server: Promise<TestServer>): Promise<TestServer> {
-  const s = await server
-  cleanups.push(() => s.close())
-  return s
-}
+const { cleanups, hubFor, started } = closesAfterEach()
 
 describe('frameChunk', () => {
   it('frames any bytes as one HTTP/1.1 chunk: hex size, CRLF, the bytes, CRLF', () => {

@@ -1,19 +1,21 @@
 /** Responses (streams that end) on the in-memory store, over real sockets. */
 import { EventSource } from 'eventsource'
 import fc from 'fast-check'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createHub, type Hub, type HubOptions, RewindError } from '../src/index.js'
-import { listen, type RawClient, rawClient, type TestServer, waitFor } from './helpers/http.js'
+import {
+  closesAfterEach,
+  listen,
+  type RawClient,
+  rawClient,
+  type TestServer,
+  waitFor,
+} from './helpers/http.js'
 
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const { cleanups, hubFor: socketHub } = closesAfterEach()
 
 function hubFor(options: HubOptions = {}): Hub<string> {
-  const hub = createHub({ retry: 20, heartbeatInterval: 0, ...options }) as Hub<string>
-  cleanups.push(() => hub.close())
-  return hub
+  return socketHub({ heartbeatInterval: 0, ...options })
 }
 
 /** Serves `GET /responses/:id` from `hub`, and counts the requests. */
@@ -237,6 +239,18 @@ describe('a response', () => {
     await c.ended
     expect(endOf(c)?.data).toBe('failed')
     expect(await done).toBe('failed')
+  })
+
+  it('refuses bounds a timer cannot wait for (over MAX_TIMER_DELAY, or under 1 ms)', async () => {
+    for (const responses of [{ lease: 2 ** 31 }, { maxLifetime: 2 ** 31 }, { lease: 0 }]) {
+      expect(() => createHub({ responses })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
+      )
+    }
+    await expect(hubFor().responses.start(tokens(1), { ttl: 2 ** 31 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      field: 'ttl',
+    })
   })
 
   it('keeps responses apart from the streams applications publish to', () => {

@@ -1,27 +1,12 @@
 import http2 from 'node:http2'
 import net, { type AddressInfo } from 'node:net'
 import { EventSource } from 'eventsource'
-import { afterEach, describe, expect, it } from 'vitest'
-import { createHub, type Hub, type HubOptions, RewindError } from '../src/index.js'
-import { listen, rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
+import { describe, expect, it } from 'vitest'
+import { createHub, type Hub, RewindError } from '../src/index.js'
+import { closesAfterEach, listen, rawClient, serveHub, waitFor } from './helpers/http.js'
 import { ManualStore } from './helpers/manual-store.js'
 
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-function hubFor(options: HubOptions = {}): Hub<string> {
-  const hub = createHub({ retry: 20, ...options }) as Hub<string>
-  cleanups.push(() => hub.close())
-  return hub
-}
-
-async function started(server: Promise<TestServer>): Promise<TestServer> {
-  const s = await server
-  cleanups.push(() => s.close())
-  return s
-}
+const { cleanups, hubFor, started } = closesAfterEach()
 
 function eventSource(url: string): EventSource {
   const source = new EventSource(url)

@@ -3,7 +3,10 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
+import { afterEach } from 'vitest'
 import type { Hub } from '../../src/hub.js'
+import type { HubOptions } from '../../src/hub-options.js'
+import { createHub } from '../../src/index.js'
 
 export interface TestServer {
   server: http.Server
@@ -105,5 +108,33 @@ export async function waitFor(
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms; ${describe()}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/**
+ * For a file of socket tests: what a test opens is closed after it, newest first. `hubFor` makes a
+ * hub (a short `retry:`), `started` waits for a server, and anything else goes in `cleanups`.
+ */
+export function closesAfterEach(): {
+  cleanups: (() => unknown)[]
+  hubFor(options?: HubOptions): Hub<string>
+  started(server: Promise<TestServer>): Promise<TestServer>
+} {
+  const cleanups: (() => unknown)[] = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+  return {
+    cleanups,
+    hubFor(options = {}) {
+      const hub = createHub({ retry: 20, ...options }) as Hub<string>
+      cleanups.push(() => hub.close())
+      return hub
+    },
+    async started(server) {
+      const s = await server
+      cleanups.push(() => s.close())
+      return s
+    },
   }
 }
