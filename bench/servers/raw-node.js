@@ -1,33 +1,21 @@
 /**
  * Plain node:http, no library: each event is serialized once into a frame that is written with
- * `res.write` to every open response. The practical limit of a naive implementation.
+ * `res.write` to every open response. The practical limit of a naive implementation. Replay and
+ * streamed answers are hand-written as naive code does them (`handWrittenHistory`,
+ * `handWrittenAnswers` in shared.js): one write of everything the client is missing.
  */
 import http from 'node:http'
-import { announce, answerItems, control, port } from './shared.js'
+import { announce, control, handWrittenAnswers, handWrittenHistory, port } from './shared.js'
 
 const clients = new Set()
+const history = handWrittenHistory()
+const answers = handWrittenAnswers()
 let seq = 0
-
-/**
- * Streamed answers, as a hand-written server keeps them: every frame of each answer in an array,
- * replayed to a client in one write (the best case for naive code: no history bounds, no resume
- * position, nothing shared between clients but the frames).
- */
-const answers = new Map()
-async function startAnswer(tokens) {
-  const id = String(answers.size + 1)
-  const frames = []
-  let n = 0
-  for await (const item of answerItems(tokens))
-    frames.push(`id: ${++n}\ndata: ${JSON.stringify(item.data)}\n\n`)
-  frames.push(`id: ${++n}\nevent: end\ndata: done\n\n`)
-  answers.set(id, Buffer.from(frames.join('')))
-  return id
-}
 
 function publish(data) {
   const id = String(++seq)
   const frame = Buffer.from(`id: ${id}\ndata: ${JSON.stringify(data)}\n\n`)
+  history.push(frame)
   for (const res of clients) res.write(frame)
   return id
 }
@@ -40,7 +28,10 @@ const server = http.createServer((req, res) => {
       'cache-control': 'no-cache',
       connection: 'keep-alive',
     })
-    res.flushHeaders()
+    const lastEventId = req.headers['last-event-id']
+    const missed = lastEventId === undefined ? undefined : history.after(lastEventId)
+    if (missed !== undefined) res.write(missed)
+    else res.flushHeaders()
     clients.add(res)
     res.on('close', () => clients.delete(res))
     return
@@ -52,7 +43,7 @@ const server = http.createServer((req, res) => {
     res.end(answer)
     return
   }
-  control(req.method, url.pathname, url.searchParams, publish, startAnswer).then(
+  control(req.method, url.pathname, url.searchParams, publish, answers.start).then(
     (body) => {
       if (body === undefined) res.writeHead(404).end()
       else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body))

@@ -82,6 +82,59 @@ export async function* answerItems(n) {
 }
 
 /**
+ * Hand-written replay, as naive code keeps it: a ring of the last `size` frames (ids are 1, 2, 3...),
+ * and a client with `Last-Event-ID` gets every frame after it in one write. No bound per client, no
+ * gap signal (an unknown id gets everything kept), no position for a fresh client.
+ */
+export function handWrittenHistory(size = 1000) {
+  const ring = new Array(size)
+  let newest = 0
+  return {
+    /** Keeps the frame of the next id; returns that id. */
+    push(frame) {
+      ring[++newest % size] = frame
+      return newest
+    },
+    /** The frames after `lastEventId` still kept, as one buffer; undefined if none. */
+    after(lastEventId) {
+      if (newest === 0) return undefined
+      const oldest = Math.max(1, newest - size + 1)
+      const after = Number(lastEventId)
+      const from = Number.isInteger(after) && after >= oldest - 1 && after <= newest ? after + 1 : oldest
+      if (from > newest) return undefined
+      const frames = []
+      for (let id = from; id <= newest; id++) frames.push(ring[id % size])
+      return Buffer.concat(frames)
+    },
+  }
+}
+
+/**
+ * Hand-written streamed answers: every frame of each answer in an array, then one buffer, replayed
+ * to each client in one write (the best case for naive code: no history bounds, no resume position,
+ * nothing shared between clients but the bytes). `start(tokens)` resolves with the id once the
+ * answer is complete; `get(id)` gives its bytes.
+ */
+export function handWrittenAnswers() {
+  const answers = new Map()
+  return {
+    async start(tokens) {
+      const id = String(answers.size + 1)
+      const frames = []
+      let n = 0
+      for await (const item of answerItems(tokens))
+        frames.push(`id: ${++n}\ndata: ${JSON.stringify(item.data)}\n\n`)
+      frames.push(`id: ${++n}\nevent: end\ndata: done\n\n`)
+      answers.set(id, Buffer.from(frames.join('')))
+      return id
+    },
+    get(id) {
+      return answers.get(id)
+    },
+  }
+}
+
+/**
  * Answers a control request; the body is JSON. Returns undefined for a path that is not a control.
  * `startAnswer(tokens)`, where a server has streamed answers, starts one, waits for its end, and
  * resolves with its id (`POST /answer?tokens=N`).
