@@ -5,7 +5,8 @@
  * hold only as many sockets as its open-file limit. See README.md ("Connections").
  *
  *   node connections.js [--conns=80000] [--workers=N] [--heartbeat=5000] [--idle=15000]
- *                       [--events=20] [--rate=2] [--concurrency=100] [--no-off] [--out=FILE]
+ *                       [--events=20] [--rate=0.5] [--concurrency=100] [--no-off] [--out=FILE]
+ *                       [--nice=10] [--cpu-prof=DIR]
  *   node connections.js --conns=1000,5000,19000      (a series, one line each)
  *
  * For each size, with heartbeats on: open every connection (connect rate), read RSS (after a GC),
@@ -18,27 +19,41 @@ import http from 'node:http'
 import os from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { pathToFileURL } from 'node:url'
 import { BENCH_DIR, fdLimit, startClient, startServer } from './lib/harness.js'
 import { readCpuTicks, readRssKiB, ticksPerSecond } from './lib/proc.js'
 import { redisCommand } from './lib/redis.js'
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((arg) => {
-    const [key, value] = arg.replace(/^--/, '').split('=')
-    return [key, value ?? 'true']
-  }),
-)
-const SIZES = (args.conns ?? '80000').split(',').map(Number)
-const HEARTBEAT = Number(args.heartbeat ?? 5000)
-const IDLE_MS = Number(args.idle ?? 15_000)
-const EVENTS = Number(args.events ?? 20)
-const RATE = Number(args.rate ?? 2)
-const CONCURRENCY = Number(args.concurrency ?? 100)
-const OFF = args['no-off'] === undefined
+/** What a measurement can be told; `measure` takes these, the command line overrides the defaults. */
+export const DEFAULT_SETTINGS = {
+  /** Heartbeat interval of the workers, ms. */
+  heartbeat: 5000,
+  /** Idle window over which the workers' CPU is read, ms. */
+  idleMs: 15_000,
+  /** Events published in the delivery round. */
+  events: 20,
+  /**
+   * Events per second in that round. One every two seconds: at 80,000 connections one event costs
+   * about 1.5 s of CPU here (worker writes and the load clients' reads on the same 2 cores), so at
+   * 2/s every event would queue behind the last and the round would measure the queue.
+   */
+  rate: 0.5,
+  /** Handshakes in flight per load client. */
+  concurrency: 100,
+  /** Also measure with heartbeats off (the difference is what heartbeats cost). */
+  off: true,
+  /** Scheduling priority (nice) of the load clients; 0 runs them at the server's. */
+  nice: 10,
+  /** Server workers; by default as few as the open-file limit allows. */
+  workers: undefined,
+  /** With a directory, the primary and every worker write a CPU profile there. */
+  profileDir: undefined,
+}
+
 /** Sockets per load-client process: under the open-file limit with room for the process's own. */
 const PER_CLIENT = Math.min(16_000, Math.max(1000, fdLimit - 1000))
 /** Sockets per server worker, on average; round-robin may hand one worker somewhat more. */
-const PER_WORKER = Math.min(15_000, Math.max(1000, fdLimit - 5000))
+const PER_WORKER = Math.min(16_500, Math.max(1000, fdLimit - 3500))
 /** Source addresses 127.0.0.1 to 127.0.0.8: about 28,000 ephemeral ports each. */
 const ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 1}`)
 const TICKS = ticksPerSecond()
@@ -88,12 +103,15 @@ function post(port, path) {
 }
 
 /** Starts the cluster server and `clients` load clients, runs `body`, and stops them all. */
-async function withSetup(conns, heartbeat, body) {
-  const workers = args.workers ? Number(args.workers) : conns <= 19_000 ? 1 : Math.ceil(conns / PER_WORKER)
+async function withSetup(conns, heartbeat, settings, body) {
+  const workers = settings.workers ?? (conns <= 19_000 ? 1 : Math.ceil(conns / PER_WORKER))
   const clientCount = Math.ceil(conns / PER_CLIENT)
   const prefix = `rewind-bench-conns-${process.pid}-${Date.now().toString(36)}:`
   const server = await startServer('cluster', {
     core: null,
+    // Workers inherit the flags: each writes its own profile when it exits.
+    nodeFlags:
+      settings.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`],
     env: {
       BENCH_WORKERS: String(workers),
       BENCH_HEARTBEAT: String(heartbeat),
@@ -106,8 +124,14 @@ async function withSetup(conns, heartbeat, body) {
   const pids = /workers ([\d,]+)/.exec(server.stdout())[1].split(',').map(Number)
   const clients = []
   try {
-    for (let i = 0; i < clientCount; i++)
-      clients.push(await startClient({}, { script: 'idle-client.js', core: null }))
+    for (let i = 0; i < clientCount; i++) {
+      const client = await startClient({}, { script: 'idle-client.js', core: null })
+      // The load clients stand in for browsers on other machines: on this box they share the cores
+      // with the server, and at equal priority each burst of deliveries wakes them to preempt the
+      // workers mid fan-out. Behind the workers, they read what is written once the workers yield.
+      if (settings.nice !== 0) os.setPriority(client.pid, settings.nice)
+      clients.push(client)
+    }
     return await body({ server, pids, clients, workers })
   } finally {
     await Promise.all(clients.map((client) => client.call('close', {}).catch(() => {})))
@@ -120,7 +144,7 @@ async function withSetup(conns, heartbeat, body) {
 }
 
 /** Opens `conns` connections spread over the clients; connect rate, and sockets per worker. */
-async function openAll({ server, pids, clients }, conns) {
+async function openAll({ server, pids, clients }, conns, settings) {
   const share = (i) => Math.floor(conns / clients.length) + (i < conns % clients.length ? 1 : 0)
   const primaryCpu = cpuSeconds([server.pid])
   const workersCpu = cpuSeconds(pids)
@@ -132,7 +156,7 @@ async function openAll({ server, pids, clients }, conns) {
         count: share(i),
         // Each client its own rotation of the addresses, so every address carries an equal share.
         addresses: ADDRESSES.map((_, k) => ADDRESSES[(k + i) % ADDRESSES.length]),
-        concurrency: CONCURRENCY,
+        concurrency: settings.concurrency,
         sampleEvery: 100,
       }),
     ),
@@ -157,14 +181,14 @@ async function openAll({ server, pids, clients }, conns) {
 }
 
 /** Workers' CPU over an idle window, in seconds. */
-async function idleCpu(pids) {
+async function idleCpu(pids, settings) {
   const before = cpuSeconds(pids)
-  await sleep(IDLE_MS)
+  await sleep(settings.idleMs)
   return cpuSeconds(pids) - before
 }
 
-/** Publishes EVENTS at RATE per second and waits for every connection to have each. */
-async function publishRound({ server, pids, clients }, conns) {
+/** Publishes `events` at `rate` per second and waits for every connection to have each. */
+async function publishRound({ server, pids, clients }, conns, { events: EVENTS, rate: RATE }) {
   await Promise.all(clients.map((client) => client.call('reset', {})))
   const timeoutMs = 60_000 + (EVENTS / RATE) * 1000
   const waiting = Promise.all(clients.map((client) => client.call('wait', { n: EVENTS, timeoutMs })))
@@ -199,20 +223,26 @@ async function publishRound({ server, pids, clients }, conns) {
   }
 }
 
-async function measure(conns) {
+/**
+ * Measures `conns` idle connections: opened with heartbeats on (connect rate, RSS, idle CPU, a round
+ * of deliveries), then, unless `settings.off` is false, again with heartbeats off (idle CPU).
+ */
+export async function measure(conns, overrides = {}) {
+  const settings = { ...DEFAULT_SETTINGS, ...overrides }
+  const { heartbeat: HEARTBEAT, idleMs: IDLE_MS, events: EVENTS, rate: RATE } = settings
   log(`[connections ${conns}] heartbeats every ${HEARTBEAT} ms`)
-  const on = await withSetup(conns, HEARTBEAT, async (setup) => {
+  const on = await withSetup(conns, HEARTBEAT, settings, async (setup) => {
     const rssBefore = await workersRss(setup.pids)
-    const connect = await openAll(setup, conns)
+    const connect = await openAll(setup, conns, settings)
     log(
       `  opened ${connect.opened} (failed ${connect.failed}${connect.failed ? ` ${JSON.stringify(connect.errors)}` : ''}) in ${connect.elapsed.toFixed(1)} s: ${connect.rate.toFixed(0)}/s, ${setup.pids.length} worker(s) holding ${connect.socketsPerWorker.join(', ')} sockets`,
     )
     await sleep(1000)
     const rssAfter = await workersRss(setup.pids)
     log(`  RSS ${(rssBefore / 1024).toFixed(0)} -> ${(rssAfter / 1024).toFixed(0)} MiB`)
-    const cpu = await idleCpu(setup.pids)
+    const cpu = await idleCpu(setup.pids, settings)
     log(`  idle ${IDLE_MS} ms with heartbeats: workers ${cpu.toFixed(2)} s CPU`)
-    const round = await publishRound(setup, connect.opened)
+    const round = await publishRound(setup, connect.opened, settings)
     log(
       `  ${EVENTS} events at ${RATE}/s to ${round.connections}: slowest ${round.slowestMs?.toFixed(0) ?? '-'} ms, lost ${round.lost}, extra ${round.extra}, dropped ${round.dropped}; workers ${round.workersCpu.toFixed(2)} s CPU (${round.cpuPerDeliveryMicros.toFixed(1)} µs per delivery)`,
     )
@@ -227,11 +257,11 @@ async function measure(conns) {
     }
   })
   let off
-  if (OFF) {
-    off = await withSetup(conns, 0, async (setup) => {
-      const connect = await openAll(setup, conns)
+  if (settings.off) {
+    off = await withSetup(conns, 0, settings, async (setup) => {
+      const connect = await openAll(setup, conns, settings)
       await sleep(1000)
-      const cpu = await idleCpu(setup.pids)
+      const cpu = await idleCpu(setup.pids, settings)
       log(`  heartbeats off: opened ${connect.opened}; idle workers ${cpu.toFixed(2)} s CPU`)
       return { connect, cpu }
     })
@@ -241,6 +271,7 @@ async function measure(conns) {
   const heartbeatCpu = off === undefined ? null : on.cpu - off.cpu
   return {
     conns,
+    settings,
     ...on,
     off,
     kibPerConn: on.rssAfter / conn,
@@ -255,8 +286,9 @@ async function measure(conns) {
 const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : Number(v).toFixed(d))
 
 function table(results) {
+  const events = results[0]?.settings.events
   const lines = [
-    `| connections | workers | load clients | connect rate | per worker | KiB/conn (RSS / conns) | KiB/conn (added) | heartbeat CPU per tick per 10k | slowest of ${EVENTS} events | sampled p99 | lost |`,
+    `| connections | workers | load clients | connect rate | per worker | KiB/conn (RSS / conns) | KiB/conn (added) | heartbeat CPU per tick per 10k | slowest of ${events} events | sampled p99 | lost |`,
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   for (const r of results) {
@@ -267,10 +299,37 @@ function table(results) {
   return lines.join('\n')
 }
 
+/** The command line: `--name=value` pairs over DEFAULT_SETTINGS, sizes from --conns. */
+function parseArgs(argv) {
+  const args = Object.fromEntries(
+    argv.map((arg) => {
+      const [key, value] = arg.replace(/^--/, '').split('=')
+      return [key, value ?? 'true']
+    }),
+  )
+  const number = (value, fallback) => (value === undefined ? fallback : Number(value))
+  return {
+    sizes: (args.conns ?? '80000').split(',').map(Number),
+    out: args.out,
+    settings: {
+      heartbeat: number(args.heartbeat, DEFAULT_SETTINGS.heartbeat),
+      idleMs: number(args.idle, DEFAULT_SETTINGS.idleMs),
+      events: number(args.events, DEFAULT_SETTINGS.events),
+      rate: number(args.rate, DEFAULT_SETTINGS.rate),
+      concurrency: number(args.concurrency, DEFAULT_SETTINGS.concurrency),
+      off: args['no-off'] === undefined,
+      nice: number(args.nice, DEFAULT_SETTINGS.nice),
+      workers: number(args.workers, undefined),
+      profileDir: args['cpu-prof'],
+    },
+  }
+}
+
 async function main() {
+  const { sizes, out: outArg, settings } = parseArgs(process.argv.slice(2))
   const started = new Date()
   const results = []
-  for (const conns of SIZES) results.push(await measure(conns))
+  for (const conns of sizes) results.push(await measure(conns, settings))
   const report = {
     date: started.toISOString(),
     durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
@@ -281,11 +340,11 @@ async function main() {
     },
     fdLimit,
     load: os.loadavg(),
-    settings: { heartbeat: HEARTBEAT, idleMs: IDLE_MS, events: EVENTS, rate: RATE, concurrency: CONCURRENCY },
+    settings,
     results,
   }
   const out =
-    args.out ??
+    outArg ??
     join(BENCH_DIR, 'results', 'raw', `connections-${started.toISOString().replace(/[:.]/g, '-')}.json`)
   mkdirSync(join(out, '..'), { recursive: true })
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`)
@@ -294,7 +353,10 @@ async function main() {
   if (results.some((r) => r.round.lost > 0 || r.round.extra > 0 || r.connect.failed > 0)) process.exitCode = 1
 }
 
-main().catch((error) => {
-  log(error?.stack ?? String(error))
-  process.exitCode = 1
-})
+// Run from the command line; run.js imports `measure` for its connections scenario.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((error) => {
+    log(error?.stack ?? String(error))
+    process.exitCode = 1
+  })
+}

@@ -4,6 +4,8 @@
  * functions with the most self time. Profiles go to results/raw/profiles/ (open them in Chrome
  * DevTools or speedscope for the full picture).
  *
+ * Modes `replay` and `answer` profile scenarios 4 and 7 of run.js (8 rounds each).
+ *
  * Mode `connect` profiles connection setup instead (scenario 5 of run.js, more connections), and
  * also sums self time by package, so that framework, Rewind and Node's own HTTP layer can be told
  * apart; `rewind-node` (the hub on plain node:http) separates Rewind's part from Express's.
@@ -30,6 +32,8 @@ const PLANS = {
   burst: { subs: 1000, n: 500, size: 128, mode: 'burst', rate: 50, sampleEvery: 50, warmup: 50, repeat: 30 },
   paced: { subs: 1000, n: 300, size: 128, mode: 'paced', rate: 50, sampleEvery: 50, warmup: 20, repeat: 2 },
   connect: { command: 'connect', total: 6000, concurrency: 50, prefill: 1000, warmup: 500 },
+  replay: { command: 'replay', clients: 500, history: 1000, behind: 500, rounds: 8 },
+  answer: { command: 'answer', clients: 500, tokens: 2000, rounds: Number(process.env.ROUNDS ?? 8) },
 }
 
 /** Self time summed by where the code lives: a package, @rewind/*, Node's internals, or V8 (GC...). */
@@ -124,8 +128,14 @@ async function main() {
         const server = await startServer(name, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] })
         let result
         try {
-          const { command = 'fanout', ...plan } = PLANS[mode]
-          result = await client.call(command, { port: server.port, timeoutMs: 300_000, ...plan }, server.pid)
+          const { command = 'fanout', rounds = 1, ...plan } = PLANS[mode]
+          // Replay and answers are one short round each: several, so setup weighs little.
+          for (let round = 0; round < rounds; round++)
+            result = await client.call(
+              command,
+              { port: server.port, timeoutMs: 300_000, ...plan },
+              server.pid,
+            )
         } finally {
           await server.stop()
         }
@@ -133,15 +143,18 @@ async function main() {
         if (file === undefined) throw new Error(`no profile written for ${name} (${mode})`)
         const summary = selfTimes(JSON.parse(readFileSync(join(dir, file), 'utf8')))
         const figure =
-          mode === 'connect'
-            ? `${Math.round(result.rate).toLocaleString('en-US')} handshakes/s, ${((result.serverCpu / result.total) * 1e6).toFixed(0)} µs server CPU per connection (p50 handshake ${(result.handshake.p50 / 1000).toFixed(1)} ms)`
-            : `Last round: ${Math.round(result.rate).toLocaleString('en-US')} deliveries/s, ${((result.serverCpu / result.delivered) * 1e6).toFixed(2)} µs server CPU per delivery`
+          mode === 'replay' || mode === 'answer'
+            ? `Last round: ${(result.elapsed * 1000).toFixed(1)} ms, ${(result.serverCpu * 1000).toFixed(0)} ms server CPU`
+            : mode === 'connect'
+              ? `${Math.round(result.rate).toLocaleString('en-US')} handshakes/s, ${((result.serverCpu / result.total) * 1e6).toFixed(0)} µs server CPU per connection (p50 handshake ${(result.handshake.p50 / 1000).toFixed(1)} ms)`
+              : `Last round: ${Math.round(result.rate).toLocaleString('en-US')} deliveries/s, ${((result.serverCpu / result.delivered) * 1e6).toFixed(2)} µs server CPU per delivery`
         const section = [
           `## ${name}, ${mode}`,
           '',
           `${figure}. Profile: ${relative(BENCH_DIR, join(dir, file))}`,
           '',
-          ...(mode === 'connect' ? [byPackage(summary), ''] : []),
+          byPackage(summary),
+          '',
           format(summary, top),
           '',
         ].join('\n')

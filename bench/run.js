@@ -2,7 +2,7 @@
  * Runs the benchmark scenarios against every server, interleaved (for each repetition, each
  * server in turn), and writes RESULTS.md and results/chart.svg. See README.md.
  *
- *   node run.js [--quick] [--only=burst,paced,rate,memory,replay,connect,answer,redis,micro]
+ *   node run.js [--quick] [--only=burst,paced,rate,memory,replay,connect,answer,redis,connections,micro]
  *               [--servers=raw-node,rewind-express,...] [--reps=N] [--out=DIR]
  *   node run.js --report=results/raw/results-<date>.json [--out=DIR]   (render a saved run again)
  */
@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join, relative } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { measure as measureConnections } from './connections.js'
 import { BENCH_DIR, fdLimit, pinning, pinSelf, startClient, startServer } from './lib/harness.js'
 import { ticksPerSecond } from './lib/proc.js'
 import { redisCommand } from './lib/redis.js'
@@ -18,7 +19,7 @@ import { renderChart, renderPng, renderResults } from './lib/report.js'
 
 /** The servers, in the order they run within a repetition. */
 const SERVERS = {
-  'raw-node': { label: 'raw node:http', kind: 'baseline', replay: false, answers: true, packages: [] },
+  'raw-node': { label: 'raw node:http', kind: 'baseline', replay: true, answers: true, packages: [] },
   'rewind-express': {
     label: '@rewind/express',
     kind: 'rewind',
@@ -40,7 +41,13 @@ const SERVERS = {
     packages: ['better-sse', 'express'],
   },
   'fastify-sse': { label: '@fastify/sse', kind: 'peer', replay: true, packages: ['@fastify/sse', 'fastify'] },
-  'express-raw': { label: 'Express + res.write', kind: 'peer', replay: false, packages: ['express'] },
+  'express-raw': {
+    label: 'Express + res.write',
+    kind: 'peer',
+    replay: true,
+    answers: true,
+    packages: ['express'],
+  },
 }
 
 const FULL = {
@@ -52,6 +59,7 @@ const FULL = {
   connect: { total: 2000, concurrency: 50, prefill: 1000, warmup: 200 },
   redis: { subs: 1000, n: 250, size: 128, rate: 50, sampleEvery: 1, warmup: 25, timeoutMs: 60_000 },
   answer: { clients: 500, tokens: 2000, timeoutMs: 60_000 },
+  connections: { conns: 80_000 },
 }
 
 const QUICK = {
@@ -63,9 +71,21 @@ const QUICK = {
   connect: { total: 300, concurrency: 50, prefill: 200, warmup: 50 },
   redis: { subs: 200, n: 50, size: 128, rate: 50, sampleEvery: 1, warmup: 5, timeoutMs: 30_000 },
   answer: { clients: 100, tokens: 500, timeoutMs: 30_000 },
+  connections: { conns: 2000, idleMs: 2000, events: 3, rate: 2 },
 }
 
-const SCENARIOS = ['burst', 'paced', 'rate', 'memory', 'replay', 'connect', 'answer', 'redis', 'micro']
+const SCENARIOS = [
+  'burst',
+  'paced',
+  'rate',
+  'memory',
+  'replay',
+  'connect',
+  'answer',
+  'redis',
+  'connections',
+  'micro',
+]
 const ALIASES = { fanout: ['burst', 'paced'], latency: ['rate'], setup: ['connect'] }
 
 function parseArgs(argv) {
@@ -192,6 +212,27 @@ async function runServerScenario(scenario, options, sizes, ctx) {
     await client.stop()
   }
   return runs
+}
+
+/**
+ * Scenario 8: many idle connections across node:cluster workers sharing @rewind/redis, the load
+ * spread over several processes and source addresses (connections.js). Once, not per repetition:
+ * opening 80,000 connections takes minutes here.
+ */
+async function runConnectionsScenario({ conns, ...settings }) {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+  try {
+    const pong = await redisCommand(url, 'PING')
+    if (!pong.startsWith('+PONG')) return { skipped: `Redis at ${url} answered ${pong.trim()}` }
+  } catch (error) {
+    return { skipped: `no Redis at ${url} (${error.message})` }
+  }
+  try {
+    return { ok: true, result: await measureConnections(conns, settings) }
+  } catch (error) {
+    log(`[connections] FAILED: ${firstLines(error)}`)
+    return { ok: false, error: firstLines(error) }
+  }
 }
 
 /** Scenario 6: two @rewind/redis instances; publish on A, subscribers on B. */
@@ -336,6 +377,9 @@ async function main() {
     if (scenario === 'redis') {
       results.redis = await runRedisScenario(options, sizes.redis, sizes.replay, ctx, sizes.answer)
       if (results.redis.skipped) log(`[redis] skipped: ${results.redis.skipped}`)
+    } else if (scenario === 'connections') {
+      results.connections = await runConnectionsScenario(sizes.connections)
+      if (results.connections.skipped) log(`[connections] skipped: ${results.connections.skipped}`)
     } else if (scenario === 'micro') {
       log('[micro] running micro.js')
       results.micro = runMicro(options)
@@ -400,7 +444,9 @@ function countLost(results) {
   }
   for (const [scenario, value] of Object.entries(results)) {
     if (scenario === 'micro') continue
-    if (scenario === 'redis') {
+    if (scenario === 'connections') {
+      if (value.ok) add(value.result.round)
+    } else if (scenario === 'redis') {
       for (const run of value.runs ?? []) if (run?.ok) for (const part of Object.values(run.result)) add(part)
     } else for (const runs of Object.values(value)) for (const run of runs) if (run?.ok) add(run.result)
   }
@@ -447,7 +493,7 @@ async function rerender(file, out) {
 function countFailures(results) {
   let failed = 0
   for (const [scenario, value] of Object.entries(results)) {
-    if (scenario === 'micro') failed += value.ok ? 0 : 1
+    if (scenario === 'micro' || scenario === 'connections') failed += value.ok || value.skipped ? 0 : 1
     else if (scenario === 'redis') failed += (value.runs ?? []).filter((run) => !run?.ok).length
     else for (const runs of Object.values(value)) failed += runs.filter((run) => !run?.ok).length
   }

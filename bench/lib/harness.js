@@ -27,6 +27,9 @@ function hasTaskset() {
 /** Whether processes are pinned: `taskset` is there and the machine has at least two cores. */
 export const pinning = hasTaskset() && (await import('node:os')).availableParallelism() >= 2
 
+/** Every core, as `taskset` lists them. */
+const ALL_CORES = `0-${(await import('node:os')).availableParallelism() - 1}`
+
 /** The hard limit on open files, which children get as their soft limit. */
 export const fdLimit = (() => {
   try {
@@ -54,7 +57,8 @@ export function pinSelf() {
  */
 function spawnNode(nodeArgs, { core, stdio, env }) {
   const command = []
-  if (pinning && core !== null) command.push('taskset', '-c', String(core))
+  // Unpinned means every core, said explicitly: a child inherits the affinity of a pinned runner.
+  if (pinning) command.push('taskset', '-c', core === null ? ALL_CORES : String(core))
   command.push(process.execPath, ...nodeArgs)
   const script = fdLimit > 0 ? `ulimit -n ${fdLimit} 2>/dev/null; exec "$@"` : 'exec "$@"'
   const child = spawn('sh', ['-c', script, 'sh', ...command], {

@@ -82,11 +82,13 @@ export function summarizeReport(report) {
       serverCpu: (r) => r.serverCpu,
       clientCpu: (r) => r.clientCpu,
       lost: (r) => r.lost + r.extra,
+      cold: (r) => r.cold?.elapsed ?? null,
     }),
     answer: scenarioSummary(report, 'answer', {
       elapsed: (r) => r.elapsed,
       serverCpu: (r) => r.serverCpu,
       lost: (r) => r.lost + r.extra,
+      cold: (r) => r.cold?.elapsed ?? null,
     }),
     connect: scenarioSummary(report, 'connect', {
       rate: (r) => r.rate,
@@ -211,8 +213,31 @@ function barChecks(report, sums) {
       })
     }
   }
+  for (const scenario of ['replay', 'answer']) {
+    const s = sums[scenario]
+    if (s === undefined) continue
+    const what = scenario === 'replay' ? 'Replay' : 'Streamed answer'
+    for (const name of REWIND) {
+      const r = s[name]
+      if (r?.elapsed.value == null || r.elapsed.ratio == null) continue
+      const ok = r.elapsed.ratio <= 1
+      // Hand-written code on the same framework shows what the framework itself costs per client.
+      const bare = name === 'rewind-express' ? s['express-raw'] : undefined
+      checks.push({
+        ok,
+        text: `${what}, ${labelOf(report, name)}: ${ms(r.elapsed.value * 1e6, 0)} = ${ratio(r.elapsed.ratio)} hand-written node:http's (bar: ≤ 1×)${
+          ok || bare?.elapsed.value == null
+            ? ''
+            : `. Why: Express's own cost per request: the same hand-written code on Express takes ${ms(bare.elapsed.value * 1e6, 0)} (${ratio(bare.elapsed.ratio)}), so @rewind/express is ${ratio(r.elapsed.value / bare.elapsed.value)} hand-written Express`
+        }`,
+      })
+    }
+  }
   if (sums.replay !== undefined) {
-    const peerTimes = peers.filter((name) => sums.replay[name]?.elapsed.value != null)
+    // Library peers; hand-written Express is held to the bar above.
+    const peerTimes = peers.filter(
+      (name) => name !== 'express-raw' && sums.replay[name]?.elapsed.value != null,
+    )
     for (const name of REWIND) {
       const r = sums.replay[name]
       if (r?.elapsed.value == null) continue
@@ -225,8 +250,109 @@ function barChecks(report, sums) {
       }
     }
   }
+  if (sums.connect !== undefined) {
+    for (const name of REWIND) {
+      const r = sums.connect[name]
+      if (r?.cpuPerConn.value == null || r.cpuPerConn.ratio == null) continue
+      const ok = r.cpuPerConn.ratio <= 1.3
+      const bare = name === 'rewind-express' ? sums.connect['express-raw'] : undefined
+      checks.push({
+        ok,
+        text: `Connection setup, ${labelOf(report, name)}: ${num(r.cpuPerConn.value)} µs of server CPU per connection = ${ratio(r.cpuPerConn.ratio)} raw-node's (bar: ≤ 1.3×)${
+          ok || bare?.cpuPerConn.value == null
+            ? ''
+            : `. Why: Express's own request pipeline: hand-written SSE on Express uses ${num(bare.cpuPerConn.value)} µs (${ratio(bare.cpuPerConn.ratio)}), so @rewind/express is ${ratio(r.cpuPerConn.value / bare.cpuPerConn.value)} hand-written Express (its part in detail: bench/setup.js, RESULTS.md "Scale")`
+        }`,
+      })
+    }
+  }
+  const redisRuns = report.results.redis?.runs?.filter((run) => run?.ok).map((run) => run.result)
+  const memReplay = sums.replay?.['rewind-express']?.elapsed.value
+  if (redisRuns?.length > 0 && memReplay != null) {
+    const factor = median(redisRuns.map((r) => r.replay.elapsed)) / memReplay
+    checks.push({
+      ok: factor <= 1.5,
+      text: `Replay through Redis (published on A, resumed on B): ${ratio(factor)} the in-memory replay of the same run (bar: ≤ 1.5×)`,
+    })
+  }
+  const connections = report.results.connections
+  if (connections?.ok) {
+    const c = connections.result
+    const n = c.connect.opened
+    const everyEvent =
+      c.round.lost === 0 && c.round.extra === 0 && c.connect.failed === 0 && c.round.dropped === 0
+    checks.push({
+      ok: everyEvent && c.conns === n,
+      text: `${num(n)} idle connections (of ${num(c.conns)}) held by ${c.workers} node:cluster worker${c.workers === 1 ? '' : 's'} on @rewind/redis, heartbeats every ${num(c.settings.heartbeat / 1000)} s; every connection got every one of ${c.settings.events} events: ${everyEvent ? 'yes' : `no (lost ${num(c.round.lost)}, extra ${num(c.round.extra)}, dropped ${num(c.round.dropped)}, failed to open ${num(c.connect.failed)})`}`,
+    })
+    checks.push({
+      ok: c.round.slowestMs !== null && c.round.slowestMs <= 1000,
+      text: `Slowest delivery to all ${num(n)} connections: ${c.round.slowestMs === null ? 'not every event arrived' : ms(c.round.slowestMs * 1000, 0)} (worst of ${c.settings.events} events, one every ${num(1 / c.settings.rate, 1)} s; bar: ≤ 1 s)`,
+    })
+  }
   return checks
 }
+
+/** The lines of scenario 8 (bench/connections.js): one size, heartbeats on, then off. */
+function connectionsSection(c, fdLimit) {
+  const set = c.settings
+  const n = c.connect.opened
+  const ticks = set.idleMs / set.heartbeat
+  return [
+    `\`@rewind/express\` in ${c.workers} node:cluster worker${c.workers === 1 ? '' : 's'} on one port, sharing one \`@rewind/redis\` history (\`servers/cluster.js\`), heartbeats every ${num(set.heartbeat / 1000)} s; ` +
+      `${num(c.conns)} connections opened by ${c.clients} load process${c.clients === 1 ? '' : 'es'} (\`idle-client.js\`) over source addresses 127.0.0.1–8, ${set.concurrency} handshakes in flight each, since one process here holds at most ${num(fdLimit)} open files. ` +
+      `Then ${set.events} events, one every ${num(1 / set.rate, 1)} s, published on one worker: each reaches the others through Redis. ` +
+      `Servers and load processes share the machine's cores; the load processes run at nice ${set.nice}, standing in for clients on other machines. Once per run, not per repetition.`,
+    '',
+    table(
+      ['', ''],
+      [
+        [
+          'connections held',
+          `${num(n)} (failed ${num(c.connect.failed)}); per worker ${c.connect.socketsPerWorker.map((v) => num(v)).join(', ')}`,
+        ],
+        [
+          'connect rate',
+          `${num(c.connect.rate)}/s (${num(c.connect.ratePerWorker)}/s per worker), p99 handshake ${ms(c.connect.handshakeP99Ms * 1000, 0)}`,
+        ],
+        [
+          'CPU per connection while connecting',
+          `workers ${num(c.connect.workersCpuPerConnMicros)} µs, primary ${num(c.connect.primaryCpuPerConnMicros)} µs`,
+        ],
+        [
+          'workers’ RSS',
+          `${num(c.rssBefore / 1024)} → ${num(c.rssAfter / 1024)} MiB: ${num(c.kibPerConnAdded, 1)} KiB added per connection (${num(c.kibPerConn, 1)} KiB of RSS per connection)`,
+        ],
+        [
+          'heartbeat CPU',
+          c.heartbeatMsPerTickPer10k == null
+            ? '-'
+            : `${num(c.heartbeatMsPerTickPer10k)} ms per tick per 10,000 connections (workers' CPU over ${num(set.idleMs / 1000)} s idle, ${num(ticks)} ticks: ${num(c.cpu, 2)} s with heartbeats, ${num(c.off?.cpu, 2)} s without)`,
+        ],
+        [
+          `slowest of ${set.events} events`,
+          c.round.slowestMs === null
+            ? 'not every event reached every connection'
+            : `${ms(c.round.slowestMs * 1000, 0)} (publish to the last connection's receipt); per event ${c.round.slowestPerEventMs.map((v) => (v === null ? '-' : num(v))).join(', ')} ms`,
+        ],
+        [
+          'sampled latency',
+          `p50 ${ms(c.round.sampledP50Ms * 1000, 0)}, p99 ${ms(c.round.sampledP99Ms * 1000, 0)} (every 100th connection)`,
+        ],
+        ['workers’ CPU per delivery', `${num(c.round.cpuPerDeliveryMicros, 1)} µs`],
+        [
+          'lost / duplicated / dropped',
+          `${num(c.round.lost)} / ${num(c.round.extra)} / ${num(c.round.dropped)}`,
+        ],
+      ],
+      { left: true },
+    ),
+  ]
+}
+
+/** How replay and answers are warmed up (bench/client.js, `warmThenMeasure`). */
+const WARMUP_NOTE =
+  'four full-size warm-up rounds on the same server process (a server that has been running: its hot paths compiled, its heap grown to the load); the first of them, the JIT’s first pass, is the "first round (cold)" column'
 
 /** A client above this share of its core, and busier than the server, may be what limits a run. */
 const CLIENT_LIMIT = 0.7
@@ -413,23 +539,31 @@ export function renderResults(report, { chart, png }) {
     out.push('')
     out.push(
       `${num(sz.replay.clients)} clients connect at once with \`Last-Event-ID\` ${num(sz.replay.behind)} events behind, from a history of ${num(sz.replay.history)}: ` +
-        'time from opening the connections until every client has all of its events.',
+        'time from opening the connections until every client has all of its events. ' +
+        `Measured after ${WARMUP_NOTE}. Raw node:http and hand-written Express keep the last 1,000 frames in a ring and write every frame after the client's id in one write (no bound per client, no gap signal, no position for a fresh client).`,
     )
     out.push('')
     const rows = Object.keys(report.servers).map((name) => {
       const s = sums.replay?.[name]
-      if (s === undefined) return [labelOf(report, name), 'no replay', '', '', '']
-      if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '']
+      if (s === undefined) return [labelOf(report, name), 'no replay', '', '', '', '', '']
+      if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '']
       const events = sz.replay.clients * sz.replay.behind
       return [
         labelOf(report, name),
         ms(s.elapsed.value * 1e6, 0),
+        name === BASELINE ? '1.00×' : ratio(s.elapsed.ratio),
         num(events / s.elapsed.value),
         `${num(s.serverCpu.value, 2)} s`,
+        s.cold.value == null ? '-' : ms(s.cold.value * 1e6, 0),
         num(s.lost.value),
       ]
     })
-    out.push(table(['server', 'time to catch up', 'events/s', 'server CPU', 'lost'], rows))
+    out.push(
+      table(
+        ['server', 'time to catch up', 'vs raw-node', 'events/s', 'server CPU', 'first round (cold)', 'lost'],
+        rows,
+      ),
+    )
     out.push('')
   }
 
@@ -474,21 +608,22 @@ export function renderResults(report, { chart, png }) {
     out.push('')
     out.push(
       `An answer of ${num(sz.answer.tokens)} tokens is produced to its end, then ${num(sz.answer.clients)} clients attach at once without a position and each gets it from its start: ` +
-        'time from opening the connections until every client has every token. Raw node:http keeps the frames of each answer in one array and replays them in one write (no bounds, no resume position, no end for late clients): the practical limit of hand-written code.',
+        `time from opening the connections until every client has every token, measured after ${WARMUP_NOTE}. Raw node:http (and hand-written Express) keeps each answer as one buffer and writes it in one write (no bounds, no resume position, no end for late clients): the practical limit of hand-written code.`,
     )
     out.push('')
     out.push(
       table(
-        ['server', 'time to deliver', 'vs raw-node', 'tokens/s', 'server CPU', 'lost'],
+        ['server', 'time to deliver', 'vs raw-node', 'tokens/s', 'server CPU', 'first round (cold)', 'lost'],
         serverOrder(report, sums.answer).map((name) => {
           const s = sums.answer[name]
-          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '']
+          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '']
           return [
             labelOf(report, name),
             ms(s.elapsed.value * 1e6, 0),
             name === BASELINE ? '1.00×' : ratio(s.elapsed.ratio),
             num((sz.answer.clients * sz.answer.tokens) / s.elapsed.value),
             `${num(s.serverCpu.value, 2)} s`,
+            s.cold.value == null ? '-' : ms(s.cold.value * 1e6, 0),
             num(s.lost.value),
           ]
         }),
@@ -562,6 +697,16 @@ export function renderResults(report, { chart, png }) {
       if (failed.length > 0)
         out.push('', `Failed repetitions: ${failed.map((run) => run.error.split('\n')[0]).join('; ')}`)
     }
+    out.push('')
+  }
+
+  const connections = report.results.connections
+  if (connections !== undefined) {
+    out.push('## 8. Idle connections across worker processes')
+    out.push('')
+    if (connections.skipped) out.push(`Skipped: ${connections.skipped}.`)
+    else if (!connections.ok) out.push(`Failed: ${connections.error.split('\n')[0]}`)
+    else out.push(...connectionsSection(connections.result, report.fdLimit))
     out.push('')
   }
 
