@@ -261,6 +261,9 @@ export async function measure(conns, overrides = {}) {
     off = await withSetup(conns, 0, settings, async (setup) => {
       const connect = await openAll(setup, conns, settings)
       await sleep(1000)
+      // As with heartbeats on: the same forced GC right before the idle window, so that what the
+      // two windows differ by is the heartbeats, not the garbage left from connecting.
+      await workersRss(setup.pids)
       const cpu = await idleCpu(setup.pids, settings)
       log(`  heartbeats off: opened ${connect.opened}; idle workers ${cpu.toFixed(2)} s CPU`)
       return { connect, cpu }
