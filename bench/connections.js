@@ -7,7 +7,7 @@
  *   node connections.js [--conns=80000] [--workers=N] [--heartbeat=5000] [--idle=15000]
  *                       [--events=20] [--warmup=3] [--rate=0.5] [--concurrency=100] [--no-off]
  *                       [--out=FILE]
- *                       [--nice=10] [--cpu-prof=DIR]
+ *                       [--nice=10] [--cpu-prof=DIR] [--server-flags=--trace-gc,...]
  *   node connections.js --conns=1000,5000,19000      (a series, one line each)
  *
  * For each size, with heartbeats on: open every connection (connect rate), read RSS (after a GC),
@@ -51,6 +51,8 @@ export const DEFAULT_SETTINGS = {
   workers: undefined,
   /** With a directory, the primary and every worker write a CPU profile there. */
   profileDir: undefined,
+  /** Node.js flags for the primary and the workers (which inherit them), e.g. `--trace-gc`. */
+  serverFlags: [],
 }
 
 /** Sockets per load-client process: under the open-file limit with room for the process's own. */
@@ -115,8 +117,10 @@ async function withSetup(conns, heartbeat, settings, body) {
   const server = await startServer('cluster', {
     core: null,
     // Workers inherit the flags: each writes its own profile when it exits.
-    nodeFlags:
-      settings.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`],
+    nodeFlags: [
+      ...settings.serverFlags,
+      ...(settings.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`]),
+    ],
     env: {
       BENCH_WORKERS: String(workers),
       BENCH_HEARTBEAT: String(heartbeat),
@@ -319,8 +323,9 @@ function table(results) {
 function parseArgs(argv) {
   const args = Object.fromEntries(
     argv.map((arg) => {
-      const [key, value] = arg.replace(/^--/, '').split('=')
-      return [key, value ?? 'true']
+      // Split at the first '=' only: a value may hold more (--server-flags=--max-semi-space-size=64).
+      const [key, ...value] = arg.replace(/^--/, '').split('=')
+      return [key, value.length === 0 ? 'true' : value.join('=')]
     }),
   )
   const number = (value, fallback) => (value === undefined ? fallback : Number(value))
@@ -338,6 +343,7 @@ function parseArgs(argv) {
       nice: number(args.nice, DEFAULT_SETTINGS.nice),
       workers: number(args.workers, undefined),
       profileDir: args['cpu-prof'],
+      serverFlags: args['server-flags'] === undefined ? [] : args['server-flags'].split(','),
     },
   }
 }
