@@ -135,11 +135,11 @@ async function withSetup(conns, heartbeat, settings, body) {
   try {
     for (let i = 0; i < clientCount; i++) {
       const client = await startClient({}, { script: 'idle-client.js', core: null })
+      clients.push(client)
       // The load clients stand in for browsers on other machines: on this box they share the cores
       // with the server, and at equal priority each burst of deliveries wakes them to preempt the
       // workers mid fan-out. Behind the workers, they read what is written once the workers yield.
       if (settings.nice !== 0) os.setPriority(client.pid, settings.nice)
-      clients.push(client)
     }
     return await body({ server, pids, clients, workers })
   } finally {
@@ -246,6 +246,11 @@ async function publishRound({ server, pids, clients }, conns, { events: EVENTS, 
  */
 export async function measure(conns, overrides = {}) {
   const settings = { ...DEFAULT_SETTINGS, ...overrides }
+  for (const key of ['heartbeat', 'idleMs', 'events', 'warmup', 'rate', 'concurrency', 'nice']) {
+    if (!Number.isFinite(settings[key])) throw new Error(`connections: ${key} must be a number`)
+  }
+  if (settings.workers !== undefined && !(Number.isInteger(settings.workers) && settings.workers > 0))
+    throw new Error('connections: workers must be a positive integer')
   const { heartbeat: HEARTBEAT, idleMs: IDLE_MS, events: EVENTS, rate: RATE } = settings
   log(`[connections ${conns}] heartbeats every ${HEARTBEAT} ms`)
   const on = await withSetup(conns, HEARTBEAT, settings, async (setup) => {

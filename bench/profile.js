@@ -4,7 +4,8 @@
  * functions with the most self time. Profiles go to results/raw/profiles/ (open them in Chrome
  * DevTools or speedscope for the full picture).
  *
- * Modes `replay` and `answer` profile scenarios 4 and 7 of run.js (8 rounds each).
+ * Modes `replay` and `answer` profile scenarios 4 and 7 of run.js, twice each (each time with its four
+ * warm-up rounds, so ten rounds in all).
  *
  * Mode `connect` profiles connection setup instead (scenario 5 of run.js, more connections), and
  * also sums self time by package, so that framework, Rewind and Node's own HTTP layer can be told
@@ -32,8 +33,8 @@ const PLANS = {
   burst: { subs: 1000, n: 500, size: 128, mode: 'burst', rate: 50, sampleEvery: 50, warmup: 50, repeat: 30 },
   paced: { subs: 1000, n: 300, size: 128, mode: 'paced', rate: 50, sampleEvery: 50, warmup: 20, repeat: 2 },
   connect: { command: 'connect', total: 6000, concurrency: 50, prefill: 1000, warmup: 500 },
-  replay: { command: 'replay', clients: 500, history: 1000, behind: 500, rounds: 8 },
-  answer: { command: 'answer', clients: 500, tokens: 2000, rounds: Number(process.env.ROUNDS ?? 8) },
+  replay: { command: 'replay', clients: 500, history: 1000, behind: 500, rounds: 2 },
+  answer: { command: 'answer', clients: 500, tokens: 2000, rounds: 2 },
 }
 
 /** Self time summed by where the code lives: a package, @rewind/*, Node's internals, or V8 (GC...). */

@@ -27,8 +27,15 @@ function hasTaskset() {
 /** Whether processes are pinned: `taskset` is there and the machine has at least two cores. */
 export const pinning = hasTaskset() && (await import('node:os')).availableParallelism() >= 2
 
-/** Every core, as `taskset` lists them. */
-const ALL_CORES = `0-${(await import('node:os')).availableParallelism() - 1}`
+/** The cores this process may use, as `taskset` lists them (read before `pinSelf` narrows them). */
+const ALL_CORES = (() => {
+  try {
+    const out = execFileSync('taskset', ['-pc', String(process.pid)], { encoding: 'utf8' })
+    return out.slice(out.lastIndexOf(':') + 1).trim()
+  } catch {
+    return undefined
+  }
+})()
 
 /** The hard limit on open files, which children get as their soft limit. */
 export const fdLimit = (() => {
@@ -58,7 +65,8 @@ export function pinSelf() {
 function spawnNode(nodeArgs, { core, stdio, env }) {
   const command = []
   // Unpinned means every core, said explicitly: a child inherits the affinity of a pinned runner.
-  if (pinning) command.push('taskset', '-c', core === null ? ALL_CORES : String(core))
+  if (pinning && (core !== null || ALL_CORES !== undefined))
+    command.push('taskset', '-c', core === null ? ALL_CORES : String(core))
   command.push(process.execPath, ...nodeArgs)
   const script = fdLimit > 0 ? `ulimit -n ${fdLimit} 2>/dev/null; exec "$@"` : 'exec "$@"'
   const child = spawn('sh', ['-c', script, 'sh', ...command], {
