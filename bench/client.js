@@ -14,6 +14,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { countFrames } from './lib/frames.js'
 import { readCpuTicks, readRssKiB } from './lib/proc.js'
 
 /** Full-size rounds of replay and answers run before the measured one. */
@@ -38,11 +39,9 @@ async function warmThenMeasure(warmup, round = warmup) {
   const result = await round()
   return { ...result, cold: { elapsed: first.elapsed, serverCpu: first.serverCpu, lost: first.lost } }
 }
+
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
-const FRAME_END = Buffer.from('}\n\n')
 const HEADER_END = '\r\n\r\n'
-const CLOSE_BRACE = 0x7d
-const LF = 0x0a
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const nowMicros = () => (performance.timeOrigin + performance.now()) * 1000
@@ -118,33 +117,12 @@ class Subscriber {
       this.onHeaders?.(this)
       if (start >= nread) return
     }
-    const n = this.count(buf, start, nread)
+    const n = countFrames(this, buf, start, nread)
     if (this.samples !== undefined) this.sample(buf, start, nread)
     if (n > 0) {
       this.events += n
       this.onEvents?.(n, this)
     }
-  }
-
-  /** Counts `}\n\n` in buf[start, end), including one split across the previous read. */
-  count(buf, start, end) {
-    const len = end - start
-    let n = 0
-    const prev = this.tail
-    if (prev === 2 && buf[start] === LF) n++
-    else if (prev === 1 && len >= 2 && buf[start] === LF && buf[start + 1] === LF) n++
-    const view = buf.subarray(start, end)
-    let i = view.indexOf(FRAME_END)
-    while (i !== -1) {
-      n++
-      i = view.indexOf(FRAME_END, i + 3)
-    }
-    const last = buf[end - 1]
-    if (last === CLOSE_BRACE) this.tail = 1
-    else if (last === LF && len >= 2 && buf[end - 2] === CLOSE_BRACE) this.tail = 2
-    else if (last === LF && len === 1 && prev === 1) this.tail = 2
-    else this.tail = 0
-    return n
   }
 
   /** Reads the publish time (`"t":<µs>,`) of every frame in this read and records its latency. */

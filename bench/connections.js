@@ -5,15 +5,15 @@
  * hold only as many sockets as its open-file limit. See README.md ("Connections").
  *
  *   node connections.js [--conns=80000] [--workers=N] [--heartbeat=5000] [--idle=15000]
- *                       [--events=20] [--warmup=3] [--rate=0.5] [--concurrency=100] [--no-off]
- *                       [--out=FILE]
- *                       [--nice=10] [--cpu-prof=DIR] [--server-flags=--trace-gc,...]
+ *                       [--events=20] [--warmup=3] [--rate=0.5] [--concurrency=100] [--nice=10]
+ *                       [--no-off] [--out=FILE] [--cpu-prof=DIR] [--server-flags=--trace-gc,...]
  *   node connections.js --conns=1000,5000,19000      (a series, one line each)
  *
  * For each size, with heartbeats on: open every connection (connect rate), read RSS (after a GC),
- * measure the workers' CPU over an idle window, then publish `warmup` events and, measured, `events`
- * events at `rate` per second and wait until every connection has every one (slowest delivery). Then, unless --no-off, the same
- * server with heartbeats off: open, idle window, CPU; the difference is what heartbeats cost.
+ * measure the workers' CPU over an idle window, publish `warmup` events, then publish `events`
+ * events at `rate` per second and wait until every connection has every one (slowest delivery).
+ * Then, unless --no-off, the same server with heartbeats off: open, idle window, CPU; the
+ * difference is what heartbeats cost.
  */
 import { mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
@@ -333,24 +333,25 @@ function parseArgs(argv) {
       return [key, value.length === 0 ? 'true' : value.join('=')]
     }),
   )
-  const number = (value, fallback) => (value === undefined ? fallback : Number(value))
-  return {
-    sizes: (args.conns ?? '80000').split(',').map(Number),
-    out: args.out,
-    settings: {
-      heartbeat: number(args.heartbeat, DEFAULT_SETTINGS.heartbeat),
-      idleMs: number(args.idle, DEFAULT_SETTINGS.idleMs),
-      events: number(args.events, DEFAULT_SETTINGS.events),
-      warmup: number(args.warmup, DEFAULT_SETTINGS.warmup),
-      rate: number(args.rate, DEFAULT_SETTINGS.rate),
-      concurrency: number(args.concurrency, DEFAULT_SETTINGS.concurrency),
-      off: args['no-off'] === undefined,
-      nice: number(args.nice, DEFAULT_SETTINGS.nice),
-      workers: number(args.workers, undefined),
-      profileDir: args['cpu-prof'],
-      serverFlags: args['server-flags'] === undefined ? [] : args['server-flags'].split(','),
-    },
+  // Only what was given: `measure` fills in DEFAULT_SETTINGS.
+  const numeric = {
+    heartbeat: 'heartbeat',
+    idleMs: 'idle',
+    events: 'events',
+    warmup: 'warmup',
+    rate: 'rate',
+    concurrency: 'concurrency',
+    nice: 'nice',
+    workers: 'workers',
   }
+  const settings = {}
+  for (const [setting, flag] of Object.entries(numeric)) {
+    if (args[flag] !== undefined) settings[setting] = Number(args[flag])
+  }
+  if (args['no-off'] !== undefined) settings.off = false
+  if (args['cpu-prof'] !== undefined) settings.profileDir = args['cpu-prof']
+  if (args['server-flags'] !== undefined) settings.serverFlags = args['server-flags'].split(',')
+  return { sizes: (args.conns ?? '80000').split(',').map(Number), out: args.out, settings }
 }
 
 async function main() {
@@ -368,7 +369,7 @@ async function main() {
     },
     fdLimit,
     load: os.loadavg(),
-    settings,
+    settings: { ...DEFAULT_SETTINGS, ...settings },
     results,
   }
   const out =

@@ -14,12 +14,10 @@
  */
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { countFrames } from './lib/frames.js'
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
-const FRAME_END = Buffer.from('}\n\n')
 const HEADER_END = Buffer.from('\r\n\r\n')
-const CLOSE_BRACE = 0x7d
-const LF = 0x0a
 /** Most events one measurement follows (the arrays below are preallocated to it). */
 const MAX_EVENTS = 1000
 
@@ -83,7 +81,7 @@ class Connection {
       this.onHeaders(this)
       if (start >= nread) return
     }
-    const n = this.count(buf, start, nread)
+    const n = countFrames(this, buf, start, nread)
     if (n === 0) return
     if (this.sampled) this.sample(buf, start, nread)
     const now = nowMicros()
@@ -91,27 +89,6 @@ class Connection {
       if (++state.reached[k] === state.live) state.completeAt[k] = now
     }
     this.events += n
-  }
-
-  /** Counts `}\n\n` in buf[start, end), including one split across the previous read. */
-  count(buf, start, end) {
-    const len = end - start
-    let n = 0
-    const prev = this.tail
-    if (prev === 2 && buf[start] === LF) n++
-    else if (prev === 1 && len >= 2 && buf[start] === LF && buf[start + 1] === LF) n++
-    const view = buf.subarray(start, end)
-    let i = view.indexOf(FRAME_END)
-    while (i !== -1) {
-      n++
-      i = view.indexOf(FRAME_END, i + 3)
-    }
-    const last = buf[end - 1]
-    if (last === CLOSE_BRACE) this.tail = 1
-    else if (last === LF && len >= 2 && buf[end - 2] === CLOSE_BRACE) this.tail = 2
-    else if (last === LF && len === 1 && prev === 1) this.tail = 2
-    else this.tail = 0
-    return n
   }
 
   /** Publish times (`"t":<µs>,`) of the frames in this read, in order (frames are small: never split here). */

@@ -130,7 +130,8 @@ async function main() {
         let result
         try {
           const { command = 'fanout', rounds = 1, ...plan } = PLANS[mode]
-          // Replay and answers are one short round each: several, so setup weighs little.
+          // A replay or answer call runs its warm-up rounds and a measured one; two calls, so most
+          // of the profile is the steady state.
           for (let round = 0; round < rounds; round++)
             result = await client.call(
               command,

@@ -225,13 +225,8 @@ async function runConnectionsScenario({ conns, ...settings }) {
     return {
       skipped: `the open-file limit (${fdLimit}) is too low for ${conns} connections in a few processes`,
     }
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-  try {
-    const pong = await redisCommand(url, 'PING')
-    if (!pong.startsWith('+PONG')) return { skipped: `Redis at ${url} answered ${pong.trim()}` }
-  } catch (error) {
-    return { skipped: `no Redis at ${url} (${error.message})` }
-  }
+  const unavailable = await redisUnavailable()
+  if (unavailable !== undefined) return { skipped: unavailable }
   try {
     return { ok: true, result: await measureConnections(conns, settings) }
   } catch (error) {
@@ -240,9 +235,21 @@ async function runConnectionsScenario({ conns, ...settings }) {
   }
 }
 
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** Why the Redis at `url` cannot be used, or undefined if it answers PING. */
+async function redisUnavailable(url = REDIS_URL) {
+  try {
+    const pong = await redisCommand(url, 'PING')
+    return pong.startsWith('+PONG') ? undefined : `Redis at ${url} answered ${pong.trim()}`
+  } catch (error) {
+    return `no Redis at ${url} (${error.message})`
+  }
+}
+
 /** Scenario 6: two @rewind/redis instances; publish on A, subscribers on B. */
 async function runRedisScenario(options, sizes, replaySizes, ctx, answerSizes) {
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+  const url = REDIS_URL
   try {
     const redis = await import('@rewind/redis')
     if (typeof redis.createRedisStore !== 'function')
@@ -250,12 +257,8 @@ async function runRedisScenario(options, sizes, replaySizes, ctx, answerSizes) {
   } catch (error) {
     return { skipped: `@rewind/redis cannot be loaded (${error.message.split('\n')[0]}); run pnpm build` }
   }
-  try {
-    const pong = await redisCommand(url, 'PING')
-    if (!pong.startsWith('+PONG')) return { skipped: `Redis at ${url} answered ${pong.trim()}` }
-  } catch (error) {
-    return { skipped: `no Redis at ${url} (${error.message})` }
-  }
+  const unavailable = await redisUnavailable(url)
+  if (unavailable !== undefined) return { skipped: unavailable }
   const runs = []
   const client = await startClient(ctx)
   try {

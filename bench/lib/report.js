@@ -25,6 +25,9 @@ const num = (value, digits = 0) =>
     : Number(value).toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const ms = (micros, digits = 2) =>
   micros === null || micros === undefined ? '-' : `${num(micros / 1000, digits)} ms`
+/** Milliseconds as seconds, with a decimal only when needed (500 → 0.5, 5000 → 5). */
+const seconds = (msValue) => num(msValue / 1000, msValue % 1000 === 0 ? 0 : 1)
+const plural = (n, one, many = `${one}s`) => `${num(n)} ${n === 1 ? one : many}`
 const ratio = (value) => (value === null || value === undefined ? '-' : `${num(value, 2)}×`)
 
 /** A Markdown table; the first column is left-aligned, the others right-aligned unless `left`. */
@@ -292,7 +295,7 @@ function barChecks(report, sums) {
       c.round.lost === 0 && c.round.extra === 0 && c.connect.failed === 0 && c.round.dropped === 0
     checks.push({
       ok: everyEvent && c.conns === n,
-      text: `${num(n)} idle connections (of ${num(c.conns)}) held by ${c.workers} node:cluster worker${c.workers === 1 ? '' : 's'} on @rewind/redis, heartbeats every ${num(c.settings.heartbeat / 1000, c.settings.heartbeat % 1000 === 0 ? 0 : 1)} s; every connection got every one of ${c.settings.events} events: ${everyEvent ? 'yes' : `no (lost ${num(c.round.lost)}, extra ${num(c.round.extra)}, dropped ${num(c.round.dropped)}, failed to open ${num(c.connect.failed)})`}`,
+      text: `${num(n)} idle connections (of ${num(c.conns)}) held by ${plural(c.workers, 'node:cluster worker')} on @rewind/redis, heartbeats every ${seconds(c.settings.heartbeat)} s; every connection got every one of ${c.settings.events} events: ${everyEvent ? 'yes' : `no (lost ${num(c.round.lost)}, extra ${num(c.round.extra)}, dropped ${num(c.round.dropped)}, failed to open ${num(c.connect.failed)})`}`,
     })
     const perEvent = c.round.slowestPerEventMs.filter((v) => v !== null)
     const over = perEvent.filter((v) => v > 1000).length
@@ -315,8 +318,8 @@ function connectionsSection(c, fdLimit) {
   const n = c.connect.opened
   const ticks = set.idleMs / set.heartbeat
   return [
-    `\`@rewind/express\` in ${c.workers} node:cluster worker${c.workers === 1 ? '' : 's'} on one port, sharing one \`@rewind/redis\` history (\`servers/cluster.js\`), heartbeats every ${num(set.heartbeat / 1000, set.heartbeat % 1000 === 0 ? 0 : 1)} s; ` +
-      `${num(c.conns)} connections opened by ${c.clients} load process${c.clients === 1 ? '' : 'es'} (\`idle-client.js\`) over source addresses 127.0.0.1–8, ${set.concurrency} handshakes in flight each, since one process here holds at most ${num(fdLimit)} open files. ` +
+    `\`@rewind/express\` in ${plural(c.workers, 'node:cluster worker')} on one port, sharing one \`@rewind/redis\` history (\`servers/cluster.js\`), heartbeats every ${seconds(set.heartbeat)} s; ` +
+      `${num(c.conns)} connections opened by ${plural(c.clients, 'load process', 'load processes')} (\`idle-client.js\`) over source addresses 127.0.0.1–8, ${set.concurrency} handshakes in flight each, since one process here holds at most ${num(fdLimit)} open files. ` +
       `Then ${set.warmup ? `${set.warmup} events of warm-up and ` : ''}${set.events} measured events, one every ${num(1 / set.rate, 1)} s, published on one worker: each reaches the others through Redis. ` +
       `Servers and load processes share the machine's cores; the load processes run at nice ${set.nice}, standing in for clients on other machines. Once per run, not per repetition.`,
     '',
