@@ -157,6 +157,8 @@ export function createChatStreams(options: ChatStreamsOptions): ChatStreams {
     if (!CHAT_ID.test(chatId)) return false
     const latest = await answers.get(chatId)
     if (latest === undefined || (answerId !== undefined && answerId !== latest)) return false
+    // cancel() resolves with the status afterwards, `cancelled` for an answer stopped before too.
+    if ((await hub.responses.status(latest)) !== 'active') return false
     return (await hub.responses.cancel(latest)) === 'cancelled'
   }
 
