@@ -10,7 +10,7 @@ import net from 'node:net'
 import type { Hub } from '@rewind/core'
 import express from 'express'
 import Fastify from 'fastify'
-import { type ChatStreams, createChatStreams, type ChatStreamsOptions } from '../../src/index.js'
+import { type ChatStreams, type ChatStreamsOptions, createChatStreams } from '../../src/index.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: the SDK's modules differ in types between majors
 type Module = any
@@ -149,7 +149,10 @@ export async function startChatServer(options: ChatServerOptions): Promise<ChatS
 }
 
 /** A `Chat` without a UI framework: the SDK's `AbstractChat` over a plain state. */
-export function createChat(sdk: Sdk, init: { id: string; transport: unknown; onError?: (error: Error) => void }) {
+export function createChat(
+  sdk: Sdk,
+  init: { id: string; transport: unknown; onError?: (error: Error) => void },
+) {
   const state = {
     status: 'ready',
     error: undefined as Error | undefined,
@@ -166,9 +169,17 @@ export function createChat(sdk: Sdk, init: { id: string; transport: unknown; onE
     snapshot: <T>(thing: T): T => structuredClone(thing),
   }
   let ids = 0
-  class TestChat extends sdk.ai.AbstractChat {}
+  const TestChat = class extends sdk.ai.AbstractChat {} as new (init: unknown) => ChatHandle
   const chat = new TestChat({ ...init, state, generateId: () => `id-${++ids}` })
   return { chat, state }
+}
+
+/** What the tests call on a chat (`AbstractChat`'s methods). */
+export interface ChatHandle {
+  readonly id: string
+  sendMessage(message: { text: string }): Promise<void>
+  resumeStream(): Promise<void>
+  stop(): Promise<void>
 }
 
 /** A TCP proxy that cuts each connection after a random number of response body bytes. */
@@ -181,7 +192,11 @@ export interface CuttingProxy {
   close(): Promise<void>
 }
 
-export async function cuttingProxy(target: string, maxBodyBytes: number, random = Math.random): Promise<CuttingProxy> {
+export async function cuttingProxy(
+  target: string,
+  maxBodyBytes: number,
+  random = Math.random,
+): Promise<CuttingProxy> {
   const { port, hostname } = new URL(target)
   const sockets = new Set<net.Socket>()
   const proxy: CuttingProxy = { url: '', cuts: 0, cutting: true, close: async () => {} }
