@@ -19,8 +19,10 @@ import {
   startChatServer,
 } from './helpers/chat-app.js'
 
-const SDK = process.env['REWIND_AI_SDK'] ?? 'ai'
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
+/** The environment, typed for the variables these tests read. */
+const env = process.env as { REWIND_AI_SDK?: string; SEED?: string; REDIS_URL?: string; CI?: string }
+const SDK = env.REWIND_AI_SDK ?? 'ai'
+const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const TOKENS = 40
 
 /** Whether Redis answers; outside CI a missing Redis skips loudly, under CI it fails. */
@@ -36,7 +38,7 @@ async function redisAvailable(): Promise<boolean> {
     return true
   } catch (error) {
     const message = `ai-sdk instance tests need Redis at ${REDIS_URL}: ${(error as Error).message}`
-    if (process.env['CI']) throw new Error(`${message}. CI is set, so this is a failure, not a skip.`)
+    if (env.CI) throw new Error(`${message}. CI is set, so this is a failure, not a skip.`)
     console.warn(`\n${'!'.repeat(78)}\n!! SKIPPED: ${message}\n${'!'.repeat(78)}\n`)
     return false
   } finally {
@@ -118,7 +120,7 @@ describe.runIf(available)(`across instances with Redis (${SDK})`, () => {
       return { messages: JSON.stringify(state.messages), errors, status: state.status }
     }
     const uncut = await run(undefined, a.url)
-    const seed = Number(process.env['SEED'] ?? Date.now() % 100_000)
+    const seed = Number(env.SEED ?? Date.now() % 100_000)
     const random = seeded(seed)
     const proxyA = await cuttingProxy(a.url, 1500, random)
     const proxyB = await cuttingProxy(b.url, 700, random)

@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FrameTranslator } from '../src/index.js'
 import { type ChatServer, createChat, loadSdk, type Sdk, startChatServer } from './helpers/chat-app.js'
 
-const SDK = process.env['REWIND_AI_SDK'] ?? 'ai'
+/** The environment, typed for the variables these tests read. */
+const env = process.env as { REWIND_AI_SDK?: string; SEED?: string; REDIS_URL?: string; CI?: string }
+const SDK = env.REWIND_AI_SDK ?? 'ai'
 const TOKENS = 30
 
 function post(url: string, chatId: string, text = 'hello'): Promise<Response> {
