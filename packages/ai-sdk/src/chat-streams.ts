@@ -33,7 +33,7 @@ export type AnswerSource = UIChunkStream | ((signal: AbortSignal) => UIChunkStre
 /** Options of {@link createChatStreams}. */
 export interface ChatStreamsOptions extends FrameNames {
   /** The hub that keeps the answers (`events.hub` in Express, `fastify.sse` in Fastify). */
-  hub: Hub<string> | Hub<Promise<string>>
+  hub: Hub<string | Promise<string>>
   /**
    * Where each chat's latest answer id is kept. With more than one instance, share it
    * ({@link redisActiveAnswers}).

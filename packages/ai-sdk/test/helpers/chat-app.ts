@@ -59,7 +59,7 @@ export function mockModel(sdk: Sdk, tokens: number, interval: number): Module {
 }
 
 export interface ChatServerOptions {
-  hub: Hub<string> | Hub<Promise<string>>
+  hub: Hub<string | Promise<string>>
   sdk: Sdk
   tokens: number
   interval: number
