@@ -22,6 +22,9 @@ export interface Sdk {
 }
 
 export async function loadSdk(name = 'ai'): Promise<Sdk> {
+  const major = Number(process.versions.node.split('.')[0])
+  // ai 7 supports Node 22 and later only: running it on an older Node would test nothing real.
+  if (name === 'ai7' && major < 22) throw new Error(`ai 7 needs Node 22 or later, this is ${process.version}`)
   return { ai: await import(name), test: await import(`${name}/test`) }
 }
 
