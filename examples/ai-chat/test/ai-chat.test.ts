@@ -259,6 +259,7 @@ describe('the process', () => {
       child.kill('SIGKILL')
       const body = await onB.text()
       const told = Date.now() - killed
+      console.log(`ai-chat: readers on B told of A's death after ${told} ms (lease ${lease} ms)`)
       expect(datas(body).slice(-2)).toEqual([
         JSON.stringify({ type: 'error', errorText: 'the answer failed before it finished' }),
         '[DONE]',

@@ -154,12 +154,13 @@ export async function startChatServer(options: ChatServerOptions): Promise<ChatS
 /** A `Chat` without a UI framework: the SDK's `AbstractChat` over a plain state. */
 export function createChat(
   sdk: Sdk,
-  init: { id: string; transport: unknown; onError?: (error: Error) => void },
+  init: { id: string; transport: unknown; onError?: (error: Error) => void; messages?: Module[] },
 ) {
+  const { messages = [], ...rest } = init
   const state = {
     status: 'ready',
     error: undefined as Error | undefined,
-    messages: [] as Module[],
+    messages: structuredClone(messages) as Module[],
     pushMessage(message: Module) {
       state.messages = [...state.messages, message]
     },
@@ -173,7 +174,7 @@ export function createChat(
   }
   let ids = 0
   const TestChat = class extends sdk.ai.AbstractChat {} as new (init: unknown) => ChatHandle
-  const chat = new TestChat({ ...init, state, generateId: () => `id-${++ids}` })
+  const chat = new TestChat({ ...rest, state, generateId: () => `id-${++ids}` })
   return { chat, state }
 }
 
@@ -199,6 +200,7 @@ export async function cuttingProxy(
   target: string,
   maxBodyBytes: number,
   random = Math.random,
+  maxCuts = Number.POSITIVE_INFINITY,
 ): Promise<CuttingProxy> {
   const { port, hostname } = new URL(target)
   const sockets = new Set<net.Socket>()
@@ -217,7 +219,7 @@ export async function cuttingProxy(
     let body = -1
     upstream.on('data', (data: Buffer) => {
       if (client.destroyed) return
-      if (!proxy.cutting) {
+      if (!proxy.cutting || proxy.cuts >= maxCuts) {
         client.write(data)
         return
       }
