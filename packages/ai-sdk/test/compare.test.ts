@@ -167,7 +167,13 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
   let rewind: ChatServer
   let baseline: Baseline
   const active = new Map<string, string>()
-  const figures: Record<string, unknown> = {}
+  const figures: {
+    drop?: unknown
+    reload?: unknown
+    stop?: unknown
+    memory?: unknown
+    instanceLoss?: unknown
+  } = {}
   let expected: string
 
   beforeAll(async () => {
@@ -226,7 +232,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
       }
       drop[name] = tally(outcomes)
     }
-    figures['drop'] = { seed, ...drop }
+    figures.drop = { seed, ...drop }
     expect(drop['rewind server, Rewind transport']!.exact).toBe(RUNS)
     expect(drop['rewind server, DefaultChatTransport']!.exact).toBeLessThan(RUNS)
     expect(drop['resumable-stream, DefaultChatTransport']!.exact).toBeLessThan(RUNS)
@@ -256,7 +262,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
       }
       reload[name] = tally(outcomes)
     }
-    figures['reload'] = reload
+    figures.reload = reload
     for (const name of Object.keys(reload)) expect((reload[name] as Record<Outcome, number>).exact).toBe(RUNS)
   })
 
@@ -286,7 +292,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
       expect(body).toContain('"type":"abort"')
     }
     times.sort((a, b) => a - b)
-    figures['stop'] = { medianMs: Math.round(times[times.length >> 1]!), maxMs: Math.round(times.at(-1)!) }
+    figures.stop = { medianMs: Math.round(times[times.length >> 1]!), maxMs: Math.round(times.at(-1)!) }
     expect(times.at(-1)!).toBeLessThan(1000)
   })
 
@@ -319,7 +325,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
     let baselineRedis = 0
     const baselineKeys = await baseline.redisKeys()
     for (const key of baselineKeys) baselineRedis += Number(await redis.call('MEMORY', 'USAGE', key))
-    figures['memory'] = {
+    figures.memory = {
       tokens: TOKENS,
       bodyBytes: Buffer.byteLength(body),
       rewindRedisBytes: bytes,
@@ -358,7 +364,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
         })(),
         wait(watched).then(() => false),
       ])
-      figures['instanceLoss'] = {
+      figures.instanceLoss = {
         baselineResumerEndedWithin: ended ? `${watched} ms` : `no end after ${watched} ms`,
       }
       expect(ended).toBe(false)
