@@ -180,7 +180,9 @@ function assertChatId(chatId: unknown): asserts chatId is string {
  * (`{api}`) or the resume GET's (`{api}/{chatId}/stream`).
  */
 function resumeLocation(req: IncomingMessage, chatId: string, answerId: string): string {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname
+  // Express's `req.url` is relative to a router's mount point; `originalUrl` is what the client asked.
+  const asked = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/'
+  const path = new URL(asked, 'http://localhost').pathname
   const base = req.method === 'GET' ? path : `${path.replace(/\/$/, '')}/${encodeURIComponent(chatId)}/stream`
   return `${base}?answer=${encodeURIComponent(answerId)}`
 }
