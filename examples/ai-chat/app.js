@@ -53,6 +53,7 @@ const PAGE_HTML = `<!doctype html>
  * @property {number} interval milliseconds between two words (MOCK_INTERVAL)
  * @property {{ url: string, prefix: string } | undefined} [redis] share answers between instances
  * @property {number} [lease] milliseconds a producer's lease lasts (RESPONSE_LEASE)
+ * @property {number} [retry] the reconnection delay sent to clients, in milliseconds (the library's default)
  */
 
 /**
@@ -72,6 +73,7 @@ function chatParts(settings) {
   const hubOptions = {
     ...(store === undefined ? {} : { store }),
     ...(settings.lease === undefined ? {} : { responses: { lease: settings.lease } }),
+    ...(settings.retry === undefined ? {} : { retry: settings.retry }),
   }
   /**
    * Starts the answer to a chat request's body; a bad body gets a 400 before anything starts.

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cuttingProxy } from '../../../packages/ai-sdk/test/helpers/chat-app.js'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../../scripts/chromium.js'
 import { createExpressApp, createFastifyApp } from '../app.js'
 import { buildPage } from '../build.js'
@@ -204,6 +205,41 @@ describe.runIf(haveChromium)('the page in Chromium: reload mid-answer', () => {
       }
     })
   }
+})
+
+describe.runIf(haveChromium)('the page in Chromium: drops mid-answer', () => {
+  it('converges on the whole answer though every event stream is cut within 1,500 bytes, one POST', async () => {
+    await buildPage()
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] })
+    // A short reconnection delay, so the drops do not take long.
+    const server = await express({ tokens: TOKENS, interval: INTERVAL, retry: 50 })
+    const proxy = await cuttingProxy(server.url, 1500, Math.random, Number.POSITIVE_INFINITY, true)
+    try {
+      const page = await browser.newPage()
+      const posts: string[] = []
+      page.on('request', (request) => {
+        if (request.method() === 'POST') posts.push(new URL(request.url()).pathname)
+      })
+      await page.goto(`${proxy.url}/`)
+      await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'ready', null, WAIT)
+      await page.fill('#prompt', 'hello')
+      await page.click('button[type=submit]')
+      await page.waitForFunction(
+        (words) => document.querySelector('#messages li[data-role=assistant]')?.textContent === words,
+        WORDS,
+        WAIT,
+      )
+      await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'ready', null, WAIT)
+      expect((await shown(page)).map((message) => message.role)).toEqual(['user', 'assistant'])
+      expect(await page.$('#error')).toBeNull()
+      expect(posts).toEqual(['/api/chat'])
+      expect(proxy.cuts).toBeGreaterThanOrEqual(2)
+    } finally {
+      await browser.close()
+      await proxy.close()
+      await server.close()
+    }
+  })
 })
 
 describe('the process', () => {

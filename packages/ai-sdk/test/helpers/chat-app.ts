@@ -201,6 +201,8 @@ export async function cuttingProxy(
   maxBodyBytes: number,
   random = Math.random,
   maxCuts = Number.POSITIVE_INFINITY,
+  /** Cut only event streams: what a connection carries before one (a page, its script) passes. */
+  eventStreamsOnly = false,
 ): Promise<CuttingProxy> {
   const { port, hostname } = new URL(target)
   const sockets = new Set<net.Socket>()
@@ -226,8 +228,11 @@ export async function cuttingProxy(
       let chunk = data
       if (body < 0) {
         head += data.toString('latin1')
-        const end = head.indexOf('\r\n\r\n')
+        const from = eventStreamsOnly ? head.search(/\r\ncontent-type: text\/event-stream/i) : 0
+        const end = from === -1 ? -1 : head.indexOf('\r\n\r\n', from)
         if (end === -1) {
+          // Only the tail can still hold the start of the header being looked for.
+          if (eventStreamsOnly && from === -1) head = head.slice(-64)
           client.write(data)
           return
         }
