@@ -54,7 +54,9 @@ export function memoryActiveAnswers(options: MemoryActiveAnswersOptions = {}): A
 
 /** The part of a Redis client (ioredis) that {@link redisActiveAnswers} uses. */
 export interface RedisKeyValue {
+  /** `GET key`. */
   get(key: string): Promise<string | null>
+  /** `SET key value PX milliseconds`. */
   set(key: string, value: string, mode: 'PX', milliseconds: number): Promise<unknown>
 }
 

@@ -21,8 +21,6 @@ export {
   type UIChunkStream,
 } from './chat-streams.js'
 export {
-  DEFAULT_END_EVENT,
-  DEFAULT_GAP_EVENT,
   type FrameNames,
   FrameTranslator,
   GAP_PART,

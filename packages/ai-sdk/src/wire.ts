@@ -7,20 +7,16 @@
  * @see https://ai-sdk.dev/docs/ai-sdk-ui/stream-protocol
  */
 import type { ServerResponse } from 'node:http'
+import { DEFAULT_END_EVENT, DEFAULT_GAP_EVENT } from '@rewind/core'
 
 /** The header by which the SDK's servers mark a UI message stream. */
 export const UI_MESSAGE_STREAM_HEADER = 'x-vercel-ai-ui-message-stream'
 
-/** Default of {@link FrameNames.gapEvent}: Rewind's gap signal. */
-export const DEFAULT_GAP_EVENT = 'rewind-gap'
-/** Default of {@link FrameNames.endEvent}: Rewind's terminal event. */
-export const DEFAULT_END_EVENT = 'rewind-end'
-
 /** The names of the hub's own events (its `gapEvent` and `endEvent` options). */
 export interface FrameNames {
-  /** @defaultValue `'rewind-gap'` */
+  /** The hub's `gapEvent`. @defaultValue `'rewind-gap'` (the core's `DEFAULT_GAP_EVENT`) */
   gapEvent?: string | undefined
-  /** @defaultValue `'rewind-end'` */
+  /** The hub's `endEvent`. @defaultValue `'rewind-end'` (the core's `DEFAULT_END_EVENT`) */
   endEvent?: string | undefined
 }
 
