@@ -54,6 +54,7 @@ const PAGE_HTML = `<!doctype html>
  * @property {{ url: string, prefix: string } | undefined} [redis] share answers between instances
  * @property {number} [lease] milliseconds a producer's lease lasts (RESPONSE_LEASE)
  * @property {number} [retry] the reconnection delay sent to clients, in milliseconds (the library's default)
+ * @property {URL} [pageScript] the built page script to serve ({@link PAGE_SCRIPT})
  */
 
 /**
@@ -101,7 +102,7 @@ function chatParts(settings) {
     )
     return { status: 200, chatId: id, answer }
   }
-  const pageScript = readPageScript()
+  const pageScript = readPageScript(settings.pageScript ?? PAGE_SCRIPT)
   return {
     hubOptions,
     answers,
@@ -115,10 +116,13 @@ function chatParts(settings) {
   }
 }
 
-/** The built page script; the example must have been built (`pnpm --filter ai-chat build`). */
-function readPageScript() {
+/**
+ * The built page script; the example must have been built (`pnpm --filter ai-chat build`).
+ * @param {URL} file
+ */
+function readPageScript(file) {
   try {
-    return readFileSync(PAGE_SCRIPT)
+    return readFileSync(file)
   } catch {
     throw new Error(
       'the page is not built: run `pnpm --filter ai-chat build` (or `pnpm --filter ai-chat start`)',

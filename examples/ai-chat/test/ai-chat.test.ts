@@ -23,9 +23,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cuttingProxy } from '../../../packages/ai-sdk/test/helpers/chat-app.js'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../../scripts/chromium.js'
 import { createExpressApp, createFastifyApp } from '../app.js'
-import { buildPage } from '../build.js'
+import { buildPage, PAGE_SCRIPT_AI7 } from '../build.js'
 
-const env = process.env as { CI?: string; REDIS_URL?: string }
+const env = process.env as { CI?: string; REDIS_URL?: string; AI_CHAT_SDK?: string }
+/** `ai7`: the page bundles `ai` 7 and `@ai-sdk/react` 4, and the app runs on `ai` 7 (ai7.test.ts). */
+const SDK = env.AI_CHAT_SDK === 'ai7' ? 'ai7' : 'ai'
+const PAGE = SDK === 'ai7' ? { pageScript: PAGE_SCRIPT_AI7 } : {}
 const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const INDEX = fileURLToPath(new URL('../index.js', import.meta.url))
 const TOKENS = 60
@@ -125,11 +128,11 @@ async function spawnExample(extra: Record<string, string>): Promise<{ child: Chi
   return { child, url }
 }
 
-describe.runIf(haveChromium)('the page in Chromium: reload mid-answer', () => {
+describe.runIf(haveChromium)(`the page in Chromium: reload mid-answer (${SDK})`, () => {
   let browser: Browser
 
   beforeAll(async () => {
-    await buildPage()
+    await buildPage({ sdk: SDK })
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] })
   })
   afterAll(async () => {
@@ -144,7 +147,7 @@ describe.runIf(haveChromium)('the page in Chromium: reload mid-answer', () => {
 
   for (const { framework, start, transport } of cases) {
     it(`converges on the whole answer in the same message, no second POST (${framework}, ${transport} transport)`, async () => {
-      const server = await start({ tokens: TOKENS, interval: INTERVAL })
+      const server = await start({ tokens: TOKENS, interval: INTERVAL, ...PAGE })
       const context = await browser.newContext()
       try {
         const page = await context.newPage()
@@ -207,12 +210,19 @@ describe.runIf(haveChromium)('the page in Chromium: reload mid-answer', () => {
   }
 })
 
-describe.runIf(haveChromium)('the page in Chromium: drops mid-answer', () => {
+describe(`the SDK the app runs on (${SDK})`, () => {
+  it('is the major this run is for', async () => {
+    // `StreamProviderError` is new in ai 7.
+    expect('StreamProviderError' in (await import('ai'))).toBe(SDK === 'ai7')
+  })
+})
+
+describe.runIf(haveChromium)(`the page in Chromium: drops mid-answer (${SDK})`, () => {
   it('converges on the whole answer though every event stream is cut within 1,500 bytes, one POST', async () => {
-    await buildPage()
+    await buildPage({ sdk: SDK })
     const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] })
     // A short reconnection delay, so the drops do not take long.
-    const server = await express({ tokens: TOKENS, interval: INTERVAL, retry: 50 })
+    const server = await express({ tokens: TOKENS, interval: INTERVAL, retry: 50, ...PAGE })
     const proxy = await cuttingProxy(server.url, 1500, Math.random, Number.POSITIVE_INFINITY, true)
     try {
       const page = await browser.newPage()
@@ -242,7 +252,8 @@ describe.runIf(haveChromium)('the page in Chromium: drops mid-answer', () => {
   })
 })
 
-describe('the process', () => {
+// The process contract does not depend on the SDK's major: checked once, on ai 6.
+describe.runIf(SDK === 'ai')('the process', () => {
   it('ends its streams on SIGTERM with an error chunk and [DONE], then exits with 0', async () => {
     await buildPage()
     const { child, url } = await spawnExample({})
