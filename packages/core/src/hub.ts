@@ -34,7 +34,7 @@ import {
   serve,
 } from './serve.js'
 import type { SubscriberSink } from './sink.js'
-import type { HistoryStore, NewEvent, StoredEvent } from './store.js'
+import type { HistoryStore, NewEvent, StoreDelivery, StoredEvent } from './store.js'
 import { type ResponseLink, Subscriber, type SubscriberOwner } from './subscriber.js'
 import {
   assertStreamName,
@@ -83,6 +83,8 @@ export class Hub<Published extends string | Promise<string> = string> {
   /** Lent to the children: the members they need, kept off this class's public type. */
   private readonly owner: Owner
   private closing: Promise<void> | undefined
+  /** How the store reaches this hub; also what tells this hub from another using the same store. */
+  private readonly delivery: StoreDelivery
 
   constructor(options: HubOptions = {}) {
     const resolved = resolveHubOptions(options)
@@ -108,12 +110,12 @@ export class Hub<Published extends string | Promise<string> = string> {
     )
     this.responses = this.registry
     this.owner = this.makeOwner()
-    if (!this.store.synchronous) {
-      this.store.attach({
-        deliver: (stream, events) => this.deliver(stream, events),
-        reset: (stream) => this.fanOut.reset(stream),
-      })
+    this.delivery = {
+      deliver: (stream, events) => this.deliver(stream, events),
+      reset: (stream) => this.fanOut.reset(stream),
     }
+    // Last: a store that refuses this hub (it serves another) must leave nothing running.
+    this.store.attach?.(this.delivery)
   }
 
   /** Whether {@link Hub.close} has been called. */
@@ -261,7 +263,11 @@ export class Hub<Published extends string | Promise<string> = string> {
       // Clients that do not read would otherwise hold their sockets open forever.
       if (outcome === 'timeout') for (const connection of ended) connection.sink.destroy()
     }
-    if (this.options.ownsStore) await this.store.close?.()
+    try {
+      if (this.options.ownsStore) await this.store.close?.()
+    } finally {
+      this.store.detach?.(this.delivery)
+    }
   }
 
   /** `subscribe`, with the response head to send when the stream starts (from `serve`). */

@@ -94,6 +94,14 @@ export interface SyncHistoryStore {
   size?(stream: string): number
   /** Where this store keeps responses (streams that end); without it the hub cannot start one. */
   readonly responses?: ResponseRecords | undefined
+  /**
+   * Called by the hub that takes this store, before any other call. A synchronous store never
+   * delivers through it (the hub fans out what `append` returns); it tells one hub from another, so
+   * that a store serving one hub can refuse a second with `ERR_INVALID_ARGUMENT`.
+   */
+  attach?(delivery: StoreDelivery): void
+  /** Called once the hub that attached with `delivery` has closed: another hub may attach now. */
+  detach?(delivery: StoreDelivery): void
   close?(): void | Promise<void>
 }
 
@@ -109,6 +117,8 @@ export interface AsyncHistoryStore {
   read(stream: string, after: string | null | undefined, limit: number): Promise<ReadResult>
   /** Called once by the hub before any other call. */
   attach(delivery: StoreDelivery): void
+  /** Called once the hub that attached with `delivery` has closed. */
+  detach?(delivery: StoreDelivery): void
   /**
    * Starts delivering `stream`. Resolves once every event appended after that moment will be
    * delivered, so a read that starts afterwards plus the deliveries miss nothing.
