@@ -321,10 +321,12 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     const o = this.#options
     const stored = await this.#load(o.storageKey)
     if (stored !== '') this.#lastEventId = stored
-    if (stored !== '' && this.#request.method !== 'GET') {
-      // A reloaded page with the saved position of a POST answer: resume it, never post again.
-      const url = await this.#load(this.#urlKey())
-      if (url !== '') this.#location = url
+    // The URL is saved as soon as the POST is answered, the position only with the first event: a
+    // page reloaded in between (waiting for the first token) has the one without the other.
+    const url = this.#request.method === 'GET' ? '' : await this.#load(this.#urlKey())
+    if (url !== '') this.#location = url
+    if (stored !== '' || url !== '') {
+      // A reloaded page whose POST was answered: resume that answer, never post again.
       const next = await this.#nextRequest(0, 'a saved position was found', undefined)
       if (this.#readyState === CLOSED) return
       if (next instanceof RewindClientError) {
@@ -439,6 +441,9 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
         { status: response.status },
       )
       if (retry) return error
+      // The server does not know the stream (an answer that expired): a saved position of it would
+      // make every later page load ask again and stop the same way; forgotten, the next one starts afresh.
+      if (response.status === 404) this.#forget()
       this.#fail(error)
       return undefined
     }

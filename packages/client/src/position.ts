@@ -22,7 +22,10 @@ export interface PositionStore {
   get(key: string): string | null | undefined | Promise<string | null | undefined>
   /** Saves `id` under `key`; called each time the position moves. */
   set(key: string, id: string): void | Promise<void>
-  /** Forgets `key`; called when the stream ends for good. Without it, an empty id is saved instead. */
+  /**
+   * Forgets `key`; called when the stream ends for good or the server answers 404 (it no longer
+   * knows the stream). Without it, an empty id is saved instead.
+   */
   delete?(key: string): void | Promise<void>
 }
 
