@@ -323,9 +323,10 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     if (stored !== '') this.#lastEventId = stored
     // The URL is saved as soon as the POST is answered, the position only with the first event: a
     // page reloaded in between (waiting for the first token) has the one without the other.
-    const url = this.#request.method === 'GET' ? '' : await this.#load(this.#urlKey())
+    const resumable = this.#request.method !== 'GET'
+    const url = resumable ? await this.#load(this.#urlKey()) : ''
     if (url !== '') this.#location = url
-    if (stored !== '' || url !== '') {
+    if (resumable && (stored !== '' || url !== '')) {
       // A reloaded page whose POST was answered: resume that answer, never post again.
       const next = await this.#nextRequest(0, 'a saved position was found', undefined)
       if (this.#readyState === CLOSED) return

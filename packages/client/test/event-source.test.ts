@@ -491,8 +491,16 @@ describe('options', () => {
         saved.set(key, id)
       },
     }
-    const { messagesAtLeast } = record(server.url(), { storageKey: 'feed', store, lastEventId: 'ignored' })
+    const asked: number[] = []
+    const { messagesAtLeast } = record(server.url(), {
+      storageKey: 'feed',
+      store,
+      lastEventId: 'ignored',
+      // Starting a GET stream from a saved position is no reconnection: resume is not asked.
+      resume: ({ attempt }) => void asked.push(attempt),
+    })
     await messagesAtLeast(1)
+    expect(asked).toEqual([])
     await waitUntil(() => writes.length === 2, 'two writes')
     expect(server.requests[0]!.lastEventId).toBe('10')
     expect(writes).toEqual(['11', '12'])
