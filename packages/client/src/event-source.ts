@@ -283,6 +283,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     const o = this.#options
     const position = await this.#saved.position()
     if (position !== '') this.#lastEventId = position
+    // Only a stream opened with another method than GET saves the URL that resumes it.
     const url = this.#request.method === 'GET' ? '' : await this.#saved.url()
     if (url !== '') this.#location = url
     if (resumesOnStart(this.#request.method, { position, url })) {
