@@ -157,14 +157,22 @@ export interface ResponseRecords {
   /** Creates an active response and its empty stream; false if the id is taken (active or not yet expired). */
   create(id: string, stream: string, limits: ResponseLimits): boolean | Promise<boolean>
   /**
-   * Appends an event while the response is active. Returns the stored event (synchronous stores),
-   * its id (shared stores, whose tail delivers it), or `undefined` when the response has ended.
+   * Appends an event while the response is active, in the producer's order: `seq` counts the
+   * response's events from 1, and event `seq` is stored only right after event `seq - 1`. That keeps
+   * a stored answer free of holes when an append fails midway through a window of appends in flight:
+   * the ones sent after it are refused, and the producer sends them again in order.
+   *
+   * Returns the stored event (synchronous stores), its id (shared stores, whose tail delivers it), or
+   * `undefined` when the response has ended. A `seq` that is stored already (an append sent again
+   * after its reply was lost) resolves as stored and is not stored twice. A `seq` whose predecessor
+   * is missing rejects with `ERR_HISTORY_LOST`.
    */
   append(
     id: string,
     stream: string,
     event: NewEvent,
     limits: ResponseLimits,
+    seq: number,
   ): StoredEvent | undefined | Promise<string | undefined>
   /**
    * Appends the terminal event and records how the response ended, if it is still active (with
