@@ -1,0 +1,206 @@
+/**
+ * Responses on Postgres: a response's events are an ordinary stream of the store (so any instance
+ * replays it and the live tail delivers it), and its lifecycle record is its stream's row: status,
+ * the producer's lease, the TTL after the end, the terminal event, its own bounds, and how many
+ * appends its producer made. Every change happens in a function that locks the row first, so of two
+ * instances that end a response at once exactly one appends the terminal event, and no event is ever
+ * appended after it. Appends are conditional and ordered: the producer's n-th append is stored only
+ * if the n - 1 before it are, so a stored answer never has a hole.
+ */
+import { RewindError } from '@rewind/core'
+import {
+  type NewEvent,
+  RESPONSE_STREAM_PREFIX,
+  type ResponseEnd,
+  type ResponseLimits,
+  type ResponseRecords,
+  type ResponseState,
+  type ResponseStatus,
+} from '@rewind/core/adapter'
+import { Batches } from './batches.js'
+import type { Database } from './database.js'
+import { weightOf } from './events.js'
+import { newEpoch } from './ids.js'
+
+/** What the store gives its responses. */
+export interface ResponseHost {
+  readonly database: Database
+  readonly maxBatch: number
+  /** Events of `stream` were appended: announce them, and read them here. */
+  readonly appended: (stream: string) => void
+  readonly unavailable: (action: string, stream: string, cause: unknown) => Error
+}
+
+/** One append of a producer: its number among the producer's appends, from 1. */
+interface Append {
+  readonly n: number
+  readonly event: NewEvent
+}
+
+/** `seqs` codes of `append_response` (see schema.ts). */
+const ALREADY_STORED = 0
+const REFUSED = -1
+
+/** The responses of a Postgres store (`store.responses`); the hub drives them. */
+export class PostgresResponses implements ResponseRecords {
+  private readonly batches: Batches<Append, string | undefined>
+  /** The number of the next append of each response produced here. */
+  private readonly next = new Map<string, number>()
+
+  constructor(private readonly host: ResponseHost) {
+    this.batches = new Batches(
+      host.maxBatch,
+      (stream, items) => this.send(stream, items),
+      (items) => {
+        let count = 1
+        while (count < items.length && items[count]!.n === items[0]!.n + count) count++
+        return count
+      },
+    )
+  }
+
+  private get s(): string {
+    return `"${this.host.database.schema}"`
+  }
+
+  async create(_id: string, stream: string, limits: ResponseLimits): Promise<boolean> {
+    const [row] = await this.run(
+      'create',
+      stream,
+      `SELECT * FROM ${this.s}.create_response($1, $2, $3, $4, $5, $6, $7) AS created`,
+      [
+        stream,
+        newEpoch(),
+        limits.lease,
+        limits.maxLifetime + limits.ttl,
+        limits.ttl,
+        limits.maxEvents,
+        Number.isFinite(limits.maxBytes) ? limits.maxBytes : Number.MAX_SAFE_INTEGER,
+      ],
+    )
+    const created = (row as { created: boolean } | undefined)?.created === true
+    if (created) this.next.set(stream, 1)
+    return created
+  }
+
+  /**
+   * Appends the producer's next event, in order after its earlier ones. Resolves with the id, or
+   * `undefined` once the response has ended; rejects with `ERR_HISTORY_LOST` when an earlier append
+   * of the producer was not stored (then nothing after it is: the response fails without a hole).
+   */
+  append(_id: string, stream: string, event: NewEvent, _limits: ResponseLimits): Promise<string | undefined> {
+    const n = this.next.get(stream) ?? 1
+    this.next.set(stream, n + 1)
+    return this.batches.add(stream, { n, event })
+  }
+
+  async end(
+    _id: string,
+    stream: string,
+    event: NewEvent,
+    reason: ResponseEnd,
+    limits: ResponseLimits,
+    onlyIfLapsed = false,
+  ): Promise<{ state: ResponseState } | undefined> {
+    const rows = await this.run(
+      'end',
+      stream,
+      `SELECT * FROM ${this.s}.end_response($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        stream,
+        reason,
+        event.event ?? '',
+        typeof event.value === 'string',
+        event.data,
+        weightOf(event.event, event.data),
+        onlyIfLapsed,
+        limits.ttl,
+      ],
+    )
+    const row = rows[0] as { status: string; epoch: string; end_seq: string | null } | undefined
+    if (row === undefined) return undefined
+    if (row.status !== 'active') {
+      this.next.delete(stream)
+      this.host.appended(stream)
+    }
+    return { state: stateOf(row.status, row.epoch, row.end_seq) }
+  }
+
+  async get(id: string): Promise<ResponseState | undefined> {
+    const stream = `${RESPONSE_STREAM_PREFIX}${id}`
+    const rows = await this.run(
+      'read',
+      stream,
+      `SELECT status, epoch, end_seq FROM ${this.s}.streams WHERE stream = $1 AND status IS NOT NULL AND expires_at > clock_timestamp()`,
+      [stream],
+    )
+    const row = rows[0] as { status: string; epoch: string; end_seq: string | null } | undefined
+    return row === undefined ? undefined : stateOf(row.status, row.epoch, row.end_seq)
+  }
+
+  async renew(id: string, lease: number): Promise<boolean> {
+    const stream = `${RESPONSE_STREAM_PREFIX}${id}`
+    const rows = await this.run(
+      'renew',
+      stream,
+      `UPDATE ${this.s}.streams SET lease_until = clock_timestamp() + $2 * interval '1 millisecond'
+       WHERE stream = $1 AND status = 'active' AND expires_at > clock_timestamp() RETURNING 1 AS renewed`,
+      [stream, lease],
+    )
+    return rows.length === 1
+  }
+
+  /** Forgets the numbering of producers (the store is closing). */
+  clear(): void {
+    this.next.clear()
+  }
+
+  private async send(stream: string, items: readonly Append[]): Promise<(string | undefined)[]> {
+    const rows = await this.run(
+      'append to',
+      stream,
+      `SELECT * FROM ${this.s}.append_response($1, $2, $3, $4, $5, $6)`,
+      [
+        stream,
+        items[0]!.n,
+        items.map((item) => item.event.event ?? ''),
+        items.map((item) => typeof item.event.value === 'string'),
+        items.map((item) => item.event.data),
+        items.map((item) => weightOf(item.event.event, item.event.data)),
+      ],
+    )
+    const row = rows[0] as { epoch: string; status: string | null; seqs: string[] }
+    if (row.status !== 'active') this.next.delete(stream)
+    const seqs = row.seqs.map(Number)
+    if (seqs.some((seq) => seq > 0)) this.host.appended(stream)
+    const refused = seqs.indexOf(REFUSED)
+    if (refused >= 0) {
+      throw new RewindError(
+        'ERR_HISTORY_LOST',
+        `append ${items[refused]!.n} to response stream ${JSON.stringify(stream)} was refused: an earlier append of its producer was not stored (a failed write), and a stored answer must not have a hole; the response fails`,
+      )
+    }
+    return seqs.map((seq) => {
+      if (seq > 0) return `${row.epoch}-${seq}`
+      // Stored already (a resend after a lost reply): its id was given with the first answer.
+      if (seq === ALREADY_STORED) return ''
+      return undefined
+    })
+  }
+
+  private async run(action: string, stream: string, text: string, values: unknown[]): Promise<object[]> {
+    try {
+      return await this.host.database.query(text, values)
+    } catch (cause) {
+      throw this.host.unavailable(`${action} the response of`, stream, cause)
+    }
+  }
+}
+
+function stateOf(status: string, epoch: string, endSeq: string | null): ResponseState {
+  return {
+    status: status as ResponseStatus,
+    origin: `${epoch}-0`,
+    endId: endSeq === null ? undefined : `${epoch}-${endSeq}`,
+  }
+}
