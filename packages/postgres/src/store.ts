@@ -6,7 +6,7 @@
  */
 import { type GapReason, RewindError, throttleErrors } from '@rewind/core'
 import type { AsyncHistoryStore, NewEvent, Position, ReadResult, StoreDelivery } from '@rewind/core/adapter'
-import type { ClientConfig } from 'pg'
+import type { ClientBase, ClientConfig } from 'pg'
 import { Batches } from './batches.js'
 import { Database } from './database.js'
 import { type Decoder, toEvent, weightOf } from './events.js'
@@ -99,31 +99,57 @@ export class PostgresStore implements AsyncHistoryStore {
     return this.appends.add(stream, event)
   }
 
-  private async appendBatch(stream: string, events: readonly NewEvent[]): Promise<string[]> {
+  /**
+   * Appends an event inside the application's own transaction, on its client: the event exists if
+   * and only if the transaction commits, with the id it returns. The cost: the stream's row stays
+   * locked until that transaction ends, so the stream's other appends (from every process) wait for
+   * it; keep such transactions short. Nothing is announced: call {@link announce} after `COMMIT`
+   * (else the poll delivers the event within `pollInterval`). `event.data` is the text stored, and
+   * `event.value` a string when the data was published as one (else it is parsed back with
+   * `deserialize`).
+   */
+  async appendWithin(client: ClientBase, stream: string, event: NewEvent): Promise<string> {
+    await this.database.migrate()
+    const [id] = await this.appendBatch(stream, [event], client)
+    return id!
+  }
+
+  /** Tells every process that `stream` has new events (after an {@link appendWithin} committed). */
+  announce(stream: string): void {
+    this.appended(stream)
+  }
+
+  private async appendBatch(
+    stream: string,
+    events: readonly NewEvent[],
+    client?: ClientBase,
+  ): Promise<string[]> {
     const finite = (value: number): number | null => (Number.isFinite(value) ? value : null)
     let rows: { epoch: string; last_seq: string }[]
     try {
-      rows = await this.database.query(
-        `SELECT * FROM "${this.schema}".append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [
-          stream,
-          newEpoch(),
-          events.map((event) => event.event ?? ''),
-          events.map((event) => typeof event.value === 'string'),
-          events.map((event) => event.data),
-          events.map((event) => weightOf(event.event, event.data)),
-          this.options.maxLen,
-          finite(this.options.maxBytes) ?? Number.MAX_SAFE_INTEGER,
-          finite(this.options.maxAge),
-          finite(this.options.streamTtl) ?? 100 * 365 * 24 * 3600 * 1000,
-        ],
-      )
+      const text = `SELECT * FROM "${this.schema}".append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+      const values = [
+        stream,
+        newEpoch(),
+        events.map((event) => event.event ?? ''),
+        events.map((event) => typeof event.value === 'string'),
+        events.map((event) => event.data),
+        events.map((event) => weightOf(event.event, event.data)),
+        this.options.maxLen,
+        finite(this.options.maxBytes) ?? Number.MAX_SAFE_INTEGER,
+        finite(this.options.maxAge),
+        finite(this.options.streamTtl) ?? 100 * 365 * 24 * 3600 * 1000,
+      ]
+      rows =
+        client === undefined
+          ? await this.database.query(text, values)
+          : (await client.query<{ epoch: string; last_seq: string }>(text, values)).rows
     } catch (cause) {
       throw this.unavailable('append to', stream, cause)
     }
     const { epoch, last_seq } = rows[0]!
     const last = Number(last_seq)
-    this.appended(stream)
+    if (client === undefined) this.appended(stream)
     return events.map((_, i) => `${epoch}-${last - events.length + 1 + i}`)
   }
 
@@ -169,12 +195,10 @@ export class PostgresStore implements AsyncHistoryStore {
     if (after === undefined) return { events: [], position: positionOf(row.epoch, row.last), done: true }
     if (after === null) return { events: [], position: before, done: empty }
     if (parsed === undefined) return gapAt('unknown', before, empty)
-    if (parsed.epoch === NO_EPOCH && parsed.seq === 0) {
-      // Given before the stream had a row: exact only if nothing has been trimmed since.
-      if (row.first !== 1) return gapAt('evicted', before, empty)
-      return { events: [], position: before, done: empty }
-    }
-    if (parsed.epoch !== row.epoch) return gapAt('epoch', before, empty)
+    // `0-0` was given before the stream had a row: it is exact while nothing has been trimmed.
+    const origin = parsed.epoch === NO_EPOCH && parsed.seq === 0
+    if (origin && row.first !== 1) return gapAt('evicted', before, empty)
+    if (!origin && parsed.epoch !== row.epoch) return gapAt('epoch', before, empty)
     if (parsed.seq > row.last) return gapAt('unknown', before, empty)
     if (parsed.seq < row.first - 1) return gapAt('evicted', before, empty)
     const events = page.events.map((entry) => toEvent(stream, row.epoch, entry, this.decoder))
