@@ -17,8 +17,10 @@ export interface Bouncer {
   close(): Promise<void>
 }
 
+const { CI, PATH } = process.env
+
 async function findBinary(): Promise<string | undefined> {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/bin'].filter(Boolean)
+  const dirs = [...(PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin'].filter(Boolean)
   for (const dir of dirs) {
     const candidate = join(dir, 'pgbouncer')
     try {
@@ -54,7 +56,7 @@ export async function bouncerForTests(suite: string, databaseUrl: string): Promi
   const binary = await findBinary()
   if (binary === undefined) {
     const message = "no executable pgbouncer (install Debian's pgbouncer: bash scripts/provision.sh)"
-    if (process.env['CI']) throw new Error(`${suite}: ${message}`)
+    if (CI) throw new Error(`${suite}: ${message}`)
     console.warn(`\n*** SKIPPING the ${suite} tests: ${message} ***\n`)
     return undefined
   }
