@@ -86,13 +86,21 @@ function listen({ databaseUrl, channel, events, log }) {
     })
     client.on('notification', (message) => {
       if (message.channel !== channel || message.payload === undefined) return
-      events.publish(STREAM, { event: 'todo', data: JSON.parse(message.payload) })
+      // The history is in Postgres: an append that fails is reported (a page that missed it refetches
+      // on the next resync or gap).
+      events
+        .publish(STREAM, { event: 'todo', data: JSON.parse(message.payload) })
+        .catch((error) => log(`publish failed: ${error instanceof Error ? error.message : String(error)}`))
     })
     try {
       await client.connect()
       await client.query(`LISTEN ${ident(channel)}`)
       delay = 100
-      if (reconnected) events.publish(STREAM, { event: 'resync', data: '' })
+      if (reconnected) {
+        events
+          .publish(STREAM, { event: 'resync', data: '' })
+          .catch((error) => log(`publish failed: ${error instanceof Error ? error.message : String(error)}`))
+      }
     } catch (error) {
       log(`cannot listen: ${error instanceof Error ? error.message : String(error)}`)
       await client.end().catch(() => {})
