@@ -12,6 +12,9 @@ export interface Pending<I, R> {
   readonly reject: (error: unknown) => void
 }
 
+/** Most appends that may wait for one stream, in batches of `maxBatch`: past it, appends are refused. */
+export const WAITING_BATCHES = 16
+
 /** Sends one batch of a stream and returns one result per item, in order. */
 export type SendBatch<I, R> = (stream: string, items: readonly I[]) => Promise<readonly R[]>
 
@@ -31,16 +34,26 @@ export class Batches<I, R> {
      * How many of the waiting items (at least 1) may go in one batch with the first: items that do not
      * fit together (for example appends that are not consecutive) go in the next one.
      */
-    private readonly fits: (items: readonly I[]) => number = (items) => items.length,
+    private readonly fits: (items: readonly I[]) => number,
+    /** The error of an append refused because `WAITING_BATCHES × maxBatch` wait already. */
+    private readonly overflow: (stream: string, waiting: number) => Error,
   ) {}
 
-  /** Appends `item` to `stream` in the next transaction of that stream. */
+  /**
+   * Appends `item` to `stream` in the next transaction of that stream. While Postgres is slower than
+   * the appends, at most `WAITING_BATCHES × maxBatch` wait per stream; more are refused at once (the
+   * publisher answers 503), so a stalled database never grows this process's memory.
+   */
   add(stream: string, item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       let queue = this.queues.get(stream)
       if (queue === undefined) {
         queue = { waiting: [], busy: false }
         this.queues.set(stream, queue)
+      }
+      if (queue.waiting.length >= WAITING_BATCHES * this.maxBatch) {
+        reject(this.overflow(stream, queue.waiting.length))
+        return
       }
       queue.waiting.push({ item, resolve, reject })
       if (!queue.busy) void this.run(stream, queue)

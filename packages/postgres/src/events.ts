@@ -17,7 +17,8 @@ export interface EventRow {
   readonly seq: string
   readonly event: string
   readonly is_string: boolean
-  readonly data: string
+  /** The data's UTF-8 bytes (`bytea`). */
+  readonly data: Buffer
 }
 
 /** An event read back from Postgres. */
@@ -72,7 +73,15 @@ export class PostgresEvent implements StoredEvent {
 
 /** The event of a row of `stream` in its `epoch`. */
 export function toEvent(stream: string, epoch: string, row: EventRow, decoder: Decoder): PostgresEvent {
-  return new PostgresEvent(stream, epoch, Number(row.seq), row.event, row.data, row.is_string, decoder)
+  return new PostgresEvent(
+    stream,
+    epoch,
+    Number(row.seq),
+    row.event,
+    row.data.toString('utf8'),
+    row.is_string,
+    decoder,
+  )
 }
 
 /** What an event weighs against `maxBytes`: its data, its type and a fixed 32 bytes for the rest. */

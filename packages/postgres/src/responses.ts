@@ -56,6 +56,8 @@ export class PostgresResponses implements ResponseRecords {
         while (count < items.length && items[count]!.n === items[0]!.n + count) count++
         return count
       },
+      (stream, waiting) =>
+        host.unavailable('append to the response of', stream, `${waiting} appends wait for Postgres already`),
     )
   }
 
@@ -105,13 +107,13 @@ export class PostgresResponses implements ResponseRecords {
     const rows = await this.run(
       'end',
       stream,
-      `SELECT * FROM ${this.s}.end_response($1, $2, $3, $4, $5, $6, $7, $8)`,
+      `SELECT * FROM ${this.s}.end_response($1, $2, $3, $4, $5::bytea, $6, $7, $8)`,
       [
         stream,
         reason,
         event.event ?? '',
         typeof event.value === 'string',
-        event.data,
+        Buffer.from(event.data),
         weightOf(event.event, event.data),
         onlyIfLapsed,
         limits.ttl,
@@ -159,13 +161,13 @@ export class PostgresResponses implements ResponseRecords {
     const rows = await this.run(
       'append to',
       stream,
-      `SELECT * FROM ${this.s}.append_response($1, $2, $3, $4, $5, $6)`,
+      `SELECT * FROM ${this.s}.append_response($1, $2, $3, $4, $5::bytea[], $6)`,
       [
         stream,
         items[0]!.n,
         items.map((item) => item.event.event ?? ''),
         items.map((item) => typeof item.event.value === 'string'),
-        items.map((item) => item.event.data),
+        items.map((item) => Buffer.from(item.event.data)),
         items.map((item) => weightOf(item.event.event, item.event.data)),
       ],
     )

@@ -39,7 +39,8 @@ export function channelOf(schema: string): string {
  *   earlier lifetime are recognised), the last sequence number issued, the first one retained, the
  *   bytes retained and when an idle stream may be dropped; for a response also its status, its
  *   producer's lease, its terminal event, its own bounds and how many appends its producer made.
- * - `events`: the retained events, by stream and sequence number.
+ * - `events`: the retained events, by stream and sequence number. The data is `bytea` (its UTF-8
+ *   bytes), since a `text` column cannot hold the NUL character that an event's data may carry.
  */
 export function schemaSql(schema: string): string {
   const s = `"${checkSchema(schema)}"`
@@ -68,7 +69,7 @@ CREATE TABLE IF NOT EXISTS ${s}.events (
   seq bigint NOT NULL,
   event text NOT NULL,
   is_string boolean NOT NULL,
-  data text NOT NULL,
+  data bytea NOT NULL,
   bytes integer NOT NULL,
   created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   PRIMARY KEY (stream, seq)
@@ -120,7 +121,7 @@ END $fn$;
 -- Appends events to a feed (creating its row, with p_epoch, if there is none) and returns the
 -- stream's epoch and the sequence number of the last event appended.
 CREATE OR REPLACE FUNCTION ${s}.append(p_stream text, p_epoch text, p_events text[], p_strings boolean[],
-  p_data text[], p_bytes integer[], p_max_events bigint, p_max_bytes bigint, p_max_age_ms bigint,
+  p_data bytea[], p_bytes integer[], p_max_events bigint, p_max_bytes bigint, p_max_age_ms bigint,
   p_ttl_ms bigint, OUT epoch text, OUT last_seq bigint)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
@@ -180,7 +181,7 @@ END $fn$;
 -- (a resend), -1 refused because an earlier append is missing (nothing after it is stored either),
 -- -2 not stored because the response is no longer active (or unknown).
 CREATE OR REPLACE FUNCTION ${s}.append_response(p_stream text, p_first_n bigint, p_events text[],
-  p_strings boolean[], p_data text[], p_bytes integer[], OUT epoch text, OUT status text, OUT seqs bigint[])
+  p_strings boolean[], p_data bytea[], p_bytes integer[], OUT epoch text, OUT status text, OUT seqs bigint[])
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -230,7 +231,7 @@ END $fn$;
 -- p_only_if_lapsed, only if its lease has lapsed too). Returns the status, the epoch and the
 -- terminal event's sequence number after the call; no row for an unknown response.
 CREATE OR REPLACE FUNCTION ${s}.end_response(p_stream text, p_reason text, p_event text,
-  p_string boolean, p_data text, p_bytes integer, p_only_if_lapsed boolean, p_ttl_ms bigint)
+  p_string boolean, p_data bytea, p_bytes integer, p_only_if_lapsed boolean, p_ttl_ms bigint)
 RETURNS TABLE (status text, epoch text, end_seq bigint)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column

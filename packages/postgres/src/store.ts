@@ -66,7 +66,13 @@ export class PostgresStore implements AsyncHistoryStore {
       deliver: (stream, events) => this.delivery?.deliver(stream, events),
       reset: (stream) => this.delivery?.reset(stream),
     })
-    this.appends = new Batches(this.options.maxBatch, (stream, events) => this.appendBatch(stream, events))
+    this.appends = new Batches(
+      this.options.maxBatch,
+      (stream, events) => this.appendBatch(stream, events),
+      (events) => events.length,
+      (stream, waiting) =>
+        this.unavailable('append to', stream, `${waiting} appends wait for Postgres already`),
+    )
     this.responses = new PostgresResponses({
       database: this.database,
       maxBatch: this.options.maxBatch,
@@ -127,13 +133,13 @@ export class PostgresStore implements AsyncHistoryStore {
     const finite = (value: number): number | null => (Number.isFinite(value) ? value : null)
     let rows: { epoch: string; last_seq: string }[]
     try {
-      const text = `SELECT * FROM "${this.schema}".append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+      const text = `SELECT * FROM "${this.schema}".append($1, $2, $3, $4, $5::bytea[], $6, $7, $8, $9, $10)`
       const values = [
         stream,
         newEpoch(),
         events.map((event) => event.event ?? ''),
         events.map((event) => typeof event.value === 'string'),
-        events.map((event) => event.data),
+        events.map((event) => Buffer.from(event.data)),
         events.map((event) => weightOf(event.event, event.data)),
         this.options.maxLen,
         finite(this.options.maxBytes) ?? Number.MAX_SAFE_INTEGER,

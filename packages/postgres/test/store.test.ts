@@ -112,6 +112,14 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
       expect((await store.read('other', `${epoch}-1`, 10)).gap).toBe('epoch')
     })
 
+    it('keeps any data a string can carry, NUL and astral characters included', async () => {
+      const store = open()
+      const data = 'a\u0000b 🙂 é\r\n'
+      const id = await store.append('s', message(data))
+      const page = await store.read('s', `${id.split('-')[0]}-0`, 10)
+      expect(page.events.map((e) => [e.data, e.value])).toEqual([[data, data]])
+    })
+
     it('bounds a stream by count and bytes, with the gap signal for what was evicted', async () => {
       const store = open({ maxLen: 3, maxBytes: 3 * (32 + 10) })
       const ids: string[] = []
@@ -179,6 +187,21 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
       expect(appendCalls).toBeLessThanOrEqual(5)
       const page = await store.read('tokens', `${ids[0]!.split('-')[0]}-0`, 1000)
       expect(page.events.map((e) => e.data)).toEqual(Array.from({ length: 300 }, (_, i) => `t${i}`))
+    })
+
+    it('refuses appends past 16 batches waiting for one stream, and stores the others in order', async () => {
+      const store = open({ maxBatch: 2 })
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 60 }, (_, i) => store.append('s', message(`${i}`))),
+      )
+      const stored = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []))
+      const refused = outcomes.filter((o) => o.status === 'rejected')
+      // The first is sent at once; 32 wait; the rest are refused.
+      expect(stored).toEqual(Array.from({ length: 33 }, (_, i) => i))
+      expect(refused).toHaveLength(27)
+      expect(refused[0]).toMatchObject({ reason: { code: 'ERR_STORE_UNAVAILABLE' } })
+      const page = await store.read('s', '0-0', 100)
+      expect(page.events.map((e) => e.data)).toEqual(stored.map(String))
     })
 
     it('refuses an append with ERR_STORE_UNAVAILABLE when Postgres is unreachable', async () => {
