@@ -7,8 +7,6 @@ import type { EventRow } from './events.js'
 import type { PostgresStoreOptions, ResolvedOptions } from './options.js'
 import { schemaSql } from './schema.js'
 
-/** How long the store's own pool waits for a connection before a query fails, in milliseconds. */
-const CONNECT_TIMEOUT = 5000
 /** Most streams one poll asks about in one statement. */
 const POLL_CHUNK = 1000
 
@@ -38,6 +36,7 @@ export class Database {
   readonly schema: string
   private readonly owned: boolean
   private readonly createSchema: boolean
+  private readonly timeout: number
   private ready: Promise<void> | undefined
   /** The connection settings of the pool, for the `LISTEN` connection. */
   readonly settings: ClientConfig
@@ -45,6 +44,7 @@ export class Database {
   constructor(options: PostgresStoreOptions, resolved: ResolvedOptions) {
     this.schema = resolved.schema
     this.createSchema = resolved.createSchema
+    this.timeout = resolved.commandTimeout
     if (options.pool !== undefined) {
       this.pool = options.pool
       this.owned = false
@@ -52,7 +52,9 @@ export class Database {
     } else {
       const config: PoolConfig = {
         max: resolved.poolSize,
-        connectionTimeoutMillis: CONNECT_TIMEOUT,
+        connectionTimeoutMillis: resolved.commandTimeout,
+        // The server gives up too, so a statement stuck behind a lock does not hold a connection.
+        statement_timeout: resolved.commandTimeout,
         keepAlive: true,
         ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
       }
@@ -64,11 +66,25 @@ export class Database {
     }
   }
 
-  /** Runs `text` once the schema exists. */
+  /**
+   * Runs `text` once the schema exists, failing after `commandTimeout` (waiting for a connection of
+   * the pool included). A query that timed out may still run on the server.
+   */
   async query<R extends object>(text: string, values?: unknown[]): Promise<R[]> {
-    await this.migrate()
-    const result = await this.pool.query<R>(text, values)
-    return result.rows
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeout} ms`)), this.timeout)
+    })
+    try {
+      const running = (async () => {
+        await this.migrate()
+        return (await this.pool.query<R>(text, values)).rows
+      })()
+      running.catch(() => {})
+      return await Promise.race([running, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /**

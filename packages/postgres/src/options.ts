@@ -25,6 +25,8 @@ export const DEFAULT_MAX_RECONNECT_DELAY = 5000
 export const DEFAULT_SWEEP_INTERVAL = 60_000
 /** Default of {@link PostgresStoreOptions.maxBatch}. */
 export const DEFAULT_MAX_BATCH = 256
+/** Default of {@link PostgresStoreOptions.commandTimeout}. */
+export const DEFAULT_COMMAND_TIMEOUT = 5000
 /** Default of {@link PostgresStoreOptions.poolSize}. */
 export const DEFAULT_POOL_SIZE = 10
 
@@ -98,6 +100,13 @@ export interface PostgresStoreOptions {
    */
   streamTtl?: number
   /**
+   * How long an append, read or watch may wait for Postgres (for a connection of the pool and for
+   * the answer) before it fails with `ERR_STORE_UNAVAILABLE`, in milliseconds, so the publisher can
+   * answer 503. (Like any write over a network, one that timed out may still have been applied.)
+   * @defaultValue 5000
+   */
+  commandTimeout?: number
+  /**
    * How often the live tail asks Postgres whether a followed stream moved, in milliseconds. It
    * catches what a lost notification missed, and is the only path when `LISTEN` cannot work.
    * @defaultValue 250
@@ -158,6 +167,7 @@ export interface ResolvedOptions {
   readonly maxAge: number
   /** In milliseconds; `Infinity` to keep streams forever. */
   readonly streamTtl: number
+  readonly commandTimeout: number
   readonly pollInterval: number
   readonly probeTimeout: number
   readonly minReconnectDelay: number
@@ -216,6 +226,7 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     maxBytes: limit('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES),
     maxAge: limit('maxAge', options.maxAge ?? Number.POSITIVE_INFINITY),
     streamTtl: limit('streamTtl', options.streamTtl ?? DEFAULT_STREAM_TTL),
+    commandTimeout: timer('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT),
     pollInterval: timer('pollInterval', options.pollInterval ?? DEFAULT_POLL_INTERVAL),
     probeTimeout: timer('probeTimeout', options.probeTimeout ?? DEFAULT_PROBE_TIMEOUT),
     minReconnectDelay,

@@ -129,7 +129,13 @@ export class Tail {
   /** Opens the `LISTEN` connection, listens, probes, and catches up; on failure, retries later. */
   private async connect(): Promise<void> {
     if (this.closed) return
-    const client = new pg.Client({ keepAlive: true, ...this.options.listen })
+    // TCP keepalive after 10 s idle, so a connection that died silently (a half-open socket) is
+    // noticed and replaced; the poll covers the meantime.
+    const client = new pg.Client({
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      ...this.options.listen,
+    })
     this.client = client
     this.mode = 'connecting'
     client.on('notification', this.onNotification)

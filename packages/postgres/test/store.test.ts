@@ -204,6 +204,25 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
       expect(page.events.map((e) => e.data)).toEqual(stored.map(String))
     })
 
+    it('fails an append stuck behind a lock after commandTimeout, with ERR_STORE_UNAVAILABLE', async () => {
+      const store = open({ commandTimeout: 300 })
+      await store.append('s', message('a'))
+      const locker = new pg.Client({ connectionString: url })
+      await locker.connect()
+      try {
+        await locker.query('BEGIN')
+        await locker.query(`SELECT 1 FROM "${store.schema}".streams WHERE stream = 's' FOR UPDATE`)
+        const started = Date.now()
+        await expect(store.append('s', message('b'))).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' })
+        expect(Date.now() - started).toBeLessThan(1000)
+        await locker.query('ROLLBACK')
+        // The pool's connection was not left waiting: the next append goes through.
+        expect(await store.append('s', message('c'))).toMatch(/-2$/)
+      } finally {
+        await locker.end()
+      }
+    })
+
     it('refuses an append with ERR_STORE_UNAVAILABLE when Postgres is unreachable', async () => {
       const store = open({ connectionString: 'postgres://postgres@127.0.0.1:1/none', listen: false })
       await expect(store.append('s', message('a'))).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' })
