@@ -37,8 +37,7 @@ interface Append {
   readonly event: NewEvent
 }
 
-/** `seqs` codes of `append_response` (see schema.ts). */
-const ALREADY_STORED = 0
+/** The `seqs` code of `append_response` for an append refused because an earlier one is missing. */
 const REFUSED = -1
 
 /** The responses of a Postgres store (`store.responses`); the hub drives them. */
@@ -86,13 +85,20 @@ export class PostgresResponses implements ResponseRecords {
   }
 
   /**
-   * Appends the producer's next event, in order after its earlier ones. Resolves with the id, or
-   * `undefined` once the response has ended; rejects with `ERR_HISTORY_LOST` when an earlier append
-   * of the producer was not stored (then nothing after it is: the response fails without a hole).
+   * Appends the producer's `n`-th event (counted from 1; without `n`, the one after the last this
+   * store was given), stored only if the n - 1 before it are. Resolves with its id (also for a resend
+   * of an append already stored), or `undefined` once the response has ended; rejects with
+   * `ERR_HISTORY_LOST` when an earlier append is missing (then nothing after it is stored: the
+   * response fails without a hole).
    */
-  append(_id: string, stream: string, event: NewEvent, _limits: ResponseLimits): Promise<string | undefined> {
-    const n = this.next.get(stream) ?? 1
-    this.next.set(stream, n + 1)
+  append(
+    _id: string,
+    stream: string,
+    event: NewEvent,
+    _limits: ResponseLimits,
+    n: number = this.next.get(stream) ?? 1,
+  ): Promise<string | undefined> {
+    this.next.set(stream, Math.max(n + 1, this.next.get(stream) ?? 1))
     return this.batches.add(stream, { n, event })
   }
 
@@ -182,12 +188,7 @@ export class PostgresResponses implements ResponseRecords {
         `append ${items[refused]!.n} to response stream ${JSON.stringify(stream)} was refused: an earlier append of its producer was not stored (a failed write), and a stored answer must not have a hole; the response fails`,
       )
     }
-    return seqs.map((seq) => {
-      if (seq > 0) return `${row.epoch}-${seq}`
-      // Stored already (a resend after a lost reply): its id was given with the first answer.
-      if (seq === ALREADY_STORED) return ''
-      return undefined
-    })
+    return seqs.map((seq) => (seq > 0 ? `${row.epoch}-${seq}` : undefined))
   }
 
   private async run(action: string, stream: string, text: string, values: unknown[]): Promise<object[]> {

@@ -177,9 +177,10 @@ END $fn$;
 
 -- Appends a producer's events to an active response, in its order: the i-th event is its producer's
 -- append number p_first_n + i - 1, stored only if the response holds exactly the appends before it.
--- Returns the epoch, the status and one sequence number per event: > 0 stored, 0 stored already
--- (a resend), -1 refused because an earlier append is missing (nothing after it is stored either),
--- -2 not stored because the response is no longer active (or unknown).
+-- A response's stream holds its producer's appends only (then its end), so append n has sequence
+-- number n. Returns the epoch, the status and one sequence number per event: > 0 stored (now, or
+-- already: a resend), -1 refused because an earlier append is missing (nothing after it is stored
+-- either), -2 not stored because the response is no longer active (or unknown).
 CREATE OR REPLACE FUNCTION ${s}.append_response(p_stream text, p_first_n bigint, p_events text[],
   p_strings boolean[], p_data bytea[], p_bytes integer[], OUT epoch text, OUT status text, OUT seqs bigint[])
 LANGUAGE plpgsql AS $fn$
@@ -207,7 +208,7 @@ BEGIN
       v_refused := true;
       seqs := seqs || (-1)::bigint;
     ELSIF v_row.appended >= v_n THEN
-      seqs := seqs || 0::bigint;
+      seqs := seqs || v_n;
     ELSE
       v_seq := v_seq + 1;
       INSERT INTO ${s}.events (stream, seq, event, is_string, data, bytes)

@@ -204,22 +204,25 @@ describe.skipIf(url === undefined)('responses on the Postgres store, across inst
     expect(await again.done).toBe('done')
   })
 
-  it('a stored answer never has a hole: an append after a refused one is refused too', async () => {
+  it('stores appends only in order: one whose predecessor is missing is refused, a resend is stored once', async () => {
     const [a] = await pair()
     const records = a.store.responses
     const limits = { maxEvents: 100, maxBytes: 1 << 20, maxLifetime: 60_000, ttl: 60_000, lease: 10_000 }
     const stream = 'rewind:response:holes'
     expect(await records.create('holes', stream, limits)).toBe(true)
     const event = (data: string) => ({ event: undefined, data, value: data })
-    expect(await records.append('holes', stream, event('a'), limits)).toMatch(/-1$/)
-    // The producer's second append is lost on the way (its number is taken, nothing is stored)...
-    ;(records as unknown as { next: Map<string, number> }).next.set(stream, 3)
-    // ...so its third is refused, and the response fails instead of keeping a hole.
-    await expect(records.append('holes', stream, event('c'), limits)).rejects.toMatchObject({
+    const first = await records.append('holes', stream, event('a'), limits, 1)
+    expect(first).toMatch(/-1$/)
+    // The producer's second append was lost on the way: its third is refused, nothing is stored.
+    await expect(records.append('holes', stream, event('c'), limits, 3)).rejects.toMatchObject({
       code: 'ERR_HISTORY_LOST',
     })
+    const second = await records.append('holes', stream, event('b'), limits, 2)
+    // A resend of an append already stored (its reply was lost) gets the same id, and adds nothing.
+    expect(await records.append('holes', stream, event('b'), limits, 2)).toBe(second)
+    expect(await records.append('holes', stream, event('a'), limits, 1)).toBe(first)
     const page = await a.store.read(stream, (await records.get('holes'))!.origin, 10)
-    expect(page.events.map((e) => e.data)).toEqual(['a'])
+    expect(page.events.map((e) => e.data)).toEqual(['a', 'b'])
   })
 
   it('holds 5,000 tokens with the default bounds, appended in batches: a client on B gets every one from the start', async () => {
