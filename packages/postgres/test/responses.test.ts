@@ -10,7 +10,7 @@ import { EventSource } from 'eventsource'
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { delay, RawClient, waitUntil } from '../../redis/test/helpers/sse.js'
-import { createPostgresStore, type PostgresStore } from '../src/index.js'
+import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from './helpers/database.js'
 
 const url = await databaseForTests('Postgres responses')
@@ -56,8 +56,18 @@ describe.skipIf(url === undefined)('responses on the Postgres store, across inst
     await dropSchemas(url!, schemas)
   })
 
-  async function instance(schema: string, options: Omit<HubOptions, 'store'> = {}): Promise<Instance> {
-    const store = createPostgresStore({ connectionString: url, schema, poolSize: 4, onError: () => {} })
+  async function instance(
+    schema: string,
+    options: Omit<HubOptions, 'store'> = {},
+    storeOptions: PostgresStoreOptions = {},
+  ): Promise<Instance> {
+    const store = createPostgresStore({
+      connectionString: url,
+      schema,
+      poolSize: 4,
+      onError: () => {},
+      ...storeOptions,
+    })
     // Errors are expected where a test cuts an instance off Postgres; the assertions say what clients see.
     const hub = createHub({
       retry: 50,
@@ -223,6 +233,32 @@ describe.skipIf(url === undefined)('responses on the Postgres store, across inst
     expect(await records.append('holes', stream, event('a'), limits, 1)).toBe(first)
     const page = await a.store.read(stream, (await records.get('holes'))!.origin, 10)
     expect(page.events.map((e) => e.data)).toEqual(['a', 'b'])
+  })
+
+  it("an answer is bounded by its own limits, not by the feeds' maxAge: all of it stays past that age", async () => {
+    const schema = uniqueSchema('responses')
+    schemas.push(schema)
+    const a = await instance(schema, {}, { maxAge: 100 })
+    const { id, done } = await a.hub.responses.start(tokens(20, 1))
+    expect(await done).toBe('done')
+    await delay(250)
+    const client = await open(a.url(id))
+    await waitUntil(() => client.ended, 'the end of the body')
+    expect(dataOf(client)).toEqual(expected(20))
+    expect(client.events.some((e) => e.event === 'rewind-gap')).toBe(false)
+  })
+
+  it('an answer past its own maxBytes gives a client from its start the gap signal, then the rest', async () => {
+    const [a] = await pair({ responses: { maxBytes: 10 * (32 + 3) } })
+    const { id, done } = await a.hub.responses.start(tokens(50, 0))
+    expect(await done).toBe('done')
+    const client = await open(a.url(id))
+    await waitUntil(() => client.ended, 'the end of the body')
+    expect(client.events.filter((e) => e.event === 'rewind-gap').map((e) => e.data)).toEqual(['evicted'])
+    const data = dataOf(client)
+    expect(data.length).toBeLessThan(11)
+    expect(data).toEqual(expected(50).slice(50 - data.length))
+    expect(endOf(client)).toBe('done')
   })
 
   it('holds 5,000 tokens with the default bounds, appended in batches: a client on B gets every one from the start', async () => {
