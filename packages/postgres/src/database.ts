@@ -53,8 +53,7 @@ export class Database {
       const config: PoolConfig = {
         max: resolved.poolSize,
         connectionTimeoutMillis: resolved.commandTimeout,
-        // The server gives up too, so a statement stuck behind a lock does not hold a connection.
-        statement_timeout: resolved.commandTimeout,
+        // No statement_timeout: as a startup parameter, PgBouncer refuses the connection with it.
         keepAlive: true,
         ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
       }

@@ -102,7 +102,9 @@ export interface PostgresStoreOptions {
   /**
    * How long an append, read or watch may wait for Postgres (for a connection of the pool and for
    * the answer) before it fails with `ERR_STORE_UNAVAILABLE`, in milliseconds, so the publisher can
-   * answer 503. (Like any write over a network, one that timed out may still have been applied.)
+   * answer 503. Postgres stops waiting for a stream's row lock after 0.8 × this (`lock_timeout`,
+   * set inside the store's functions: PgBouncer refuses it as a startup parameter), so a write
+   * that timed out is usually not applied later; like any write over a network, it may have been.
    * @defaultValue 5000
    */
   commandTimeout?: number

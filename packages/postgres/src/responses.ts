@@ -26,6 +26,8 @@ import { newEpoch } from './ids.js'
 export interface ResponseHost {
   readonly database: Database
   readonly maxBatch: number
+  /** How long a write waits for its stream's row lock, in milliseconds (`commandTimeout`). */
+  readonly lockTimeout: number
   /** Events of `stream` were appended: announce them, and read them here. */
   readonly appended: (stream: string) => void
   readonly unavailable: (action: string, stream: string, cause: unknown) => Error
@@ -68,7 +70,7 @@ export class PostgresResponses implements ResponseRecords {
     const [row] = await this.run(
       'create',
       stream,
-      `SELECT * FROM ${this.s}.create_response($1, $2, $3, $4, $5, $6, $7) AS created`,
+      `SELECT * FROM ${this.s}.create_response($1, $2, $3, $4, $5, $6, $7, $8) AS created`,
       [
         stream,
         newEpoch(),
@@ -77,6 +79,7 @@ export class PostgresResponses implements ResponseRecords {
         limits.ttl,
         limits.maxEvents,
         Number.isFinite(limits.maxBytes) ? limits.maxBytes : Number.MAX_SAFE_INTEGER,
+        this.host.lockTimeout,
       ],
     )
     const created = (row as { created: boolean } | undefined)?.created === true
@@ -113,7 +116,7 @@ export class PostgresResponses implements ResponseRecords {
     const rows = await this.run(
       'end',
       stream,
-      `SELECT * FROM ${this.s}.end_response($1, $2, $3, $4, $5::bytea, $6, $7, $8)`,
+      `SELECT * FROM ${this.s}.end_response($1, $2, $3, $4, $5::bytea, $6, $7, $8, $9)`,
       [
         stream,
         reason,
@@ -123,6 +126,7 @@ export class PostgresResponses implements ResponseRecords {
         weightOf(event.event, event.data),
         onlyIfLapsed,
         limits.ttl,
+        this.host.lockTimeout,
       ],
     )
     const row = rows[0] as { status: string; epoch: string; end_seq: string | null } | undefined
@@ -167,7 +171,7 @@ export class PostgresResponses implements ResponseRecords {
     const rows = await this.run(
       'append to',
       stream,
-      `SELECT * FROM ${this.s}.append_response($1, $2, $3, $4, $5::bytea[], $6)`,
+      `SELECT * FROM ${this.s}.append_response($1, $2, $3, $4, $5::bytea[], $6, $7)`,
       [
         stream,
         items[0]!.n,
@@ -175,6 +179,7 @@ export class PostgresResponses implements ResponseRecords {
         items.map((item) => typeof item.event.value === 'string'),
         items.map((item) => Buffer.from(item.event.data)),
         items.map((item) => weightOf(item.event.event, item.event.data)),
+        this.host.lockTimeout,
       ],
     )
     const row = rows[0] as { epoch: string; status: string | null; seqs: string[] }

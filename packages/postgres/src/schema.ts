@@ -122,7 +122,7 @@ END $fn$;
 -- stream's epoch and the sequence number of the last event appended.
 CREATE OR REPLACE FUNCTION ${s}.append(p_stream text, p_epoch text, p_events text[], p_strings boolean[],
   p_data bytea[], p_bytes integer[], p_max_events bigint, p_max_bytes bigint, p_max_age_ms bigint,
-  p_ttl_ms bigint, OUT epoch text, OUT last_seq bigint)
+  p_ttl_ms bigint, OUT epoch text, OUT last_seq bigint, p_lock_timeout_ms bigint DEFAULT NULL)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -131,6 +131,10 @@ DECLARE
   v_added bigint;
   v_keep bigint;
 BEGIN
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    -- Bounds the wait for the stream's row (local to this transaction): see commandTimeout.
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
+  END IF;
   INSERT INTO ${s}.streams AS t (stream, epoch, expires_at)
   VALUES (p_stream, p_epoch, clock_timestamp() + p_ttl_ms * interval '1 millisecond')
   ON CONFLICT (stream) DO UPDATE SET expires_at = excluded.expires_at
@@ -155,12 +159,17 @@ END $fn$;
 
 -- Creates an active response; false if its stream's row exists and has not expired.
 CREATE OR REPLACE FUNCTION ${s}.create_response(p_stream text, p_epoch text, p_lease_ms bigint,
-  p_expiry_ms bigint, p_ttl_ms bigint, p_max_events bigint, p_max_bytes bigint) RETURNS boolean
+  p_expiry_ms bigint, p_ttl_ms bigint, p_max_events bigint, p_max_bytes bigint,
+  p_lock_timeout_ms bigint DEFAULT NULL) RETURNS boolean
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
   v_expires timestamptz;
 BEGIN
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    -- Bounds the wait for the stream's row (local to this transaction): see commandTimeout.
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
+  END IF;
   SELECT expires_at INTO v_expires FROM ${s}.streams WHERE stream = p_stream FOR UPDATE;
   IF FOUND THEN
     IF v_expires IS NULL OR v_expires > clock_timestamp() THEN RETURN false; END IF;
@@ -182,7 +191,8 @@ END $fn$;
 -- already: a resend), -1 refused because an earlier append is missing (nothing after it is stored
 -- either), -2 not stored because the response is no longer active (or unknown).
 CREATE OR REPLACE FUNCTION ${s}.append_response(p_stream text, p_first_n bigint, p_events text[],
-  p_strings boolean[], p_data bytea[], p_bytes integer[], OUT epoch text, OUT status text, OUT seqs bigint[])
+  p_strings boolean[], p_data bytea[], p_bytes integer[], OUT epoch text, OUT status text, OUT seqs bigint[],
+  p_lock_timeout_ms bigint DEFAULT NULL)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -193,6 +203,10 @@ DECLARE
   v_keep bigint;
   v_refused boolean := false;
 BEGIN
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    -- Bounds the wait for the stream's row (local to this transaction): see commandTimeout.
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
+  END IF;
   seqs := '{}';
   SELECT * INTO v_row FROM ${s}.streams t WHERE t.stream = p_stream FOR UPDATE;
   IF NOT FOUND OR v_row.status IS DISTINCT FROM 'active' OR v_row.expires_at <= clock_timestamp() THEN
@@ -232,7 +246,8 @@ END $fn$;
 -- p_only_if_lapsed, only if its lease has lapsed too). Returns the status, the epoch and the
 -- terminal event's sequence number after the call; no row for an unknown response.
 CREATE OR REPLACE FUNCTION ${s}.end_response(p_stream text, p_reason text, p_event text,
-  p_string boolean, p_data bytea, p_bytes integer, p_only_if_lapsed boolean, p_ttl_ms bigint)
+  p_string boolean, p_data bytea, p_bytes integer, p_only_if_lapsed boolean, p_ttl_ms bigint,
+  p_lock_timeout_ms bigint DEFAULT NULL)
 RETURNS TABLE (status text, epoch text, end_seq bigint)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
@@ -240,6 +255,10 @@ DECLARE
   v_row ${s}.streams%ROWTYPE;
   v_keep bigint;
 BEGIN
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    -- Bounds the wait for the stream's row (local to this transaction): see commandTimeout.
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
+  END IF;
   SELECT * INTO v_row FROM ${s}.streams t WHERE t.stream = p_stream FOR UPDATE;
   IF NOT FOUND OR v_row.status IS NULL OR v_row.expires_at <= clock_timestamp() THEN RETURN; END IF;
   IF v_row.status <> 'active' THEN

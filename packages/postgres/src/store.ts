@@ -76,11 +76,20 @@ export class PostgresStore implements AsyncHistoryStore {
     this.responses = new PostgresResponses({
       database: this.database,
       maxBatch: this.options.maxBatch,
+      lockTimeout: this.lockTimeout,
       appended: (stream) => this.appended(stream),
       unavailable: (action, stream, cause) => this.unavailable(action, stream, cause),
     })
     this.sweeper = setInterval(() => void this.sweep(), this.options.sweepInterval)
     this.sweeper.unref()
+  }
+
+  /**
+   * How long a write waits for its stream's row lock: less than `commandTimeout`, so that Postgres
+   * usually gives up before the caller is told the write failed (and the write is not applied later).
+   */
+  private get lockTimeout(): number {
+    return Math.max(1, Math.floor(this.options.commandTimeout * 0.8))
   }
 
   /**
@@ -133,7 +142,7 @@ export class PostgresStore implements AsyncHistoryStore {
     const finite = (value: number): number | null => (Number.isFinite(value) ? value : null)
     let rows: { epoch: string; last_seq: string }[]
     try {
-      const text = `SELECT * FROM "${this.schema}".append($1, $2, $3, $4, $5::bytea[], $6, $7, $8, $9, $10)`
+      const text = `SELECT * FROM "${this.schema}".append($1, $2, $3, $4, $5::bytea[], $6, $7, $8, $9, $10, $11)`
       const values = [
         stream,
         newEpoch(),
@@ -145,6 +154,8 @@ export class PostgresStore implements AsyncHistoryStore {
         finite(this.options.maxBytes) ?? Number.MAX_SAFE_INTEGER,
         finite(this.options.maxAge),
         finite(this.options.streamTtl) ?? 100 * 365 * 24 * 3600 * 1000,
+        // In the application's transaction the lock timeout would outlive the append: none there.
+        client === undefined ? this.lockTimeout : null,
       ]
       rows =
         client === undefined
