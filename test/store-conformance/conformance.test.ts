@@ -275,6 +275,19 @@ for (const kind of kinds) {
       expect(endOf(client)).toBe('done')
     })
 
+    it.skipIf(!kind.shared)('a hub started again on the same store resumes a client exactly', async () => {
+      const key = fresh()
+      const first = await instance(key)
+      const ids: string[] = []
+      for (let i = 0; i < 3; i++) ids.push(String(await first.hub.publish('s', { data: `e${i}` })))
+      for (const close of closers.splice(0)) await close()
+      const again = await instance(key)
+      const client = await open(again.url('s'), ids[0])
+      await waitUntil(() => client.messages.length === 2, 'the replay')
+      expect(client.messages.map((e) => e.data)).toEqual(['e1', 'e2'])
+      expect(client.gaps).toEqual([])
+    })
+
     it.skipIf(!kind.shared)('two hubs on one store share history, live events and answers', async () => {
       const key = fresh()
       const a = await instance(key)
