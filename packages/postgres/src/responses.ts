@@ -45,8 +45,6 @@ const REFUSED = -1
 /** The responses of a Postgres store (`store.responses`); the hub drives them. */
 export class PostgresResponses implements ResponseRecords {
   private readonly batches: Batches<Append, string | undefined>
-  /** The number of the next append of each response produced here. */
-  private readonly next = new Map<string, number>()
 
   constructor(private readonly host: ResponseHost) {
     this.batches = new Batches(
@@ -82,27 +80,24 @@ export class PostgresResponses implements ResponseRecords {
         this.host.lockTimeout,
       ],
     )
-    const created = (row as { created: boolean } | undefined)?.created === true
-    if (created) this.next.set(stream, 1)
-    return created
+    return (row as { created: boolean } | undefined)?.created === true
   }
 
   /**
-   * Appends the producer's `n`-th event (counted from 1; without `n`, the one after the last this
-   * store was given), stored only if the n - 1 before it are. Resolves with its id (also for a resend
-   * of an append already stored), or `undefined` once the response has ended; rejects with
-   * `ERR_HISTORY_LOST` when an earlier append is missing (then nothing after it is stored: the
-   * response fails without a hole).
+   * Appends the producer's event number `seq` (counted from 1), stored only right after event
+   * `seq - 1`. Resolves with its id (also for a resend of an event already stored: append `seq` has
+   * sequence number `seq`), or `undefined` once the response has ended; rejects with
+   * `ERR_HISTORY_LOST` when an earlier event is missing (then nothing after it is stored: a stored
+   * answer never has a hole).
    */
   append(
     _id: string,
     stream: string,
     event: NewEvent,
     _limits: ResponseLimits,
-    n: number = this.next.get(stream) ?? 1,
+    seq: number,
   ): Promise<string | undefined> {
-    this.next.set(stream, Math.max(n + 1, this.next.get(stream) ?? 1))
-    return this.batches.add(stream, { n, event })
+    return this.batches.add(stream, { n: seq, event })
   }
 
   async end(
@@ -131,10 +126,7 @@ export class PostgresResponses implements ResponseRecords {
     )
     const row = rows[0] as { status: string; epoch: string; end_seq: string | null } | undefined
     if (row === undefined) return undefined
-    if (row.status !== 'active') {
-      this.next.delete(stream)
-      this.host.appended(stream)
-    }
+    if (row.status !== 'active') this.host.appended(stream)
     return { state: stateOf(row.status, row.epoch, row.end_seq) }
   }
 
@@ -162,11 +154,6 @@ export class PostgresResponses implements ResponseRecords {
     return rows.length === 1
   }
 
-  /** Forgets the numbering of producers (the store is closing). */
-  clear(): void {
-    this.next.clear()
-  }
-
   private async send(stream: string, items: readonly Append[]): Promise<(string | undefined)[]> {
     const rows = await this.run(
       'append to',
@@ -183,7 +170,6 @@ export class PostgresResponses implements ResponseRecords {
       ],
     )
     const row = rows[0] as { epoch: string; status: string | null; seqs: string[] }
-    if (row.status !== 'active') this.next.delete(stream)
     const seqs = row.seqs.map(Number)
     if (seqs.some((seq) => seq > 0)) this.host.appended(stream)
     const refused = seqs.indexOf(REFUSED)

@@ -238,6 +238,11 @@ export class PostgresStore implements AsyncHistoryStore {
     this.delivery = delivery
   }
 
+  /** Called once the hub that attached with `delivery` has closed: another hub may attach now. */
+  detach(delivery: StoreDelivery): void {
+    if (this.delivery === delivery) this.delivery = undefined
+  }
+
   /**
    * Starts following `stream` live. Resolves once its current position is read: every event
    * committed after that is delivered (by notification, or by the poll at the latest).
@@ -290,7 +295,6 @@ export class PostgresStore implements AsyncHistoryStore {
     if (this.closing === undefined) {
       clearInterval(this.sweeper)
       this.notifier.close()
-      this.responses.clear()
       this.closing = this.tail.close().then(() => this.database.close())
     }
     return this.closing
