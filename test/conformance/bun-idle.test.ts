@@ -9,7 +9,8 @@ import { sleep, waitUntil } from '../../packages/express/test/helpers/wait.js'
 import type { RunningApp } from './apps/node-apps.ts'
 import { runtimeBinary, startRuntime } from './apps/runtimes.ts'
 
-const missing = runtimeBinary('bun') === undefined && process.env['CI'] !== 'true'
+const { CI } = process.env
+const missing = runtimeBinary('bun') === undefined && CI !== 'true'
 /** Longer than Bun's default idle timeout, which Bun checks every few seconds. */
 const QUIET_FOR = 16_000
 

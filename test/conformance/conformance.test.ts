@@ -23,12 +23,13 @@ interface Adapter {
 
 function runtime(name: 'bun' | 'deno'): Adapter {
   const missing =
-    runtimeBinary(name) === undefined && process.env['CI'] !== 'true'
+    runtimeBinary(name) === undefined && CI !== 'true'
       ? `${name} is not installed (pnpm install puts it in node_modules/.bin)`
       : undefined
   return { name: `fetch on ${name}`, start: (options) => startRuntime(name, options), missing }
 }
 
+const { CI } = process.env
 const ADAPTERS: Adapter[] = [
   { name: 'express', start: startExpress },
   { name: 'fastify', start: startFastify },

@@ -33,7 +33,7 @@ export async function startExpress(options: AppOptions): Promise<RunningApp> {
     res.json(events.hub.stats())
   })
   app.post('/close', (req, res) => {
-    const retry = req.query['retry']
+    const { retry } = req.query
     void events.close(retry === undefined ? {} : { retry: Number(retry) })
     res.json({ closing: true })
   })

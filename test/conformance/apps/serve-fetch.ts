@@ -12,9 +12,13 @@ declare const Deno:
     }
   | undefined
 
-const options = JSON.parse(
-  (typeof Deno !== 'undefined' ? Deno.env.get('APP_OPTIONS') : process.env['APP_OPTIONS']) ?? '{}',
-)
+// Bun has Node's `process`; Deno asks for the permission to read this one variable.
+const options = JSON.parse((typeof Deno !== 'undefined' ? Deno.env.get('APP_OPTIONS') : envOptions()) ?? '{}')
+
+function envOptions(): string | undefined {
+  const { APP_OPTIONS } = process.env
+  return APP_OPTIONS
+}
 const { app } = createFetchApp(options)
 
 if (typeof Bun !== 'undefined') {
