@@ -29,9 +29,15 @@ export async function startHonoNode(options: AppOptions): Promise<RunningApp> {
   }
 }
 
-/** The runtime's binary from node_modules/.bin, or undefined if it is not installed. */
+/**
+ * Where each package's postinstall puts the runtime's binary. The binary itself, not the launcher in
+ * node_modules/.bin: a signal sent to a launcher script would leave the runtime running.
+ */
+const BINARIES = { bun: 'node_modules/bun/bin/bun.exe', deno: 'node_modules/deno/deno' } as const
+
+/** The runtime's binary, or undefined if it is not installed. */
 export function runtimeBinary(name: 'bun' | 'deno'): string | undefined {
-  const path = `${ROOT}node_modules/.bin/${name}`
+  const path = `${ROOT}${BINARIES[name]}`
   return existsSync(path) ? path : undefined
 }
 
