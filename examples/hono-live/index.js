@@ -18,7 +18,6 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { RewindError, sse } from '@rewind/fetch'
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
 import { CLIENT_BUNDLE_PATH, readClientBundle } from '../shared/assets.js'
 import { readClientId } from '../shared/clients.js'
@@ -53,10 +52,6 @@ export function createApp({
   const ticks = createTicker(publish, { running: ticker })
   const page = PAGE.replaceAll('{{history}}', String(history))
   const app = new Hono()
-  const limit = bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: (c) => c.json({ error: `the body is larger than ${MAX_BODY_BYTES} bytes` }, 413),
-  })
 
   app.get('/', (c) => c.html(page))
   app.get(CLIENT_BUNDLE_PATH, (c) => c.body(CLIENT_BUNDLE, 200, { 'content-type': 'text/javascript' }))
@@ -66,16 +61,20 @@ export function createApp({
     return drops.track(readClientId(c.req.query('client')), response)
   })
 
-  app.post('/events', limit, async (c) => {
-    const body = readPublishBody(await readJson(c.req.raw))
+  app.post('/events', async (c) => {
+    const json = await readJson(c.req.raw)
+    if (json === TOO_LARGE) return c.json({ error: `the body is larger than ${MAX_BODY_BYTES} bytes` }, 413)
+    const body = readPublishBody(json)
     if ('error' in body) return c.json({ error: body.error }, 400)
     return c.json({ id: publish(body.input) }, 201)
   })
 
   // A streamed answer: started once, it runs to its end whoever is connected; clients get it from
   // the start (or their Last-Event-ID), then the terminal event; 204 once they have it.
-  app.post('/responses', limit, async (c) => {
-    const body = readAnswerBody(await readJson(c.req.raw))
+  app.post('/responses', async (c) => {
+    const json = await readJson(c.req.raw)
+    if (json === TOO_LARGE) return c.json({ error: `the body is larger than ${MAX_BODY_BYTES} bytes` }, 413)
+    const body = readAnswerBody(json)
     if ('error' in body) return c.json({ error: body.error }, 400)
     const { id } = await events.responses.start((signal) => fakeAnswer(body.answer, signal))
     return c.json({ id }, 201)
@@ -106,7 +105,9 @@ export function createApp({
   app.get('/ticker', (c) => c.json(ticks.state()))
 
   app.post('/ticker', async (c) => {
-    const body = readTickerBody(await readJson(c.req.raw))
+    const json = await readJson(c.req.raw)
+    if (json === TOO_LARGE) return c.json({ error: `the body is larger than ${MAX_BODY_BYTES} bytes` }, 413)
+    const body = readTickerBody(json)
     if ('error' in body) return c.json({ error: body.error }, 400)
     if (body.running) ticks.start()
     else ticks.stop()
@@ -127,20 +128,45 @@ export function createApp({
   return { app, events, ticker: ticks }
 }
 
+/** What `readJson` returns for a body past `MAX_BODY_BYTES`. */
+const TOO_LARGE = Symbol('too large')
 /**
- * The JSON body of a request with a JSON content type; `undefined` for any other body, and a
- * `{ malformed }` marker (refused as not an object) when it does not parse.
+ * How much of an oversized body is read (and dropped) before the 413: a client still sending when
+ * its answer comes would see the connection close instead of the answer.
+ */
+const DRAIN_BYTES = 8 * MAX_BODY_BYTES
+
+/**
+ * The JSON body of a request with a JSON content type: `undefined` for any other (or an empty) body,
+ * `null` (refused as not an object) when it does not parse, {@link TOO_LARGE} past `MAX_BODY_BYTES`.
  *
  * @param {Request} request
  * @returns {Promise<unknown>}
  */
 async function readJson(request) {
   if (!(request.headers.get('content-type') ?? '').startsWith('application/json')) return undefined
-  const text = await request.text()
+  if (request.body === null) return undefined
+  /** @type {Uint8Array[]} */
+  const chunks = []
+  let size = 0
+  const reader = request.body.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.length
+    if (size <= MAX_BODY_BYTES) chunks.push(value)
+    else if (size > DRAIN_BYTES) {
+      await reader.cancel()
+      break
+    }
+  }
+  if (size > MAX_BODY_BYTES) return TOO_LARGE
+  const text = await new Blob(chunks).text()
+  if (text === '') return undefined
   try {
     return JSON.parse(text)
   } catch {
-    return text === '' ? undefined : null
+    return null
   }
 }
 
