@@ -40,3 +40,4 @@ export {
   type StoredEvent,
   type SyncHistoryStore,
 } from './store.js'
+export { timerDelay } from './validation.js'

@@ -92,7 +92,6 @@ export function serveSink(
             sink,
             { lastEventId: options.lastEventId, filter: options.filter, gapPolicy: options.gapPolicy },
             answer.head,
-            undefined,
           )
         : host.iterate(sink, source, answer.head)
     answer.settle(subscription)
@@ -117,15 +116,7 @@ async function serveResponse(
   if (plan.kind === 'ended') return { status: 204 }
   return new Promise((resolve) => {
     const answer = streamAnswer(resolve)
-    const subscription = host.follow(
-      plan.stream,
-      sink,
-      { lastEventId: plan.after },
-      answer.head,
-      host.endEvent,
-    )
-    if (plan.active && !subscription.closed) host.watchLease(id, subscription.done)
-    answer.settle(subscription)
+    answer.settle(host.followResponse(id, plan.stream, sink, plan.after, answer.head))
   })
 }
 

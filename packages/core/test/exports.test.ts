@@ -65,6 +65,7 @@ const ADAPTER_VALUES = [
   'serveSink',
   'UNAVAILABLE_BODY',
   'UNKNOWN_RESPONSE_BODY',
+  'timerDelay',
 ]
 
 describe('exports', () => {
