@@ -73,7 +73,7 @@ describe.skipIf(server === undefined)('@rewind/fetch on the Redis store', () => 
     const response = await live.serve(new Request('http://localhost/responses'), { response: id })
     expect(response.status).toBe(200)
     const text = await textOf(response, (body) => body.includes('event: rewind-end'))
-    expect(text).toMatch(/data: a\n\n[^]*data: b\n\n[^]*event: rewind-end\ndata: done\n\n/)
+    expect(text).toMatch(/data: a\n\n[\s\S]*data: b\n\n[\s\S]*event: rewind-end\ndata: done\n\n/)
     const endId = /id: (\S+)\nevent: rewind-end/.exec(text)![1]!
     const again = await live.serve(
       new Request('http://localhost/responses', { headers: { 'last-event-id': endId } }),
