@@ -3,6 +3,7 @@
  * none of it: `@rewind/core` has what they use.
  */
 export { hubFromOptions } from './create-hub.js'
+export { describeError } from './errors.js'
 export type { Hub } from './hub.js'
 export type { HubOptions } from './hub-options.js'
 export {
@@ -40,4 +41,4 @@ export {
   type StoredEvent,
   type SyncHistoryStore,
 } from './store.js'
-export { timerDelay } from './validation.js'
+export { describeValue, positiveInteger, timerDelay } from './validation.js'

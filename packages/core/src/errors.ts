@@ -68,3 +68,11 @@ export class RewindError extends Error {
     this.field = options?.field
   }
 }
+
+/**
+ * The message of an error, or the thrown value as a string: for the message of the error that wraps
+ * it, or a line in a report. Stores and adapters use it so a thrown non-`Error` reads the same everywhere.
+ */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

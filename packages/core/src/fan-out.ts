@@ -3,7 +3,7 @@
  * end-of-turn batching that turns a burst of publishes into one write per subscriber, the shared
  * asynchronous history reads, resets, and pins that keep a stream followed without a client.
  */
-import { frameChunk, type SharedFrames } from './response-writer.js'
+import { concatFrames, SharedFrames } from './response-writer.js'
 import type { AsyncHistoryStore, HistoryStore, ReadResult, StoredEvent } from './store.js'
 
 /**
@@ -16,16 +16,12 @@ const FLUSH_BYTES = 256 * 1024
  * Frames of one flush, shared by every subscriber of the stream: the concatenated frames, and the
  * same bytes framed as one HTTP/1.1 chunk, built at most once and only if a direct transport asks.
  */
-export class Batch implements SharedFrames {
-  private chunk: Buffer | undefined
+export class Batch extends SharedFrames {
   constructor(
     readonly events: readonly StoredEvent[],
-    readonly all: Buffer,
-  ) {}
-
-  get framed(): Buffer {
-    if (this.chunk === undefined) this.chunk = frameChunk(this.all)
-    return this.chunk
+    all: Buffer,
+  ) {
+    super(all)
   }
 }
 
@@ -189,14 +185,7 @@ export class FanOut<F extends Follower> {
     if (state.followers.size === 0) return
     state.flushes++
     // One buffer for the whole batch, shared by every subscriber that takes all of it.
-    const batch = new Batch(
-      events,
-      events.length === 1 ? events[0]!.frame : Buffer.concat(events.map(frameOf), bytes),
-    )
+    const batch = new Batch(events, concatFrames(events, bytes))
     for (const follower of state.followers) follower.deliver(batch)
   }
-}
-
-function frameOf(event: StoredEvent): Buffer {
-  return event.frame
 }

@@ -2,7 +2,7 @@
  * Server-Sent Events framing, exact to WHATWG HTML 9.2.
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  */
-import { RewindError } from './errors.js'
+import { describeError, RewindError } from './errors.js'
 
 /** The fields of one event as they go on the wire. */
 export interface EventFields {
@@ -121,7 +121,7 @@ export function serializeData(value: unknown, serialize: Serializer = JSON.strin
   try {
     data = serialize(value)
   } catch (cause) {
-    throw new RewindError('ERR_SERIALIZE', `event data could not be serialized: ${describe(cause)}`, {
+    throw new RewindError('ERR_SERIALIZE', `event data could not be serialized: ${describeError(cause)}`, {
       field: 'data',
       cause,
     })
@@ -134,8 +134,4 @@ export function serializeData(value: unknown, serialize: Serializer = JSON.strin
     )
   }
   return data
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

@@ -18,14 +18,13 @@ import {
   resolveHubOptions,
   type SubscribeOptions,
 } from './hub-options.js'
-import { type IterableOwner, IterableStream, type StreamItem } from './iterable.js'
+import { type IterableOwner, IterableStream, isAsyncIterable, type StreamItem } from './iterable.js'
 import { type Head, TurnClock } from './response-writer.js'
 import { type HubResponses, Responses } from './responses.js'
 import {
   closedSubscription,
   type EventStreamRequest,
   type EventStreamResponse,
-  isAsyncIterable,
   isResponseStream,
   reservedStream,
   type ServeHost,

@@ -103,3 +103,12 @@ export class IterableStream extends Connection<IterableOwner> {
     return item.retry === undefined ? frame : encodeRetry(item.retry) + frame
   }
 }
+
+/** Whether a value can be streamed as it is (`for await`): the sources `serve` and `responses.start` take. */
+export function isAsyncIterable(value: unknown): value is AsyncIterable<StreamItem> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function'
+  )
+}

@@ -5,27 +5,22 @@
  * reads do the same for shared stores. So a page's frames are concatenated into writes, and framed as
  * HTTP/1.1 chunks for direct transports, once, not once per client.
  */
-import { frameChunk, type SharedFrames } from './response-writer.js'
+import { concatFrames, SharedFrames } from './response-writer.js'
 import type { StoredEvent } from './store.js'
 
 /** Replayed frames are concatenated into writes of about this size. */
 export const WRITE_CHUNK_BYTES = 64 * 1024
 
 /** One write of a replayed page: the frames of events `first`..`last` of the page. */
-export class PageChunk implements SharedFrames {
-  private chunk: Buffer | undefined
-
+export class PageChunk extends SharedFrames {
   constructor(
-    readonly all: Buffer,
+    all: Buffer,
     /** Index in the page of the last event in this write. */
     readonly last: number,
     /** Number of events in this write. */
     readonly count: number,
-  ) {}
-
-  get framed(): Buffer {
-    if (this.chunk === undefined) this.chunk = frameChunk(this.all)
-    return this.chunk
+  ) {
+    super(all)
   }
 }
 
@@ -42,15 +37,10 @@ export function encodePage(events: readonly StoredEvent[]): readonly PageChunk[]
   for (let i = 0; i < events.length; i++) {
     bytes += events[i]!.frame.length
     if (bytes < WRITE_CHUNK_BYTES && i < events.length - 1) continue
-    const all = i === first ? events[i]!.frame : Buffer.concat(events.slice(first, i + 1).map(frameOf), bytes)
-    chunks.push(new PageChunk(all, i, i - first + 1))
+    chunks.push(new PageChunk(concatFrames(events, bytes, first, i + 1), i, i - first + 1))
     first = i + 1
     bytes = 0
   }
   encoded.set(events, chunks)
   return chunks
-}
-
-function frameOf(event: StoredEvent): Buffer {
-  return event.frame
 }

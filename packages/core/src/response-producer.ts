@@ -4,7 +4,7 @@
  * appends the terminal event however it ends.
  */
 import { RewindError } from './errors.js'
-import type { StreamItem } from './iterable.js'
+import { isAsyncIterable, type StreamItem } from './iterable.js'
 import type {
   HistoryStore,
   NewEvent,
@@ -432,12 +432,4 @@ function outcomeOf(append: Promise<string | undefined>): Promise<AppendOutcome> 
 
 export function endInput(host: ResponseHost, stream: string, reason: ResponseEnd): NewEvent {
   return host.prepare(stream, { data: reason, event: host.endEvent })
-}
-
-export function isAsyncIterable(value: unknown): value is AsyncIterable<StreamItem> {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function'
-  )
 }

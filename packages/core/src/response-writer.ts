@@ -8,6 +8,7 @@ import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { encodeComment } from './frame.js'
 import type { SubscriberSink } from './sink.js'
+import type { StoredEvent } from './store.js'
 
 /** Content type of an event stream; UTF-8 is the only encoding the spec allows. */
 export const EVENT_STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8'
@@ -56,12 +57,37 @@ export type Output = Pick<SubscriberSink, 'write' | 'writableLength' | 'on' | 'r
 export type Head = (flush: boolean) => Transport | undefined
 
 /**
- * Frames shared by several writers (one fan-out flush): the bytes, and the same bytes framed as one
- * HTTP/1.1 chunk, which the owner builds at most once and only if a direct transport asks.
+ * Frames shared by several writers (one fan-out flush, one write of a replayed page): the bytes, and
+ * the same bytes framed as one HTTP/1.1 chunk, built at most once and only if a direct transport asks.
  */
-export interface SharedFrames {
-  readonly all: Buffer
-  readonly framed: Buffer
+export class SharedFrames {
+  private chunk: Buffer | undefined
+
+  constructor(readonly all: Buffer) {}
+
+  get framed(): Buffer {
+    if (this.chunk === undefined) this.chunk = frameChunk(this.all)
+    return this.chunk
+  }
+}
+
+/**
+ * The frames of `events[start..end)` as one buffer (`bytes` their total length), for one write to
+ * every reader; a single event's frame is used as it is.
+ */
+export function concatFrames(
+  events: readonly StoredEvent[],
+  bytes: number,
+  start = 0,
+  end = events.length,
+): Buffer {
+  if (end - start === 1) return events[start]!.frame
+  const run = start === 0 && end === events.length ? events : events.slice(start, end)
+  return Buffer.concat(run.map(frameOf), bytes)
+}
+
+function frameOf(event: StoredEvent): Buffer {
+  return event.frame
 }
 
 /** `bytes` as one HTTP/1.1 chunk: size in hex, CRLF, the bytes, CRLF. */

@@ -9,13 +9,8 @@
 import { randomBytes } from 'node:crypto'
 import { RewindError } from './errors.js'
 import { encodeEvent } from './frame.js'
-import {
-  endInput,
-  isAsyncIterable,
-  ProducerRun,
-  type ResponseHost,
-  type ResponseProducer,
-} from './response-producer.js'
+import { isAsyncIterable } from './iterable.js'
+import { endInput, ProducerRun, type ResponseHost, type ResponseProducer } from './response-producer.js'
 import type {
   ResponseEnd,
   ResponseLimits,

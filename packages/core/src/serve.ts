@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { RewindError } from './errors.js'
 import type { SubscribeOptions } from './hub-options.js'
-import type { StreamItem } from './iterable.js'
+import { isAsyncIterable, type StreamItem } from './iterable.js'
 import { readResumeId } from './last-event-id.js'
 import { directTransport, type Head, responseHeaders } from './response-writer.js'
 import { RESPONSE_STREAM_PREFIX, type ResponsePlan } from './responses.js'
@@ -281,12 +281,4 @@ function isResponseSource(source: unknown): source is ResponseSource {
 /** A subscription that ended before it began (a client gone already, a HEAD request, a refusal). */
 export function closedSubscription(stream: string | undefined, reason: CloseReason): Subscription {
   return { stream, closed: true, done: Promise.resolve(reason), close: () => {} }
-}
-
-export function isAsyncIterable(value: unknown): value is AsyncIterable<StreamItem> {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function'
-  )
 }

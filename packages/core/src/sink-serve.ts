@@ -7,9 +7,9 @@
 import { Connection } from './connection.js'
 import { RewindError } from './errors.js'
 import { type Hub, serveHostOf } from './hub.js'
+import { isAsyncIterable } from './iterable.js'
 import type { ResumeId } from './last-event-id.js'
 import {
-  isAsyncIterable,
   isResponseStream,
   reservedStream,
   type ServeHost,

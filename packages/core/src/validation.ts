@@ -6,24 +6,38 @@ import type { GapPolicy } from './types.js'
 /** Longest stream name accepted, in UTF-16 code units. */
 export const MAX_STREAM_NAME_LENGTH = 256
 
-export function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
+/**
+ * A value as an error message shows it: a string quoted (so `"5"` does not read as the number 5), a
+ * number, boolean, `null` or `undefined` as itself, anything else by its type (an object's contents
+ * may be large or private).
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
+  return typeof value
+}
+
+/**
+ * Checks a count option: a safe integer of at least 1, else `ERR_INVALID_ARGUMENT` with `name` as
+ * its `field`. Takes any value, so a store checks an option of an untyped caller with it too.
+ * @returns the value, unchanged
+ */
+export function positiveInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new RewindError(
       'ERR_INVALID_ARGUMENT',
-      `${name} must be a positive integer, got ${String(value)}`,
-      {
-        field: name,
-      },
+      `${name} must be a positive integer, got ${describeValue(value)}`,
+      { field: name },
     )
   }
   return value
 }
 
-export function nonNegativeInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) {
+export function nonNegativeInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new RewindError(
       'ERR_INVALID_ARGUMENT',
-      `${name} must be a non-negative integer, got ${String(value)}`,
+      `${name} must be a non-negative integer, got ${describeValue(value)}`,
       { field: name },
     )
   }
@@ -43,16 +57,16 @@ export const MAX_TIMER_DELAY = 2 ** 31 - 1
  * `field` the option's name) when it is given, not when its timer is set.
  * @returns the value, unchanged
  */
-export function timerDelay(name: string, value: number): number {
-  nonNegativeInteger(name, value)
-  if (value > MAX_TIMER_DELAY) {
+export function timerDelay(name: string, value: unknown): number {
+  const ms = nonNegativeInteger(name, value)
+  if (ms > MAX_TIMER_DELAY) {
     throw new RewindError(
       'ERR_INVALID_ARGUMENT',
-      `${name} must be at most ${MAX_TIMER_DELAY} ms (MAX_TIMER_DELAY, about 24.8 days), got ${value}: a longer timer fires after 1 ms instead; give a delay of at most ${MAX_TIMER_DELAY}`,
+      `${name} must be at most ${MAX_TIMER_DELAY} ms (MAX_TIMER_DELAY, about 24.8 days), got ${ms}: a longer timer fires after 1 ms instead; give a delay of at most ${MAX_TIMER_DELAY}`,
       { field: name },
     )
   }
-  return value
+  return ms
 }
 
 /** A positive number, `Infinity` allowed (for limits that may be turned off). */

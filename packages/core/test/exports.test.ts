@@ -66,6 +66,9 @@ const ADAPTER_VALUES = [
   'UNAVAILABLE_BODY',
   'UNKNOWN_RESPONSE_BODY',
   'timerDelay',
+  'positiveInteger',
+  'describeValue',
+  'describeError',
 ]
 
 describe('exports', () => {

@@ -9,7 +9,6 @@ import {
   type Hub,
   type HubOptions,
   type HubResponses,
-  MAX_TIMER_DELAY,
   type PublishInput,
   RewindError,
   type ServeOptions,
@@ -23,6 +22,7 @@ import {
   type SinkAnswer,
   type SyncHistoryStore,
   serveSink,
+  timerDelay,
 } from '@rewind/core/adapter'
 import { BodySink } from './body-sink.js'
 
@@ -212,11 +212,11 @@ function headerRecord(request: Request): Record<string, string | undefined> {
 /** Milliseconds a stream may run, from `maxDuration` and its margin; checked at once. */
 function durationLimit(maxDuration: number | undefined, margin: number | undefined): number | undefined {
   if (maxDuration === undefined) {
-    if (margin !== undefined) checkMilliseconds('maxDurationMargin', margin)
+    if (margin !== undefined) timerDelay('maxDurationMargin', margin)
     return undefined
   }
-  checkMilliseconds('maxDuration', maxDuration)
-  const room = checkMilliseconds('maxDurationMargin', margin ?? DEFAULT_MAX_DURATION_MARGIN)
+  timerDelay('maxDuration', maxDuration)
+  const room = timerDelay('maxDurationMargin', margin ?? DEFAULT_MAX_DURATION_MARGIN)
   if (room >= maxDuration) {
     throw new RewindError(
       'ERR_INVALID_ARGUMENT',
@@ -225,17 +225,6 @@ function durationLimit(maxDuration: number | undefined, margin: number | undefin
     )
   }
   return maxDuration - room
-}
-
-function checkMilliseconds(field: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0 || value > MAX_TIMER_DELAY) {
-    throw new RewindError(
-      'ERR_INVALID_ARGUMENT',
-      `${field} must be an integer of milliseconds between 0 and ${MAX_TIMER_DELAY}, got ${String(value)}`,
-      { field },
-    )
-  }
-  return value
 }
 
 /** A timer must not keep a process alive (Node's and Bun's timers have `unref`; Deno's are numbers). */

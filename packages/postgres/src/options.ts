@@ -1,7 +1,8 @@
 /**
  * Options of the Postgres store, their defaults, and their validation.
  */
-import { MAX_TIMER_DELAY, RewindError } from '@rewind/core'
+import { RewindError } from '@rewind/core'
+import { describeValue, positiveInteger, timerDelay } from '@rewind/core/adapter'
 import type { ClientConfig, Pool } from 'pg'
 import { checkSchema } from './schema.js'
 
@@ -151,8 +152,8 @@ export interface PostgresStoreOptions {
   /**
    * Told about failures that no caller sees: a lost `LISTEN` connection, a failed poll, a probe that
    * got no notification, events the tail could not deliver. By default each kind is logged at most
-   * once a minute with `console.warn`.
-   * @defaultValue logs with `console.warn`
+   * once a minute with `console.error`, as the hub logs its own.
+   * @defaultValue logs with `console.error`, throttled
    */
   onError?: (error: unknown) => void
 }
@@ -183,7 +184,7 @@ export interface ResolvedOptions {
 /** Applies defaults and throws `ERR_INVALID_ARGUMENT` for a value out of range. */
 export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
-    throw invalid('options', `createPostgresStore takes an options object, got ${describe(options)}`)
+    throw invalid('options', `createPostgresStore takes an options object, got ${describeValue(options)}`)
   }
   if (options.pool !== undefined && options.connectionString !== undefined) {
     throw invalid('pool', 'give either pool or connectionString, not both')
@@ -191,20 +192,20 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
   if (options.connectionString !== undefined && typeof options.connectionString !== 'string') {
     throw invalid(
       'connectionString',
-      `connectionString must be a string, got ${describe(options.connectionString)}`,
+      `connectionString must be a string, got ${describeValue(options.connectionString)}`,
     )
   }
   const deserialize = options.deserialize ?? JSON.parse
   if (typeof deserialize !== 'function') {
-    throw invalid('deserialize', `deserialize must be a function, got ${describe(deserialize)}`)
+    throw invalid('deserialize', `deserialize must be a function, got ${describeValue(deserialize)}`)
   }
   const onError = options.onError
   if (onError !== undefined && typeof onError !== 'function') {
-    throw invalid('onError', `onError must be a function, got ${describe(onError)}`)
+    throw invalid('onError', `onError must be a function, got ${describeValue(onError)}`)
   }
   const createSchema = options.createSchema ?? true
   if (typeof createSchema !== 'boolean') {
-    throw invalid('createSchema', `createSchema must be true or false, got ${describe(createSchema)}`)
+    throw invalid('createSchema', `createSchema must be true or false, got ${describeValue(createSchema)}`)
   }
   const minReconnectDelay = timer(
     'minReconnectDelay',
@@ -245,40 +246,23 @@ export function backoff(attempt: number, min: number, max: number): number {
   return Math.min(max, min * 2 ** Math.min(Math.max(attempt - 1, 0), 30))
 }
 
-function positiveInteger(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(field, `${field} must be a positive integer, got ${describe(value)}`)
-  }
-  return value
-}
-
-/** A delay a Node timer waits for: a positive integer up to MAX_TIMER_DELAY. */
+/**
+ * A delay a timer of this process waits for: at least 1 ms (a zero poll or backoff would spin) and
+ * at most `MAX_TIMER_DELAY`, as core checks every delay.
+ */
 function timer(field: string, value: unknown): number {
-  const ms = positiveInteger(field, value)
-  if (ms > MAX_TIMER_DELAY) {
-    throw invalid(
-      field,
-      `${field} must be at most ${MAX_TIMER_DELAY} ms (about 24.8 days), got ${ms}: Node runs a longer timer after 1 ms, which would turn the wait into a busy loop`,
-    )
-  }
-  return ms
+  return timerDelay(field, positiveInteger(field, value))
 }
 
 /** A bound Postgres applies: a positive integer, or `Infinity` for none. */
 function limit(field: string, value: unknown): number {
   if (value === Number.POSITIVE_INFINITY) return value
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(field, `${field} must be a positive integer or Infinity, got ${describe(value)}`)
+    throw invalid(field, `${field} must be a positive integer or Infinity, got ${describeValue(value)}`)
   }
   return value
 }
 
 function invalid(field: string, message: string): RewindError {
   return new RewindError('ERR_INVALID_ARGUMENT', message, { field })
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
-  return typeof value
 }

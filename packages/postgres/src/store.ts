@@ -5,7 +5,14 @@
  * the same database and schema can resume any client.
  */
 import { type GapReason, RewindError, throttleErrors } from '@rewind/core'
-import type { AsyncHistoryStore, NewEvent, Position, ReadResult, StoreDelivery } from '@rewind/core/adapter'
+import {
+  type AsyncHistoryStore,
+  describeError,
+  type NewEvent,
+  type Position,
+  type ReadResult,
+  type StoreDelivery,
+} from '@rewind/core/adapter'
 import type { ClientBase, ClientConfig } from 'pg'
 import { Batches } from './batches.js'
 import { Database } from './database.js'
@@ -40,8 +47,8 @@ export class PostgresStore implements AsyncHistoryStore {
   private readonly sweeper: NodeJS.Timeout
   private closing: Promise<void> | undefined
   /** Without an onError hook: each kind of error logged at most once a minute, with a count. */
-  private readonly warn = throttleErrors((error, suppressed) =>
-    console.warn(
+  private readonly logError = throttleErrors((error, suppressed) =>
+    console.error(
       `[rewind/postgres] (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
       error,
     ),
@@ -303,7 +310,7 @@ export class PostgresStore implements AsyncHistoryStore {
   private unavailable(action: string, stream: string, cause: unknown): RewindError {
     return new RewindError(
       'ERR_STORE_UNAVAILABLE',
-      `the Postgres store could not ${action} stream ${JSON.stringify(stream)}: ${describe(cause)}`,
+      `the Postgres store could not ${action} stream ${JSON.stringify(stream)}: ${describeError(cause)}`,
       { cause },
     )
   }
@@ -318,7 +325,7 @@ export class PostgresStore implements AsyncHistoryStore {
       }
       return
     }
-    this.warn(error)
+    this.logError(error)
   }
 }
 
@@ -335,10 +342,6 @@ function listenSettings(
   if (typeof listen === 'string') return { connectionString: listen }
   if (listen !== undefined) return listen
   return pool
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { RewindError } from '@rewind/core'
-import type { StoredEvent } from '@rewind/core/adapter'
+import { describeError, type StoredEvent } from '@rewind/core/adapter'
 import pg, { type ClientConfig, type Notification } from 'pg'
 import type { Database } from './database.js'
 import { type Decoder, toEvent } from './events.js'
@@ -170,7 +170,7 @@ export class Tail {
     this.options.report(
       new RewindError(
         'ERR_STORE_UNAVAILABLE',
-        `the Postgres LISTEN connection failed (${describe(error)}); the store polls every ${this.options.pollInterval} ms meanwhile, reconnects, and reads every followed stream again`,
+        `the Postgres LISTEN connection failed (${describeError(error)}); the store polls every ${this.options.pollInterval} ms meanwhile, reconnects, and reads every followed stream again`,
         { cause: error },
       ),
     )
@@ -238,7 +238,7 @@ export class Tail {
         this.options.report(
           new RewindError(
             'ERR_STORE_UNAVAILABLE',
-            `the Postgres live tail could not poll (${describe(error)}); it tries again in ${this.options.pollInterval} ms`,
+            `the Postgres live tail could not poll (${describeError(error)}); it tries again in ${this.options.pollInterval} ms`,
             { cause: error },
           ),
         )
@@ -268,7 +268,7 @@ export class Tail {
         this.options.report(
           new RewindError(
             'ERR_STORE_UNAVAILABLE',
-            `the Postgres live tail could not read stream ${JSON.stringify(stream)} (${describe(error)}); the next poll tries again`,
+            `the Postgres live tail could not read stream ${JSON.stringify(stream)} (${describeError(error)}); the next poll tries again`,
             { cause: error },
           ),
         )
@@ -392,8 +392,4 @@ export class Notifier {
       if (this.pending.size > 0) void this.flush()
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

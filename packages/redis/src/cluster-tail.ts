@@ -17,6 +17,7 @@
  * that does not answer within `replyTimeout`.
  */
 import { RewindError } from '@rewind/core'
+import { describeError } from '@rewind/core/adapter'
 import type { Cluster, Redis } from 'ioredis'
 import { type Cursor, deliverEntries, type EntrySink, type XReadReply } from './delivery.js'
 import { backoff } from './options.js'
@@ -168,7 +169,7 @@ class Shard {
           this.host.options.report(
             new RewindError(
               'ERR_STORE_UNAVAILABLE',
-              `the Redis live tail could not subscribe on ${this.node} (${describe(error)}); it retries once the slot map is refreshed`,
+              `the Redis live tail could not subscribe on ${this.node} (${describeError(error)}); it retries once the slot map is refreshed`,
               { cause: error },
             ),
           )
@@ -349,7 +350,7 @@ export class ClusterTail implements LiveTail, ShardHost {
       this.options.report(
         new RewindError(
           'ERR_STORE_UNAVAILABLE',
-          `the Redis live tail failed (${describe(failure)}); it retries and resumes where it stopped`,
+          `the Redis live tail failed (${describeError(failure)}); it retries and resumes where it stopped`,
           { cause: failure },
         ),
       )
@@ -416,8 +417,4 @@ function bySlot(cursors: Iterable<ClusterCursor>): Map<number, ClusterCursor[]> 
     else group.push(cursor)
   }
   return groups
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

@@ -3,6 +3,7 @@
  * reads and the live tail of one process share the same event objects.
  */
 import { RewindError, type StoredEvent } from '@rewind/core'
+import { describeError } from '@rewind/core/adapter'
 import { encodeEvent } from '@rewind/core/frame'
 import { orderOf } from './ids.js'
 import type { Deserializer } from './options.js'
@@ -61,7 +62,7 @@ export class RedisEvent implements StoredEvent {
         this.decoder.report(
           new RewindError(
             'ERR_SERIALIZE',
-            `the data of entry ${this.id} in Redis key ${JSON.stringify(this.key)} could not be deserialized (${describe(error)}); its value is the raw data string. Give the store a deserialize that undoes the serialize of every publisher of this stream`,
+            `the data of entry ${this.id} in Redis key ${JSON.stringify(this.key)} could not be deserialized (${describeError(error)}); its value is the raw data string. Give the store a deserialize that undoes the serialize of every publisher of this stream`,
             { cause: error },
           ),
         )
@@ -70,10 +71,6 @@ export class RedisEvent implements StoredEvent {
     }
     return parsed.value
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }
 
 function encodeFrame(id: string, event: string | undefined, data: string): string {

@@ -1,7 +1,8 @@
 /**
  * Options of the Redis store, their defaults, and their validation.
  */
-import { RewindError } from '@rewind/core'
+import { MAX_TIMER_DELAY, RewindError } from '@rewind/core'
+import { describeValue, positiveInteger, timerDelay } from '@rewind/core/adapter'
 import type { Cluster, ClusterNode, Redis } from 'ioredis'
 import { checkPrefix } from './keys.js'
 
@@ -21,11 +22,6 @@ export const DEFAULT_MIN_RECONNECT_DELAY = 100
 export const DEFAULT_MAX_RECONNECT_DELAY = 5000
 /** Default of {@link RedisStoreOptions.streamTtl}: a day. */
 export const DEFAULT_STREAM_TTL = 24 * 60 * 60 * 1000
-/**
- * Longest delay Node's timers take (2^31 - 1 ms, about 24.8 days). A longer one fires after 1 ms,
- * so a timer option above it would turn a wait into a busy loop: it is refused instead.
- */
-export const MAX_TIMER_MS = 2_147_483_647
 
 /** How `XADD` trims a stream past {@link RedisStoreOptions.maxLen}. */
 export type TrimMode = 'approximate' | 'exact'
@@ -124,9 +120,9 @@ export interface RedisStoreOptions {
   maxReconnectDelay?: number
   /**
    * Told about failures that no caller sees: lost connections, failed tail reads, and events the live
-   * tail could not deliver because Redis no longer held them. By default each distinct message is
-   * logged once with `console.warn`.
-   * @defaultValue logs each distinct message once
+   * tail could not deliver because Redis no longer held them. By default each kind is logged at most
+   * once a minute with `console.error`, as the hub logs its own.
+   * @defaultValue logs with `console.error`, throttled
    */
   onError?: (error: unknown) => void
 }
@@ -151,22 +147,23 @@ export interface ResolvedOptions {
 /** Applies defaults and throws `ERR_INVALID_ARGUMENT` for a value out of range. */
 export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
-    throw invalid('options', `createRedisStore takes an options object, got ${describe(options)}`)
+    throw invalid('options', `createRedisStore takes an options object, got ${describeValue(options)}`)
   }
   const prefix = options.prefix ?? DEFAULT_PREFIX
-  if (typeof prefix !== 'string') throw invalid('prefix', `prefix must be a string, got ${describe(prefix)}`)
+  if (typeof prefix !== 'string')
+    throw invalid('prefix', `prefix must be a string, got ${describeValue(prefix)}`)
   checkPrefix(prefix)
   const trim = options.trim ?? 'approximate'
   if (trim !== 'approximate' && trim !== 'exact') {
-    throw invalid('trim', `trim must be 'approximate' or 'exact', got ${describe(trim)}`)
+    throw invalid('trim', `trim must be 'approximate' or 'exact', got ${describeValue(trim)}`)
   }
   const deserialize = options.deserialize ?? JSON.parse
   if (typeof deserialize !== 'function') {
-    throw invalid('deserialize', `deserialize must be a function, got ${describe(deserialize)}`)
+    throw invalid('deserialize', `deserialize must be a function, got ${describeValue(deserialize)}`)
   }
   const onError = options.onError
   if (onError !== undefined && typeof onError !== 'function') {
-    throw invalid('onError', `onError must be a function, got ${describe(onError)}`)
+    throw invalid('onError', `onError must be a function, got ${describeValue(onError)}`)
   }
   const minReconnectDelay = timer(
     'minReconnectDelay',
@@ -184,10 +181,10 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   }
   const blockMs = timer('blockMs', options.blockMs ?? DEFAULT_BLOCK_MS)
   const commandTimeout = timer('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT)
-  if (blockMs + commandTimeout > MAX_TIMER_MS) {
+  if (blockMs + commandTimeout > MAX_TIMER_DELAY) {
     throw invalid(
       'blockMs',
-      `blockMs + commandTimeout (${blockMs} + ${commandTimeout}) must be at most ${MAX_TIMER_MS} ms: the live tail waits for both in one timer, and Node runs a longer timer after 1 ms; lower blockMs`,
+      `blockMs + commandTimeout (${blockMs} + ${commandTimeout}) must be at most ${MAX_TIMER_DELAY} ms: the live tail waits for both in one timer, and Node runs a longer timer after 1 ms; lower blockMs`,
     )
   }
   return {
@@ -217,40 +214,29 @@ export function backoff(
   max: number,
   random: () => number = Math.random,
 ): number {
-  // 2^31 times any min is past every max (at most MAX_TIMER_MS): the bound keeps the exponent finite.
+  // 2^31 times any min is past every max (at most MAX_TIMER_DELAY): the bound keeps the exponent finite.
   const ceiling = Math.min(max, min * 2 ** Math.min(Math.max(attempt, 1), 31))
   return Math.min(ceiling, min + Math.floor(random() * (ceiling - min + 1)))
 }
 
-function positiveInteger(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(field, `${field} must be a positive integer, got ${describe(value)}`)
-  }
-  return value
-}
-
-/** A delay a Node timer waits for: a positive integer up to {@link MAX_TIMER_MS}. */
+/**
+ * A delay a timer of this process waits for: at least 1 ms (`XREAD BLOCK 0` would block forever, a
+ * zero backoff would spin) and at most `MAX_TIMER_DELAY`, as core checks every delay.
+ */
 function timer(field: string, value: unknown): number {
-  const ms = positiveInteger(field, value)
-  if (ms > MAX_TIMER_MS) {
-    throw invalid(
-      field,
-      `${field} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${ms}: Node runs a longer timer after 1 ms, which would turn the wait into a busy loop`,
-    )
-  }
-  return ms
+  return timerDelay(field, positiveInteger(field, value))
 }
 
 /**
  * A duration Redis applies (an expiry, an age): a positive integer, or `Infinity` for none. No
- * timer in this process waits for it, so it is not bound by {@link MAX_TIMER_MS}.
+ * timer in this process waits for it, so it is not bound by {@link MAX_TIMER_DELAY}.
  */
 function duration(field: string, value: unknown): number {
   if (value === Number.POSITIVE_INFINITY) return value
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw invalid(
       field,
-      `${field} must be a positive integer (milliseconds) or Infinity, got ${describe(value)}`,
+      `${field} must be a positive integer (milliseconds) or Infinity, got ${describeValue(value)}`,
     )
   }
   return value
@@ -258,10 +244,4 @@ function duration(field: string, value: unknown): number {
 
 function invalid(field: string, message: string): RewindError {
   return new RewindError('ERR_INVALID_ARGUMENT', message, { field })
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
-  return typeof value
 }

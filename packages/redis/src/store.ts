@@ -6,6 +6,7 @@
 import { type GapReason, RewindError, throttleErrors } from '@rewind/core'
 import {
   type AsyncHistoryStore,
+  describeError,
   type NewEvent,
   type Position,
   RESPONSE_STREAM_PREFIX,
@@ -55,8 +56,8 @@ export class RedisStore implements AsyncHistoryStore {
   private readonly starting = new Map<string, { promise: Promise<void> }>()
   private closing: Promise<void> | undefined
   /** Without an onError hook: each kind of error logged at most once a minute, with a count. */
-  private readonly warn = throttleErrors((error, suppressed) =>
-    console.warn(
+  private readonly logError = throttleErrors((error, suppressed) =>
+    console.error(
       `[rewind/redis] (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
       error,
     ),
@@ -288,7 +289,7 @@ export class RedisStore implements AsyncHistoryStore {
   private unavailable(action: string, stream: string, cause: unknown): RewindError {
     return new RewindError(
       'ERR_STORE_UNAVAILABLE',
-      `the Redis store could not ${action} stream ${JSON.stringify(stream)}: ${describe(cause)}`,
+      `the Redis store could not ${action} stream ${JSON.stringify(stream)}: ${describeError(cause)}`,
       { cause },
     )
   }
@@ -303,7 +304,7 @@ export class RedisStore implements AsyncHistoryStore {
       }
       return
     }
-    this.warn(error)
+    this.logError(error)
   }
 }
 
@@ -352,10 +353,6 @@ function follows(event: RedisEvent, id: StreamId): boolean {
 
 function gapAt(reason: GapReason, position: Position): ReadResult {
   return { events: [], position, gap: reason, done: false }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }
 
 function toError(cause: unknown): Error {

@@ -5,6 +5,7 @@
  * there: every entry Redis accepted is delivered once, in order.
  */
 import { RewindError } from '@rewind/core'
+import { describeError } from '@rewind/core/adapter'
 import type { Redis } from 'ioredis'
 import { type Cursor, deliverEntries, type EntrySink, type XReadReply } from './delivery.js'
 import { backoff } from './options.js'
@@ -159,7 +160,7 @@ export class Tail implements LiveTail {
         this.options.report(
           new RewindError(
             'ERR_STORE_UNAVAILABLE',
-            `the Redis live tail failed (${describe(error)}); it retries and resumes where it stopped`,
+            `the Redis live tail failed (${describeError(error)}); it retries and resumes where it stopped`,
             { cause: error },
           ),
         )
@@ -290,8 +291,4 @@ function xreadArguments(cursors: readonly Cursor[], blockMs: number): (string | 
   for (const cursor of cursors) args.push(cursor.key)
   for (const cursor of cursors) args.push(cursor.lastId)
   return args
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

@@ -3,16 +3,17 @@
  * `maxReconnectDelay`, and instances that lost Redis together do not retry in lockstep, as a property
  * of `backoff` and against a redis-server of the test's own, killed and started again.
  */
+import { MAX_TIMER_DELAY } from '@rewind/core'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CommandConnection } from '../src/connection.js'
-import { backoff, MAX_TIMER_MS, resolveOptions } from '../src/options.js'
+import { backoff, resolveOptions } from '../src/options.js'
 import { spawnForTests } from './helpers/redis-server.js'
 import { waitUntil } from './helpers/sse.js'
 
 /** A pair of reconnection delays `min` ≤ `max`, as `resolveOptions` accepts them. */
 const delays = fc
-  .tuple(fc.integer({ min: 1, max: MAX_TIMER_MS }), fc.integer({ min: 1, max: MAX_TIMER_MS }))
+  .tuple(fc.integer({ min: 1, max: MAX_TIMER_DELAY }), fc.integer({ min: 1, max: MAX_TIMER_DELAY }))
   .map(([a, b]) => ({ min: Math.min(a, b), max: Math.max(a, b) }))
 const attempts = fc.integer({ min: 1, max: 200 })
 /** What `Math.random` returns: a float in [0, 1). */
@@ -76,7 +77,7 @@ describe('backoff', () => {
 
   it('gives min itself when min and max are equal: nothing to spread', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: MAX_TIMER_MS }), attempts, (delay, attempt) => {
+      fc.property(fc.integer({ min: 1, max: MAX_TIMER_DELAY }), attempts, (delay, attempt) => {
         expect(backoff(attempt, delay, delay)).toBe(delay)
       }),
     )
