@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openStream } from '../../packages/express/test/helpers/raw.js'
-import { sleep, waitUntil } from '../../packages/express/test/helpers/wait.js'
+import { sleep, waitUntil } from '../support/wait.js'
 import type { RunningApp } from './apps/node-apps.ts'
 import { runtimeBinary, startRuntime } from './apps/runtimes.ts'
 

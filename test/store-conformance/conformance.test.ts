@@ -21,7 +21,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createPostgresStore } from '../../packages/postgres/src/index.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from '../../packages/postgres/test/helpers/database.js'
 import { deleteKeys, redisForTests, uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
-import { delay, RawClient, waitUntil } from '../../packages/redis/test/helpers/sse.js'
+import { RawClient } from '../../packages/redis/test/helpers/sse.js'
+import { sleep, waitUntil } from '../support/wait.js'
 
 const redis = await redisForTests('store conformance (Redis)')
 const database = await databaseForTests('store conformance (Postgres)')
@@ -125,7 +126,7 @@ interface Instance {
 function tokens(n: number, interval = 0) {
   return async function* (): AsyncGenerator<StreamItem> {
     for (let i = 0; i < n; i++) {
-      if (interval > 0) await delay(interval)
+      if (interval > 0) await sleep(interval)
       yield `t${i}`
     }
   }

@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '../../../packages/express/test/helpers/event-source.js'
 import { openStream } from '../../../packages/express/test/helpers/raw.js'
-import { sleep, waitUntil } from '../../../packages/express/test/helpers/wait.js'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 
 const APP = fileURLToPath(new URL('..', import.meta.url))
 const NEXT = `${APP}node_modules/.bin/next`

@@ -4,10 +4,10 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { backoffDelay } from '../src/index.js'
 import { listen } from './support/server.js'
 import { record } from './support/source.js'
-import { waitUntil } from './support/wait.js'
 
 describe('backoffDelay', () => {
   it('is within [0, min(cap, base × factor^attempt)) for every attempt and every random draw', () => {

@@ -16,8 +16,8 @@ import express from 'express'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../../scripts/chromium.js'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { listenApp } from './support/server.js'
-import { sleep, waitUntil } from './support/wait.js'
 
 const CHROMIUM = CHROMIUM_PATH
 const WAIT_MS = 20_000

@@ -3,11 +3,11 @@
  * delivers, when it reconnects and when it stops for good.
  */
 import { describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createEventSource, type PositionStore, RewindClientError } from '../src/index.js'
 import { listen, openStream } from './support/server.js'
 import { record } from './support/source.js'
 import { memoryStore } from './support/store.js'
-import { sleep, waitUntil } from './support/wait.js'
 
 /** Long enough for a reconnection that should not happen to have happened (they are set to ~10 ms). */
 const QUIET_MS = 300

@@ -9,10 +9,10 @@ import { ssePlugin } from '@rewind/fastify'
 import express from 'express'
 import Fastify from 'fastify'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { listenApp } from './support/server.js'
 import { type Recorded, record } from './support/source.js'
 import { type MemoryStore, memoryStore } from './support/store.js'
-import { sleep, waitUntil } from './support/wait.js'
 
 /** Every request the app saw, with the Last-Event-ID it carried and its socket. */
 interface Seen {

@@ -2,12 +2,12 @@
 import { request as httpRequest } from 'node:http'
 import express from 'express'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import type { Subscription } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
-import { sleep, waitUntil } from './helpers/wait.js'
 
 describe('client disconnect', () => {
   it('cleans up every connection, subscriber and stream once the clients close', async () => {

@@ -4,12 +4,12 @@ import type { ErrorRequestHandler } from 'express'
 import express4 from 'express4'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
-import { waitUntil } from './helpers/wait.js'
 
 describe('Express 4', () => {
   it('is the Express 4 package', () => {

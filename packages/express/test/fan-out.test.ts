@@ -1,10 +1,10 @@
 /** One publish, many clients: every client gets every event it should, and only those. */
 import express, { type Request } from 'express'
 import { describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { type Client, connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
-import { waitUntil } from './helpers/wait.js'
 
 const CLIENTS = 200
 /** Bound for waits that involve every one of the clients on a shared two-core machine. */

@@ -1,12 +1,12 @@
 /** An async iterable as the source of a stream: items go out as they come, and the producer is stopped. */
 import express from 'express'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import type { StreamItem } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
-import { sleep, waitUntil } from './helpers/wait.js'
 
 describe('async iterable source', () => {
   const unhandled: unknown[] = []

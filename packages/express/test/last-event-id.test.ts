@@ -5,10 +5,10 @@
  */
 import express from 'express'
 import { describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { useEvents } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { getWithLastEventId, openStream, type RawExchange, rawRequest } from './helpers/raw.js'
-import { waitUntil } from './helpers/wait.js'
 
 async function startApp(serverOptions?: { insecureHTTPParser: boolean }) {
   const errors: unknown[] = []

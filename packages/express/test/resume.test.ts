@@ -4,11 +4,11 @@
  */
 import express from 'express'
 import { describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
-import { waitUntil } from './helpers/wait.js'
 
 function dataOf(events: readonly { data: string }[]): string[] {
   return events.map((event) => event.data)

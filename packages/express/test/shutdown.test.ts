@@ -2,12 +2,12 @@
 import { Agent, get } from 'node:http'
 import express from 'express'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { sleep, waitUntil, within } from '../../../test/support/wait.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
-import { sleep, waitUntil, within } from './helpers/wait.js'
 
 /** A generous guard, not a speed claim: without the shutdown, keep-alive streams hold the server forever. */
 const CLOSE_GUARD_MS = 2000
@@ -60,7 +60,7 @@ describe('shutdown', () => {
     const raw = await openStream(url('/news'))
     const id = events.publish('news', { data: 'last words' })
 
-    await within(events.close({ server }), CLOSE_GUARD_MS, 'events.close({ server }) to resolve')
+    await within(events.close({ server }), 'events.close({ server }) to resolve', CLOSE_GUARD_MS)
     expect(server.listening).toBe(false)
     // Events published before close() are sent first, then the body ends cleanly.
     await raw.waitForEnd()
@@ -72,7 +72,7 @@ describe('shutdown', () => {
   it('with retry, each client is told to come back after a jittered delay before its stream ends', async () => {
     const { events, server, url } = await startApp()
     const streams = [await openStream(url('/news')), await openStream(url('/ticks'))]
-    await within(events.close({ server, retry: 1000 }), CLOSE_GUARD_MS, 'events.close({ server, retry })')
+    await within(events.close({ server, retry: 1000 }), 'events.close({ server, retry })', CLOSE_GUARD_MS)
     for (const stream of streams) {
       await stream.waitForEnd()
       const hint = stream.retries.at(-1)
@@ -90,7 +90,7 @@ describe('shutdown', () => {
     } catch (error) {
       expect((error as RewindError).code).toBe('ERR_CLOSED')
     }
-    await within(events.close({ server }), CLOSE_GUARD_MS, 'a second close() to resolve')
+    await within(events.close({ server }), 'a second close() to resolve', CLOSE_GUARD_MS)
   })
 
   it('a retry no timer can take rejects close() with ERR_INVALID_ARGUMENT before anything closes', async () => {
@@ -106,14 +106,14 @@ describe('shutdown', () => {
     // Nothing was closed: the stream still gets events, and a valid close() still works.
     events.publish('news', { data: 'still open' })
     expect((await stream.waitForEvents(1)).map((event) => event.data)).toEqual(['still open'])
-    await within(events.close({ server }), CLOSE_GUARD_MS, 'close() after the refused one')
+    await within(events.close({ server }), 'close() after the refused one', CLOSE_GUARD_MS)
     await stream.waitForEnd()
   })
 
   it('close() without a server ends the streams and leaves the server to the app', async () => {
     const { events, server, url } = await startApp()
     const stream = await openStream(url('/news'))
-    await within(events.close(), CLOSE_GUARD_MS, 'events.close() to resolve')
+    await within(events.close(), 'events.close() to resolve', CLOSE_GUARD_MS)
     await stream.waitForEnd()
     expect(server.listening).toBe(true)
   })

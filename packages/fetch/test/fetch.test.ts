@@ -8,8 +8,8 @@ import { createAdaptorServer } from '@hono/node-server'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { connect } from '../../express/test/helpers/event-source.js'
-import { sleep, waitUntil } from '../../express/test/helpers/wait.js'
 import { DEFAULT_FETCH_HEARTBEAT_INTERVAL, type FetchSse, RewindError, sse } from '../src/index.js'
 
 const opened: FetchSse<string | Promise<string>>[] = []

@@ -6,7 +6,7 @@
 import { createRedisStore, type RedisStore } from '@rewind/redis'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
-import { waitUntil } from '../../express/test/helpers/wait.js'
+import { waitUntil } from '../../../test/support/wait.js'
 import { deleteKeys, redisForTests, uniquePrefix } from '../../redis/test/helpers/redis-server.js'
 import { sse } from '../src/index.js'
 

@@ -11,8 +11,9 @@
  */
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
+import { sleep } from '../../../test/support/wait.js'
 import { createPostgresStore } from '../src/index.js'
-import { databaseForTests, delay, dropSchemas, uniqueSchema } from './helpers/database.js'
+import { databaseForTests, dropSchemas, uniqueSchema } from './helpers/database.js'
 
 const url = await databaseForTests('Postgres commit-order')
 
@@ -67,7 +68,7 @@ async function run(design: Design, pool: pg.Pool): Promise<Outcome> {
       try {
         await client.query('BEGIN')
         await design.append(client, data)
-        await delay(Math.random() * MAX_SLEEP)
+        await sleep(Math.random() * MAX_SLEEP)
         if (Math.random() < ROLLBACK_RATE) {
           await client.query('ROLLBACK')
           rolledBack.add(data)
@@ -81,7 +82,7 @@ async function run(design: Design, pool: pg.Pool): Promise<Outcome> {
     }
   })
   const readers = Array.from({ length: READERS }, async () => {
-    await delay(Math.random() * 200)
+    await sleep(Math.random() * 200)
     // A random cursor among the events committed so far (or the origin).
     const sofar = await readAll(design, design.origin)
     const start = Math.floor(Math.random() * (sofar.ids.length + 1))
@@ -95,7 +96,7 @@ async function run(design: Design, pool: pg.Pool): Promise<Outcome> {
       cursor = page.cursor
       if (page.data.length === 0) {
         if (done) break
-        await delay(5 + Math.random() * 10)
+        await sleep(5 + Math.random() * 10)
       }
     }
     return { start: from, seen }

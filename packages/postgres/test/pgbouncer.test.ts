@@ -5,8 +5,9 @@
  */
 import type { StoredEvent } from '@rewind/core'
 import { afterAll, describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { createPostgresStore } from '../src/index.js'
-import { databaseForTests, dropSchemas, uniqueSchema, waitUntil } from './helpers/database.js'
+import { databaseForTests, dropSchemas, uniqueSchema } from './helpers/database.js'
 import { type Bouncer, bouncerForTests } from './helpers/pgbouncer.js'
 
 const url = await databaseForTests('Postgres through PgBouncer')

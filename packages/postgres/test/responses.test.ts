@@ -9,7 +9,8 @@ import { createHub, type Hub, type HubOptions, type StreamItem } from '@rewind/c
 import { EventSource } from 'eventsource'
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { delay, RawClient, waitUntil } from '../../redis/test/helpers/sse.js'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
+import { RawClient } from '../../redis/test/helpers/sse.js'
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from './helpers/database.js'
 
@@ -28,7 +29,7 @@ function tokens(n: number, interval: number, record: { finished?: boolean; abort
   return async function* (signal: AbortSignal): AsyncGenerator<StreamItem> {
     try {
       for (let i = 0; i < n; i++) {
-        await delay(interval)
+        await sleep(interval)
         yield `t${i}`
       }
     } finally {
@@ -117,7 +118,7 @@ describe.skipIf(url === undefined)('responses on the Postgres store, across inst
   it('replays a response started on A from its start on B, then live, then the end', async () => {
     const [a, b] = await pair()
     const { id, done } = await a.hub.responses.start(tokens(40, 5))
-    await delay(50)
+    await sleep(50)
     const client = await open(b.url(id))
     await waitUntil(() => client.ended, 'the end of the body')
     expect(dataOf(client)).toEqual(expected(40))
@@ -150,7 +151,7 @@ describe.skipIf(url === undefined)('responses on the Postgres store, across inst
     await waitUntil(() => source.readyState === EventSource.CLOSED, 'the client to stop')
     expect(seen).toEqual(expected(30))
     const requests = b.requests.count
-    await delay(200)
+    await sleep(200)
     expect(b.requests.count).toBe(requests)
   })
 
@@ -198,7 +199,7 @@ describe.skipIf(url === undefined)('responses on the Postgres store, across inst
     const { id, done } = await a.hub.responses.start(tokens(3, 1))
     await done
     expect((await fetch(b.url(id))).status).toBe(200)
-    await delay(400)
+    await sleep(400)
     expect((await fetch(b.url(id))).status).toBe(404)
     expect(await b.hub.responses.status(id)).toBeUndefined()
     expect(await a.store.sweep()).toBe(1)
@@ -241,7 +242,7 @@ describe.skipIf(url === undefined)('responses on the Postgres store, across inst
     const a = await instance(schema, {}, { maxAge: 100 })
     const { id, done } = await a.hub.responses.start(tokens(20, 1))
     expect(await done).toBe('done')
-    await delay(250)
+    await sleep(250)
     const client = await open(a.url(id))
     await waitUntil(() => client.ended, 'the end of the body')
     expect(dataOf(client)).toEqual(expected(20))

@@ -8,8 +8,9 @@ import type { StoredEvent } from '@rewind/core'
 import type { StoreDelivery } from '@rewind/core/adapter'
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js'
-import { databaseForTests, delay, dropSchemas, uniqueSchema, waitUntil } from './helpers/database.js'
+import { databaseForTests, dropSchemas, uniqueSchema } from './helpers/database.js'
 
 const url = await databaseForTests('Postgres store contract')
 
@@ -136,7 +137,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
     it('bounds a stream by age, by the database clock', async () => {
       const store = open({ maxAge: 300 })
       const first = await store.append('s', message('old'))
-      await delay(400)
+      await sleep(400)
       expect(await store.read('s', first, 10)).toMatchObject({ events: [], done: true })
       const epoch = first.split('-')[0]
       expect((await store.read('s', `${epoch}-0`, 10)).gap).toBe('evicted')
@@ -147,7 +148,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
     it('starts a new epoch when a stream is written again after its TTL, and old ids get the gap signal', async () => {
       const store = open({ streamTtl: 100 })
       const old = await store.append('s', message('a'))
-      await delay(150)
+      await sleep(150)
       expect(await store.sweep()).toBe(1)
       expect((await store.read('s', old, 10)).gap).toBe('epoch')
       const next = await store.append('s', message('b'))
@@ -216,7 +217,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
         await expect(store.append('s', message('b'))).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' })
         expect(Date.now() - started).toBeLessThan(1000)
         // Past Postgres's own lock timeout (0.8 × commandTimeout from when the wait began).
-        await delay(200)
+        await sleep(200)
         await locker.query('ROLLBACK')
         // Postgres gave up waiting for the row too (lock_timeout), so the append left no hole.
         expect(await store.append('s', message('c'))).toMatch(/-2$/)
@@ -258,7 +259,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
       const writing = (async () => {
         for (; sent < 60; sent++) {
           await writer.append('s', message(`${sent}`))
-          await delay(5)
+          await sleep(5)
         }
       })()
       await waitUntil(() => collector.data('s').length >= 10, 'the first events')

@@ -6,10 +6,10 @@
 import { MAX_TIMER_DELAY } from '@rewind/core'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { CommandConnection } from '../src/connection.js'
 import { backoff, resolveOptions } from '../src/options.js'
 import { spawnForTests } from './helpers/redis-server.js'
-import { waitUntil } from './helpers/sse.js'
 
 /** A pair of reconnection delays `min` ≤ `max`, as `resolveOptions` accepts them. */
 const delays = fc

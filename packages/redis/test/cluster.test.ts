@@ -9,11 +9,12 @@ import type { StoreDelivery } from '@rewind/core/adapter'
 import fc from 'fast-check'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { keySlot } from '../src/slots.js'
 import { clusterForTests } from './helpers/cluster.js'
 import { uniquePrefix } from './helpers/redis-server.js'
-import { type App, delay, RawClient, startApp, waitUntil } from './helpers/sse.js'
+import { type App, RawClient, startApp } from './helpers/sse.js'
 
 const cluster = await clusterForTests('Redis Cluster')
 
@@ -126,7 +127,7 @@ describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () =>
     const streams = await oneStreamPerShard(on, 'feed')
     for (const [stream, port] of streams) {
       const live = await raw(a.url(stream))
-      await delay(100)
+      await sleep(100)
       const ids: string[] = []
       for (let i = 0; i < 3; i++) ids.push(await a.hub.publish(stream, { data: `${stream}-${i}` }))
       await waitUntil(() => live.messages.length === 3, `live events of ${stream}`)
@@ -158,7 +159,7 @@ describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () =>
     const streams = await oneStreamPerShard(onClient, 'room')
     const onA = await Promise.all(streams.map(([stream]) => raw(a.url(stream))))
     const onB = await Promise.all(streams.map(([stream]) => raw(b.url(stream))))
-    await delay(150)
+    await sleep(150)
     const published = await Promise.all(
       streams.map(async ([stream], i) => [
         await b.hub.publish(stream, { data: 'from b' }),
@@ -205,7 +206,7 @@ describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () =>
       return async function* (): AsyncGenerator<StreamItem> {
         try {
           for (let i = 0; i < n; i++) {
-            await delay(interval)
+            await sleep(interval)
             yield `t${i}`
           }
         } finally {
@@ -243,7 +244,7 @@ describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () =>
     const [stream, from] = (await oneStreamPerShard(on, 'moving'))[0]!
     const slot = keySlot(on.key(stream))
     const client = await raw(a.url(stream))
-    await delay(100)
+    await sleep(100)
     const ids = [await a.hub.publish(stream, { data: 'before' })]
     await waitUntil(() => client.messages.length === 1, 'the first event')
 

@@ -5,9 +5,10 @@
 import { createParser } from 'eventsource-parser'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { type App, BrowserClient, delay, RawClient, startApp, waitUntil } from './helpers/sse.js'
+import { type App, BrowserClient, RawClient, startApp } from './helpers/sse.js'
 
 const server = await redisForTests('hub over HTTP')
 
@@ -185,7 +186,7 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
     const on = store({ streamTtl: 150 })
     const a = await app(on)
     const ids = await publishAll(a, 's', 3)
-    for (let tries = 0; tries < 100 && (await admin.exists(on.key('s'))) === 1; tries++) await delay(20)
+    for (let tries = 0; tries < 100 && (await admin.exists(on.key('s'))) === 1; tries++) await sleep(20)
     expect(await admin.exists(on.key('s'))).toBe(0)
     const client = await raw(a.url('s'), ids[2])
     await waitUntil(() => client.events.length === 1, 'the signal')

@@ -5,9 +5,10 @@
  */
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore } from '../src/index.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { type App, delay, RawClient, startApp, waitUntil } from './helpers/sse.js'
+import { type App, RawClient, startApp } from './helpers/sse.js'
 
 const server = await redisForTests('interleaving')
 
@@ -58,7 +59,7 @@ describe.skipIf(server === undefined)('two instances under interleaved load', ()
           )
           published.push(...ids)
           sent += burst
-          if (random() < 0.3) await delay(Math.floor(random() * 3))
+          if (random() < 0.3) await sleep(Math.floor(random() * 3))
         }
       }
 
@@ -76,7 +77,7 @@ describe.skipIf(server === undefined)('two instances under interleaved load', ()
           const stay = Math.floor(random() * 25)
           const deadline = Date.now() + stay
           const caughtUp = () => ids.length + client.messages.length >= total
-          while (Date.now() < deadline && !caughtUp()) await delay(2)
+          while (Date.now() < deadline && !caughtUp()) await sleep(2)
           if (published.length === total) {
             await waitUntil(caughtUp, 'the final catch-up', 15_000)
           }

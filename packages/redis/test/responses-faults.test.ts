@@ -8,9 +8,10 @@ import type { AddressInfo } from 'node:net'
 import { createHub, type Hub, type StreamItem } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { deleteKeys, redisForTests, spawnForTests, uniquePrefix } from './helpers/redis-server.js'
-import { delay, RawClient, waitUntil } from './helpers/sse.js'
+import { RawClient } from './helpers/sse.js'
 
 const shared = await redisForTests('responses-faults')
 const own = await spawnForTests('responses-faults')
@@ -67,7 +68,7 @@ async function pair(url: string, options: RedisStoreOptions = {}): Promise<[Inst
 function tokens(n: number, interval: number) {
   return async function* (): AsyncGenerator<StreamItem> {
     for (let i = 0; i < n; i++) {
-      await delay(interval)
+      await sleep(interval)
       yield `t${i}`
     }
   }
@@ -89,21 +90,21 @@ async function read(url: () => string, deadline: number) {
     try {
       client = await RawClient.open(url(), last)
     } catch {
-      await delay(50)
+      await sleep(50)
       continue
     }
     if (client.status === 204 || client.status === 404) {
       ending = { status: client.status }
       break
     }
-    while (!client.ended && Date.now() < deadline) await delay(10)
+    while (!client.ended && Date.now() < deadline) await sleep(10)
     client.close()
     for (const event of client.events) {
       received.push(event)
       if (event.id !== undefined) last = event.id
       if (event.event === 'rewind-end') ending = { end: event.data }
     }
-    if (ending === undefined) await delay(50)
+    if (ending === undefined) await sleep(50)
   }
   return { received, ending, endedAt: Date.now() }
 }
@@ -198,7 +199,7 @@ describe.skipIf(shared === undefined)('a response on the Redis store, bounded by
     const [a, b] = await pair(shared!.url, { maxAge: 100 })
     const { id, done } = await a.hub.responses.start(tokens(60, 0))
     expect(await done).toBe('done')
-    await delay(400)
+    await sleep(400)
     const client = await RawClient.open(b.url(id))
     await waitUntil(() => client.ended, 'the end of the body')
     expect(client.gaps).toEqual([])
@@ -215,9 +216,9 @@ describe.skipIf(own === undefined)('a response on the Redis store through faults
     const { id, done } = await a.hub.responses.start(tokens(n, 10))
     const deadline = Date.now() + 15_000
     const readers = [read(() => a.url(id), deadline), read(() => b.url(id), deadline)]
-    await delay(300)
+    await sleep(300)
     own!.signal('SIGSTOP')
-    await delay(400)
+    await sleep(400)
     own!.signal('SIGCONT')
     expect(await done).toBe('done')
     for (const reader of await Promise.all(readers)) {
@@ -234,7 +235,7 @@ describe.skipIf(own === undefined)('a response on the Redis store through faults
     const { id, done } = await a.hub.responses.start(tokens(n, 10))
     const deadline = Date.now() + 20_000
     const readers = [read(() => a.url(id), deadline), read(() => b.url(id), deadline)]
-    await delay(500)
+    await sleep(500)
     await own!.stop()
     await own!.start()
     const restarted = Date.now()

@@ -8,9 +8,10 @@ import { createHub, type Hub, type HubOptions, type StreamItem } from '@rewind/c
 import { EventSource } from 'eventsource'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore } from '../src/index.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { delay, RawClient, waitUntil } from './helpers/sse.js'
+import { RawClient } from './helpers/sse.js'
 
 const server = await redisForTests('responses')
 
@@ -27,7 +28,7 @@ function tokens(n: number, interval: number, record: { finished?: boolean; abort
   return async function* (signal: AbortSignal): AsyncGenerator<StreamItem> {
     try {
       for (let i = 0; i < n; i++) {
-        await delay(interval)
+        await sleep(interval)
         yield `t${i}`
       }
     } finally {
@@ -110,7 +111,7 @@ describe.skipIf(server === undefined)('responses on the Redis store, across inst
   it('replays a response started on A from its start on B, then live, then the end', async () => {
     const [a, b] = await pair()
     const { id, done } = await a.hub.responses.start(tokens(40, 5))
-    await delay(50)
+    await sleep(50)
     const client = await open(b.url(id))
     await waitUntil(() => client.ended, 'the end of the body')
     expect(dataOf(client)).toEqual(expected(40))
@@ -143,7 +144,7 @@ describe.skipIf(server === undefined)('responses on the Redis store, across inst
     await waitUntil(() => source.readyState === EventSource.CLOSED, 'the client to stop')
     expect(seen).toEqual(expected(30))
     const requests = b.requests.count
-    await delay(200)
+    await sleep(200)
     expect(b.requests.count).toBe(requests)
   })
 
@@ -198,7 +199,7 @@ describe.skipIf(server === undefined)('responses on the Redis store, across inst
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(300)
     }
-    await delay(400)
+    await sleep(400)
     expect(await admin.exists(...keys)).toBe(0)
     await admin.quit()
     expect((await fetch(b.url(id))).status).toBe(404)

@@ -5,9 +5,10 @@
 import { RewindError } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStoreOptions } from '../src/index.js'
 import { spawnForTests, uniquePrefix } from './helpers/redis-server.js'
-import { type App, delay, RawClient, startApp, waitUntil } from './helpers/sse.js'
+import { type App, RawClient, startApp } from './helpers/sse.js'
 
 const redis = await spawnForTests('restart')
 
@@ -99,7 +100,7 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
       // The command connection reconnects with backoff; until then publishes keep failing fast.
       for (let tries = 0; firstAfter === undefined && tries < 500; tries++) {
         firstAfter = await app.hub.publish('s', { data: 'after0' }).catch(() => undefined)
-        if (firstAfter === undefined) await delay(20)
+        if (firstAfter === undefined) await sleep(20)
       }
       expect(firstAfter).toBeDefined()
       const after = [firstAfter!]
@@ -169,7 +170,7 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
       let after: string | undefined
       for (let tries = 0; after === undefined && tries < 500; tries++) {
         after = await app.hub.publish('s', { data: 'after' }).catch(() => undefined)
-        if (after === undefined) await delay(20)
+        if (after === undefined) await sleep(20)
       }
       expect(after).toBeDefined()
       // The append that timed out reached Redis before the freeze and ran after it: what Redis
@@ -205,7 +206,7 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
     await app.hub.publish('s', { data: 'x' })
     await waitUntil(() => client.messages.length === 1, 'an event')
     await redis!.stop('SIGKILL')
-    await delay(100)
+    await sleep(100)
     client.close()
     const started = performance.now()
     await app.close()

@@ -6,9 +6,10 @@
  */
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStoreOptions } from '../src/index.js'
 import { spawnForTests, uniquePrefix } from './helpers/redis-server.js'
-import { BrowserClient, delay, RawClient, startApp, waitUntil } from './helpers/sse.js'
+import { BrowserClient, RawClient, startApp } from './helpers/sse.js'
 
 const redis = await spawnForTests('rollback')
 
@@ -55,7 +56,7 @@ describe.skipIf(redis === undefined)('Redis rolled back to an older snapshot', (
         clients.push(early)
         await waitUntil(() => early!.ended || early!.events.length > 0, 'an answer')
         if (early.events.length > 0) break
-        await delay(20)
+        await sleep(20)
       }
       await waitUntil(() => early!.messages.length === 3, 'the replay of what the snapshot holds')
       expect(early!.gaps.map((gap) => gap.data)).toEqual(['unknown'])

@@ -7,10 +7,10 @@ import { RewindError } from '@rewind/core'
 import type { StoreDelivery } from '@rewind/core/adapter'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { TAIL_BUDGET } from '../src/tail.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { delay, waitUntil } from './helpers/sse.js'
 
 const server = await redisForTests('store contract')
 
@@ -179,13 +179,13 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       const ttl = await admin.pttl(key)
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(400)
-      await delay(250)
+      await sleep(250)
       await store.append('s', newEvent('b'))
       // Refreshed: the key outlives the first append's expiry.
-      await delay(250)
+      await sleep(250)
       expect(await admin.exists(key)).toBe(1)
       const refreshed = await admin.pttl(key)
-      for (let tries = 0; tries < 100 && (await admin.exists(key)) === 1; tries++) await delay(20)
+      for (let tries = 0; tries < 100 && (await admin.exists(key)) === 1; tries++) await sleep(20)
       expect(await admin.exists(key), 'the idle key to expire').toBe(0)
       console.info(`streamTtl 400: PTTL ${ttl} ms after an append, ${refreshed} ms 250 ms after the next one`)
       // Redis kept nothing of an expired stream, not even its ids: a resume from one is unknown.
@@ -217,14 +217,14 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       const store = open({ maxAge: 200, trim: 'exact' })
       const key = store.key('s')
       const old = [await store.append('s', newEvent('a')), await store.append('s', newEvent('b'))]
-      await delay(250)
+      await sleep(250)
       const fresh = await store.append('s', newEvent('c'))
       expect((await admin.xrange(key, '-', '+')).map(([id]) => id)).toEqual([fresh])
       expect((await store.read('s', old[0], 10)).gap).toBe('evicted')
       // The trimmed entry just before the first retained one still resumes exactly.
       expect((await store.read('s', old[1], 10)).events.map((event) => event.id)).toEqual([fresh])
 
-      await delay(250)
+      await sleep(250)
       // An idle stream is trimmed when read: nothing older than maxAge is served.
       const fromStart = await store.read('s', null, 10)
       expect(fromStart.events).toEqual([])

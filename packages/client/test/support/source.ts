@@ -1,5 +1,6 @@
 /** Opens a source that records everything it dispatches, and is closed when the test finishes. */
 import { onTestFinished } from 'vitest'
+import { waitUntil } from '../../../../test/support/wait.js'
 import {
   createEventSource,
   type EndEvent,
@@ -10,7 +11,6 @@ import {
   type SourceErrorEvent,
   type SourceMessageEvent,
 } from '../../src/index.js'
-import { waitUntil } from './wait.js'
 
 /** One dispatched event, reduced to what the tests compare. */
 export type Logged =

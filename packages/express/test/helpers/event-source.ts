@@ -1,7 +1,7 @@
 import { DEFAULT_GAP_EVENT } from '@rewind/core'
 import { EventSource } from 'eventsource'
 import { onTestFinished } from 'vitest'
-import { WAIT_MS, waitUntil } from './wait.js'
+import { WAIT_MS, waitUntil } from '../../../../test/support/wait.js'
 
 /** One event as a real client dispatched it. */
 export interface ReceivedEvent {

@@ -7,7 +7,7 @@ import { connect as connectTcp, type Socket } from 'node:net'
 import { StringDecoder } from 'node:string_decoder'
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser'
 import { onTestFinished } from 'vitest'
-import { WAIT_MS, waitUntil, within } from './wait.js'
+import { WAIT_MS, waitUntil, within } from '../../../../test/support/wait.js'
 
 /** What a spec-following parser makes of a response body so far. */
 export class SseReader {
@@ -87,7 +87,6 @@ export async function openStream(url: string, headers: Record<string, string> = 
       request.once('response', resolve)
       request.once('error', reject)
     }),
-    WAIT_MS,
     `the status and headers of ${url}`,
   )
   return new RawStream(url, request, response)

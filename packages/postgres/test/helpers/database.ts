@@ -42,15 +42,3 @@ export async function dropSchemas(url: string, schemas: readonly string[]): Prom
     await client.end()
   }
 }
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-export async function waitUntil(check: () => boolean, what: string, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
-    await delay(5)
-  }
-}

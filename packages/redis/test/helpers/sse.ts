@@ -157,16 +157,3 @@ export class BrowserClient {
     this.source.close()
   }
 }
-
-/** Polls `check` until it returns true; fails with `what` after `timeout` ms. */
-export async function waitUntil(check: () => boolean, what: string, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
