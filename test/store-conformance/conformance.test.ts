@@ -21,7 +21,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createPostgresStore } from '../../packages/postgres/src/index.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from '../../packages/postgres/test/helpers/database.js'
 import { deleteKeys, redisForTests, uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
-import { RawClient } from '../../packages/redis/test/helpers/sse.js'
+import { RawClient } from '../support/sse-clients.js'
 import { sleep, waitUntil } from '../support/wait.js'
 
 const redis = await redisForTests('store conformance (Redis)')

@@ -9,12 +9,13 @@ import type { StoreDelivery } from '@rewind/core/adapter'
 import fc from 'fast-check'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { keySlot } from '../src/slots.js'
 import { clusterForTests } from './helpers/cluster.js'
 import { uniquePrefix } from './helpers/redis-server.js'
-import { type App, RawClient, startApp } from './helpers/sse.js'
+import { type App, startApp } from './helpers/sse.js'
 
 const cluster = await clusterForTests('Redis Cluster')
 

@@ -5,10 +5,11 @@
 import { createParser } from 'eventsource-parser'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { BrowserClient, RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { type App, BrowserClient, RawClient, startApp } from './helpers/sse.js'
+import { type App, startApp } from './helpers/sse.js'
 
 const server = await redisForTests('hub over HTTP')
 

@@ -8,10 +8,10 @@ import type { AddressInfo } from 'node:net'
 import { createHub, type Hub, type StreamItem } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { deleteKeys, redisForTests, spawnForTests, uniquePrefix } from './helpers/redis-server.js'
-import { RawClient } from './helpers/sse.js'
 
 const shared = await redisForTests('responses-faults')
 const own = await spawnForTests('responses-faults')

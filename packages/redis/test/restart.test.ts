@@ -5,10 +5,11 @@
 import { RewindError } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
+import { RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStoreOptions } from '../src/index.js'
 import { spawnForTests, uniquePrefix } from './helpers/redis-server.js'
-import { type App, RawClient, startApp } from './helpers/sse.js'
+import { type App, startApp } from './helpers/sse.js'
 
 const redis = await spawnForTests('restart')
 

@@ -6,10 +6,11 @@
  */
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
+import { BrowserClient, RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStoreOptions } from '../src/index.js'
 import { spawnForTests, uniquePrefix } from './helpers/redis-server.js'
-import { BrowserClient, RawClient, startApp } from './helpers/sse.js'
+import { startApp } from './helpers/sse.js'
 
 const redis = await spawnForTests('rollback')
 
