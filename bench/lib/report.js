@@ -414,8 +414,27 @@ function clientNotes(report) {
 
 export function renderResults(report, { chart, png }) {
   const sums = summarizeReport(report)
-  const m = report.machine
-  const sz = report.sizes
+  return [
+    ...titleSection(report, { chart, png }),
+    ...machineSection(report),
+    ...versionsSection(report),
+    ...barSection(report, sums),
+    ...fanoutSection(report, sums),
+    ...rateSection(report, sums),
+    ...memorySection(report, sums),
+    ...replaySection(report, sums),
+    ...connectSection(report, sums),
+    ...answerSection(report, sums),
+    ...redisSection(report, sums),
+    ...idleConnectionsSection(report),
+    ...microSection(report),
+    ...clientSection(report),
+    ...notesSection(report, sums),
+  ].join('\n')
+}
+
+/** The title, how the figures were made, and the chart. */
+function titleSection(report, { chart, png }) {
   const out = []
   out.push('# Benchmark results')
   out.push('')
@@ -427,6 +446,13 @@ export function renderResults(report, { chart, png }) {
   out.push('')
   out.push(`![Main ratios](${chart})${png ? ` ([PNG](${png}))` : ''}`)
   out.push('')
+  return out
+}
+
+/** The machine the run measured on. */
+function machineSection(report) {
+  const m = report.machine
+  const out = []
   out.push('## Machine')
   out.push('')
   out.push(
@@ -450,6 +476,12 @@ export function renderResults(report, { chart, png }) {
     ),
   )
   out.push('')
+  return out
+}
+
+/** The versions of the servers' packages. */
+function versionsSection(report) {
+  const out = []
   out.push('## Versions')
   out.push('')
   out.push(
@@ -462,7 +494,12 @@ export function renderResults(report, { chart, png }) {
     ),
   )
   out.push('')
+  return out
+}
 
+/** The bar of the project's goals, each check passed or missed (nothing without a check). */
+function barSection(report, sums) {
+  const out = []
   const checks = barChecks(report, sums)
   if (checks.length > 0) {
     out.push('## Against the bar')
@@ -478,7 +515,13 @@ export function renderResults(report, { chart, png }) {
     )
     out.push('')
   }
+  return out
+}
 
+/** 1. Fan-out: burst and paced. */
+function fanoutSection(report, sums) {
+  const sz = report.sizes
+  const out = []
   if (sums.burst || sums.paced) {
     out.push('## 1. Fan-out')
     out.push('')
@@ -501,7 +544,13 @@ export function renderResults(report, { chart, png }) {
       out.push('')
     }
   }
+  return out
+}
 
+/** 2. Latency at a steady rate. */
+function rateSection(report, sums) {
+  const sz = report.sizes
+  const out = []
   if (sums.rate) {
     out.push('## 2. Latency at a steady rate')
     out.push('')
@@ -532,7 +581,13 @@ export function renderResults(report, { chart, png }) {
     )
     out.push('')
   }
+  return out
+}
 
+/** 3. Memory per idle connection. */
+function memorySection(report, sums) {
+  const sz = report.sizes
+  const out = []
   if (sums.memory) {
     out.push('## 3. Memory per idle connection')
     out.push('')
@@ -558,7 +613,13 @@ export function renderResults(report, { chart, png }) {
     )
     out.push('')
   }
+  return out
+}
 
+/** 4. Replay. */
+function replaySection(report, sums) {
+  const sz = report.sizes
+  const out = []
   if (sums.replay || report.results.replay !== undefined) {
     out.push('## 4. Replay')
     out.push('')
@@ -591,7 +652,13 @@ export function renderResults(report, { chart, png }) {
     )
     out.push('')
   }
+  return out
+}
 
+/** 5. Connection setup. */
+function connectSection(report, sums) {
+  const sz = report.sizes
+  const out = []
   if (sums.connect) {
     out.push('## 5. Connection setup')
     out.push('')
@@ -627,7 +694,13 @@ export function renderResults(report, { chart, png }) {
     )
     out.push('')
   }
+  return out
+}
 
+/** 5b. Streamed answers: attach and replay. */
+function answerSection(report, sums) {
+  const sz = report.sizes
+  const out = []
   if (sums.answer) {
     out.push('## 5b. Streamed answers (responses): attach and replay')
     out.push('')
@@ -656,7 +729,13 @@ export function renderResults(report, { chart, png }) {
     )
     out.push('')
   }
+  return out
+}
 
+/** 6. Redis, across instances. */
+function redisSection(report, sums) {
+  const sz = report.sizes
+  const out = []
   const redis = report.results.redis
   if (redis !== undefined) {
     out.push('## 6. Redis (`@rewind/redis`), across instances')
@@ -724,7 +803,12 @@ export function renderResults(report, { chart, png }) {
     }
     out.push('')
   }
+  return out
+}
 
+/** 8. Idle connections across worker processes. */
+function idleConnectionsSection(report) {
+  const out = []
   const connections = report.results.connections
   if (connections !== undefined) {
     out.push('## 8. Idle connections across worker processes')
@@ -734,7 +818,12 @@ export function renderResults(report, { chart, png }) {
     else out.push(...connectionsSection(connections.result, report.fdLimit))
     out.push('')
   }
+  return out
+}
 
+/** The core micro-benchmarks. */
+function microSection(report) {
+  const out = []
   const micro = report.results.micro
   if (micro !== undefined) {
     out.push('## Core micro-benchmarks')
@@ -758,7 +847,12 @@ export function renderResults(report, { chart, png }) {
     }
     out.push('')
   }
+  return out
+}
 
+/** Whether the load client, not the server, was the bottleneck. */
+function clientSection(report) {
+  const out = []
   const notes = clientNotes(report)
   out.push('## Load client vs server')
   out.push('')
@@ -785,7 +879,12 @@ export function renderResults(report, { chart, png }) {
     ),
   )
   out.push('')
+  return out
+}
 
+/** Notes: failed measurements, lost events, servers that logged errors. */
+function notesSection(report, sums) {
+  const out = []
   const failures = [
     ...failuresOf(sums.burst),
     ...failuresOf(sums.paced),
@@ -838,7 +937,7 @@ export function renderResults(report, { chart, png }) {
   if (failures.length > 0) out.push(`- **Failed measurements**: ${failures.join('; ')}.`)
   if (said.length > 0) out.push(`- **Servers logged errors**: ${said.join('; ')}.`)
   out.push('')
-  return out.join('\n')
+  return out
 }
 
 // ---------------------------------------------------------------------------------------------
