@@ -41,4 +41,5 @@ export {
   type StoredEvent,
   type SyncHistoryStore,
 } from './store.js'
+export { storeErrorReport } from './throttle-errors.js'
 export { describeValue, positiveInteger, timerDelay } from './validation.js'

@@ -76,6 +76,36 @@ export function throttleErrors<Rest extends unknown[]>(
   }
 }
 
+/**
+ * The reporter of a store, for failures no caller sees (a lost connection, a failed poll, events the
+ * live tail could not deliver): each goes to the store's `onError`, whose own throw is ignored so it
+ * cannot stop the tail; without one, to `console.error` as the hub's default does, each kind at most
+ * once a minute with a count of the ones left out.
+ * @param label - names the store at the start of the log line (`rewind/redis`)
+ * @param onError - the store's hook
+ * @defaultValue `console.error` wrapped by {@link throttleErrors}, without `onError`
+ */
+export function storeErrorReport(
+  label: string,
+  onError: ((error: unknown) => void) | undefined,
+): (error: unknown) => void {
+  if (onError !== undefined) {
+    return (error) => {
+      try {
+        onError(error)
+      } catch {
+        // A failing hook must not stop the tail.
+      }
+    }
+  }
+  return throttleErrors((error, suppressed) =>
+    console.error(
+      `[${label}] (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
+      error,
+    ),
+  )
+}
+
 function kindOf(error: unknown): string {
   if (error instanceof RewindError) return error.code
   if (error instanceof Error) return String(error.name)

@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { REWIND_ERROR_CODES, RewindError } from '../src/errors.js'
 import * as api from '../src/index.js'
-import { DEFAULT_ERROR_REPORT_INTERVAL, throttleErrors } from '../src/throttle-errors.js'
+import { DEFAULT_ERROR_REPORT_INTERVAL, storeErrorReport, throttleErrors } from '../src/throttle-errors.js'
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url))
 
@@ -215,5 +215,35 @@ describe('throttleErrors', () => {
   it('is exported from the package entry', () => {
     expect(api.throttleErrors).toBe(throttleErrors)
     expect('reportOncePerMessage' in api).toBe(false)
+  })
+})
+
+describe('storeErrorReport', () => {
+  afterEach(() => {
+    vi.restoreAllMocks()
+  })
+
+  it("gives every failure to the store's onError, and a hook that throws does not stop the caller", () => {
+    const seen: unknown[] = []
+    const report = storeErrorReport('rewind/test', (error) => {
+      seen.push(error)
+      throw new Error('the hook failed')
+    })
+    const first = new Error('lost the connection')
+    expect(() => report(first)).not.toThrow()
+    expect(() => report(first)).not.toThrow()
+    expect(seen).toEqual([first, first])
+  })
+
+  it('without onError, logs with console.error as the hub does, each kind once a minute, naming the store', () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const report = storeErrorReport('rewind/test', undefined)
+    report(new RewindError('ERR_STORE_UNAVAILABLE', 'down'))
+    report(new RewindError('ERR_STORE_UNAVAILABLE', 'still down'))
+    report(new RewindError('ERR_HISTORY_LOST', 'trimmed'))
+    expect(logged).toHaveBeenCalledTimes(2)
+    expect(String(logged.mock.calls[0]![0])).toMatch(/^\[rewind\/test\] .*set onError to handle them/)
+    expect(warned).not.toHaveBeenCalled()
   })
 })

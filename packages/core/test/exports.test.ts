@@ -69,6 +69,7 @@ const ADAPTER_VALUES = [
   'positiveInteger',
   'describeValue',
   'describeError',
+  'storeErrorReport',
 ]
 
 describe('exports', () => {

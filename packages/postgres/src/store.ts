@@ -4,7 +4,7 @@
  * and followed live by one `LISTEN` connection and a poll per process. Every app instance that uses
  * the same database and schema can resume any client.
  */
-import { type GapReason, RewindError, throttleErrors } from '@rewind/core'
+import { type GapReason, RewindError } from '@rewind/core'
 import {
   type AsyncHistoryStore,
   describeError,
@@ -12,6 +12,7 @@ import {
   type Position,
   type ReadResult,
   type StoreDelivery,
+  storeErrorReport,
 } from '@rewind/core/adapter'
 import type { ClientBase, ClientConfig } from 'pg'
 import { Batches } from './batches.js'
@@ -46,16 +47,12 @@ export class PostgresStore implements AsyncHistoryStore {
   private delivery: StoreDelivery | undefined
   private readonly sweeper: NodeJS.Timeout
   private closing: Promise<void> | undefined
-  /** Without an onError hook: each kind of error logged at most once a minute, with a count. */
-  private readonly logError = throttleErrors((error, suppressed) =>
-    console.error(
-      `[rewind/postgres] (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
-      error,
-    ),
-  )
+  /** Failures no caller sees: to `onError`, or logged (each kind at most once a minute). */
+  private readonly report: (error: unknown) => void
 
   constructor(options: PostgresStoreOptions = {}) {
     this.options = resolveOptions(options)
+    this.report = storeErrorReport('rewind/postgres', this.options.onError)
     this.schema = this.options.schema
     this.database = new Database(options, this.options)
     this.decoder = { deserialize: this.options.deserialize, report: (error) => this.report(error) }
@@ -313,19 +310,6 @@ export class PostgresStore implements AsyncHistoryStore {
       `the Postgres store could not ${action} stream ${JSON.stringify(stream)}: ${describeError(cause)}`,
       { cause },
     )
-  }
-
-  private readonly report = (error: unknown): void => {
-    const onError = this.options.onError
-    if (onError !== undefined) {
-      try {
-        onError(error)
-      } catch {
-        // A failing hook must not stop the tail.
-      }
-      return
-    }
-    this.logError(error)
   }
 }
 

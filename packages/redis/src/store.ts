@@ -3,7 +3,7 @@
  * replayed with `XRANGE` and followed live by one blocking `XREAD` per process (on a cluster, one
  * subscription per shard). Every app instance that uses the same Redis can resume any client.
  */
-import { type GapReason, RewindError, throttleErrors } from '@rewind/core'
+import { type GapReason, RewindError } from '@rewind/core'
 import {
   type AsyncHistoryStore,
   describeError,
@@ -12,6 +12,7 @@ import {
   RESPONSE_STREAM_PREFIX,
   type ReadResult,
   type StoreDelivery,
+  storeErrorReport,
 } from '@rewind/core/adapter'
 import { ClusterTail } from './cluster-tail.js'
 import { CommandConnection } from './connection.js'
@@ -55,16 +56,12 @@ export class RedisStore implements AsyncHistoryStore {
   /** Watches whose start id is being fetched; a watch in this map when it lands joins the tail. */
   private readonly starting = new Map<string, { promise: Promise<void> }>()
   private closing: Promise<void> | undefined
-  /** Without an onError hook: each kind of error logged at most once a minute, with a count. */
-  private readonly logError = throttleErrors((error, suppressed) =>
-    console.error(
-      `[rewind/redis] (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
-      error,
-    ),
-  )
+  /** Failures no caller sees: to `onError`, or logged (each kind at most once a minute). */
+  private readonly report: (error: unknown) => void
 
   constructor(options: RedisStoreOptions = {}) {
     this.options = resolveOptions(options)
+    this.report = storeErrorReport('rewind/redis', this.options.onError)
     this.prefix = this.options.prefix
     this.cache = new EventCache({
       deserialize: this.options.deserialize,
@@ -292,19 +289,6 @@ export class RedisStore implements AsyncHistoryStore {
       `the Redis store could not ${action} stream ${JSON.stringify(stream)}: ${describeError(cause)}`,
       { cause },
     )
-  }
-
-  private readonly report = (error: unknown): void => {
-    const onError = this.options.onError
-    if (onError !== undefined) {
-      try {
-        onError(error)
-      } catch {
-        // A failing hook must not stop the tail.
-      }
-      return
-    }
-    this.logError(error)
   }
 }
 
