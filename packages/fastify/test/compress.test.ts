@@ -5,9 +5,10 @@
 import { gunzipSync } from 'node:zlib'
 import compress from '@fastify/compress'
 import { describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { ssePlugin } from '../src/index.js'
 import { createApp, listen } from './helpers/app.js'
-import { rawRequest, waitFor } from './helpers/clients.js'
+import { rawRequest } from './helpers/clients.js'
 
 async function compressedApp() {
   const app = createApp()
@@ -33,7 +34,7 @@ describe('with @fastify/compress registered globally', () => {
     )
     // Awaited below; this only keeps a failure of the wait from leaving it unhandled.
     response.catch(() => {})
-    await waitFor(() => app.sse.stats().subscribers === 1, 'the subscriber')
+    await waitUntil(() => app.sse.stats().subscribers === 1, 'the subscriber')
     // One small event, with the stream still open: a compressor would hold it in its buffer.
     app.sse.publish('news', { data: 'not squeezed' })
     const { status, headers, body } = await response

@@ -4,9 +4,10 @@
  */
 import cors from '@fastify/cors'
 import { describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { ssePlugin } from '../src/index.js'
 import { createApp, listen } from './helpers/app.js'
-import { FetchStream, waitFor } from './helpers/clients.js'
+import { FetchStream } from './helpers/clients.js'
 
 const ORIGIN = 'https://app.example'
 
@@ -64,7 +65,7 @@ describe('with @fastify/cors', () => {
     const { url } = await listen(app)
 
     const stream = await FetchStream.open(`${url}/events`, { origin: ORIGIN })
-    await waitFor(() => app.sse.stats().subscribers === 1, 'the subscriber')
+    await waitUntil(() => app.sse.stats().subscribers === 1, 'the subscriber')
     app.sse.publish('news', { data: 'cross-origin' })
     await stream.waitForEvents(1)
 

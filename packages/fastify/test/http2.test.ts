@@ -4,9 +4,10 @@
  */
 import Fastify from 'fastify'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { waitUntil, within } from '../../../test/support/wait.js'
 import { type SsePluginOptions, ssePlugin } from '../src/index.js'
 import { createLogCollector, idOf, LEVEL, listen } from './helpers/app.js'
-import { connectH2, Http2Stream, waitFor, within } from './helpers/clients.js'
+import { connectH2, Http2Stream } from './helpers/clients.js'
 
 async function createHttp2App(options: SsePluginOptions = {}, logger: false | object = false) {
   const app = Fastify({ http2: true, logger })
@@ -35,7 +36,7 @@ describe('over HTTP/2', () => {
     const { app, session } = await createHttp2App()
     const stream = new Http2Stream(session, '/events')
     await stream.response
-    await waitFor(() => app.sse.stats().subscribers === 1, 'the subscriber')
+    await waitUntil(() => app.sse.stats().subscribers === 1, 'the subscriber')
 
     const ids = Array.from({ length: 20 }, (_, n) => app.sse.publish('news', { data: `event ${n}` }))
     await stream.waitForEvents(20)
@@ -64,7 +65,7 @@ describe('over HTTP/2', () => {
     const { app, session } = await createHttp2App()
     const streams = [new Http2Stream(session, '/events'), new Http2Stream(session, '/events')]
     await Promise.all(streams.map((stream) => stream.response))
-    await waitFor(() => app.sse.stats().subscribers === 2, 'two subscribers')
+    await waitUntil(() => app.sse.stats().subscribers === 2, 'two subscribers')
     const sessionClosed = new Promise<void>((resolve) => session.once('close', resolve))
 
     await within(app.close(), 'fastify.close() with open HTTP/2 streams', 2000)
@@ -80,15 +81,15 @@ describe('over HTTP/2', () => {
     const { app, session } = await createHttp2App({}, { level: 'warn', stream: logs.stream })
     const cancelled = new Http2Stream(session, '/events')
     const kept = new Http2Stream(session, '/events')
-    await waitFor(() => app.sse.stats().subscribers === 2, 'two subscribers')
+    await waitUntil(() => app.sse.stats().subscribers === 2, 'two subscribers')
     app.sse.publish('news', { data: 'x' })
     await cancelled.waitForEvents(1)
     await kept.waitForEvents(1)
 
     cancelled.close()
-    await waitFor(() => app.sse.stats().subscribers === 1, 'the cancelled stream to be released')
+    await waitUntil(() => app.sse.stats().subscribers === 1, 'the cancelled stream to be released')
     session.destroy()
-    await waitFor(() => app.sse.stats().subscribers === 0, 'the lost session to be released')
+    await waitUntil(() => app.sse.stats().subscribers === 0, 'the lost session to be released')
     await within(app.close(), 'fastify.close()')
 
     expect(logs.records.filter((record) => record.level >= LEVEL.warn)).toEqual([])

@@ -4,9 +4,10 @@
  */
 import type { Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
+import { waitUntil, within } from '../../../test/support/wait.js'
 import type { StreamItem } from '../src/index.js'
 import { createLogCollector, createSseApp, LEVEL, listen } from './helpers/app.js'
-import { EventSourceClient, FetchStream, waitFor, within } from './helpers/clients.js'
+import { EventSourceClient, FetchStream } from './helpers/clients.js'
 
 describe('a normal stream lifecycle logs no warning and no error', () => {
   it('open, events, a client that leaves, a server-side drop, then close', async () => {
@@ -32,7 +33,7 @@ describe('a normal stream lifecycle logs no warning and no error', () => {
 
     // A client that leaves, and a connection the server loses (the EventSource, which comes back).
     streams[0]!.close()
-    await waitFor(() => app.sse.stats().subscribers === 3, 'the closed client to be released')
+    await waitUntil(() => app.sse.stats().subscribers === 3, 'the closed client to be released')
     sockets[3]!.destroy()
     await source.waitForOpen(2)
     app.sse.publish('news', { data: 'after the drop' })
@@ -50,7 +51,10 @@ describe('what the plugin logs', () => {
     app.get('/events', (_request, reply) => reply.sse('news'))
     const { url } = await listen(app)
     const stream = await FetchStream.open(`${url}/events`)
-    await waitFor(() => logs.records.some((record) => record.msg === 'event stream opened'), 'the open line')
+    await waitUntil(
+      () => logs.records.some((record) => record.msg === 'event stream opened'),
+      'the open line',
+    )
     const before = logs.records.length
 
     for (let n = 0; n < 100; n++) app.sse.publish('news', { data: String(n) })
@@ -58,7 +62,10 @@ describe('what the plugin logs', () => {
 
     expect(logs.records.slice(before)).toEqual([])
     stream.close()
-    await waitFor(() => logs.records.some((record) => record.msg === 'event stream closed'), 'the close line')
+    await waitUntil(
+      () => logs.records.some((record) => record.msg === 'event stream closed'),
+      'the close line',
+    )
     const plugin = logs.records.filter((record) => record.msg?.startsWith('event stream'))
     expect(plugin).toEqual([
       expect.objectContaining({ level: LEVEL.debug, msg: 'event stream opened', stream: 'news' }),

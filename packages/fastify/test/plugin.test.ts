@@ -1,9 +1,10 @@
 /** Registering the plugin: options, decorators, a shared hub, and where the decorators are visible. */
 import type { FastifyInstance } from 'fastify'
 import { describe, expect, it } from 'vitest'
+import { waitUntil, within } from '../../../test/support/wait.js'
 import { createHub, type Hub, RewindError, ssePlugin } from '../src/index.js'
 import { createApp, createSseApp, listen } from './helpers/app.js'
-import { FetchStream, waitFor, within } from './helpers/clients.js'
+import { FetchStream } from './helpers/clients.js'
 
 describe('registration', () => {
   it('decorates fastify.sse with a hub and reply.sse', async () => {
@@ -147,7 +148,7 @@ describe('encapsulation', () => {
     const { url } = await listen(app)
     const a = await FetchStream.open(`${url}/a/events`)
     const b = await FetchStream.open(`${url}/b/events`)
-    await waitFor(() => hubs.every((hub) => hub.stats().subscribers === 1), 'one subscriber on each hub')
+    await waitUntil(() => hubs.every((hub) => hub.stats().subscribers === 1), 'one subscriber on each hub')
 
     expect(hubs[0]).not.toBe(hubs[1])
     hubs[0]!.publish('news', { data: 'only a' })

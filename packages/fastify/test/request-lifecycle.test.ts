@@ -5,9 +5,10 @@
  */
 import { request as httpRequest } from 'node:http'
 import { describe, expect, it } from 'vitest'
+import { waitUntil, within } from '../../../test/support/wait.js'
 import { RewindError } from '../src/index.js'
 import { createSseApp, listen } from './helpers/app.js'
-import { deferred, waitFor, within } from './helpers/clients.js'
+import { deferred } from './helpers/clients.js'
 
 describe('hooks run before the stream', () => {
   it('an onRequest hook answering 401 stops the stream before it starts', async () => {
@@ -180,7 +181,7 @@ describe('a client that leaves before reply.sse is called', () => {
       handlerReached.resolve()
       // A slow authorisation check, during which the client gives up.
       await clientGone.promise
-      await waitFor(() => request.raw.destroyed, 'the request to be destroyed')
+      await waitUntil(() => request.raw.destroyed, 'the request to be destroyed')
       reply.sse('news')
       served.resolve()
       return reply

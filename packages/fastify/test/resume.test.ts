@@ -4,8 +4,9 @@
  */
 import type { Socket } from 'node:net'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { createSseApp, idOf, listen } from './helpers/app.js'
-import { deferred, EventLog, EventSourceClient, FetchStream, rawRequest, waitFor } from './helpers/clients.js'
+import { deferred, EventLog, EventSourceClient, FetchStream, rawRequest } from './helpers/clients.js'
 
 describe('receiving and reconnecting', () => {
   it('an EventSource receives published events with their ids, in order', async () => {
@@ -45,8 +46,8 @@ describe('receiving and reconnecting', () => {
     const before = ['a', 'b'].map((data) => idOf(app.sse.publish('news', { data })))
     await client.waitForEvents(2)
     sockets[0]!.destroy()
-    await waitFor(() => app.sse.stats().subscribers === 0, 'the server to see the connection drop')
-    await waitFor(() => resumeHeaders.length === 2, 'the client to reconnect')
+    await waitUntil(() => app.sse.stats().subscribers === 0, 'the server to see the connection drop')
+    await waitUntil(() => resumeHeaders.length === 2, 'the client to reconnect')
     const missed = ['c', 'd', 'e'].map((data) => idOf(app.sse.publish('news', { data })))
     reconnect.resolve()
     await client.waitForOpen(2)
@@ -121,7 +122,7 @@ describe('gaps', () => {
     await client.waitForEvents(1)
 
     sockets[0]!.destroy()
-    await waitFor(() => app.sse.stats().subscribers === 0, 'the server to see the connection drop')
+    await waitUntil(() => app.sse.stats().subscribers === 0, 'the server to see the connection drop')
     const missed = ['2', '3', '4', '5', '6'].map((data) => idOf(app.sse.publish('news', { data })))
     reconnect.resolve()
     await client.waitForEvents(5)

@@ -4,9 +4,10 @@
  */
 import { get } from 'node:http'
 import { describe, expect, it } from 'vitest'
+import { waitUntil, within } from '../../../test/support/wait.js'
 import { ssePlugin } from '../src/index.js'
 import { createApp, createSseApp, listen } from './helpers/app.js'
-import { deferred, EventSourceClient, FetchStream, waitFor, within } from './helpers/clients.js'
+import { deferred, EventSourceClient, FetchStream } from './helpers/clients.js'
 
 /** Generous for a shared machine, yet far below the keep-alive and grace timeouts a hang would hit. */
 const PROMPT_MS = 2000
@@ -21,7 +22,7 @@ describe('fastify.close() with open streams', () => {
     const streams = [await FetchStream.open(`${url}/events`), await FetchStream.open(`${url}/events`)]
     const source = new EventSourceClient(`${url}/events`)
     await source.waitForOpen()
-    await waitFor(() => app.sse.stats().subscribers === 3, 'three subscribers')
+    await waitUntil(() => app.sse.stats().subscribers === 3, 'three subscribers')
 
     // Published in the same turn as close(): it must still be sent before the streams end.
     const last = app.sse.publish('news', { data: 'last' })
@@ -33,7 +34,10 @@ describe('fastify.close() with open streams', () => {
     }
     await source.waitForEvents(1)
     // The EventSource saw the end and is waiting to reconnect (after the 60 s retry it was given).
-    await waitFor(() => source.source.readyState === source.source.CONNECTING, 'the EventSource to reconnect')
+    await waitUntil(
+      () => source.source.readyState === source.source.CONNECTING,
+      'the EventSource to reconnect',
+    )
     expect(app.sse.closed).toBe(true)
   })
 
@@ -42,7 +46,7 @@ describe('fastify.close() with open streams', () => {
     app.get('/events', (_request, reply) => reply.sse('news'))
     const { url } = await listen(app)
     const stream = await FetchStream.open(`${url}/events`)
-    await waitFor(() => app.sse.stats().subscribers === 1, 'the subscriber')
+    await waitUntil(() => app.sse.stats().subscribers === 1, 'the subscriber')
 
     await within(app.close(), 'fastify.close()', PROMPT_MS)
     await within(stream.ended, 'the stream to end', PROMPT_MS)
@@ -77,14 +81,14 @@ describe('fastify.close() with open streams', () => {
           }).on('error', reject)
         }),
     )
-    await waitFor(() => app.sse.stats().subscribers === 3, 'three subscribers')
+    await waitUntil(() => app.sse.stats().subscribers === 3, 'three subscribers')
     app.sse.publish('news', { data: 'x' })
     expect(counts().servers).toBe(before.servers + 1)
 
     await within(app.close(), 'fastify.close()', PROMPT_MS)
     await within(Promise.all(ended), 'the clients to see the end', PROMPT_MS)
 
-    await waitFor(
+    await waitUntil(
       () => {
         const now = counts()
         return now.servers === before.servers && now.sockets <= before.sockets && now.timers <= before.timers

@@ -1,9 +1,10 @@
 /** Choosing what a request gets: many clients, a per-request filter, a stream per route parameter, an async iterable. */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { waitUntil, within } from '../../../test/support/wait.js'
 import type { StreamItem } from '../src/index.js'
 import { createSseApp, idOf, listen } from './helpers/app.js'
-import { deferred, EventLog, EventSourceClient, FetchStream, waitFor, within } from './helpers/clients.js'
+import { deferred, EventLog, EventSourceClient, FetchStream } from './helpers/clients.js'
 
 describe('many clients', () => {
   it('200 concurrent EventSources each get every event once, in order', async () => {
@@ -11,7 +12,7 @@ describe('many clients', () => {
     app.get('/events', (_request, reply) => reply.sse('news'))
     const { url } = await listen(app)
     const clients = Array.from({ length: 200 }, () => new EventSourceClient(`${url}/events`))
-    await waitFor(
+    await waitUntil(
       () => app.sse.stats().subscribers === 200,
       () => `200 subscribers, got ${app.sse.stats().subscribers}`,
       15_000,
@@ -142,7 +143,7 @@ describe('async iterable sources', () => {
     stream.close()
 
     await within(finished.promise, "the generator's finally block")
-    await waitFor(() => app.sse.stats().connections === 0, 'the connection to be released')
+    await waitUntil(() => app.sse.stats().connections === 0, 'the connection to be released')
     expect(stream.messages().slice(0, 3)).toEqual(['0', '1', '2'])
   })
 
@@ -169,7 +170,7 @@ describe('async iterable sources', () => {
     stream.close()
 
     await within(returned.promise, "the iterator's return()")
-    await waitFor(() => app.sse.stats().connections === 0, 'the connection to be released')
+    await waitUntil(() => app.sse.stats().connections === 0, 'the connection to be released')
   })
 
   it('a throwing iterable ends its stream, and onError is told', async () => {

@@ -2,6 +2,7 @@
  * Rows of the `events` table turned into stored events, each frame encoded once.
  */
 import { RewindError, type StoredEvent } from '@rewind/core'
+import { describeError } from '@rewind/core/adapter'
 import { encodeEvent } from '@rewind/core/frame'
 import type { Deserializer } from './options.js'
 
@@ -60,7 +61,7 @@ export class PostgresEvent implements StoredEvent {
         this.decoder.report(
           new RewindError(
             'ERR_SERIALIZE',
-            `the data of event ${this.id} of stream ${JSON.stringify(this.stream)} could not be deserialized (${error instanceof Error ? error.message : String(error)}); its value is the raw data string. Give the store a deserialize that undoes the serialize of every publisher of this stream`,
+            `the data of event ${this.id} of stream ${JSON.stringify(this.stream)} could not be deserialized (${describeError(error)}); its value is the raw data string. Give the store a deserialize that undoes the serialize of every publisher of this stream`,
             { cause: error },
           ),
         )

@@ -9,42 +9,7 @@ import { connect as connectTcp } from 'node:net'
 import { EventSource } from 'eventsource'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { onTestFinished } from 'vitest'
-
-/** Longest a test waits for anything to happen on a socket; generous, since the machine is shared. */
-const WAIT_MS = 5000
-
-/**
- * Polls `check` until it returns something other than `undefined` or `false`, or fails after
- * `timeout` with a message that says what never happened (a bounded wait, never a sleep).
- */
-export async function waitFor<T>(
-  check: () => T | undefined | false,
-  what: string | (() => string),
-  timeout = WAIT_MS,
-): Promise<T> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const value = check()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${typeof what === 'string' ? what : what()}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
-/** Rejects if `promise` does not settle within `timeout`, naming what it was. */
-export async function within<T>(promise: Promise<T>, what: string, timeout = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeout} ms waiting for ${what}`)), timeout)
-  })
-  try {
-    return await Promise.race([promise, expired])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+import { waitUntil, within } from '../../../../test/support/wait.js'
 
 /** A promise with its resolve function, for gates a test opens by hand. */
 export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
@@ -75,7 +40,7 @@ export class EventLog {
 
   /** Waits until at least `count` events have been dispatched; returns all of them. */
   waitForEvents(count: number, label = 'the stream'): Promise<EventSourceMessage[]> {
-    return waitFor(
+    return waitUntil(
       () => this.events.length >= count && this.events,
       () => `${count} events on ${label}, got ${this.events.length}: ${JSON.stringify(this.text)}`,
     )
@@ -169,11 +134,11 @@ export class EventSourceClient {
   }
 
   waitForOpen(count = 1): Promise<number> {
-    return waitFor(() => this.opens >= count && this.opens, `${count} open events, got ${this.opens}`)
+    return waitUntil(() => this.opens >= count && this.opens, `${count} open events, got ${this.opens}`)
   }
 
   waitForEvents(count: number, label = 'the EventSource'): Promise<ReceivedEvent[]> {
-    return waitFor(
+    return waitUntil(
       () => this.events.length >= count && this.events,
       () => `${count} events on ${label}, got ${JSON.stringify(this.events)}`,
     )
