@@ -5,12 +5,12 @@
  * each stream so a real client resumes without a gap.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '../../../packages/express/test/helpers/event-source.js'
 import { openStream } from '../../../packages/express/test/helpers/raw.js'
+import { freePort } from '../../../test/support/ports.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 
 const APP = fileURLToPath(new URL('..', import.meta.url))
@@ -22,14 +22,6 @@ interface Server {
 }
 
 const servers: Server[] = []
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 async function start(env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort()

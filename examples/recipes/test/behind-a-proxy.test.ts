@@ -7,11 +7,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
-import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { EventSource } from 'eventsource'
 import { afterAll, describe, expect, it, vi } from 'vitest'
+import { freePort } from '../../../test/support/ports.js'
 import { createApp, createProxiedServer } from '../behind-a-proxy.js'
 import { follow, WAIT } from './follow.js'
 
@@ -36,14 +36,6 @@ if (NGINX === undefined) {
   console.warn(
     '\n*** SKIPPING the reverse-proxy recipe tests: no nginx (scripts/provision.sh installs it) ***\n',
   )
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 const cleanups: (() => Promise<void> | void)[] = []

@@ -7,9 +7,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { constants } from 'node:fs'
 import { access, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer, Socket } from 'node:net'
+import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
+import { freePort } from '../../../../test/support/ports.js'
 
 export interface Bouncer {
   /** A URL of the test database through the bouncer. */
@@ -29,14 +30,6 @@ async function findBinary(): Promise<string | undefined> {
     } catch {}
   }
   return undefined
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 function answers(port: number): Promise<boolean> {

@@ -7,10 +7,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { constants } from 'node:fs'
 import { access, mkdtemp, rm } from 'node:fs/promises'
-import { createServer, Socket } from 'node:net'
+import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import type { Redis } from 'ioredis'
+import { freePort } from '../../../../test/support/ports.js'
 
 /** A Redis server for tests. */
 export interface RedisServer {
@@ -166,18 +167,6 @@ class Spawned implements SpawnedRedis {
     await this.stop()
     await rm(this.dir, { recursive: true, force: true })
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const address = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
 }
 
 function ping(port: number): Promise<boolean> {
