@@ -1,5 +1,10 @@
-/** A real `eventsource` client for the recipe tests, with headers of its own (as a fetch-based client sets them). */
+/**
+ * A real `eventsource` client for the recipe tests, with headers of its own (as a fetch-based client
+ * sets them), and the server of a recipe's app for the tests of one `describe`.
+ */
+import type { Server } from 'node:http'
 import { EventSource } from 'eventsource'
+import { afterAll, beforeAll } from 'vitest'
 
 export const WAIT = { timeout: 15_000, interval: 20 }
 
@@ -47,4 +52,24 @@ export async function listen(app: { listen(port: number, host: string): import('
   await new Promise((resolve) => server.once('listening', resolve))
   const { port } = server.address() as import('node:net').AddressInfo
   return { server, base: `http://127.0.0.1:${port}` }
+}
+
+/**
+ * Serves `app` for the tests of the calling `describe`: it listens before them; after them, every
+ * source in `sources` is closed, then `events` with the server.
+ */
+export function serveRecipe(
+  app: { listen(port: number, host: string): Server },
+  events: { close(options: { server: Server }): Promise<unknown> },
+) {
+  const served = { base: '', sources: [] as EventSource[] }
+  let server: Server
+  beforeAll(async () => {
+    ;({ server, base: served.base } = await listen(app))
+  })
+  afterAll(async () => {
+    for (const source of served.sources) source.close()
+    await events.close({ server })
+  })
+  return served
 }

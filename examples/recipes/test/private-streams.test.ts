@@ -1,24 +1,12 @@
-import type { Server } from 'node:http'
-import type { EventSource } from 'eventsource'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createApp, notify } from '../private-streams.js'
-import { follow, listen, WAIT } from './follow.js'
+import { follow, serveRecipe, WAIT } from './follow.js'
 
 const TOKENS: Record<string, string> = { 'alice-token': 'alice', 'bob-token': 'bob' }
 
 describe('recipe: per-user private streams with auth', () => {
   const app = createApp({ authenticate: (token) => TOKENS[token] })
-  let server: Server
-  let base: string
-  const sources: EventSource[] = []
-
-  beforeAll(async () => {
-    ;({ server, base } = await listen(app))
-  })
-  afterAll(async () => {
-    for (const source of sources) source.close()
-    await app.locals.events.close({ server })
-  })
+  const served = serveRecipe(app, app.locals.events)
 
   it('refuses a stream without valid credentials, with 401', async () => {
     for (const headers of [
@@ -27,23 +15,23 @@ describe('recipe: per-user private streams with auth', () => {
       { cookie: 'sid=nope' },
       { authorization: 'alice-token' },
     ]) {
-      const response = await fetch(`${base}/me/events`, { headers })
+      const response = await fetch(`${served.base}/me/events`, { headers })
       expect(response.status, JSON.stringify(headers)).toBe(401)
       expect(await response.json()).toEqual({ error: 'sign in first' })
     }
   })
 
   it('gives each user their own events: by bearer token (a fetch-based client) or by cookie', async () => {
-    const alice = follow(`${base}/me/events`, {
+    const alice = follow(`${served.base}/me/events`, {
       headers: { authorization: 'Bearer alice-token' },
       names: ['notice'],
     })
     // Asking for someone else's stream in the URL changes nothing: the stream comes from the cookie.
-    const bob = follow(`${base}/me/events?user=alice`, {
+    const bob = follow(`${served.base}/me/events?user=alice`, {
       headers: { cookie: 'theme=dark; sid=bob-token' },
       names: ['notice'],
     })
-    sources.push(alice.source, bob.source)
+    served.sources.push(alice.source, bob.source)
     await Promise.all([alice.opened, bob.opened])
 
     const forAlice = [notify(app, 'alice', { event: 'notice', data: 'invoice paid' })]
@@ -60,11 +48,11 @@ describe('recipe: per-user private streams with auth', () => {
 
     // Alice's phone was away: it resumes her stream from the last id it had, and gets what followed.
     const missed = notify(app, 'alice', { event: 'notice', data: 'while you were away' })
-    const phone = follow(`${base}/me/events`, {
+    const phone = follow(`${served.base}/me/events`, {
       headers: { authorization: 'Bearer alice-token', 'last-event-id': forAlice[0]! },
       names: ['notice'],
     })
-    sources.push(phone.source)
+    served.sources.push(phone.source)
     await vi.waitFor(() => expect(phone.received).toHaveLength(2), WAIT)
     expect(phone.received.map((event) => event.id)).toEqual([forAlice[1], missed])
     expect(bob.received).toHaveLength(1)

@@ -1,25 +1,13 @@
-import type { Server } from 'node:http'
-import type { EventSource } from 'eventsource'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createApp } from '../rooms.js'
-import { follow, listen, WAIT } from './follow.js'
+import { follow, serveRecipe, WAIT } from './follow.js'
 
 describe('recipe: rooms', () => {
   const app = createApp()
-  let server: Server
-  let base: string
-  const sources: EventSource[] = []
-
-  beforeAll(async () => {
-    ;({ server, base } = await listen(app))
-  })
-  afterAll(async () => {
-    for (const source of sources) source.close()
-    await app.locals.events.close({ server })
-  })
+  const served = serveRecipe(app, app.locals.events)
 
   async function say(room: string, from: string, text: string) {
-    const response = await fetch(`${base}/rooms/${room}/messages`, {
+    const response = await fetch(`${served.base}/rooms/${room}/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ from, text }),
@@ -28,9 +16,9 @@ describe('recipe: rooms', () => {
   }
 
   it('delivers each room its own messages, and replays a room to a member who comes back', async () => {
-    const lobby = follow(`${base}/rooms/lobby/events`)
-    const ops = follow(`${base}/rooms/ops/events`)
-    sources.push(lobby.source, ops.source)
+    const lobby = follow(`${served.base}/rooms/lobby/events`)
+    const ops = follow(`${served.base}/rooms/ops/events`)
+    served.sources.push(lobby.source, ops.source)
     await Promise.all([lobby.opened, ops.opened])
 
     const first = await say('lobby', 'ada', 'hello')
@@ -45,15 +33,15 @@ describe('recipe: rooms', () => {
       { from: 'grace', text: 'deploying' },
     ])
 
-    const back = follow(`${base}/rooms/lobby/events`, { headers: { 'last-event-id': first.body.id! } })
-    sources.push(back.source)
+    const back = follow(`${served.base}/rooms/lobby/events`, { headers: { 'last-event-id': first.body.id! } })
+    served.sources.push(back.source)
     await vi.waitFor(() => expect(back.received).toHaveLength(1), WAIT)
     expect(back.received[0]!.id).toBe(second.body.id)
   })
 
   it('refuses room names outside the pattern, and malformed messages', async () => {
-    expect((await fetch(`${base}/rooms/Not%20A%20Room/events`)).status).toBe(404)
-    expect((await fetch(`${base}/rooms/${'x'.repeat(33)}/events`)).status).toBe(404)
+    expect((await fetch(`${served.base}/rooms/Not%20A%20Room/events`)).status).toBe(404)
+    expect((await fetch(`${served.base}/rooms/${'x'.repeat(33)}/events`)).status).toBe(404)
     expect((await say('lobby', 'ada', 5 as unknown as string)).status).toBe(400)
   })
 })

@@ -1,27 +1,15 @@
-import type { Server } from 'node:http'
 import { sse } from '@rewind/express'
-import type { EventSource } from 'eventsource'
 import express from 'express'
-import { afterAll, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest'
+import { describe, expect, expectTypeOf, it, vi } from 'vitest'
 import { isShipped, type OrderEvents, on, typedPublisher } from '../typed-events.js'
-import { follow, listen, WAIT } from './follow.js'
+import { follow, serveRecipe, WAIT } from './follow.js'
 
 describe('recipe: typed payloads', () => {
   const events = sse()
   const app = express().use(events)
   app.get('/orders/events', (_req, res) => res.sse('orders'))
   const publish = typedPublisher<OrderEvents>(events, 'orders')
-  let server: Server
-  let base: string
-  const sources: EventSource[] = []
-
-  beforeAll(async () => {
-    ;({ server, base } = await listen(app))
-  })
-  afterAll(async () => {
-    for (const source of sources) source.close()
-    await events.close({ server })
-  })
+  const served = serveRecipe(app, events)
 
   it('types publish by event name', () => {
     expectTypeOf(publish).parameter(0).toEqualTypeOf<'order.created' | 'order.shipped'>()
@@ -36,8 +24,8 @@ describe('recipe: typed payloads', () => {
   })
 
   it('hands the client parsed payloads that passed the check, and the rest to onInvalid', async () => {
-    const client = follow(`${base}/orders/events`, { names: [] })
-    sources.push(client.source)
+    const client = follow(`${served.base}/orders/events`, { names: [] })
+    served.sources.push(client.source)
     const shipped: { data: OrderEvents['order.shipped']; id: string }[] = []
     const invalid: string[] = []
     on<OrderEvents, 'order.shipped'>(
