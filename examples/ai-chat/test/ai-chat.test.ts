@@ -22,6 +22,7 @@ import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cuttingProxy } from '../../../packages/ai-sdk/test/helpers/chat-app.js'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../../scripts/chromium.js'
+import { redisAnswers, unavailable } from '../../../test/support/services.js'
 import { createExpressApp, createFastifyApp } from '../app.js'
 import { buildPage, PAGE_SCRIPT_AI7 } from '../build.js'
 
@@ -36,31 +37,8 @@ const INTERVAL = 25
 const WORDS = Array.from({ length: TOKENS }, (_, i) => `w${i}`).join(' ')
 const WAIT = { timeout: 20_000 }
 
-function unavailable(what: string): false {
-  const message = `ai-chat example: ${what}`
-  if (env.CI) throw new Error(`${message}. CI is set, so this is a failure, not a skip.`)
-  console.warn(`\n${'!'.repeat(78)}\n!! SKIPPED: ${message}\n${'!'.repeat(78)}\n`)
-  return false
-}
-
-const haveChromium = existsSync(CHROMIUM_PATH) || unavailable(`no Chromium at ${CHROMIUM_PATH}`)
-
-async function haveRedis(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  try {
-    await probe.connect()
-    await probe.ping()
-    return true
-  } catch (error) {
-    return unavailable(`no Redis at ${REDIS_URL}: ${(error as Error).message}`)
-  } finally {
-    probe.disconnect()
-  }
-}
+const haveChromium =
+  existsSync(CHROMIUM_PATH) || unavailable(`ai-chat example: no Chromium at ${CHROMIUM_PATH}`)
 
 interface Running {
   url: string
@@ -283,7 +261,7 @@ describe.runIf(SDK === 'ai')('the process', () => {
   })
 
   it('tells readers on another instance that the producing one died, within the lease bound', async () => {
-    if (!(await haveRedis())) return
+    if (!(await redisAnswers(REDIS_URL, 'ai-chat example'))) return
     await buildPage()
     const prefix = `test:ai-chat:${process.pid}:${Date.now()}:`
     const lease = 1000

@@ -15,6 +15,7 @@ import express from 'express'
 import { Redis } from 'ioredis'
 import { createResumableStreamContext } from 'resumable-stream/ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { redisAnswers } from '../../../test/support/services.js'
 import { RewindChatTransport } from '../src/client.js'
 import { redisActiveAnswers } from '../src/index.js'
 import {
@@ -34,27 +35,7 @@ const RUNS = Number(env.COMPARE_RUNS ?? 8)
 const TOKENS = 40
 const INTERVAL = 2
 
-async function redisAvailable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  try {
-    await probe.connect()
-    await probe.ping()
-    return true
-  } catch (error) {
-    const message = `ai-sdk comparison needs Redis at ${REDIS_URL}: ${(error as Error).message}`
-    if (env.CI) throw new Error(`${message}. CI is set, so this is a failure, not a skip.`)
-    console.warn(`\n${'!'.repeat(78)}\n!! SKIPPED: ${message}\n${'!'.repeat(78)}\n`)
-    return false
-  } finally {
-    probe.disconnect()
-  }
-}
-
-const available = await redisAvailable()
+const available = await redisAnswers(REDIS_URL, 'ai-sdk comparison')
 
 interface Baseline {
   url: string

@@ -7,6 +7,7 @@ import { createHub, type Hub } from '@rewind/core'
 import { createRedisStore } from '@rewind/redis'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { redisAnswers } from '../../../test/support/services.js'
 import { RewindChatTransport } from '../src/client.js'
 import { redisActiveAnswers } from '../src/index.js'
 import {
@@ -25,28 +26,7 @@ const SDK = env.REWIND_AI_SDK ?? 'ai'
 const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const TOKENS = 40
 
-/** Whether Redis answers; outside CI a missing Redis skips loudly, under CI it fails. */
-async function redisAvailable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  try {
-    await probe.connect()
-    await probe.ping()
-    return true
-  } catch (error) {
-    const message = `ai-sdk instance tests need Redis at ${REDIS_URL}: ${(error as Error).message}`
-    if (env.CI) throw new Error(`${message}. CI is set, so this is a failure, not a skip.`)
-    console.warn(`\n${'!'.repeat(78)}\n!! SKIPPED: ${message}\n${'!'.repeat(78)}\n`)
-    return false
-  } finally {
-    probe.disconnect()
-  }
-}
-
-const available = await redisAvailable()
+const available = await redisAnswers(REDIS_URL, 'ai-sdk instance tests')
 
 describe.runIf(available)(`across instances with Redis (${SDK})`, () => {
   const prefix = `test:ai-sdk:${process.pid}:${Date.now()}:`
