@@ -8,6 +8,7 @@ import type { RunResult } from './scenario.js'
 
 export class KindReport {
   private readonly afterFault: number[] = []
+  private readonly faults: number[] = []
   private runs = 0
   private failed = 0
   private bound = 0
@@ -18,16 +19,17 @@ export class KindReport {
     this.runs++
     if (result.violations.length > 0) this.failed++
     this.bound = Math.max(this.bound, result.bound)
+    this.faults.push(result.faultMs)
     this.afterFault.push(...result.afterFault.filter((ms) => Number.isFinite(ms)))
   }
 
   print(): void {
     const sorted = [...this.afterFault].sort((a, b) => a - b)
-    const median = sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!
-    const max = sorted.at(-1) ?? Number.NaN
+    const faults = [...this.faults].sort((a, b) => a - b)
     console.info(
       `[faults] ${this.kind}: runs=${this.runs} failed=${this.failed} readers-ended=${sorted.length} ` +
-        `after-fault median=${median} ms max=${max} ms (bound up to ${Math.round(this.bound)} ms)`,
+        `after-fault median=${median(sorted)} ms max=${sorted.at(-1) ?? Number.NaN} ms ` +
+        `(bound up to ${Math.round(this.bound)} ms; fault lasted ${faults[0] ?? '-'}..${faults.at(-1) ?? '-'} ms)`,
     )
   }
 }
@@ -44,3 +46,5 @@ export function failure(kind: string, first: number, index: number, detail: stri
     ),
   ].join('\n')
 }
+
+const median = (sorted: readonly number[]) => (sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!)

@@ -1,0 +1,42 @@
+/**
+ * Fault (d): a Redis Cluster of three masters with a replica each; the master holding the answer's
+ * slot is killed while the answer is produced, and its replica promoted (the fault ends once the
+ * cluster reports ok again). Replication is asynchronous, so the newest appends may be lost with the
+ * master: readers may be told (the gap signal, `failed`), never left with a silent hole or open.
+ */
+import { afterAll, describe } from 'vitest'
+import { uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
+import { failoverClusterForTests } from './helpers/cluster.js'
+import { defineRuns } from './helpers/kinds.js'
+import { describeVariant, redisPair, redisRun, variant } from './helpers/redis-runs.js'
+import { runAnswer } from './helpers/scenario.js'
+
+const cluster = await failoverClusterForTests('faults: Redis Cluster failover')
+
+describe.skipIf(cluster === undefined)('an answer through a Redis Cluster failover', () => {
+  afterAll(() => cluster!.close())
+
+  defineRuns('cluster failover', {
+    normalRuns: 2,
+    timeout: 60_000,
+    name: (i) => describeVariant(variant(i)),
+    async run(i, random) {
+      const prefix = uniquePrefix('faults-failover')
+      const pair = await redisPair({ cluster: cluster!.nodes }, prefix)
+      try {
+        return await runAnswer({
+          ...redisRun(pair, variant(i), random),
+          dataMayBeLost: false,
+          async fault(id) {
+            // The answer's two keys share the hash tag of its stream (packages/redis README, Key layout).
+            const slot = await cluster!.slotOf(`${prefix}{rewind:response:${id}}`)
+            await cluster!.failover(slot)
+          },
+        })
+      } finally {
+        await pair.close()
+        await cluster!.restore()
+      }
+    },
+  })
+})
