@@ -24,12 +24,12 @@ export interface Instance {
 }
 
 /**
- * Starts `adapter` with a hub on `store`. Errors are expected while the store is faulty: they are
+ * Starts `adapter` with a hub on `store` (its own memory store when undefined). Errors are expected while the store is faulty: they are
  * counted, not thrown; the readers say what the clients see.
  */
 export async function startInstance(
   adapter: Adapter,
-  store: HistoryStore,
+  store: HistoryStore | undefined,
   options: Omit<HubOptions, 'store'> = {},
 ): Promise<Instance> {
   const hubOptions: HubOptions = {
@@ -38,7 +38,7 @@ export async function startInstance(
     closeGrace: 100,
     onError: () => {},
     ...options,
-    store,
+    ...(store === undefined ? {} : { store }),
   }
   if (adapter === 'express') {
     const events = sse(hubOptions)
