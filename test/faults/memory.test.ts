@@ -17,9 +17,18 @@ async function single(i: number, ttl?: number): Promise<Instance> {
   return startInstance(adapterOf(i), undefined, ttl === undefined ? {} : { responses: { ttl } })
 }
 
-function on(instance: Instance, random: Random): Pick<RunOptions, 'random' | 'producing' | 'readersOn' | 'other' | 'lease'> {
+function on(
+  instance: Instance,
+  random: Random,
+): Pick<RunOptions, 'random' | 'producing' | 'readersOn' | 'other' | 'lease'> {
   // In memory, producer and readers share the process: no lease, a death is told at once.
-  return { random, producing: instance, other: instance, readersOn: [instance, instance, instance, instance], lease: 0 }
+  return {
+    random,
+    producing: instance,
+    other: instance,
+    readersOn: [instance, instance, instance, instance],
+    lease: 0,
+  }
 }
 
 /** Resolves once the answer is no longer `active` (or gone), polling every 5 ms. */

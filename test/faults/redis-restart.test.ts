@@ -6,10 +6,10 @@
  */
 import { afterAll, describe } from 'vitest'
 import { spawnForTests, uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
+import { sleep } from './helpers/instances.js'
 import { defineRuns } from './helpers/kinds.js'
 import { describeVariant, redisPair, redisRun, variant } from './helpers/redis-runs.js'
 import { runAnswer } from './helpers/scenario.js'
-import { sleep } from './helpers/instances.js'
 
 const redis = await spawnForTests('faults: Redis restarted with its data', { persistent: true })
 

@@ -145,7 +145,14 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
     await until(async () => (await Promise.all(ports.map((p) => admin(p).ping()))).every((p) => p === 'PONG'))
     await run(
       cli,
-      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'],
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        '1',
+        '--cluster-yes',
+      ],
       { timeout: 30_000 },
     )
     await until(allOk)

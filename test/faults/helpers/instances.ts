@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { HistoryStore, HubOptions, HubResponses, StreamItem } from '@rewind/core'
+import type { HubOptions, HubResponses, StreamItem } from '@rewind/core'
 import { sse } from '@rewind/express'
 import { ssePlugin } from '@rewind/fastify'
 import express from 'express'
@@ -29,7 +29,7 @@ export interface Instance {
  */
 export async function startInstance(
   adapter: Adapter,
-  store: HistoryStore | undefined,
+  store: HubOptions['store'],
   options: Omit<HubOptions, 'store'> = {},
 ): Promise<Instance> {
   const hubOptions: HubOptions = {
@@ -64,7 +64,9 @@ export async function startInstance(
   // Fastify answers 503 by itself while closing; the hub's own answer is what readers should get.
   const fastify = Fastify({ logger: false, return503OnClosing: false })
   await fastify.register(ssePlugin, hubOptions)
-  fastify.get<{ Params: { id: string } }>('/answers/:id', (request, reply) => reply.sse({ response: request.params.id }))
+  fastify.get<{ Params: { id: string } }>('/answers/:id', (request, reply) =>
+    reply.sse({ response: request.params.id }),
+  )
   await fastify.listen({ port: 0, host: '127.0.0.1' })
   const { port } = fastify.server.address() as AddressInfo
   return {

@@ -42,7 +42,11 @@ export function tokenNumber(data: string): number | undefined {
 
 export function summarize(reader: Reader, faultEnd: number): ReaderSummary {
   const end =
-    reader.end === undefined ? 'none' : reader.end.kind === 'terminal' ? `end:${reader.end.data}` : String(reader.end.kind)
+    reader.end === undefined
+      ? 'none'
+      : reader.end.kind === 'terminal'
+        ? `end:${reader.end.data}`
+        : String(reader.end.kind)
   return {
     name: reader.name,
     tokens: reader.events.filter((e) => e.event === undefined || e.event === 'message').length,
@@ -93,7 +97,8 @@ export function violations(reader: Reader, expect: Expectations): string[] {
     say(`no end ${Math.round(expect.bound)} ms after the fault (attempts ${summarize(reader, 0).attempts})`)
   } else {
     const after = reader.endedAt! - expect.faultEnd
-    if (after > expect.bound) say(`ended ${Math.round(after)} ms after the fault, past the ${expect.bound} ms bound`)
+    if (after > expect.bound)
+      say(`ended ${Math.round(after)} ms after the fault, past the ${expect.bound} ms bound`)
     if (end.kind === 404 && !expect.dataMayBeLost) say('404 although the data was kept')
     if (end.kind === 'terminal') {
       if (!['done', 'cancelled', 'failed'].includes(end.data)) say(`terminal event with data ${end.data}`)
@@ -122,11 +127,14 @@ export function statusViolations(
     if (reader.end?.kind !== 204 || status !== 'done' || expect.evictionAllowed) continue
     const tokens = new Set(reader.events.map((e) => tokenNumber(e.data)).filter((n) => n !== undefined))
     if (tokens.size < expect.tokens) {
-      found.push(`${reader.name}: 204 (you have it all) with ${tokens.size} of ${expect.tokens} tokens of a done answer`)
+      found.push(
+        `${reader.name}: 204 (you have it all) with ${tokens.size} of ${expect.tokens} tokens of a done answer`,
+      )
     }
   }
   if (status === 'active') found.push('the answer is still active after every reader stopped')
-  if (status === undefined && !expect.dataMayBeLost) found.push('the answer is gone although the data was kept')
+  if (status === undefined && !expect.dataMayBeLost)
+    found.push('the answer is gone although the data was kept')
   if (status?.startsWith('error')) found.push(`its status could not be read: ${status}`)
   const terminals = new Set(readers.flatMap((r) => (r.end?.kind === 'terminal' ? [r.end.data] : [])))
   if (terminals.size > 1) found.push(`readers saw different ends: ${[...terminals].join(', ')}`)

@@ -39,10 +39,11 @@ export class Random {
 
 /** The first run's seed: `REWIND_FAULT_SEED`, else a fresh one. */
 export function baseSeed(): number {
-  const fromEnv = process.env.REWIND_FAULT_SEED
+  const { REWIND_FAULT_SEED: fromEnv } = process.env
   if (fromEnv !== undefined && fromEnv !== '') {
     const seed = Number(fromEnv)
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`REWIND_FAULT_SEED must be an integer, got ${fromEnv}`)
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new Error(`REWIND_FAULT_SEED must be an integer, got ${fromEnv}`)
     return seed
   }
   return Math.floor(Math.random() * 2 ** 31)
@@ -53,10 +54,11 @@ export function baseSeed(): number {
  * `normal` (a few, to keep `pnpm test` short).
  */
 export function runCount(normal: number): number {
-  const fromEnv = process.env.REWIND_FAULT_RUNS
+  const { REWIND_FAULT_RUNS: fromEnv } = process.env
   if (fromEnv === undefined || fromEnv === '') return normal
   const runs = Number(fromEnv)
-  if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`REWIND_FAULT_RUNS must be a positive integer, got ${fromEnv}`)
+  if (!Number.isSafeInteger(runs) || runs < 1)
+    throw new Error(`REWIND_FAULT_RUNS must be a positive integer, got ${fromEnv}`)
   return runs
 }
 

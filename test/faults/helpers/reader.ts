@@ -5,7 +5,7 @@
  * that is not an end (a 5xx), after a short backoff. It stops where a browser's `EventSource` stops
  * for good, or where `@rewind/client` does: at the terminal event, at a 204, at a 404.
  */
-import { request, type ClientRequest, type IncomingMessage } from 'node:http'
+import { type ClientRequest, type IncomingMessage, request } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { createParser } from 'eventsource-parser'
 

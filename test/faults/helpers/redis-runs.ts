@@ -5,7 +5,7 @@
  * readers are, how fast the producer is), so that a few runs already cover every combination.
  */
 import { createRedisStore, type RedisStoreOptions } from '@rewind/redis'
-import { type Adapter, ADAPTERS, type Instance, type ProducerPlan, startInstance } from './instances.js'
+import { ADAPTERS, type Adapter, type Instance, type ProducerPlan, startInstance } from './instances.js'
 import type { Random } from './random.js'
 import type { RunOptions } from './scenario.js'
 
@@ -31,9 +31,13 @@ export interface Pair {
 
 /** Two instances on the same Redis, same prefix, each with its own store. */
 export async function redisPair(connection: RedisStoreOptions, prefix: string): Promise<Pair> {
-  const stores = ADAPTERS.map(() => createRedisStore({ ...STORE_TIMINGS, ...connection, prefix, onError: () => {} }))
+  const stores = ADAPTERS.map(() =>
+    createRedisStore({ ...STORE_TIMINGS, ...connection, prefix, onError: () => {} }),
+  )
   const options = { responses: { lease: LEASE } }
-  const [express, fastify] = await Promise.all(ADAPTERS.map((adapter, i) => startInstance(adapter, stores[i]!, options)))
+  const [express, fastify] = await Promise.all(
+    ADAPTERS.map((adapter, i) => startInstance(adapter, stores[i]!, options)),
+  )
   return {
     express: express!,
     fastify: fastify!,
@@ -74,8 +78,9 @@ export function redisRun(
   const producing = pair[v.producing]
   const other = v.producing === 'express' ? pair.fastify : pair.express
   const plan = v.speed === 'fast' ? FAST : SLOW
-  const spread: [Instance, Instance, Instance, Instance] =
-    random.chance(0.5) ? [producing, other, other, producing] : [other, producing, producing, other]
+  const spread: [Instance, Instance, Instance, Instance] = random.chance(0.5)
+    ? [producing, other, other, producing]
+    : [other, producing, producing, other]
   return {
     random,
     producing,

@@ -35,7 +35,13 @@ export class KindReport {
 }
 
 /** The message of a failed run: the seed to replay it, what broke, and what each reader saw. */
-export function failure(kind: string, first: number, index: number, detail: string, result: RunResult): string {
+export function failure(
+  kind: string,
+  first: number,
+  index: number,
+  detail: string,
+  result: RunResult,
+): string {
   return [
     `${kind}, run ${index + 1}, seed ${first + index}: ${detail}; ${replayHint(first, index)}`,
     `answer ${result.id}: producer ${result.doneWith ?? 'unsettled'}, status ${result.status ?? 'gone'}, fault ${result.faultMs} ms, bound ${Math.round(result.bound)} ms`,
@@ -47,4 +53,5 @@ export function failure(kind: string, first: number, index: number, detail: stri
   ].join('\n')
 }
 
-const median = (sorted: readonly number[]) => (sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!)
+const median = (sorted: readonly number[]) =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!

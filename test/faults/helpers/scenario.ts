@@ -7,12 +7,7 @@
 import { performance } from 'node:perf_hooks'
 import type { ResponseEnd, StartResponseOptions } from '@rewind/core'
 import { type Instance, type ProducerPlan, producer, sleep } from './instances.js'
-import {
-  type ReaderSummary,
-  statusViolations,
-  summarize,
-  violations,
-} from './invariant.js'
+import { type ReaderSummary, statusViolations, summarize, violations } from './invariant.js'
 import type { Random } from './random.js'
 import { Reader } from './reader.js'
 
@@ -110,13 +105,20 @@ export async function runAnswer(options: RunOptions): Promise<RunResult> {
     faultEnd,
     bound,
     dataMayBeLost: options.dataMayBeLost,
-    evictionAllowed: options.evictionAllowed,
+    evictionAllowed: options.evictionAllowed === true,
   }
-  await Promise.race([Promise.all(readers.map((r) => r.finished)), sleep(faultEnd + bound + 500 - performance.now())])
+  await Promise.race([
+    Promise.all(readers.map((r) => r.finished)),
+    sleep(faultEnd + bound + 500 - performance.now()),
+  ])
   for (const reader of readers) reader.stop()
 
   // The stored answer, replayed from its start once everything settled: no hole there either.
-  const late = new Reader({ name: `late reader (${options.other.adapter})`, url: options.other.url(handle.id), random: () => random.next() })
+  const late = new Reader({
+    name: `late reader (${options.other.adapter})`,
+    url: options.other.url(handle.id),
+    random: () => random.next(),
+  })
   const lateStart = performance.now()
   await Promise.race([late.finished, sleep(1.5 * lease + SLACK)])
   late.stop()
