@@ -17,7 +17,7 @@ describe.skipIf(cluster === undefined)('an answer through a Redis Cluster failov
   afterAll(() => cluster!.close())
 
   defineRuns('cluster failover', {
-    normalRuns: 2,
+    normalRuns: 3,
     timeout: 60_000,
     name: (i) => describeVariant(variant(i)),
     async run(i, random) {

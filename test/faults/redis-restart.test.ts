@@ -18,7 +18,7 @@ describe.skipIf(redis === undefined)('an answer through a Redis restart that kee
 
   for (const speed of ['fast', 'slow'] as const) {
     defineRuns(`restart with data, ${speed} producer`, {
-      normalRuns: 2,
+      normalRuns: 3,
       timeout: 40_000,
       name: (i) => describeVariant(variant(i, speed)),
       async run(i, random) {

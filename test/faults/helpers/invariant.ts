@@ -94,7 +94,10 @@ export function violations(reader: Reader, expect: Expectations): string[] {
 
   const end = reader.end
   if (end === undefined) {
-    say(`no end ${Math.round(expect.bound)} ms after the fault (attempts ${summarize(reader, 0).attempts})`)
+    say(
+      `no end ${Math.round(expect.bound)} ms after the fault (${reader.heartbeatsSinceEvent} heartbeats since its ` +
+        `last event; attempts ${summarize(reader, 0).attempts})`,
+    )
   } else {
     const after = reader.endedAt! - expect.faultEnd
     if (after > expect.bound)

@@ -19,6 +19,8 @@ export interface KindOptions {
   readonly timeout: number
 }
 
+const { REWIND_FAULT_VERBOSE: verbose } = process.env
+
 export function defineRuns(kind: string, options: KindOptions): void {
   const report = new KindReport(kind)
   const first = baseSeed()
@@ -29,6 +31,8 @@ export function defineRuns(kind: string, options: KindOptions): void {
     it(`${kind}, run ${i + 1}: ${options.name(i)} [seed ${seed}]`, { timeout: options.timeout }, async () => {
       const result = await options.run(i, new Random(seed))
       report.add(result)
+      // REWIND_FAULT_VERBOSE=1 prints what every run's readers saw, passing or not.
+      if (verbose) console.info(failure(kind, first, i, options.name(i), result))
       expect(result.violations, failure(kind, first, i, options.name(i), result)).toEqual([])
     })
   }

@@ -60,6 +60,8 @@ export class Reader {
   readonly name: string
   readonly events: SeenEvent[] = []
   readonly attempts: Attempt[] = []
+  /** Heartbeats (comments) received since the last event: many, and no end, is a stream open forever. */
+  heartbeatsSinceEvent = 0
   /** The id a reconnecting browser would send. */
   lastEventId: string | undefined
   end: ReaderEnd | undefined
@@ -167,6 +169,7 @@ export class Reader {
     const parser = createParser({
       onEvent: (event) => {
         if (this.end !== undefined) return
+        this.heartbeatsSinceEvent = 0
         this.events.push({ id: event.id, event: event.event, data: event.data, at: performance.now() })
         if (event.event === END_EVENT) {
           this.finish({ kind: 'terminal', data: event.data })
@@ -174,6 +177,9 @@ export class Reader {
           if (attempt !== undefined) attempt.outcome = 'final'
           req.destroy()
         }
+      },
+      onComment: () => {
+        this.heartbeatsSinceEvent++
       },
     })
     res.setEncoding('utf8')
