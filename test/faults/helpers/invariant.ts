@@ -6,6 +6,9 @@
  */
 import { END_EVENT, GAP_EVENT, type Reader } from './reader.js'
 
+/** What the checks read of a reader (a plain record will do, to test the checks themselves). */
+export type Seen = Pick<Reader, 'name' | 'events' | 'attempts' | 'end' | 'endedAt' | 'heartbeatsSinceEvent'>
+
 /** What a run allows, and the bound it holds readers to. */
 export interface Expectations {
   /** How many tokens the producer yields (t0..tN-1) when nothing fails. */
@@ -40,7 +43,7 @@ export function tokenNumber(data: string): number | undefined {
   return match === null ? undefined : Number(match[1])
 }
 
-export function summarize(reader: Reader, faultEnd: number): ReaderSummary {
+export function summarize(reader: Seen, faultEnd: number): ReaderSummary {
   const end =
     reader.end === undefined
       ? 'none'
@@ -60,7 +63,7 @@ export function summarize(reader: Reader, faultEnd: number): ReaderSummary {
 }
 
 /** Every way `reader` broke the invariant; empty when it kept it. */
-export function violations(reader: Reader, expect: Expectations): string[] {
+export function violations(reader: Seen, expect: Expectations): string[] {
   const found: string[] = []
   const say = (what: string) => found.push(`${reader.name}: ${what}`)
   const seen = new Set<number>()
@@ -121,7 +124,7 @@ export function violations(reader: Reader, expect: Expectations): string[] {
  * what the readers saw; `status` is `'error …'` when the store could not be asked.
  */
 export function statusViolations(
-  readers: readonly Reader[],
+  readers: readonly Seen[],
   status: string | undefined,
   expect: Pick<Expectations, 'dataMayBeLost' | 'tokens' | 'evictionAllowed'>,
 ): string[] {
