@@ -29,7 +29,12 @@ describe.skipIf(cluster === undefined)('an answer through a Redis Cluster failov
           dataMayBeLost: false,
           async fault(id) {
             // The answer's two keys share the hash tag of its stream (packages/redis README, Key layout).
-            const slot = await cluster!.slotOf(`${prefix}{rewind:response:${id}}`)
+            const key = `${prefix}{rewind:response:${id}}:record`
+            const slot = await cluster!.slotOf(key)
+            // Replication is asynchronous: say so when the replica about to be promoted lacks the record.
+            const holding = await cluster!.replicasHolding(key).catch(() => -1)
+            if (holding < 1)
+              console.info(`[faults] before the kill, ${holding} replica(s) of slot ${slot} held ${key}`)
             await cluster!.failover(slot)
           },
         })

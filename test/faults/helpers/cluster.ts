@@ -30,6 +30,8 @@ export interface FailoverCluster {
   slotOf(key: string): Promise<number>
   /** The port of the master serving `slot`, as a node that is up sees it. */
   masterOf(slot: number): Promise<number>
+  /** How many replicas of the master of `key`'s slot hold `key` now (read with READONLY). */
+  replicasHolding(key: string): Promise<number>
   /** Kills the master of `slot`; resolves once its replica was promoted and the cluster is ok. */
   failover(slot: number): Promise<{ killed: number; promoted: number }>
   /** Starts every killed node again; resolves once each is a replica in sync and the cluster ok. */
@@ -168,6 +170,19 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
         const master = await masterSeenBy(up()[0]!, slot)
         if (master === undefined) throw new Error(`no master serves slot ${slot}`)
         return master
+      },
+      async replicasHolding(key) {
+        const slot = await cluster.slotOf(key)
+        const ranges = (await admin(up()[0]!).call('CLUSTER', 'SLOTS')) as SlotRange[]
+        const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+        const replicas = (range?.slice(3) ?? []) as [string, number, string][]
+        let holding = 0
+        for (const [, port] of replicas) {
+          const connection = admin(port)
+          await connection.call('READONLY')
+          if ((await connection.exists(key)) === 1) holding++
+        }
+        return holding
       },
       async failover(slot) {
         const master = await cluster.masterOf(slot)

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks'
 import type { ResponseEnd, StartResponseOptions } from '@rewind/core'
 import { type Instance, type ProducerPlan, producer, sleep } from './instances.js'
-import { type ReaderSummary, statusViolations, summarize, violations } from './invariant.js'
+import { type Expectations, type ReaderSummary, statusViolations, summarize, violations } from './invariant.js'
 import type { Random } from './random.js'
 import { Reader } from './reader.js'
 
@@ -77,42 +77,49 @@ export async function runAnswer(options: RunOptions): Promise<RunResult> {
   }
   const at = (ms: number) => sleep(Math.max(0, started + ms - performance.now()))
 
-  // Two readers before the fault, at random moments, in time order.
-  const before = [random.int(0, options.faultAt), random.int(0, options.faultAt)].sort((a, b) => a - b)
-  const early = (async () => {
-    for (const [i, ms] of before.entries()) {
-      await at(ms)
-      open(i, options.readersOn[i]!)
+  let expect: Expectations
+  let faultStart: number
+  let faultEnd: number
+  try {
+    // Two readers before the fault, at random moments, in time order.
+    const before = [random.int(0, options.faultAt), random.int(0, options.faultAt)].sort((a, b) => a - b)
+    const early = (async () => {
+      for (const [i, ms] of before.entries()) {
+        await at(ms)
+        open(i, options.readersOn[i]!)
+      }
+    })()
+    const during = options.faultAt + random.int(0, 300)
+    await at(options.faultAt)
+    const start = performance.now()
+    const faulting = options.fault(handle.id)
+    await at(during)
+    open(2, options.readersOn[2])
+    await faulting
+    await early
+    faultStart = start
+    faultEnd = performance.now()
+    await sleep(random.int(0, 400))
+    open(3, options.readersOn[3])
+
+    // The production left after the fault, at most: the producer may have been held up by it.
+    const left = Math.max(0, plan.tokens * plan.interval - options.faultAt)
+    const bound = 1.5 * lease + left + SLACK
+    expect = {
+      tokens: plan.throwAt ?? plan.tokens,
+      faultEnd,
+      bound,
+      dataMayBeLost: options.dataMayBeLost,
+      evictionAllowed: options.evictionAllowed === true,
     }
-  })()
-  const during = options.faultAt + random.int(0, 300)
-  await at(options.faultAt)
-  const faultStart = performance.now()
-  const faulting = options.fault(handle.id)
-  await at(during)
-  open(2, options.readersOn[2])
-  await faulting
-  await early
-  const faultEnd = performance.now()
-  await sleep(random.int(0, 400))
-  open(3, options.readersOn[3])
-
-  // The production left after the fault, at most: the producer may have been held up by it.
-  const left = Math.max(0, plan.tokens * plan.interval - options.faultAt)
-  const bound = 1.5 * lease + left + SLACK
-  const expect = {
-    tokens: plan.throwAt ?? plan.tokens,
-    faultEnd,
-    bound,
-    dataMayBeLost: options.dataMayBeLost,
-    evictionAllowed: options.evictionAllowed === true,
+    await Promise.race([
+      Promise.all(readers.map((r) => r.finished)),
+      sleep(faultEnd + bound + 500 - performance.now()),
+    ])
+  } finally {
+    // Also when the fault itself failed: no reader goes on reconnecting after its run.
+    for (const reader of readers) reader.stop()
   }
-  await Promise.race([
-    Promise.all(readers.map((r) => r.finished)),
-    sleep(faultEnd + bound + 500 - performance.now()),
-  ])
-  for (const reader of readers) reader.stop()
-
   // The stored answer, replayed from its start once everything settled: no hole there either.
   const late = new Reader({
     name: `late reader (${options.other.adapter})`,
@@ -149,7 +156,7 @@ export async function runAnswer(options: RunOptions): Promise<RunResult> {
     afterFault: readers.map((reader) => Math.max(0, Math.round((reader.endedAt ?? Number.NaN) - faultEnd))),
     doneWith,
     status,
-    bound,
+    bound: expect.bound,
     faultMs: Math.round(faultEnd - faultStart),
   }
 }
