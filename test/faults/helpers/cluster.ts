@@ -30,8 +30,8 @@ export interface FailoverCluster {
   slotOf(key: string): Promise<number>
   /** The port of the master serving `slot`, as a node that is up sees it. */
   masterOf(slot: number): Promise<number>
-  /** How many replicas of the master of `key`'s slot hold `key` now (read with READONLY). */
-  replicasHolding(key: string): Promise<number>
+  /** The replicas of the master of `key`'s slot, and how many of them hold `key` now (READONLY). */
+  replicasHolding(key: string): Promise<{ replicas: number; holding: number; views: string }>
   /** Kills the master of `slot`; resolves once its replica was promoted and the cluster is ok. */
   failover(slot: number): Promise<{ killed: number; promoted: number }>
   /** Starts every killed node again; resolves once each is a replica in sync and the cluster ok. */
@@ -177,12 +177,25 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
         const range = ranges.find(([from, to]) => slot >= from && slot <= to)
         const replicas = (range?.slice(3) ?? []) as [string, number, string][]
         let holding = 0
+        const views: string[] = []
+        const pick = (info: string) =>
+          info
+            .split('\r\n')
+            .filter((line) =>
+              /^(role|master_port|master_link_status|master_repl_offset|slave_repl_offset|slave0)[:]/.test(
+                line,
+              ),
+            )
+            .join(' ')
+        if (range !== undefined)
+          views.push(`master ${range[2][1]}: ${pick(await admin(range[2][1]).info('replication'))}`)
         for (const [, port] of replicas) {
           const connection = admin(port)
           await connection.call('READONLY')
           if ((await connection.exists(key)) === 1) holding++
+          views.push(`replica ${port}: ${pick(await connection.info('replication'))}`)
         }
-        return holding
+        return { replicas: replicas.length, holding, views: views.join('; ') }
       },
       async failover(slot) {
         const master = await cluster.masterOf(slot)
@@ -212,6 +225,13 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
           }, 30_000)
         }
         await until(allOk)
+        // Every master has its replica again, as every node sees it, before the next fault.
+        await until(async () => {
+          const views = await Promise.all(
+            up().map((port) => admin(port).call('CLUSTER', 'SLOTS') as Promise<SlotRange[]>),
+          )
+          return views.every((ranges) => ranges.every((range) => range.length >= 4))
+        }, 30_000)
       },
       close,
     }

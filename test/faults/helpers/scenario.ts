@@ -36,7 +36,8 @@ export interface RunOptions {
   readonly fault: (id: string) => Promise<void>
   /** The lease of the hubs (shared stores), for the bound. */
   readonly lease: number
-  readonly dataMayBeLost: boolean
+  /** Whether the fault may have lost the data: a 404 is then an end. Asked once the fault is over. */
+  readonly dataMayBeLost: boolean | (() => boolean)
   readonly evictionAllowed?: boolean
   /** Extra options of each of the four readers. */
   readonly stallFor?: readonly (number | undefined)[]
@@ -115,7 +116,8 @@ export async function runAnswer(options: RunOptions): Promise<RunResult> {
       tokens: plan.throwAt ?? plan.tokens,
       faultEnd,
       bound,
-      dataMayBeLost: options.dataMayBeLost,
+      dataMayBeLost:
+        typeof options.dataMayBeLost === 'function' ? options.dataMayBeLost() : options.dataMayBeLost,
       evictionAllowed: options.evictionAllowed === true,
     }
     await Promise.race([
