@@ -36,7 +36,9 @@ export async function startDemo(adapter: Adapter): Promise<RunningDemo> {
     const { port } = server.address() as AddressInfo
     return { base: `http://127.0.0.1:${port}`, port, close: () => app.locals.events.close({ server }) }
   }
-  const { buildApp } = (await import(FASTIFY_DEMO)) as { buildApp(options?: { retry?: number; ticker?: boolean }): FastifyDemo }
+  const { buildApp } = (await import(FASTIFY_DEMO)) as {
+    buildApp(options?: { retry?: number; ticker?: boolean }): FastifyDemo
+  }
   const fastify = buildApp({ retry: 100, ticker: false })
   await fastify.listen({ port: 0, host: '127.0.0.1' })
   const { port } = fastify.server.address()
