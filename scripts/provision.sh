@@ -86,7 +86,7 @@ if have redis-server; then
   echo "provision: ok    redis-server at $(command -v redis-server)"
 else
   report_missing 'redis-server' "${install_failed:-apt-get installed no redis-server}" \
-    'the Redis tests (packages/redis/test, test/e2e/cluster.test.ts), unless REDIS_URL is set'
+    'the Redis tests (packages/redis/test, test/e2e/cluster.test.ts, unless REDIS_URL is set; test/faults always)'
 fi
 if ! port_open "$REDIS_PORT" && have redis-server; then
   # No persistence: the tests' data is throwaway.
