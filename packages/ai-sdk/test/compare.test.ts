@@ -15,6 +15,7 @@ import express from 'express'
 import { Redis } from 'ioredis'
 import { createResumableStreamContext } from 'resumable-stream/ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { seededRandom } from '../../../test/support/random.js'
 import { redisAnswers } from '../../../test/support/services.js'
 import { RewindChatTransport } from '../src/client.js'
 import { redisActiveAnswers } from '../src/index.js'
@@ -25,7 +26,6 @@ import {
   loadSdk,
   mockModel,
   type Sdk,
-  seeded,
   startChatServer,
 } from './helpers/chat-app.js'
 
@@ -193,7 +193,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
     await uncut.chat.sendMessage({ text: 'hello' })
     expected = JSON.stringify(uncut.state.messages)
     const seed = Number(env.SEED ?? Date.now() % 100_000)
-    const random = seeded(seed)
+    const random = seededRandom(seed)
     const cases = [
       ['rewind server, Rewind transport', rewind.url, setups.rewind],
       ['rewind server, DefaultChatTransport', rewind.url, setups.default],

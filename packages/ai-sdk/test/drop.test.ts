@@ -5,6 +5,7 @@
  */
 import { createHub, type Hub } from '@rewind/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { seededRandom } from '../../../test/support/random.js'
 import { RewindChatTransport } from '../src/client.js'
 import {
   type ChatServer,
@@ -12,7 +13,6 @@ import {
   cuttingProxy,
   loadSdk,
   type Sdk,
-  seeded,
   startChatServer,
 } from './helpers/chat-app.js'
 
@@ -59,7 +59,7 @@ describe(`drop mid-answer (${SDK})`, () => {
     const seed = Number(env.SEED ?? Date.now() % 100_000)
     // About 3.3 KB of body per answer; cutting every connection within 700 bytes drops each answer
     // several times, at every kind of place.
-    const proxy = await cuttingProxy(server.url, 700, seeded(seed))
+    const proxy = await cuttingProxy(server.url, 700, seededRandom(seed))
     try {
       const postsBefore = server.posts
       for (let i = 0; i < RUNS; i++) {

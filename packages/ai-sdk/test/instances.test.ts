@@ -7,6 +7,7 @@ import { createHub, type Hub } from '@rewind/core'
 import { createRedisStore } from '@rewind/redis'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { seededRandom } from '../../../test/support/random.js'
 import { redisAnswers } from '../../../test/support/services.js'
 import { RewindChatTransport } from '../src/client.js'
 import { redisActiveAnswers } from '../src/index.js'
@@ -16,7 +17,6 @@ import {
   cuttingProxy,
   loadSdk,
   type Sdk,
-  seeded,
   startChatServer,
 } from './helpers/chat-app.js'
 
@@ -101,7 +101,7 @@ describe.runIf(available)(`across instances with Redis (${SDK})`, () => {
     }
     const uncut = await run(undefined, a.url)
     const seed = Number(env.SEED ?? Date.now() % 100_000)
-    const random = seeded(seed)
+    const random = seededRandom(seed)
     const proxyA = await cuttingProxy(a.url, 1500, random)
     const proxyB = await cuttingProxy(b.url, 700, random)
     try {

@@ -5,6 +5,7 @@
  */
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
+import { seededRandom } from '../../../test/support/random.js'
 import { RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore } from '../src/index.js'
@@ -12,18 +13,6 @@ import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.
 import { type App, startApp } from './helpers/sse.js'
 
 const server = await redisForTests('interleaving')
-
-/** A small seeded generator: `REWIND_SEED` repeats a run's random choices (timing still varies). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe.skipIf(server === undefined)('two instances under interleaved load', () => {
   afterAll(async () => {
@@ -33,7 +22,7 @@ describe.skipIf(server === undefined)('two instances under interleaved load', ()
   it('gives every hopping client the one global order, without gap or duplicate', async () => {
     const { REWIND_SEED } = process.env
     const seed = Number(REWIND_SEED ?? Date.now() % 2 ** 31)
-    const random = mulberry32(seed)
+    const random = seededRandom(seed)
     const prefix = uniquePrefix('mix')
     const admin = new Redis(server!.url)
     const reported: unknown[] = []

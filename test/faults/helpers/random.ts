@@ -3,22 +3,15 @@
  * comes from one seed, printed with any failure. `REWIND_FAULT_SEED` fixes the first run's seed
  * (run i uses seed + i, and the variant of its index); `REWIND_FAULT_RUNS` sets how many runs of each kind a file makes.
  */
+import { seededRandom } from '../../support/random.js'
 
-/** A small, fast PRNG (mulberry32): the same seed gives the same sequence on every machine. */
+/** Draws of a seeded PRNG (test/support's mulberry32): the same seed, the same run on every machine. */
 export class Random {
-  private state: number
+  /** A float in [0, 1). */
+  readonly next: () => number
 
   constructor(readonly seed: number) {
-    this.state = seed >>> 0
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0
-    let t = this.state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    this.next = seededRandom(seed)
   }
 
   /** An integer in [min, max]. */

@@ -1,17 +1,6 @@
+import { seededRandom } from '../../../../test/support/random.js'
 import { MemoryStore, type MemoryStoreOptions } from '../../src/memory-store.js'
 import type { AsyncHistoryStore, NewEvent, ReadResult, StoreDelivery, StoredEvent } from '../../src/store.js'
-
-/** A small seeded PRNG (mulberry32), so a failing fast-check run replays the same delays. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * An {@link AsyncHistoryStore} over a {@link MemoryStore} that answers every call after a random

@@ -1,0 +1,16 @@
+/** Seeded randomness for the suites, so a failing run replays the same choices from its seed. */
+
+/**
+ * A small, fast PRNG (mulberry32): floats in [0, 1), the same sequence for the same seed on every
+ * machine.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
