@@ -5,7 +5,7 @@
  */
 import { createChannel, createSession } from 'better-sse'
 import express from 'express'
-import { announce, control, port } from './shared.js'
+import { announce, expressControl, port } from './shared.js'
 
 const channel = createChannel()
 const sessionOptions = { keepAlive: null, serializer: (data) => data }
@@ -24,14 +24,6 @@ app.get('/events', async (req, res) => {
   if (session.isConnected) channel.register(session)
 })
 
-app.all(['/publish', '/clock', '/gc'], async (req, res, next) => {
-  try {
-    const body = await control(req.method, req.path, req.query, publish)
-    if (body === undefined) next()
-    else res.json(body)
-  } catch (error) {
-    next(error)
-  }
-})
+app.all(['/publish', '/clock', '/gc'], expressControl(publish))
 
 app.listen(port, '127.0.0.1', () => announce())

@@ -9,7 +9,7 @@
  * all through Redis), and a forced GC on SIGUSR2 so RSS can be read without garbage in it.
  */
 import cluster from 'node:cluster'
-import { announce, control, port } from './shared.js'
+import { announce, expressControl, port } from './shared.js'
 
 const workers = Number(process.env.BENCH_WORKERS ?? 2)
 
@@ -58,15 +58,7 @@ if (cluster.isPrimary) {
   app.get('/events', (req, res) => {
     res.sse('s')
   })
-  app.all(['/publish', '/clock', '/gc'], async (req, res, next) => {
-    try {
-      const body = await control(req.method, req.path, req.query, publish)
-      if (body === undefined) next()
-      else res.json(body)
-    } catch (error) {
-      next(error)
-    }
-  })
+  app.all(['/publish', '/clock', '/gc'], expressControl(publish))
 
   // A primary that was killed cannot stop its workers; they would hold their sockets forever.
   process.on('disconnect', () => process.exit(0))

@@ -5,7 +5,7 @@
  * `handWrittenAnswers` in shared.js), so what Express itself costs can be told from Rewind's part.
  */
 import express from 'express'
-import { announce, control, handWrittenAnswers, handWrittenHistory, port } from './shared.js'
+import { announce, expressControl, handWrittenAnswers, handWrittenHistory, port } from './shared.js'
 
 const clients = new Set()
 const history = handWrittenHistory()
@@ -42,14 +42,6 @@ app.get('/answers/:id', (req, res) => {
   res.end(answer)
 })
 
-app.all(['/publish', '/clock', '/gc', '/answer'], async (req, res, next) => {
-  try {
-    const body = await control(req.method, req.path, req.query, publish, answers.start)
-    if (body === undefined) next()
-    else res.json(body)
-  } catch (error) {
-    next(error)
-  }
-})
+app.all(['/publish', '/clock', '/gc', '/answer'], expressControl(publish, answers.start))
 
 app.listen(port, '127.0.0.1', () => announce())

@@ -4,7 +4,7 @@
  */
 import { sse } from '@rewind/express'
 import express from 'express'
-import { announce, control, port } from './shared.js'
+import { announce, expressControl, port } from './shared.js'
 
 const events = sse({ heartbeatInterval: 0 })
 const publish = (data) => events.publish('s', { data })
@@ -12,14 +12,6 @@ const publish = (data) => events.publish('s', { data })
 const app = express()
 app.get('/events', events.stream('s'))
 
-app.all(['/publish', '/clock', '/gc'], async (req, res, next) => {
-  try {
-    const body = await control(req.method, req.path, req.query, publish)
-    if (body === undefined) next()
-    else res.json(body)
-  } catch (error) {
-    next(error)
-  }
-})
+app.all(['/publish', '/clock', '/gc'], expressControl(publish))
 
 const server = app.listen(port, '127.0.0.1', () => announce(() => events.close({ server })))

@@ -1,16 +1,11 @@
 /** @rewind/fastify with its default history (1000 events) and no heartbeats. */
 import { ssePlugin } from '@rewind/fastify'
 import Fastify from 'fastify'
-import { announce, answerItems, control, port } from './shared.js'
+import { announce, control, port, rewindControls } from './shared.js'
 
 const fastify = Fastify()
 await fastify.register(ssePlugin, { heartbeatInterval: 0 })
-const publish = (data) => fastify.sse.publish('s', { data })
-const startAnswer = async (tokens) => {
-  const { id, done } = await fastify.sse.responses.start(answerItems(tokens))
-  await done
-  return id
-}
+const { publish, startAnswer } = rewindControls(fastify.sse)
 
 fastify.get('/events', (request, reply) => reply.sse('s'))
 fastify.get('/answers/:id', (request, reply) => reply.sse({ response: request.params.id }))

@@ -2,15 +2,10 @@
 import { serve } from '@hono/node-server'
 import { sse } from '@rewind/fetch'
 import { Hono } from 'hono'
-import { announce, answerItems, control, port } from './shared.js'
+import { announce, control, port, rewindControls } from './shared.js'
 
 const events = sse({ heartbeatInterval: 0 })
-const publish = (data) => events.publish('s', { data })
-const startAnswer = async (tokens) => {
-  const { id, done } = await events.responses.start(answerItems(tokens))
-  await done
-  return id
-}
+const { publish, startAnswer } = rewindControls(events)
 
 const app = new Hono()
 app.get('/events', (c) => events.serve(c.req.raw, 's'))

@@ -158,6 +158,37 @@ export async function control(method, path, query, publishOne, startAnswer) {
   return undefined
 }
 
+/**
+ * The control routes as an Express handler: what {@link control} answers is sent as JSON, anything
+ * else goes on to the next route.
+ */
+export function expressControl(publishOne, startAnswer) {
+  return async (req, res, next) => {
+    try {
+      const body = await control(req.method, req.path, req.query, publishOne, startAnswer)
+      if (body === undefined) next()
+      else res.json(body)
+    } catch (error) {
+      next(error)
+    }
+  }
+}
+
+/**
+ * How a Rewind server (`events`: anything with Rewind's `publish` and `responses`) publishes one
+ * event on stream `s`, and starts an answer of `tokens` tokens and resolves with its id once it ends.
+ */
+export function rewindControls(events) {
+  return {
+    publish: (data) => events.publish('s', { data }),
+    startAnswer: async (tokens) => {
+      const { id, done } = await events.responses.start(answerItems(tokens))
+      await done
+      return id
+    },
+  }
+}
+
 /** Prints `ready` once listening, and exits on SIGTERM (after `onClose`, if given). */
 export function announce(onClose) {
   process.stdout.write('ready\n')
