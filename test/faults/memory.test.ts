@@ -6,7 +6,8 @@
  */
 import { performance } from 'node:perf_hooks'
 import { describe } from 'vitest'
-import { ADAPTERS, type Instance, sleep, startInstance } from './helpers/instances.js'
+import { sleep } from '../support/wait.js'
+import { ADAPTERS, type Instance, startInstance } from './helpers/instances.js'
 import { defineRuns } from './helpers/kinds.js'
 import type { Random } from './helpers/random.js'
 import { type RunOptions, runAnswer } from './helpers/scenario.js'

@@ -6,7 +6,7 @@
  */
 import { afterAll, describe } from 'vitest'
 import { spawnForTests, uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
-import { sleep } from './helpers/instances.js'
+import { sleep } from '../support/wait.js'
 import { defineRuns } from './helpers/kinds.js'
 import { describeVariant, redisPair, redisRun, variant } from './helpers/redis-runs.js'
 import { runAnswer } from './helpers/scenario.js'

@@ -16,3 +16,25 @@ export async function freePort(): Promise<number> {
   if (address === null || typeof address === 'string') throw new Error('no port')
   return address.port
 }
+
+/**
+ * `count` ports for Redis Cluster nodes: each free, and its cluster bus port (port + 10000) free as
+ * well, probed from a random start so parallel suites rarely collide.
+ */
+export async function freeClusterPorts(count: number): Promise<number[]> {
+  const ports: number[] = []
+  let port = 20_000 + Math.floor(Math.random() * 20_000)
+  for (let tries = 0; ports.length < count && tries < 500; tries++, port++) {
+    if ((await isFree(port)) && (await isFree(port + 10_000))) ports.push(port)
+  }
+  if (ports.length < count) throw new Error('no free ports for the cluster')
+  return ports
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}

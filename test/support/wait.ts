@@ -56,3 +56,23 @@ export async function within<T>(promise: Promise<T>, what: string, timeout = WAI
     clearTimeout(timer)
   }
 }
+
+/**
+ * Polls an asynchronous `check` every `interval` ms until it resolves true (a throw counts as "not
+ * yet": a server that is still starting refuses connections); rejects with `what` after `timeout` ms.
+ */
+export async function eventually(
+  check: () => Promise<boolean>,
+  what: string,
+  timeout = WAIT_MS,
+  interval = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    try {
+      if (await check()) return
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`still waiting after ${timeout} ms: ${what}`)
+    await sleep(interval)
+  }
+}

@@ -9,12 +9,13 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { constants } from 'node:fs'
 import { access, mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { findRedisServer, unavailable } from '../../../packages/redis/test/helpers/redis-server.js'
+import { freeClusterPorts } from '../../support/ports.js'
+import { eventually } from '../../support/wait.js'
 
 const run = promisify(execFile)
 
@@ -242,33 +243,7 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
   }
 }
 
-/** Polls `check` every 50 ms for up to `timeout` ms. */
-async function until(check: () => Promise<boolean>, timeout = 20_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch {}
-    if (Date.now() > deadline) throw new Error('timed out waiting for the cluster')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-/** `count` ports whose cluster bus port (port + 10000) is free as well, probed from a random start. */
-async function freeClusterPorts(count: number): Promise<number[]> {
-  const ports: number[] = []
-  let port = 20_000 + Math.floor(Math.random() * 20_000)
-  for (let tries = 0; ports.length < count && tries < 500; tries++, port++) {
-    if ((await isFree(port)) && (await isFree(port + 10_000))) ports.push(port)
-  }
-  if (ports.length < count) throw new Error('no free ports for the cluster')
-  return ports
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-  })
+/** Waits for the cluster to reach a state (up to 20,000 ms unless told). */
+function until(check: () => Promise<boolean>, timeout = 20_000): Promise<void> {
+  return eventually(check, 'the cluster', timeout)
 }

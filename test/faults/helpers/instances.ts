@@ -10,6 +10,7 @@ import { sse } from '@rewind/express'
 import { ssePlugin } from '@rewind/fastify'
 import express from 'express'
 import Fastify from 'fastify'
+import { sleep } from '../../support/wait.js'
 
 export type Adapter = 'express' | 'fastify'
 export const ADAPTERS: readonly Adapter[] = ['express', 'fastify']
@@ -79,8 +80,6 @@ export async function startInstance(
     },
   }
 }
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** What a producer does: `tokens` tokens `t0..`, one every `interval` ms, maybe throwing at one. */
 export interface ProducerPlan {

@@ -6,7 +6,8 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { ResponseEnd, StartResponseOptions } from '@rewind/core'
-import { type Instance, type ProducerPlan, producer, sleep } from './instances.js'
+import { sleep } from '../../support/wait.js'
+import { type Instance, type ProducerPlan, producer } from './instances.js'
 import {
   type Expectations,
   type ReaderSummary,
