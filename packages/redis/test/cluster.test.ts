@@ -4,11 +4,12 @@
  * one tail connection per shard however many streams, responses across instances, and a stream
  * whose slot moves to another master while it is followed.
  */
-import type { StoredEvent, StreamItem } from '@rewind/core'
+import type { StoredEvent } from '@rewind/core'
 import type { StoreDelivery } from '@rewind/core/adapter'
 import fc from 'fast-check'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { tokens } from '../../../test/support/answers-across-instances.js'
 import { RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
@@ -203,18 +204,6 @@ describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () =>
     const prefix = uniquePrefix('responses')
     const a = await app(store({ prefix }))
     const b = await app(store({ prefix }))
-    function tokens(n: number, interval: number, record: { finished?: boolean } = {}) {
-      return async function* (): AsyncGenerator<StreamItem> {
-        try {
-          for (let i = 0; i < n; i++) {
-            await sleep(interval)
-            yield `t${i}`
-          }
-        } finally {
-          record.finished = true
-        }
-      }
-    }
     const responses = (on: App) => on.hub.responses
 
     const { id, done } = await responses(a).start(tokens(30, 5))

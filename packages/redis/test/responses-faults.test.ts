@@ -5,9 +5,10 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createHub, type Hub, type StreamItem } from '@rewind/core'
+import { createHub, type Hub } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { tokens } from '../../../test/support/answers-across-instances.js'
 import { RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
@@ -63,15 +64,6 @@ async function pair(url: string, options: RedisStoreOptions = {}): Promise<[Inst
   const prefix = uniquePrefix('responses-faults')
   prefixes.push({ url, prefix })
   return [await instance(url, prefix, options), await instance(url, prefix, options)]
-}
-
-function tokens(n: number, interval: number) {
-  return async function* (): AsyncGenerator<StreamItem> {
-    for (let i = 0; i < n; i++) {
-      await sleep(interval)
-      yield `t${i}`
-    }
-  }
 }
 
 /** How a resuming reader's answer ended: the terminal event's data, or the status that stopped it. */
