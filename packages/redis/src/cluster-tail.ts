@@ -22,7 +22,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { type Cursor, deliverEntries, type EntrySink, type XReadReply } from './delivery.js'
 import { backoff } from './options.js'
 import { keySlot } from './slots.js'
-import { type LiveTail, TAIL_BUDGET } from './tail.js'
+import { type LiveTail, ReplyTimeout, TAIL_BUDGET } from './tail.js'
 
 /** What the cluster's tail needs from its store. */
 export interface ClusterTailOptions extends EntrySink {
@@ -388,9 +388,6 @@ export class ClusterTail implements LiveTail, ShardHost {
     })
   }
 }
-
-/** The reply did not come in time. */
-class ReplyTimeout extends Error {}
 
 /** `promise`, or a {@link ReplyTimeout} after `ms`. */
 function within<T>(promise: Promise<T>, ms: number): Promise<T> {

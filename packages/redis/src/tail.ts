@@ -44,8 +44,8 @@ interface Request {
 /** The request was cut short on purpose (the store closed, or the connection was lost). */
 class Interrupted extends Error {}
 
-/** The blocking connection did not answer in time. */
-class ReplyTimeout extends Error {}
+/** A tail's connection did not answer in time (the single server's, or a cluster master's). */
+export class ReplyTimeout extends Error {}
 
 /** What the store asks of its live tail, on one server or on a cluster. */
 export interface LiveTail {
