@@ -5,16 +5,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import type { Subscription } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
-import { useEvents } from './helpers/events.js'
+import { useEvents, useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 describe('client disconnect', () => {
   it('cleans up every connection, subscriber and stream once the clients close', async () => {
     const disconnects: unknown[] = []
-    const events = useEvents({ onDisconnect: (info) => disconnects.push(info) })
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp({ onDisconnect: (info) => disconnects.push(info) })
     app.get('/news', events.stream('news'))
     app.get(
       '/rooms/:room',

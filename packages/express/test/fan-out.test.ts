@@ -3,7 +3,7 @@ import express, { type Request } from 'express'
 import { describe, expect, it } from 'vitest'
 import { waitUntil } from '../../../test/support/wait.js'
 import { type Client, connect } from './helpers/event-source.js'
-import { useEvents } from './helpers/events.js'
+import { useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 
 const CLIENTS = 200
@@ -12,9 +12,7 @@ const MANY_MS = 30_000
 
 describe('fan-out', () => {
   it(`${CLIENTS} concurrent EventSources all receive every event, in order`, async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/events', events.stream('news'))
     const { url } = await listen(app)
 
@@ -49,9 +47,7 @@ describe('per-request filter', () => {
   }
 
   it('a filter built from the request (a header set by auth) sends each user only their events', async () => {
-    const events = useEvents({ retry: 50 })
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp({ retry: 50 })
     app.get(
       '/orders',
       events.stream('orders', (req: Request) => {
@@ -91,9 +87,7 @@ describe('per-request filter', () => {
 
 describe('per-request stream choice', () => {
   it('/rooms/:room follows the stream of its room only', async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get(
       '/rooms/:room',
       events.stream(({ params: { room } }) => `room:${room}`),

@@ -3,12 +3,11 @@
  * gives back, after the one change the spec makes (CRLF and lone CR become LF).
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  */
-import express from 'express'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
-import { useEvents } from './helpers/events.js'
+import { useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
@@ -18,9 +17,7 @@ function normalise(data: string): string {
 }
 
 async function startApp() {
-  const events = useEvents()
-  const app = express()
-  app.use(events)
+  const { events, app } = useEventsApp()
   app.get('/events', events.stream('news'))
   return { events, ...(await listen(app)) }
 }

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import type { StreamItem } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
-import { useEvents } from './helpers/events.js'
+import { useEvents, useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
@@ -59,9 +59,7 @@ describe('async iterable source', () => {
 
   it('ends the response when the iterable finishes, with ids and retry hints from its items', async () => {
     const disconnects: unknown[] = []
-    const events = useEvents({ onDisconnect: (info) => disconnects.push(info) })
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp({ onDisconnect: (info) => disconnects.push(info) })
     // A resolver, so each request gets its own iterator (a generator object can be consumed once).
     app.get(
       '/report',
@@ -85,9 +83,7 @@ describe('async iterable source', () => {
 
   it('an iterable that throws ends its stream and reaches onError once', async () => {
     const reported: unknown[] = []
-    const events = useEvents({ onError: (error) => reported.push(error) })
-    const app = express()
-    app.use(events)
+    const { app } = useEventsApp({ onError: (error) => reported.push(error) })
     app.get('/fails', (_req, res) => {
       res.sse(
         (async function* () {

@@ -7,7 +7,7 @@ import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
 import { RewindError, type SseMiddleware } from '../src/index.js'
-import { useEvents } from './helpers/events.js'
+import { useEvents, useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
@@ -44,9 +44,7 @@ function expectEventStreamHeaders(headers: Record<string, string | string[] | un
 
 describe('event-stream headers', () => {
   it('are sent by a route whose async iterable finishes, followed by its items', async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/count', (_req, res) => {
       res.sse(
         (async function* () {
@@ -64,9 +62,7 @@ describe('event-stream headers', () => {
 
   it('are sent by a hub stream whose hub was closed, with a retry hint and an ended body', async () => {
     const rejected: unknown[] = []
-    const events = useEvents({ onReject: (info) => rejected.push(info) })
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp({ onReject: (info) => rejected.push(info) })
     app.get('/events', events.stream('news'))
     await events.close()
     const res = await request(app).get('/events')
@@ -77,9 +73,7 @@ describe('event-stream headers', () => {
   })
 
   it('are sent on a live stream as soon as it opens, and headers set before are kept', async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/events', (_req, res) => {
       res.setHeader('x-request-id', 'abc')
       res.sse('news')
@@ -94,9 +88,7 @@ describe('event-stream headers', () => {
   })
 
   it('answer a HEAD request with the headers only, and no subscriber stays behind', async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/events', events.stream('news'))
     const res = await request(app).head('/events')
     expect(res.status).toBe(200)
@@ -106,9 +98,7 @@ describe('event-stream headers', () => {
 
   it('turn away a client past a connection limit with 200, a retry hint and an ended body', async () => {
     const rejected: unknown[] = []
-    const events = useEvents({ maxConnections: 1, onReject: (info) => rejected.push(info) })
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp({ maxConnections: 1, onReject: (info) => rejected.push(info) })
     app.get('/events', events.stream('news'))
     const { url } = await listen(app)
     await openStream(url('/events'))
@@ -159,9 +149,7 @@ describe('auth middleware before the stream', () => {
     ['the wrong user', { authorization: 'Bearer mallory' }, 403, { error: 'not allowed' }],
   ])('answers %s with its own status and starts no stream', async (_name, headers, status, body) => {
     const connects: unknown[] = []
-    const events = useEvents({ onConnect: (info) => connects.push(info) })
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp({ onConnect: (info) => connects.push(info) })
     app.get('/events', requireUser, events.stream('news'))
     const res = await request(app).get('/events').set(headers)
     expect(res.status).toBe(status)
@@ -175,9 +163,7 @@ describe('auth middleware before the stream', () => {
 describe('errors before the stream starts go to next(err)', () => {
   it('an error thrown by a source resolver reaches the error handler', async () => {
     const seen: unknown[] = []
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get(
       '/events',
       events.stream(() => {
@@ -194,9 +180,7 @@ describe('errors before the stream starts go to next(err)', () => {
 
   it('an error thrown by an options resolver reaches the error handler', async () => {
     const seen: unknown[] = []
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get(
       '/events',
       events.stream('news', () => {
@@ -215,9 +199,7 @@ describe('errors before the stream starts go to next(err)', () => {
     ['a stream name longer than 256 characters', `/rooms/${'r'.repeat(300)}`],
   ])('%s is ERR_INVALID_STREAM, answered by the error handler', async (_name, path) => {
     const seen: unknown[] = []
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get(
       '/empty',
       events.stream(() => ''),
@@ -236,9 +218,7 @@ describe('errors before the stream starts go to next(err)', () => {
 
   it('a source that is neither a name nor an async iterable is ERR_INVALID_ARGUMENT', async () => {
     const seen: unknown[] = []
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     // A resolver that returns a promise (an async function) is a common slip.
     app.get('/events', events.stream((async () => 'news') as never))
     app.use(errorHandler(seen))
@@ -250,9 +230,7 @@ describe('errors before the stream starts go to next(err)', () => {
 
   it('res.sse with a bad stream name throws, and Express hands the error to the handler', async () => {
     const seen: unknown[] = []
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/sync', (_req, res) => {
       res.sse('')
     })
@@ -273,9 +251,7 @@ describe('errors before the stream starts go to next(err)', () => {
 
   it('res.sse on a response that already sent its headers throws before writing anything', async () => {
     const seen: unknown[] = []
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/late', (_req, res) => {
       res.type('text/plain')
       res.write('already started')

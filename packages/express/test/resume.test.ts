@@ -6,7 +6,7 @@ import express from 'express'
 import { describe, expect, it } from 'vitest'
 import { waitUntil } from '../../../test/support/wait.js'
 import { connect } from './helpers/event-source.js'
-import { useEvents } from './helpers/events.js'
+import { useEvents, useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
@@ -16,9 +16,7 @@ function dataOf(events: readonly { data: string }[]): string[] {
 
 describe('a live stream', () => {
   it('opens before the first event, then receives what is published', async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/events', events.stream('news'))
     const { url } = await listen(app)
 
@@ -35,9 +33,7 @@ describe('a live stream', () => {
   })
 
   it('delivers named events to their listeners, with JSON data', async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/events', (_req, res) => {
       res.sse('orders')
     })
@@ -89,9 +85,7 @@ describe('resume after a dropped connection', () => {
   })
 
   it('resumes from the lastEventId query parameter when there is no header', async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/events', events.stream('news'))
     const { url } = await listen(app)
     const ids = ['a', 'b', 'c'].map((data) => events.publish('news', { data }))
@@ -108,9 +102,7 @@ describe('resume after a dropped connection', () => {
   })
 
   it('prefers the Last-Event-ID header to the query parameter', async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/events', events.stream('news'))
     const { url } = await listen(app)
     const ids = ['a', 'b', 'c'].map((data) => events.publish('news', { data }))
@@ -124,9 +116,7 @@ describe('resume after a dropped connection', () => {
   })
 
   it('a fresh client is told the current position first, so it never replays the past', async () => {
-    const events = useEvents()
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp()
     app.get('/events', events.stream('news'))
     const { url } = await listen(app)
     const old = events.publish('news', { data: 'old' })
@@ -139,9 +129,7 @@ describe('resume after a dropped connection', () => {
 
 describe('gaps', () => {
   it('an evicted position gets the gap signal, then every retained event, and resumes without a second gap', async () => {
-    const events = useEvents({ retry: 50, history: { maxEvents: 3 } })
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp({ retry: 50, history: { maxEvents: 3 } })
     app.get('/events', events.stream('news'))
     const { server, url } = await listen(app)
     const ids = ['1', '2', '3', '4', '5', '6'].map((data) => events.publish('news', { data }))
@@ -166,9 +154,7 @@ describe('gaps', () => {
   })
 
   it('a client dropped right after the signal resumes from its id, losing nothing and without a second gap', async () => {
-    const events = useEvents({ history: { maxEvents: 2 } })
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp({ history: { maxEvents: 2 } })
     app.get('/events', events.stream('news'))
     const { url } = await listen(app)
     const ids = ['1', '2', '3', '4'].map((data) => events.publish('news', { data }))
@@ -187,9 +173,7 @@ describe('gaps', () => {
   })
 
   it('the reset policy chosen per request sends the signal at the newest event and no replay', async () => {
-    const events = useEvents({ history: { maxEvents: 2 } })
-    const app = express()
-    app.use(events)
+    const { events, app } = useEventsApp({ history: { maxEvents: 2 } })
     app.get('/events', events.stream('news', { gapPolicy: 'reset' }))
     const { url } = await listen(app)
     const ids = ['1', '2', '3', '4'].map((data) => events.publish('news', { data }))

@@ -1,11 +1,10 @@
 /** `events.close({ server })`: every stream ends, the server closes, and the promise resolves. */
 import { Agent, get } from 'node:http'
-import express from 'express'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { sleep, waitUntil, within } from '../../../test/support/wait.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
-import { useEvents } from './helpers/events.js'
+import { useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
@@ -13,9 +12,7 @@ import { openStream } from './helpers/raw.js'
 const CLOSE_GUARD_MS = 2000
 
 async function startApp() {
-  const events = useEvents({ retry: 50 })
-  const app = express()
-  app.use(events)
+  const { events, app } = useEventsApp({ retry: 50 })
   app.get('/health', (_req, res) => {
     res.json({ ok: true })
   })
