@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { thrownBy } from '../../../test/support/throws.js'
 import { hubFromOptions } from '../src/adapter.js'
 import { RewindError } from '../src/errors.js'
 import { createHub } from '../src/index.js'
@@ -19,12 +20,7 @@ describe('a hub from another copy of @rewind/core', () => {
     // What another copy's hub looks like from here: not an instance of this Hub, but branded.
     const foreign = Object.create(null) as Record<symbol, unknown>
     foreign[Symbol.for('rewind.hub')] = '0.0.9'
-    let caught: unknown
-    try {
-      hubFromOptions({ hub: foreign as never })
-    } catch (error) {
-      caught = error
-    }
+    const caught = thrownBy(() => hubFromOptions({ hub: foreign as never }))
     expect(caught).toBeInstanceOf(RewindError)
     expect(caught).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'hub' })
     expect((caught as Error).message).toContain(

@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { thrownBy } from '../../../test/support/throws.js'
 import { RewindError } from '../src/errors.js'
 import {
   assertFieldValue,
@@ -56,12 +57,7 @@ function splitAt(text: string, points: readonly number[]): string[] {
 }
 
 function expectRewindError(fn: () => unknown, code: string, field?: string): RewindError {
-  let caught: unknown
-  try {
-    fn()
-  } catch (error) {
-    caught = error
-  }
+  const caught = thrownBy(fn)
   expect(caught).toBeInstanceOf(RewindError)
   const error = caught as RewindError
   expect(error.code).toBe(code)

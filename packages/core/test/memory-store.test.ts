@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
+import { thrownBy } from '../../../test/support/throws.js'
 import { RewindError } from '../src/errors.js'
 import { encodeEvent } from '../src/frame.js'
 import { createHub, type Hub } from '../src/index.js'
@@ -28,12 +29,7 @@ function parseFrame(frame: Buffer): EventSourceMessage[] {
 }
 
 function expectInvalidArgument(fn: () => unknown, field: string): void {
-  let caught: unknown
-  try {
-    fn()
-  } catch (error) {
-    caught = error
-  }
+  const caught = thrownBy(fn)
   expect(caught).toBeInstanceOf(RewindError)
   expect((caught as RewindError).code).toBe('ERR_INVALID_ARGUMENT')
   expect((caught as RewindError).field).toBe(field)
@@ -638,12 +634,7 @@ describe('MemoryStore and its hub', () => {
     const store = createMemoryStore()
     const first = createHub({ store, heartbeatInterval: 0 })
     cleanups.push(() => first.close())
-    let caught: unknown
-    try {
-      track(createHub({ store, heartbeatInterval: 0 }))
-    } catch (error) {
-      caught = error
-    }
+    const caught = thrownBy(() => track(createHub({ store, heartbeatInterval: 0 })))
     expect(caught).toBeInstanceOf(RewindError)
     expect(caught).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'store' })
     const message = (caught as RewindError).message

@@ -4,6 +4,7 @@
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  */
 import { describe, expect, it } from 'vitest'
+import { thrownBy } from '../../../test/support/throws.js'
 import { RewindError } from '../src/index.js'
 import { createSseApp, listen } from './helpers/app.js'
 import { EventSourceClient } from './helpers/clients.js'
@@ -74,12 +75,7 @@ describe('fields that cannot go on the wire', () => {
   ])('publish refuses an event name with %s: RewindError ERR_INVALID_FIELD', async (_name, event) => {
     const app = await createSseApp()
 
-    let caught: unknown
-    try {
-      app.sse.publish('news', { event, data: 'x' })
-    } catch (error) {
-      caught = error
-    }
+    const caught = thrownBy(() => app.sse.publish('news', { event, data: 'x' }))
 
     expect(caught).toBeInstanceOf(RewindError)
     expect(caught).toMatchObject({ name: 'RewindError', code: 'ERR_INVALID_FIELD', field: 'event' })

@@ -6,6 +6,7 @@
 import { RewindError } from '@rewind/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { thrownBy } from '../../../test/support/throws.js'
 import { checkPrefix, streamKey } from '../src/keys.js'
 import { keySlot } from '../src/slots.js'
 
@@ -55,12 +56,7 @@ describe('streamKey', () => {
 
   it('refuses a prefix with a brace, naming the option', () => {
     for (const bad of ['{app}:', 'a}', '{']) {
-      let caught: unknown
-      try {
-        checkPrefix(bad)
-      } catch (error) {
-        caught = error
-      }
+      const caught = thrownBy(() => checkPrefix(bad))
       expect(caught).toBeInstanceOf(RewindError)
       expect((caught as RewindError).field).toBe('prefix')
     }

@@ -7,6 +7,7 @@ import { RewindError } from '@rewind/core'
 import type { StoreDelivery } from '@rewind/core/adapter'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { thrownBy } from '../../../test/support/throws.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { TAIL_BUDGET } from '../src/tail.js'
@@ -97,12 +98,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         [{ streamTtl: Number.NEGATIVE_INFINITY }, 'streamTtl'],
       ]
       for (const [options, field] of cases) {
-        let caught: unknown
-        try {
-          createRedisStore({ redis: server!.url, ...options }).close()
-        } catch (error) {
-          caught = error
-        }
+        const caught = thrownBy(() => createRedisStore({ redis: server!.url, ...options }).close())
         expect(caught, field).toBeInstanceOf(RewindError)
         expect((caught as RewindError).code).toBe('ERR_INVALID_ARGUMENT')
         expect((caught as RewindError).field).toBe(field)
@@ -120,12 +116,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         [{ blockMs: max - 1000, commandTimeout: 1001 }, 'blockMs'],
       ]
       for (const [options, field] of cases) {
-        let caught: unknown
-        try {
-          createRedisStore({ redis: server!.url, ...options }).close()
-        } catch (error) {
-          caught = error
-        }
+        const caught = thrownBy(() => createRedisStore({ redis: server!.url, ...options }).close())
         expect(caught, field).toBeInstanceOf(RewindError)
         expect((caught as RewindError).code, field).toBe('ERR_INVALID_ARGUMENT')
         expect((caught as RewindError).field, field).toBe(field)
