@@ -7,13 +7,13 @@
  * packages/redis/test/helpers/redis-server.ts: a loud skip, a failure under CI.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { constants } from 'node:fs'
-import { access, mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
-import { findRedisServer, unavailable } from '../../../packages/redis/test/helpers/redis-server.js'
+import { clusterBinaries, killAll, killOnExit } from '../../../packages/redis/test/helpers/cluster.js'
+import { unavailable } from '../../../packages/redis/test/helpers/redis-server.js'
 import { freeClusterPorts } from '../../support/ports.js'
 import { eventually } from '../../support/wait.js'
 
@@ -40,22 +40,10 @@ export interface FailoverCluster {
   close(): Promise<void>
 }
 
-const live = new Set<ChildProcess>()
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
-
 export async function failoverClusterForTests(suite: string): Promise<FailoverCluster | undefined> {
-  const server = await findRedisServer()
-  if (server === undefined) {
-    return unavailable(suite, 'no executable redis-server (REDIS_SERVER_BIN, else PATH) to start a cluster')
-  }
-  const cli = join(dirname(server), 'redis-cli')
-  try {
-    await access(cli, constants.X_OK)
-  } catch {
-    return unavailable(suite, `no executable redis-cli beside ${server} to create a cluster`)
-  }
+  const binaries = await clusterBinaries(suite)
+  if (binaries === undefined) return undefined
+  const { server, cli } = binaries
   const dir = await mkdtemp(join(tmpdir(), 'rewind-failover-'))
   const children = new Map<number, ChildProcess>()
   const admins = new Map<number, Redis>()
@@ -96,9 +84,8 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
       { stdio: 'ignore' },
     )
     children.set(port, child)
-    live.add(child)
+    killOnExit(child)
     child.once('exit', () => {
-      live.delete(child)
       if (children.get(port) === child) children.delete(port)
     })
   }
@@ -121,16 +108,7 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
   const close = async (): Promise<void> => {
     for (const connection of admins.values()) connection.disconnect()
     admins.clear()
-    await Promise.all(
-      [...children.values()].map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve()
-            child.once('exit', () => resolve())
-            child.kill('SIGKILL')
-          }),
-      ),
-    )
+    await killAll(children.values())
     await rm(dir, { recursive: true, force: true })
   }
   const allOk = async (): Promise<boolean> => {

@@ -43,8 +43,31 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL')
 })
 
-/** A fresh cluster for a test file, or `undefined` (after a loud notice) outside CI without the binaries. */
-export async function clusterForTests(suite: string): Promise<TestCluster | undefined> {
+/** Kills `child` (SIGKILL) if this process exits first: a cluster node must not outlive the tests. */
+export function killOnExit(child: ChildProcess): void {
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+}
+
+/** Kills every one of `children` and resolves once each has exited. */
+export async function killAll(children: Iterable<ChildProcess>): Promise<void> {
+  await Promise.all(
+    [...children].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve()
+          child.once('exit', () => resolve())
+          child.kill('SIGKILL')
+        }),
+    ),
+  )
+}
+
+/**
+ * `redis-server` and the `redis-cli` beside it, which a cluster needs; `undefined` (after a loud
+ * notice, or a failure under CI) without them.
+ */
+export async function clusterBinaries(suite: string): Promise<{ server: string; cli: string } | undefined> {
   const server = await findRedisServer()
   if (server === undefined) {
     return unavailable(suite, 'no executable redis-server (REDIS_SERVER_BIN, else PATH) to start a cluster')
@@ -55,21 +78,20 @@ export async function clusterForTests(suite: string): Promise<TestCluster | unde
   } catch {
     return unavailable(suite, `no executable redis-cli beside ${server} to create a cluster`)
   }
+  return { server, cli }
+}
+
+/** A fresh cluster for a test file, or `undefined` (after a loud notice) outside CI without the binaries. */
+export async function clusterForTests(suite: string): Promise<TestCluster | undefined> {
+  const binaries = await clusterBinaries(suite)
+  if (binaries === undefined) return undefined
+  const { server, cli } = binaries
   const dir = await mkdtemp(join(tmpdir(), 'rewind-cluster-'))
   const children: ChildProcess[] = []
   const connections: Redis[] = []
   const close = async (): Promise<void> => {
     for (const connection of connections.splice(0)) connection.disconnect()
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve()
-            child.once('exit', () => resolve())
-            child.kill('SIGKILL')
-          }),
-      ),
-    )
+    await killAll(children)
     await rm(dir, { recursive: true, force: true })
   }
   try {
@@ -100,8 +122,7 @@ export async function clusterForTests(suite: string): Promise<TestCluster | unde
         { stdio: 'ignore' },
       )
       children.push(child)
-      live.add(child)
-      child.once('exit', () => live.delete(child))
+      killOnExit(child)
     }
     const node = (port: number): Redis => {
       const connection = new Redis({ port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 1 })
