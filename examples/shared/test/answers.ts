@@ -5,8 +5,8 @@
  */
 import { EventSource, type FetchLike } from 'eventsource'
 import { createParser } from 'eventsource-parser'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { startExample } from './smoke.js'
+import { describe, expect, it, vi } from 'vitest'
+import { runExample } from './smoke.js'
 
 /** Name of the terminal event of a response (the hub's default `endEvent`). */
 export const END_EVENT = 'rewind-end'
@@ -245,36 +245,24 @@ export function expectAnswer(events: readonly AnswerEvent[], expected: string[],
 /** The streamed-answer test of one live demo, started from `entry` (with `command`: see `startExample`). */
 export function answersTest(name: string, entry: URL, command?: readonly string[]): void {
   describe(`${name}: streamed answers (/responses)`, () => {
-    let app: Awaited<ReturnType<typeof startExample>>
-    let base: string
-    const sources: EventSource[] = []
-
-    beforeAll(async () => {
-      app = await startExample(entry, {}, command)
-      base = app.url
-    })
-
-    afterAll(() => {
-      for (const source of sources) source.close()
-      if (app !== undefined && app.child.exitCode === null) app.child.kill('SIGKILL')
-    })
+    const running = runExample(entry, command)
 
     function follow(id: string): AnswerFollower {
-      const follower = followAnswer(`${base}/responses/${id}`)
-      sources.push(follower.source)
+      const follower = followAnswer(`${running.base}/responses/${id}`)
+      running.sources.push(follower.source)
       return follower
     }
 
     it('starts an answer with 201 and its id as JSON, at both bounds of the input', async () => {
-      const first = await startAnswer(base, { tokens: 1, interval: 0 })
-      const second = await startAnswer(base, { tokens: 3, interval: 0 })
+      const first = await startAnswer(running.base, { tokens: 1, interval: 0 })
+      const second = await startAnswer(running.base, { tokens: 3, interval: 0 })
       expect(second).not.toBe(first)
-      const read = await readAnswer(`${base}/responses/${first}`)
+      const read = await readAnswer(`${running.base}/responses/${first}`)
       expectAnswer(read.events, ['t0'], 'done')
       // "interval" is optional (50 ms); the largest answer, at its slowest, starts too (then is cancelled).
-      const largest = await startAnswer(base, { tokens: 100_000, interval: 1000 })
-      await startAnswer(base, { tokens: 2 })
-      const cancelled = await cancelAnswer(base, largest)
+      const largest = await startAnswer(running.base, { tokens: 100_000, interval: 1000 })
+      await startAnswer(running.base, { tokens: 2 })
+      const cancelled = await cancelAnswer(running.base, largest)
       expect(cancelled.status, cancelled.text).toBe(202)
     })
 
@@ -300,29 +288,29 @@ export function answersTest(name: string, entry: URL, command?: readonly string[
         [undefined],
       ]
       for (const [body, contentType] of invalid) {
-        expectJsonError(await postAnswer(base, body, contentType), 400)
+        expectJsonError(await postAnswer(running.base, body, contentType), 400)
       }
     })
 
     it('answers 404 JSON for an unknown id, on GET and DELETE, up to the longest id a response may have', async () => {
       for (const id of ['no-such-answer', 'a%20b', 'x'.repeat(128)]) {
-        expectJsonError(await readAnswer(`${base}/responses/${id}`), 404)
-        expectJsonError(await cancelAnswer(base, decodeURIComponent(id)), 404)
+        expectJsonError(await readAnswer(`${running.base}/responses/${id}`), 404)
+        expectJsonError(await cancelAnswer(running.base, decodeURIComponent(id)), 404)
       }
       // No response has a longer id: the router may refuse the URL (414) before the app sees it.
       const tooLong = 'x'.repeat(129)
       for (const answered of [
-        await readAnswer(`${base}/responses/${tooLong}`),
-        await cancelAnswer(base, tooLong),
+        await readAnswer(`${running.base}/responses/${tooLong}`),
+        await cancelAnswer(running.base, tooLong),
       ]) {
         expectJsonError(answered, answered.status === 414 ? 414 : 404)
       }
     })
 
     it('gives a client without a position the whole answer, then done; its EventSource then stops for good', async () => {
-      const id = await startAnswer(base, { tokens: 60, interval: 10 })
+      const id = await startAnswer(running.base, { tokens: 60, interval: 10 })
       // Joins late: an answer is replayed from its start, not joined live.
-      await readAnswer(`${base}/responses/${id}`, { limit: 15 })
+      await readAnswer(`${running.base}/responses/${id}`, { limit: 15 })
       const follower = follow(id)
       await vi.waitFor(() => expect(follower.end()).toBeDefined(), WAIT)
       expectAnswer(follower.events, tokens(0, 60), 'done')
@@ -339,8 +327,8 @@ export function answersTest(name: string, entry: URL, command?: readonly string[
     })
 
     it('resumes a cut mid-answer exactly, with Last-Event-ID and with ?lastEventId=', async () => {
-      const id = await startAnswer(base, { tokens: 200, interval: 20 })
-      const url = `${base}/responses/${id}`
+      const id = await startAnswer(running.base, { tokens: 200, interval: 20 })
+      const url = `${running.base}/responses/${id}`
       const follower = follow(id)
       const first = await readAnswer(url, { limit: 20 })
       expect(first.ended).toBe(false)
@@ -364,8 +352,8 @@ export function answersTest(name: string, entry: URL, command?: readonly string[
     })
 
     it('gives a client that left and came back after the end the rest, then the end, then 204', async () => {
-      const id = await startAnswer(base, { tokens: 50, interval: 10 })
-      const url = `${base}/responses/${id}`
+      const id = await startAnswer(running.base, { tokens: 50, interval: 10 })
+      const url = `${running.base}/responses/${id}`
       const follower = follow(id)
       await vi.waitFor(() => expect(follower.events.length).toBeGreaterThanOrEqual(10), WAIT)
       follower.hold()
@@ -400,8 +388,8 @@ export function answersTest(name: string, entry: URL, command?: readonly string[
     })
 
     it('cancels on DELETE: 202 cancelled, clients get cancelled, nothing is added afterwards', async () => {
-      const id = await startAnswer(base, { tokens: 10_000, interval: 10 })
-      const url = `${base}/responses/${id}`
+      const id = await startAnswer(running.base, { tokens: 10_000, interval: 10 })
+      const url = `${running.base}/responses/${id}`
       const follower = follow(id)
       const raw = readAnswer(url)
       // Awaited below; this keeps a failure before then from being reported as unhandled.
@@ -409,7 +397,7 @@ export function answersTest(name: string, entry: URL, command?: readonly string[
       await vi.waitFor(() => expect(follower.events.length).toBeGreaterThanOrEqual(10), WAIT)
 
       const cancelledAt = performance.now()
-      const cancelled = await cancelAnswer(base, id)
+      const cancelled = await cancelAnswer(running.base, id)
       expect(cancelled.status, cancelled.text).toBe(202)
       expect(JSON.parse(cancelled.text)).toEqual({ status: 'cancelled' })
       await vi.waitFor(() => expect(follower.end()).toBeDefined(), WAIT)
@@ -426,18 +414,18 @@ export function answersTest(name: string, entry: URL, command?: readonly string[
       const later = await readAnswer(url)
       expect(later.events).toEqual(follower.events)
       // Cancelling an answer that ended says how it ended.
-      expect(JSON.parse((await cancelAnswer(base, id)).text)).toEqual({ status: 'cancelled' })
-      const done = await startAnswer(base, { tokens: 2, interval: 0 })
-      await readAnswer(`${base}/responses/${done}`)
-      const afterDone = await cancelAnswer(base, done)
+      expect(JSON.parse((await cancelAnswer(running.base, id)).text)).toEqual({ status: 'cancelled' })
+      const done = await startAnswer(running.base, { tokens: 2, interval: 0 })
+      await readAnswer(`${running.base}/responses/${done}`)
+      const afterDone = await cancelAnswer(running.base, done)
       expect(afterDone.status).toBe(202)
       expect(JSON.parse(afterDone.text)).toEqual({ status: 'done' })
     })
 
     it('resumes 20,000 tokens from the start (interval 0)', async () => {
       const startedAt = performance.now()
-      const id = await startAnswer(base, { tokens: 20_000, interval: 0 })
-      const url = `${base}/responses/${id}`
+      const id = await startAnswer(running.base, { tokens: 20_000, interval: 0 })
+      const url = `${running.base}/responses/${id}`
       const live = await readAnswer(url)
       const produced = performance.now() - startedAt
       expectAnswer(live.events, tokens(0, 20_000), 'done')
@@ -457,17 +445,17 @@ export function answersTest(name: string, entry: URL, command?: readonly string[
     })
 
     it('ends an active answer with failed for its clients when the app stops on SIGTERM', async () => {
-      const id = await startAnswer(base, { tokens: 10_000, interval: 10 })
-      const reading = readAnswer(`${base}/responses/${id}`)
+      const id = await startAnswer(running.base, { tokens: 10_000, interval: 10 })
+      const reading = readAnswer(`${running.base}/responses/${id}`)
       reading.catch(() => {})
       const follower = follow(id)
       await vi.waitFor(() => expect(follower.events.length).toBeGreaterThanOrEqual(5), WAIT)
-      app.child.kill('SIGTERM')
+      running.app.child.kill('SIGTERM')
       const read = await reading
       expect(read.ended).toBe(true)
       expectAnswer(read.events, tokens(0, dataOf(read.events).length), 'failed')
       await vi.waitFor(() => expect(follower.end()?.data).toBe('failed'), WAIT)
-      expect(await app.exited).toEqual({ code: 0, signal: null })
+      expect(await running.app.exited).toEqual({ code: 0, signal: null })
     })
   })
 }

@@ -129,31 +129,44 @@ function expectJsonError(answer: { status: number; type: string; text: string },
   expect(typeof error === 'string' && error.length > 0, answer.text).toBe(true)
 }
 
+/** A live demo started for the tests of one `describe` (see {@link runExample}). */
+class ExampleFixture {
+  app!: RunningExample
+  base = ''
+  /** Closed after the tests. */
+  readonly sources: EventSource[] = []
+}
+
+/**
+ * Starts the demo at `entry` (with `command`: see {@link startExample}) before the tests of the
+ * calling `describe`; after them, closes the sources the tests kept and kills the demo if it runs.
+ */
+export function runExample(entry: URL, command?: readonly string[]): ExampleFixture {
+  const running = new ExampleFixture()
+  beforeAll(async () => {
+    running.app = await startExample(entry, {}, command)
+    running.base = running.app.url
+  })
+  afterAll(() => {
+    for (const source of running.sources) source.close()
+    if (running.app !== undefined && running.app.child.exitCode === null) running.app.child.kill('SIGKILL')
+  })
+  return running
+}
+
 /** The smoke test of one live demo, started from `entry` (with `command`: see {@link startExample}). */
 export function smokeTest(name: string, entry: URL, command?: readonly string[]): void {
   describe(`${name}: smoke test of the running app`, () => {
-    let app: RunningExample
-    let base: string
-    const sources: EventSource[] = []
-
-    beforeAll(async () => {
-      app = await startExample(entry, {}, command)
-      base = app.url
-    })
-
-    afterAll(() => {
-      for (const source of sources) source.close()
-      if (app !== undefined && app.child.exitCode === null) app.child.kill('SIGKILL')
-    })
+    const running = runExample(entry, command)
 
     function open(client: string, names: string[] = []) {
-      const follower = follow(`${base}/events?client=${client}`, names)
-      sources.push(follower.source)
+      const follower = follow(`${running.base}/events?client=${client}`, names)
+      running.sources.push(follower.source)
       return follower
     }
 
     it('serves the demo page', async () => {
-      const response = await fetch(`${base}/`)
+      const response = await fetch(`${running.base}/`)
       expect(response.status).toBe(200)
       expect(response.headers.get('content-type')).toMatch(/^text\/html/)
       expect(await response.text()).toContain('new EventSource(')
@@ -163,9 +176,9 @@ export function smokeTest(name: string, entry: URL, command?: readonly string[])
       const follower = open('smoke-live', ['note'])
       await follower.opened
       const sent = [
-        await publish(base, { data: 'hello' }),
-        await publish(base, { event: 'note', data: { sku: 'A-17', qty: 2 } }),
-        await publish(base, { data: 'first line\nsecond line\r\nthird line' }),
+        await publish(running.base, { data: 'hello' }),
+        await publish(running.base, { event: 'note', data: { sku: 'A-17', qty: 2 } }),
+        await publish(running.base, { data: 'first line\nsecond line\r\nthird line' }),
       ]
       // SSE normalises CRLF to LF in data.
       sent[2]!.data = 'first line\nsecond line\nthird line'
@@ -177,33 +190,36 @@ export function smokeTest(name: string, entry: URL, command?: readonly string[])
     it('resumes after a server-side drop with exactly the missed events', async () => {
       const follower = open('smoke-drop', ['note'])
       await follower.opened
-      const before = [await publish(base, { data: 'before 1' }), await publish(base, { data: 'before 2' })]
+      const before = [
+        await publish(running.base, { data: 'before 1' }),
+        await publish(running.base, { data: 'before 2' }),
+      ]
       await vi.waitFor(() => expect(follower.received).toHaveLength(2), WAIT)
 
       follower.hold()
-      const drop = await post(`${base}/drop?client=smoke-drop`)
+      const drop = await post(`${running.base}/drop?client=smoke-drop`)
       expect(drop.status, drop.text).toBe(200)
       expect(JSON.parse(drop.text)).toEqual({ dropped: 1 })
       await vi.waitFor(() => expect(follower.lastEventIds).toHaveLength(2), WAIT)
       const missed = [
-        await publish(base, { data: 'missed 1' }),
-        await publish(base, { event: 'note', data: { missed: 2 } }),
-        await publish(base, { data: 'missed\n3' }),
+        await publish(running.base, { data: 'missed 1' }),
+        await publish(running.base, { event: 'note', data: { missed: 2 } }),
+        await publish(running.base, { data: 'missed\n3' }),
       ]
       follower.release()
 
       await vi.waitFor(() => expect(follower.received).toHaveLength(5), WAIT)
       expect(follower.lastEventIds).toEqual([null, before[1]!.id])
       expect(follower.received).toEqual([...before, ...missed])
-      const live = await publish(base, { data: 'live again' })
+      const live = await publish(running.base, { data: 'live again' })
       await vi.waitFor(() => expect(follower.received).toHaveLength(6), WAIT)
       expect(follower.received[5]).toEqual(live)
       follower.source.close()
     })
 
     it('replays from ?lastEventId= for clients that cannot set the header', async () => {
-      const first = await publish(base, { data: 'one' })
-      const second = await publish(base, { event: 'note', data: { two: 2 } })
+      const first = await publish(running.base, { data: 'one' })
+      const second = await publish(running.base, { event: 'note', data: { two: 2 } })
       const follower = open(`smoke-query&lastEventId=${encodeURIComponent(first.id)}`, ['note'])
       await vi.waitFor(() => expect(follower.received).toHaveLength(1), WAIT)
       expect(follower.lastEventIds).toEqual([null])
@@ -228,10 +244,10 @@ export function smokeTest(name: string, entry: URL, command?: readonly string[])
         ['', 'application/json'],
       ]
       for (const [body, contentType] of invalid) {
-        expectJsonError(await post(`${base}/events`, body, contentType), 400)
+        expectJsonError(await post(`${running.base}/events`, body, contentType), 400)
       }
       // Nothing was published: the next event the client gets is the marker.
-      const marker = await publish(base, { data: 'after the invalid ones' })
+      const marker = await publish(running.base, { data: 'after the invalid ones' })
       await vi.waitFor(() => expect(follower.received).toHaveLength(1), WAIT)
       expect(follower.received).toEqual([marker])
       follower.source.close()
@@ -241,24 +257,24 @@ export function smokeTest(name: string, entry: URL, command?: readonly string[])
       const follower = open('smoke-large')
       await follower.opened
       // Past the 1 MiB body limit.
-      expectJsonError(await post(`${base}/events`, { data: 'x'.repeat(1_200_000) }), 413)
+      expectJsonError(await post(`${running.base}/events`, { data: 'x'.repeat(1_200_000) }), 413)
       // Under the body limit, but more than the hub's maxEventBytes (256 KiB).
-      expectJsonError(await post(`${base}/events`, { data: 'y'.repeat(400_000) }), 413)
-      const large = await publish(base, { data: 'z'.repeat(100_000) })
+      expectJsonError(await post(`${running.base}/events`, { data: 'y'.repeat(400_000) }), 413)
+      const large = await publish(running.base, { data: 'z'.repeat(100_000) })
       await vi.waitFor(() => expect(follower.received).toHaveLength(1), WAIT)
       expect(follower.received[0]).toEqual(large)
       follower.source.close()
     })
 
     it('runs the background ticker on POST /ticker, and pauses it', async () => {
-      expect(await (await fetch(`${base}/ticker`)).json()).toEqual({ running: false, perSecond: 3 })
+      expect(await (await fetch(`${running.base}/ticker`)).json()).toEqual({ running: false, perSecond: 3 })
       const follower = open('smoke-ticker', ['tick'])
       await follower.opened
-      const started = await post(`${base}/ticker`, { running: true })
+      const started = await post(`${running.base}/ticker`, { running: true })
       expect(started.status, started.text).toBe(200)
       expect(JSON.parse(started.text)).toEqual({ running: true, perSecond: 3 })
       await vi.waitFor(() => expect(follower.received.length).toBeGreaterThanOrEqual(3), WAIT)
-      const paused = await post(`${base}/ticker`, { running: false })
+      const paused = await post(`${running.base}/ticker`, { running: false })
       expect(JSON.parse(paused.text)).toEqual({ running: false, perSecond: 3 })
       for (const tick of follower.received) {
         expect(tick.event).toBe('tick')
@@ -269,7 +285,7 @@ export function smokeTest(name: string, entry: URL, command?: readonly string[])
       await new Promise((resolve) => setTimeout(resolve, 1000))
       expect(follower.received.length - settled).toBeLessThanOrEqual(1)
       for (const body of [undefined, { running: 'yes' }, { running: true, extra: 1 }]) {
-        expectJsonError(await post(`${base}/ticker`, body), 400)
+        expectJsonError(await post(`${running.base}/ticker`, body), 400)
       }
       follower.source.close()
     })
@@ -277,9 +293,9 @@ export function smokeTest(name: string, entry: URL, command?: readonly string[])
     it('forces a gap on POST /gap: the client resumes with the evicted notice, then the retained events', async () => {
       const follower = open('smoke-gap', ['rewind-gap'])
       await follower.opened
-      const before = await publish(base, { data: 'before the gap' })
+      const before = await publish(running.base, { data: 'before the gap' })
       await vi.waitFor(() => expect(follower.received).toEqual([before]), WAIT)
-      const answer = await post(`${base}/gap?client=smoke-gap`)
+      const answer = await post(`${running.base}/gap?client=smoke-gap`)
       expect(answer.status, answer.text).toBe(200)
       // The demo's history is 100 events: 110 published while the client is away.
       expect(JSON.parse(answer.text)).toEqual({ dropped: 1, published: 110, history: 100 })
@@ -290,7 +306,7 @@ export function smokeTest(name: string, entry: URL, command?: readonly string[])
       expect(retained.map((event) => event.data)).toEqual(
         Array.from({ length: 100 }, (_, n) => `burst ${n + 11}/110 while the page was away`),
       )
-      expectJsonError(await post(`${base}/gap`), 400)
+      expectJsonError(await post(`${running.base}/gap`), 400)
       follower.source.close()
     })
 
@@ -300,7 +316,7 @@ export function smokeTest(name: string, entry: URL, command?: readonly string[])
         ['PUT', '/events'],
         ['GET', '/drop'],
       ] as const) {
-        const response = await fetch(`${base}${path}`, { method })
+        const response = await fetch(`${running.base}${path}`, { method })
         expectJsonError(
           {
             status: response.status,
@@ -310,27 +326,27 @@ export function smokeTest(name: string, entry: URL, command?: readonly string[])
           404,
         )
       }
-      expectJsonError(await post(`${base}/drop`), 400)
+      expectJsonError(await post(`${running.base}/drop`), 400)
     })
 
     it('ends open streams and exits with code 0 on SIGTERM', async () => {
-      const response = await fetch(`${base}/events`)
+      const response = await fetch(`${running.base}/events`)
       const reader = response.body!.getReader()
       await reader.read()
       const ended = (async () => {
         while (!(await reader.read()).done) {}
       })()
-      app.child.kill('SIGTERM')
+      running.app.child.kill('SIGTERM')
       const exit = await Promise.race([
-        app.exited,
+        running.app.exited,
         new Promise<never>((_, reject) =>
           setTimeout(
-            () => reject(new Error(`no exit within 10 s of SIGTERM; output:\n${app.output()}`)),
+            () => reject(new Error(`no exit within 10 s of SIGTERM; output:\n${running.app.output()}`)),
             10_000,
           ).unref(),
         ),
       ])
-      expect(exit, app.output()).toEqual({ code: 0, signal: null })
+      expect(exit, running.app.output()).toEqual({ code: 0, signal: null })
       await ended
     })
   })
