@@ -32,6 +32,18 @@ describe('encodePage', () => {
     )
   })
 
+  it('combines small frames into writes of at least 64 KiB, all but the last', () => {
+    // One write per frame would also stay under the upper bound above: pin the lower one too.
+    const history = historyOf(Array.from({ length: 300 }, () => 500))
+    const events = history.read(`${history.epoch}-0`, 300).events
+    const chunks = encodePage(events)
+    expect(WRITE_CHUNK_BYTES).toBe(64 * 1024)
+    expect(chunks.length).toBe(Math.ceil(events.reduce((n, e) => n + e.frame.length, 0) / WRITE_CHUNK_BYTES))
+    for (const chunk of chunks.slice(0, -1))
+      expect(chunk.all.length).toBeGreaterThanOrEqual(WRITE_CHUNK_BYTES)
+    expect(chunks.at(-1)!.last).toBe(events.length - 1)
+  })
+
   it('encodes a page once for every reader, and frames each write as an HTTP/1.1 chunk once', () => {
     const history = historyOf(Array.from({ length: 300 }, () => 500))
     const from = `${history.epoch}-10`

@@ -559,3 +559,137 @@ describe('a subscriber on its own', () => {
     expect(released).toEqual(['end'])
   })
 })
+
+describe('the selective path (a filter, part of a batch, or events queued during a read)', () => {
+  /** The chunks written that carry events (not the retry hint or the id-only frame). */
+  function eventWrites(s: ReturnType<typeof sink>): Buffer[] {
+    return s.written.filter((chunk) => chunk.includes('\ndata:'))
+  }
+
+  it('writes nothing for a live batch its filter accepts none of, and the batch still reaches the others', async () => {
+    const h = hub()
+    const filtered = sink()
+    h.subscribe('s', filtered, { filter: (event) => event.data === 'keep' })
+    const all = sink()
+    h.subscribe('s', all)
+    publishAll(h, 's', ['a', 'b'])
+    await flushTurn()
+    expect(events(filtered)).toEqual([])
+    expect(events(all).map((e) => e.data)).toEqual(['a', 'b'])
+    const kept = h.publish('s', { data: 'keep' })
+    await flushTurn()
+    expect(events(filtered).map((e) => e.id)).toEqual([kept])
+  })
+
+  it('cuts off a filtered subscriber whose client stops reading once its backlog passes maxQueueBytes', async () => {
+    const onDisconnect = vi.fn()
+    const h = hub({ maxQueueBytes: 1024, maxEventBytes: 512, onDisconnect })
+    const slow = sink({ full: true })
+    const subscription = h.subscribe('s', slow, { filter: () => true })
+    for (let i = 0; i < 5; i++) {
+      h.publish('s', { data: 'x'.repeat(300) })
+      await flushTurn()
+    }
+    expect(await subscription.done).toBe('slow')
+    expect(slow.destroyed).toBe(true)
+    expect(onDisconnect).toHaveBeenCalledWith({ stream: 's', reason: 'slow' })
+  })
+
+  it('pauses a filtered replay of more than 64 KiB on a full socket, with a bounded buffer, then finishes it', async () => {
+    const h = hub({ history: { maxEvents: 100 } })
+    const big = 'x'.repeat(50_000)
+    const ids = Array.from({ length: 40 }, (_, i) => h.publish('s', { data: `${i}:${big}` }))
+    const s = sink({ full: true })
+    h.subscribe('s', s, { lastEventId: null, filter: () => true })
+    expect(events(s).length).toBeLessThan(ids.length)
+    expect(s.writableLength).toBeLessThan(256 * 1024 + 64 * 1024 + 50_100)
+    for (let i = 0; i < 40 && events(s).length < ids.length; i++) {
+      s.drain()
+      await flushTurn()
+    }
+    expect(events(s).map((e) => e.id)).toEqual(ids)
+  })
+
+  it('combines a filtered replay into writes of 64 KiB, cut as soon as a write reaches it', () => {
+    const h = hub({ history: { maxEvents: 1000 } })
+    // A frame is `id: <id>\ndata: <data>\n\n`: 13 bytes around the id and the data.
+    const first = h.publish('s', { data: 'x'.repeat(1000) })
+    const secondId = `${first.slice(0, -1)}2`
+    const second = h.publish('s', {
+      data: 'y'.repeat(64 * 1024 - (13 + first.length + 1000) - 13 - secondId.length),
+    })
+    expect(second).toBe(secondId)
+    h.publish('s', { data: 'z' })
+    // All in one page of history (256 events): each page ends with its own, shorter, write.
+    for (let i = 0; i < 200; i++) h.publish('s', { data: 'w'.repeat(500) })
+    const s = sink()
+    // Resumes from before the first event (no gap signal, which is written on its own).
+    h.subscribe('s', s, { lastEventId: `${first.slice(0, -1)}0`, filter: () => true })
+    const writes = eventWrites(s)
+    // The first two frames make exactly 64 KiB: that write ends there.
+    expect(writes[0]!.length).toBe(64 * 1024)
+    expect(events(s)).toHaveLength(203)
+    // Then ~105 KB of small frames in writes of at least 64 KiB, not one write per event.
+    expect(writes.length).toBe(3)
+    for (const write of writes.slice(0, -1)) expect(write.length).toBeGreaterThanOrEqual(64 * 1024)
+  })
+
+  it('does not wait for a drain until 256 KiB is buffered for a replaying client', () => {
+    const h = hub({ history: { maxEvents: 2000 } })
+    for (let i = 0; i < 2000; i++) h.publish('s', { data: `${i}:${'x'.repeat(500)}` })
+    const s = sink({ full: true })
+    h.subscribe('s', s, { lastEventId: null })
+    // A socket buffer fills at 16 KiB: pausing at the first false write would cost a round trip per chunk.
+    expect(s.writableLength).toBeGreaterThanOrEqual(256 * 1024)
+    expect(s.writableLength).toBeLessThan(256 * 1024 + 64 * 1024 + 1024)
+    expect(events(s).length).toBeLessThan(2000)
+  })
+
+  it('counts the events a filtered subscriber is sent as replayed and delivered, and no others', async () => {
+    const h = hub()
+    publishAll(h, 's', ['a', 'skip', 'b'])
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: null, filter: (event) => event.data !== 'skip' })
+    expect(h.stats()).toMatchObject({ replayed: 2, delivered: 0 })
+    publishAll(h, 's', ['c', 'skip', 'd', 'e'])
+    await flushTurn()
+    expect(h.stats()).toMatchObject({ replayed: 2, delivered: 3 })
+    expect(events(s).map((e) => e.data)).toEqual(['a', 'b', 'c', 'd', 'e'])
+  })
+
+  it('sends the events queued during a read after it, without reading history again', async () => {
+    const store = new ManualStore()
+    const h = createHub({ heartbeatInterval: 0, store })
+    track(h as unknown as Hub)
+    const first = await h.publish('s', { data: '0' })
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: first })
+    await microtasks()
+    expect(store.reads).toHaveLength(1)
+    // Delivered while the read is in flight: queued, and well under maxQueueBytes.
+    await h.publish('s', { data: '1' })
+    store.deliver('s')
+    await flushTurn()
+    store.answer('call')
+    await microtasks()
+    expect(store.reads).toHaveLength(0)
+    expect(events(s).map((e) => e.data)).toEqual(['1'])
+  })
+
+  it('reports a store failure that comes after the client has left to nobody', async () => {
+    const onError = vi.fn()
+    let fail: (error: Error) => void = () => {}
+    const store = new ManualStore()
+    store.read = () => new Promise((_, reject) => (fail = reject))
+    const h = createHub({ heartbeatInterval: 0, store, onError })
+    track(h as unknown as Hub)
+    const s = sink()
+    const subscription = h.subscribe('s', s, { lastEventId: null })
+    await microtasks()
+    s.disconnect()
+    expect(await subscription.done).toBe('client')
+    fail(new Error('store down'))
+    await microtasks()
+    expect(onError).not.toHaveBeenCalled()
+  })
+})
