@@ -14,6 +14,7 @@ import {
 import { TurnClock } from '../src/response-writer.js'
 import type { StoredEvent } from '../src/store.js'
 import { Subscriber, type SubscriberOwner } from '../src/subscriber.js'
+import { closesAfterEach, listen, rawClient, waitFor } from './helpers/http.js'
 import { caught, cleanUpAfterEach, events, gaps, hub, publishAll, sink, track } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, lastEventIdOf } from './helpers/memory-sink.js'
@@ -691,5 +692,30 @@ describe('the selective path (a filter, part of a batch, or events queued during
     fail(new Error('store down'))
     await microtasks()
     expect(onError).not.toHaveBeenCalled()
+  })
+})
+
+describe("a response's subscriber", () => {
+  const { cleanups, hubFor } = closesAfterEach()
+
+  it('closes with reason end once it has sent the terminal event', async () => {
+    const onDisconnect = vi.fn()
+    const h = hubFor({ heartbeatInterval: 0, onDisconnect })
+    const server = await listen((req, res) => h.serve(req, res, { response: 'r1' }))
+    cleanups.push(() => server.close())
+    const { done } = await h.responses.start(
+      async function* () {
+        yield 'a'
+      },
+      { id: 'r1' },
+    )
+    expect(await done).toBe('done')
+    const client = rawClient(server.port, '/')
+    cleanups.push(() => client.close())
+    await client.until(() => client.events.length === 2)
+    expect(client.events.map((e) => e.data)).toEqual(['a', 'done'])
+    // `end` is API: what Subscription.done resolves to and what onDisconnect is told.
+    await waitFor(() => onDisconnect.mock.calls.length > 0, 5000)
+    expect(onDisconnect).toHaveBeenCalledWith(expect.objectContaining({ reason: 'end' }))
   })
 })
