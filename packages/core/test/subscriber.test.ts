@@ -17,7 +17,7 @@ import { Subscriber, type SubscriberOwner } from '../src/subscriber.js'
 import { closesAfterEach, listen, rawClient, waitFor } from './helpers/http.js'
 import { caught, cleanUpAfterEach, events, gaps, hub, publishAll, sink, track } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
-import { flushTurn, lastEventIdOf } from './helpers/memory-sink.js'
+import { flushTurn, lastEventIdOf, MemorySink } from './helpers/memory-sink.js'
 
 cleanUpAfterEach()
 
@@ -717,5 +717,53 @@ describe("a response's subscriber", () => {
     // `end` is API: what Subscription.done resolves to and what onDisconnect is told.
     await waitFor(() => onDisconnect.mock.calls.length > 0, 5000)
     expect(onDisconnect).toHaveBeenCalledWith(expect.objectContaining({ reason: 'end' }))
+  })
+})
+
+describe('shared buffers and the queue limit', () => {
+  /** A sink that keeps the very buffers it is handed, to tell a shared buffer from a copy. */
+  class KeepingSink extends MemorySink {
+    readonly handed: Uint8Array[] = []
+    override write(chunk: Uint8Array): boolean {
+      this.handed.push(chunk)
+      return super.write(chunk)
+    }
+  }
+
+  it('hands every unfiltered subscriber the same buffer for a live batch and for a replayed page', async () => {
+    const h = hub({ retry: null })
+    const first = h.publish('s', { data: 'a' })
+    publishAll(h, 's', ['b', 'b2'])
+    const a = new KeepingSink()
+    const b = new KeepingSink()
+    h.subscribe('s', a, { lastEventId: first })
+    h.subscribe('s', b, { lastEventId: first })
+    // The replayed page (events after `first`): one write, the same object for both.
+    expect(a.handed).toHaveLength(1)
+    expect(b.handed[0]).toBe(a.handed[0])
+    publishAll(h, 's', ['c', 'd'])
+    await flushTurn()
+    expect(a.handed).toHaveLength(2)
+    expect(b.handed[1]).toBe(a.handed[1])
+    expect(events(a).map((e) => e.data)).toEqual(['b', 'b2', 'c', 'd'])
+  })
+
+  it('keeps a client whose backlog is exactly maxQueueBytes, and cuts it off past that', async () => {
+    const h = hub({ retry: null, maxQueueBytes: 1024, maxEventBytes: 1024 })
+    const first = h.publish('s', { data: 'first' })
+    const s = sink({ full: true })
+    const subscription = h.subscribe('s', s, { lastEventId: first })
+    expect(s.writableLength).toBe(0)
+    // A frame is `id: <id>\ndata: <data>\n\n`: 13 bytes around the id and the data.
+    const secondId = `${first.slice(0, -1)}2`
+    h.publish('s', { data: 'x'.repeat(1024 - 13 - secondId.length) })
+    await flushTurn()
+    expect(s.writableLength).toBe(1024)
+    h.publish('s', { data: 'y' })
+    await flushTurn()
+    expect(subscription.closed).toBe(false)
+    h.publish('s', { data: 'z' })
+    await flushTurn()
+    expect(await subscription.done).toBe('slow')
   })
 })
