@@ -379,6 +379,11 @@ describe('encodeRetry', () => {
     )
   })
 
+  it('says what it got and what it takes', () => {
+    const error = expectRewindError(() => encodeRetry(-5), 'ERR_INVALID_FIELD', 'retry')
+    expect(error.message).toBe('retry must be a non-negative integer of milliseconds, got -5')
+  })
+
   it('refuses negative, fractional, non-finite and unsafe values with ERR_INVALID_FIELD', () => {
     const invalid = fc.oneof(
       fc.integer({ max: -1 }),
@@ -495,5 +500,12 @@ describe('serializeData', () => {
     for (const result of [42, undefined, null, {}, Buffer.from('x')]) {
       expectRewindError(() => serializeData({}, () => result as unknown as string), 'ERR_SERIALIZE', 'data')
     }
+  })
+
+  it('says what the serializer returned and how to fix it', () => {
+    const error = expectRewindError(() => serializeData({}, () => 42 as unknown as string), 'ERR_SERIALIZE')
+    expect(error.message).toBe(
+      'event data serialized to number instead of a string; pass a string or a JSON-serializable value',
+    )
   })
 })
