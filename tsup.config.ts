@@ -7,6 +7,7 @@ import { defineConfig } from 'tsup'
  */
 const SUBPATHS: Record<string, string[]> = {
   '@rewind/core': ['src/frame.ts', 'src/adapter.ts'],
+  '@rewind/ai-sdk': ['src/client.ts'],
 }
 
 const { name } = JSON.parse(readFileSync('package.json', 'utf8')) as { name: string }

@@ -41,6 +41,8 @@ declare global {
   const isShipped: typeof import('../../examples/recipes/typed-events.js').isShipped
   /** The page's `EventSource` in the typed-payloads recipe (the `eventsource` package's in Node). */
   const source: import('eventsource').EventSource
+  /** The app's language model (an AI SDK provider's, e.g. `openai('gpt-5')`). */
+  const model: import('ai').LanguageModel
   /** The app's async generator of report rows. */
   function rowsOf(id: unknown): AsyncIterable<{ data: unknown }>
 

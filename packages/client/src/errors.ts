@@ -69,3 +69,8 @@ export class RewindClientError extends Error {
     this.field = options?.field
   }
 }
+
+/** The message of an error, or the thrown value as a string, for the message of the error that wraps it. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

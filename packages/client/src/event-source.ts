@@ -2,66 +2,47 @@
  * The event source: one logical stream over as many HTTP responses as it takes. It connects with
  * `fetch`, parses the body, keeps the position (and saves it when asked), drops events it already
  * delivered, and reconnects with backoff until the stream ends, the server refuses it, or it is closed.
+ * What it holds is the lifecycle and the `EventTarget` surface; what each request carries and what
+ * each answer means are decided in `exchange.ts`, saving the position is `position.ts`'s.
  *
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html
  */
 import type { EventSourceMessage } from 'eventsource-parser'
 import { backoffDelay } from './backoff.js'
-import { RewindClientError } from './errors.js'
+import { describeError, RewindClientError } from './errors.js'
 import {
   EndEvent,
   type EndReason,
+  type EventMap,
   GapEvent,
-  type GapReason,
   OpenEvent,
   SourceErrorEvent,
+  type SourceEventMap,
+  type SourceItem,
   SourceMessageEvent,
 } from './events.js'
+import {
+  absolute,
+  judgeAnswer,
+  type NextRequest,
+  nextRequest,
+  originOf,
+  type ResumeDecision,
+  requestHeaders,
+  requestInit,
+  resumeDecision,
+  resumeLocation,
+  resumesOnStart,
+} from './exchange.js'
 import { ItemChannel } from './iteration.js'
 import {
   type EventSourceOptions,
-  type HeadersValue,
   type ResolvedOptions,
   type ResponseInfo,
   resolveOptions,
 } from './options.js'
 import { createStreamParser, type StreamParser } from './parse.js'
-import { SeenIds } from './position.js'
-
-/** Names of a stream's events mapped to the type of their data, for typed listeners and items. */
-export type EventMap = Record<string, unknown>
-
-/** What `for await` yields for an event of the stream. */
-export interface MessageItem<Type extends string = string, Data = string> {
-  kind: 'message'
-  /** `message`, or the event's `event:` name. */
-  type: Type
-  data: Data
-  /** The id the event carried, or `undefined` when it had none. */
-  id: string | undefined
-  /** The stream's position after this event. */
-  lastEventId: string
-}
-
-/** What `for await` yields for the server's gap signal: events were missed (see {@link GapEvent}). */
-export interface GapItem {
-  kind: 'gap'
-  reason: GapReason
-  lastEventId: string
-}
-
-/** An item of `for await (const item of source)`: an event of the stream, or a gap. */
-export type SourceItem<Events extends EventMap = EventMap> =
-  | { [Type in keyof Events & string]: MessageItem<Type, Events[Type]> }[keyof Events & string]
-  | GapItem
-
-/** The source's own events, besides the stream's. */
-export interface SourceEventMap {
-  open: OpenEvent
-  error: SourceErrorEvent
-  gap: GapEvent
-  end: EndEvent
-}
+import { SavedPosition, SeenIds } from './position.js'
 
 type Handler<T, E> = ((this: T, event: E) => void) | null
 // Spelled out rather than the DOM's names, which Node's types do not declare globally.
@@ -78,36 +59,15 @@ type Parsed =
   | { kind: 'position'; id: string }
   | { kind: 'too-large' }
 
-/** The request the next connection makes. */
-interface NextRequest {
-  url: string
-  method: string
-  body: RequestInit['body'] | undefined
-  headers: HeadersValue | undefined
-}
-
 const CONNECTING = 0
 const OPEN = 1
 const CLOSED = 2
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
 
 function ignore(): void {}
 
 /** The page's URL in a browser, `undefined` in Node. */
 function pageUrl(): string | undefined {
   return (globalThis as { location?: { href?: string } }).location?.href
-}
-
-/** `url` resolved against `base`, or `undefined` when that is not a valid URL. */
-function absolute(url: string | URL, base: string | undefined): string | undefined {
-  try {
-    return new URL(url, base).href
-  } catch {
-    return undefined
-  }
 }
 
 /**
@@ -130,6 +90,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
 
   readonly #options: ResolvedOptions
   readonly #seen: SeenIds
+  readonly #saved: SavedPosition
   readonly #parser: StreamParser
   readonly #parsed: Parsed[] = []
   readonly #channels = new Set<ItemChannel<SourceItem<Events>>>()
@@ -168,6 +129,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     this.#retry = o.retry
     this.#request = { url: this.url, method: o.method, body: o.body ?? undefined, headers: undefined }
     this.#seen = new SeenIds(o.dedupeWindow)
+    this.#saved = new SavedPosition(o.store, o.storageKey)
     this.#parser = createStreamParser(
       {
         onEvent: (message) => this.#parsed.push({ kind: 'event', message }),
@@ -187,7 +149,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     this.#run().catch((error: unknown) => {
       // Only a bug gets here; stop rather than leave the source hanging.
       this.#fail(
-        new RewindClientError('ERR_NETWORK', `the source failed: ${describe(error)}`, { cause: error }),
+        new RewindClientError('ERR_NETWORK', `the source failed: ${describeError(error)}`, { cause: error }),
       )
     })
   }
@@ -319,17 +281,18 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
 
   async #run(): Promise<void> {
     const o = this.#options
-    const stored = await this.#load(o.storageKey)
-    if (stored !== '') this.#lastEventId = stored
-    if (stored !== '' && this.#request.method !== 'GET') {
-      // A reloaded page with the saved position of a POST answer: resume it, never post again.
-      const url = await this.#load(this.#urlKey())
-      if (url !== '') this.#location = url
+    const position = await this.#saved.position()
+    if (position !== '') this.#lastEventId = position
+    // Only a stream opened with another method than GET saves the URL that resumes it.
+    const url = this.#request.method === 'GET' ? '' : await this.#saved.url()
+    if (url !== '') this.#location = url
+    if (resumesOnStart(this.#request.method, { position, url })) {
+      // A reloaded page whose POST was answered: resume that answer, never post again.
       const next = await this.#nextRequest(0, 'a saved position was found', undefined)
       if (this.#readyState === CLOSED) return
       if (next instanceof RewindClientError) {
         // Forget it, so the next page load starts afresh instead of failing the same way.
-        this.#forget()
+        this.#saved.forget()
         this.#fail(next)
         return
       }
@@ -369,27 +332,15 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
     this.#controller = controller
     let response: Response
     try {
-      const headers = new Headers(
+      const headers = requestHeaders(
         typeof o.headers === 'function'
           ? await o.headers({ attempt, lastEventId: this.#lastEventId })
           : o.headers,
+        request.headers,
+        this.#lastEventId,
       )
-      if (request.headers !== undefined) {
-        for (const [name, value] of new Headers(request.headers)) headers.set(name, value)
-      }
-      headers.set('accept', 'text/event-stream')
-      if (this.#lastEventId === '') headers.delete('last-event-id')
-      else headers.set('last-event-id', this.#lastEventId)
       if (this.#readyState === CLOSED) return undefined
-      // `cache` is missing from Node's RequestInit type; browsers must not answer from their HTTP cache.
-      const init: RequestInit & { cache?: string } = {
-        method: request.method,
-        headers,
-        cache: 'no-store',
-        signal: controller.signal,
-      }
-      if (o.credentials !== undefined) init.credentials = o.credentials
-      if (request.body !== undefined) init.body = request.body
+      const init = requestInit(request, headers, o.credentials, controller.signal)
       // A body is sent once: what follows is a resumption, never the same request again.
       request.body = undefined
       // Called unbound: a browser's fetch throws "Illegal invocation" when `this` is not the window.
@@ -399,10 +350,8 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
       if (this.#readyState === CLOSED) return undefined
       return new RewindClientError(
         'ERR_NETWORK',
-        `${request.method} ${request.url} failed: ${describe(error)}`,
-        {
-          cause: error,
-        },
+        `${request.method} ${request.url} failed: ${describeError(error)}`,
+        { cause: error },
       )
     }
     const info: ResponseInfo = {
@@ -411,64 +360,48 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
       headers: response.headers,
     }
     this.#response = info
-    const location = response.headers.get('location') ?? response.headers.get('content-location')
-    if (location !== null) {
-      try {
-        this.#location = new URL(location, info.url).href
-        // Kept with the position, so a reloaded page resumes a POST answer from the same URL.
-        if (request.method !== 'GET') this.#write(this.#urlKey(), this.#location)
-      } catch {
-        // A Location that is not a URL is not one to resume from.
-      }
+    const location = resumeLocation(response.headers, info.url)
+    if (location !== undefined) {
+      this.#location = location
+      // Saved at once, before any event: a page reloaded while waiting for the first resumes from it.
+      if (request.method !== 'GET') this.#saved.saveUrl(location)
     }
     if (this.#readyState === CLOSED) {
       response.body?.cancel().catch(ignore)
       return undefined
     }
-    if (response.status !== 200) {
-      response.body?.cancel().catch(ignore)
-      if (response.status === 204) {
+    const verdict = judgeAnswer(
+      {
+        method: request.method,
+        url: info.url,
+        status: response.status,
+        contentType: response.headers.get('content-type') ?? '',
+        hasBody: response.body !== null,
+      },
+      o.shouldRetry,
+    )
+    if (verdict.kind !== 'open') response.body?.cancel().catch(ignore)
+    switch (verdict.kind) {
+      case 'end':
         this.#end('no-content')
         return undefined
-      }
-      const retry = o.shouldRetry(response.status)
-      const error = new RewindClientError(
-        'ERR_HTTP_STATUS',
-        `${request.method} ${info.url} answered ${response.status}` +
-          (retry ? '' : ': not retried (the shouldRetry option decides which statuses are)'),
-        { status: response.status },
-      )
-      if (retry) return error
-      this.#fail(error)
-      return undefined
+      case 'reconnect':
+        return verdict.error
+      case 'stop':
+        if (verdict.forget) this.#saved.forget()
+        this.#fail(verdict.error)
+        return undefined
     }
-    const contentType = response.headers.get('content-type') ?? ''
-    if (contentType.split(';')[0]!.trim().toLowerCase() !== 'text/event-stream') {
-      response.body?.cancel().catch(ignore)
-      this.#fail(
-        new RewindClientError(
-          'ERR_CONTENT_TYPE',
-          `${info.url} answered with Content-Type '${contentType}', not text/event-stream: check that the URL serves an event stream`,
-          { status: 200 },
-        ),
-      )
-      return undefined
-    }
-    if (response.body === null) {
-      return new RewindClientError('ERR_NETWORK', `${info.url} answered without a body`, { status: 200 })
-    }
-    try {
-      this.#origin = new URL(info.url).origin
-    } catch {
-      this.#origin = ''
-    }
+    this.#origin = originOf(info.url)
     this.#readyState = OPEN
     this.dispatchEvent(new OpenEvent(info))
+    // An answer opens only with a body.
+    const body = response.body!
     if (this.#readyState !== OPEN) {
-      response.body.cancel().catch(ignore)
+      body.cancel().catch(ignore)
       return undefined
     }
-    return this.#read(response.body, controller, info.url)
+    return this.#read(body, controller, info.url)
   }
 
   async #read(
@@ -508,9 +441,13 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
       this.#stallTimer = undefined
       if (this.#readyState === CLOSED) return undefined
       if (stalled) return new RewindClientError('ERR_STALLED', `no data from ${url} for ${stallTimeout} ms`)
-      return new RewindClientError('ERR_NETWORK', `the stream from ${url} broke off: ${describe(error)}`, {
-        cause: error,
-      })
+      return new RewindClientError(
+        'ERR_NETWORK',
+        `the stream from ${url} broke off: ${describeError(error)}`,
+        {
+          cause: error,
+        },
+      )
     }
     return new RewindClientError('ERR_NETWORK', `${url} ended the stream`)
   }
@@ -586,109 +523,30 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
   #move(id: string): void {
     if (id === this.#lastEventId) return
     this.#lastEventId = id
-    this.#save(id)
+    this.#saved.savePosition(id)
   }
 
-  #save(id: string): void {
-    if (this.#options.storageKey !== undefined) this.#write(this.#options.storageKey, id)
-  }
-
-  /** Where the URL that resumes a non-GET stream is kept, next to its position. */
-  #urlKey(): string | undefined {
-    const { storageKey } = this.#options
-    return storageKey === undefined ? undefined : `${storageKey}:url`
-  }
-
-  /** Reads a saved value, or `''`. */
-  async #load(key: string | undefined): Promise<string> {
-    const { store } = this.#options
-    if (store === undefined || key === undefined) return ''
-    try {
-      const value = await store.get(key)
-      return typeof value === 'string' && !/[\r\n\0]/.test(value) ? value : ''
-    } catch {
-      // Persistence is best effort: without the saved value the stream starts as if there were none.
-      return ''
-    }
-  }
-
-  /** Saves a value, or forgets it when it is `''`. */
-  #write(key: string | undefined, value: string): void {
-    const { store } = this.#options
-    if (store === undefined || key === undefined) return
-    try {
-      const written =
-        value !== '' ? store.set(key, value) : store.delete ? store.delete(key) : store.set(key, '')
-      if (written instanceof Promise) written.catch(ignore)
-    } catch {
-      // Best effort (storage full or disabled): the position in memory still holds for this page.
-    }
-  }
-
-  /** Forgets the saved position (and the URL that resumes it). */
-  #forget(): void {
-    this.#write(this.#options.storageKey, '')
-    this.#write(this.#urlKey(), '')
-  }
-
-  /** Decides how to reconnect after a drop: the request, or the error that stops the source. */
+  /** Decides how to reconnect: the request, or the error that stops the source. */
   async #nextRequest(
     attempt: number,
-    situation: string,
+    reason: string,
     dropped: RewindClientError | undefined,
   ): Promise<NextRequest | RewindClientError> {
-    const o = this.#options
-    const current = this.#request
-    if (o.resume !== undefined) {
-      let decided: Awaited<ReturnType<NonNullable<EventSourceOptions['resume']>>>
-      try {
-        decided = await o.resume({
-          lastEventId: this.#lastEventId,
-          url: current.url,
-          method: current.method,
-          response: this.#response,
-          attempt,
-        })
-      } catch (error) {
-        return new RewindClientError('ERR_NOT_RESUMABLE', `the resume option threw: ${describe(error)}`, {
-          field: 'resume',
-          cause: error,
-        })
-      }
-      if (decided === null) {
-        return new RewindClientError('ERR_NOT_RESUMABLE', 'the resume option returned null: not resuming', {
-          field: 'resume',
-          cause: dropped,
-        })
-      }
-      if (decided !== undefined) {
-        const url = decided.url === undefined ? current.url : absolute(decided.url, current.url)
-        if (url === undefined) {
-          return new RewindClientError(
-            'ERR_NOT_RESUMABLE',
-            `the resume option returned an invalid url: ${String(decided.url)}`,
-            {
-              field: 'resume',
-              cause: dropped,
-            },
-          )
-        }
-        return {
-          url,
-          method: (decided.method ?? (decided.url === undefined ? current.method : 'GET')).toUpperCase(),
-          body: decided.body ?? undefined,
-          headers: decided.headers,
-        }
-      }
+    const decision = await this.#askResume(attempt)
+    return nextRequest(this.#request, this.#location, decision, { reason, dropped })
+  }
+
+  /** What the `resume` option decides, when it is given. */
+  async #askResume(attempt: number): Promise<ResumeDecision> {
+    const { resume } = this.#options
+    if (resume === undefined) return { kind: 'default' }
+    const { url, method } = this.#request
+    try {
+      const context = { lastEventId: this.#lastEventId, url, method, response: this.#response, attempt }
+      return resumeDecision(await resume(context))
+    } catch (error) {
+      return { kind: 'threw', error }
     }
-    if (current.method === 'GET') return current
-    if (this.#location !== undefined)
-      return { url: this.#location, method: 'GET', body: undefined, headers: undefined }
-    return new RewindClientError(
-      'ERR_NOT_RESUMABLE',
-      `${current.method} ${current.url}: ${situation}, and a body is never sent twice: have the server answer with a Location header naming a GET URL of the stream, or pass the resume option`,
-      { field: 'resume', cause: dropped },
-    )
   }
 
   #sleep(delay: number): Promise<void> {
@@ -721,7 +579,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
 
   /** The stream ended for good: forget the saved position, close, and tell. */
   #end(reason: EndReason): void {
-    this.#forget()
+    this.#saved.forget()
     this.#shutdown()
     this.dispatchEvent(new EndEvent({ reason, lastEventId: this.#lastEventId }))
     for (const channel of this.#channels) channel.finish()

@@ -1,6 +1,7 @@
 /**
- * The events a source dispatches. They are plain `Event` subclasses rather than the DOM's
- * `MessageEvent`, so the same types hold in a browser and in Node without the DOM library.
+ * The events a source dispatches, and the items `for await` yields. The events are plain `Event`
+ * subclasses rather than the DOM's `MessageEvent`, so the same types hold in a browser and in Node
+ * without the DOM library.
  */
 import type { RewindClientError } from './errors.js'
 
@@ -104,4 +105,39 @@ export class SourceErrorEvent extends Event {
     this.error = error
     this.reconnectDelay = reconnectDelay
   }
+}
+
+/** Names of a stream's events mapped to the type of their data, for typed listeners and items. */
+export type EventMap = Record<string, unknown>
+
+/** What `for await` yields for an event of the stream. */
+export interface MessageItem<Type extends string = string, Data = string> {
+  kind: 'message'
+  /** `message`, or the event's `event:` name. */
+  type: Type
+  data: Data
+  /** The id the event carried, or `undefined` when it had none. */
+  id: string | undefined
+  /** The stream's position after this event. */
+  lastEventId: string
+}
+
+/** What `for await` yields for the server's gap signal: events were missed (see {@link GapEvent}). */
+export interface GapItem {
+  kind: 'gap'
+  reason: GapReason
+  lastEventId: string
+}
+
+/** An item of `for await (const item of source)`: an event of the stream, or a gap. */
+export type SourceItem<Events extends EventMap = EventMap> =
+  | { [Type in keyof Events & string]: MessageItem<Type, Events[Type]> }[keyof Events & string]
+  | GapItem
+
+/** The source's own events, besides the stream's. */
+export interface SourceEventMap {
+  open: OpenEvent
+  error: SourceErrorEvent
+  gap: GapEvent
+  end: EndEvent
 }

@@ -1,21 +1,18 @@
 export { type BackoffPolicy, backoffDelay } from './backoff.js'
 export { REWIND_CLIENT_ERROR_CODES, RewindClientError, type RewindClientErrorCode } from './errors.js'
-export {
-  createEventSource,
-  type EventMap,
-  type GapItem,
-  type MessageItem,
-  RewindEventSource,
-  type SourceEventMap,
-  type SourceItem,
-} from './event-source.js'
+export { createEventSource, RewindEventSource } from './event-source.js'
 export {
   EndEvent,
   type EndReason,
+  type EventMap,
   GapEvent,
+  type GapItem,
   type GapReason,
+  type MessageItem,
   OpenEvent,
   SourceErrorEvent,
+  type SourceEventMap,
+  type SourceItem,
   SourceMessageEvent,
 } from './events.js'
 export {

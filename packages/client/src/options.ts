@@ -112,7 +112,8 @@ export interface EventSourceOptions {
   lastEventId?: string
   /**
    * Keep the position under this key in `store`, so a reloaded page (or a restarted process)
-   * resumes where it was. The key is cleared when the stream ends.
+   * resumes where it was. The key is cleared when the stream ends, and on a 404 (the server no
+   * longer knows the stream), so the next load starts afresh.
    * @defaultValue none (the position is kept in memory only)
    */
   storageKey?: string

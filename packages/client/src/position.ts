@@ -1,5 +1,5 @@
 /**
- * The client's side of "no gap, no duplicate": where the stream is (kept across a reload when
+ * The client's side of "no gap, no duplicate": where the stream is (saved across a reload when
  * asked), and which event ids were already delivered.
  */
 
@@ -22,7 +22,10 @@ export interface PositionStore {
   get(key: string): string | null | undefined | Promise<string | null | undefined>
   /** Saves `id` under `key`; called each time the position moves. */
   set(key: string, id: string): void | Promise<void>
-  /** Forgets `key`; called when the stream ends for good. Without it, an empty id is saved instead. */
+  /**
+   * Forgets `key`; called when the stream ends for good or the server answers 404 (it no longer
+   * knows the stream). Without it, an empty id is saved instead.
+   */
   delete?(key: string): void | Promise<void>
 }
 
@@ -47,6 +50,78 @@ export function sessionStorageStore(): PositionStore | undefined {
     get: (key) => web.getItem(key),
     set: (key, id) => web.setItem(key, id),
     delete: (key) => web.removeItem(key),
+  }
+}
+
+function ignore(): void {}
+
+/**
+ * The position saved under a `storageKey`, and next to it (under `<storageKey>:url`) the URL that
+ * resumes a stream opened with another method than GET. Read before the first request, written as
+ * they change, forgotten when the stream ends for good or the server no longer knows it. Best effort
+ * throughout: a store that fails or holds something that is no id reads as empty, and a write that
+ * fails leaves the position in memory for this page.
+ */
+export class SavedPosition {
+  readonly #store: PositionStore | undefined
+  readonly #key: string | undefined
+  readonly #urlKey: string | undefined
+
+  /** Saves nothing when `store` or `key` is `undefined` (no `storageKey`). */
+  constructor(store: PositionStore | undefined, key: string | undefined) {
+    this.#store = store
+    this.#key = key
+    this.#urlKey = key === undefined ? undefined : `${key}:url`
+  }
+
+  /** The saved position, or `''`. */
+  position(): Promise<string> {
+    return this.#read(this.#key)
+  }
+
+  /** The saved URL that resumes the stream, or `''`. */
+  url(): Promise<string> {
+    return this.#read(this.#urlKey)
+  }
+
+  savePosition(id: string): void {
+    this.#write(this.#key, id)
+  }
+
+  saveUrl(url: string): void {
+    this.#write(this.#urlKey, url)
+  }
+
+  /** Forgets the position and the URL, so the next page load starts afresh. */
+  forget(): void {
+    this.#write(this.#key, '')
+    this.#write(this.#urlKey, '')
+  }
+
+  async #read(key: string | undefined): Promise<string> {
+    const store = this.#store
+    if (store === undefined || key === undefined) return ''
+    try {
+      const value = await store.get(key)
+      // What goes into a Last-Event-ID header: a value with CR, LF or NUL can't, so it is no position.
+      return typeof value === 'string' && !/[\r\n\0]/.test(value) ? value : ''
+    } catch {
+      // Without the saved value the stream starts as if there were none.
+      return ''
+    }
+  }
+
+  /** Saves a value, or forgets it when it is `''`. */
+  #write(key: string | undefined, value: string): void {
+    const store = this.#store
+    if (store === undefined || key === undefined) return
+    try {
+      const written =
+        value !== '' ? store.set(key, value) : store.delete ? store.delete(key) : store.set(key, '')
+      if (written instanceof Promise) written.catch(ignore)
+    } catch {
+      // Storage full or disabled: the position in memory still holds for this page.
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The client in headless Chromium, bundled with esbuild, against @rewind/express: a page reloaded
  * mid-stream (again and again, while events keep coming) resumes from the position it saved in
- * sessionStorage, with nothing lost or repeated; a POST answer survives a reload too.
+ * sessionStorage, with nothing lost or repeated; a POST answer survives a reload too, even one before
+ * its first token, and an answer that expired while the tab was away is forgotten.
  *
  * Needs Chromium at /usr/bin/chromium (scripts/provision.sh installs it). Without it the suite is
  * skipped with a warning, unless CI is set: then it fails.
@@ -51,6 +52,10 @@ const source = createEventSource(post ? '/answers' : '/events', {
 source.addEventListener('message', (event) => note(event.id))
 source.addEventListener('token', (event) => note(event.data))
 source.addEventListener('end', (event) => note('end ' + event.reason))
+// Only an error that stops the source: a reconnection is not part of what the page saw.
+source.addEventListener('error', (event) => {
+  if (source.readyState === source.CLOSED) note('stopped ' + event.error.status)
+})
 source.addEventListener('open', () => (document.body.dataset.state = 'open'))
 window.source = source
 `
@@ -199,6 +204,115 @@ describe.skipIf(!runBrowser)('in Chromium', () => {
       expect(published).toContain(connection.lastEventId)
     }
     console.info(`[client] Chromium: ${published.length} events across ${RELOADS} reloads, each once`)
+  }, 60_000)
+
+  /** A promise the test resolves; resolved anyway when the test ends, so no producer waits past it. */
+  function gate(): { opened: Promise<void>; open: () => void } {
+    let open!: () => void
+    const opened = new Promise<void>((resolve) => (open = resolve))
+    onTestFinished(() => open())
+    return { opened, open }
+  }
+
+  /** POST /answers starts a Rewind answer and streams it with its Location; GET /answers/:id resumes it. */
+  function answers(
+    server: express.Express,
+    events: SseMiddleware<string>,
+    producer: (answer: number) => AsyncIterable<{ event: 'token'; data: string }>,
+    ttl?: number,
+  ): { ids: string[]; done: Promise<string>[] } {
+    const ids: string[] = []
+    const done: Promise<string>[] = []
+    server.post('/answers', async (_req, res) => {
+      const started = await events.responses.start(producer(ids.length), ttl === undefined ? {} : { ttl })
+      ids.push(started.id)
+      done.push(started.done)
+      res.location(`/answers/${started.id}`)
+      res.sse({ response: started.id })
+    })
+    server.get('/answers/:id', (req, res) => res.sse({ response: req.params.id }))
+    return { ids, done }
+  }
+
+  it('resumes a POST answer reloaded before its first token by GET to the saved Location, posting once', async () => {
+    const { app: server, events, connections } = app()
+    const firstToken = gate()
+    const { ids } = answers(server, events, async function* () {
+      await firstToken.opened
+      for (let i = 0; i < 5; i++) yield { event: 'token', data: `t${i}` }
+    })
+    const listening = await listenApp(server)
+    const page = await open(listening.url('/?post=prompt'))
+    await opened(page)
+    expect(await savedOn(page, 'position:url')).toBe(listening.url(`/answers/${ids[0]}`))
+    expect(await savedOn(page, 'position')).toBeNull()
+
+    await page.reload()
+    await opened(page)
+    firstToken.open()
+    await seenAtLeast(page, 6, 'every token and the end')
+    expect(await seenOn(page)).toEqual(['t0', 't1', 't2', 't3', 't4', 'end done'])
+    expect(ids).toHaveLength(1)
+    expect(
+      connections.map((connection) => [connection.method, connection.path, connection.lastEventId]),
+    ).toEqual([
+      ['POST', '/answers', undefined],
+      ['GET', `/answers/${ids[0]}`, undefined],
+    ])
+    expect(await savedOn(page, 'position:url')).toBeNull()
+  }, 60_000)
+
+  it('forgets a saved answer that expired while the tab was away (404), so the next load posts afresh', async () => {
+    const { app: server, events, connections } = app()
+    const rest = gate()
+    const { ids, done } = answers(
+      server,
+      events,
+      async function* (answer) {
+        yield { event: 'token', data: `a${answer} t0` }
+        yield { event: 'token', data: `a${answer} t1` }
+        if (answer === 0) await rest.opened
+        yield { event: 'token', data: `a${answer} t2` }
+      },
+      20,
+    )
+    const listening = await listenApp(server)
+    const page = await open(listening.url('/?post=prompt'))
+    await seenAtLeast(page, 2, 'two tokens')
+    // The page goes away mid-answer (closing the source stands for the tab: sessionStorage stays).
+    await page.evaluate(() => (globalThis as unknown as { source: { close(): void } }).source.close())
+    const position = await savedOn(page, 'position')
+    expect(position).not.toBeNull()
+    rest.open()
+    expect(await done[0]).toBe('done')
+    const deadline = Date.now() + WAIT_MS
+    while ((await events.responses.status(ids[0]!)) !== undefined) {
+      if (Date.now() > deadline) throw new Error('the answer did not expire')
+      await sleep(10)
+    }
+
+    await page.reload()
+    await seenAtLeast(page, 3, 'the stop')
+    expect(await savedOn(page, 'position')).toBeNull()
+    expect(await savedOn(page, 'position:url')).toBeNull()
+    await page.reload()
+    await seenAtLeast(page, 7, 'the new answer and its end')
+    expect(await seenOn(page)).toEqual([
+      'a0 t0',
+      'a0 t1',
+      'stopped 404',
+      'a1 t0',
+      'a1 t1',
+      'a1 t2',
+      'end done',
+    ])
+    expect(
+      connections.map((connection) => [connection.method, connection.path, connection.lastEventId]),
+    ).toEqual([
+      ['POST', '/answers', undefined],
+      ['GET', `/answers/${ids[0]}`, position],
+      ['POST', '/answers', undefined],
+    ])
   }, 60_000)
 
   it('continues a POST answer after a reload by GET to its Location, and forgets the position at its end', async () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { createEventSource, type PositionStore, RewindClientError } from '../src/index.js'
 import { listen, openStream } from './support/server.js'
 import { record } from './support/source.js'
+import { memoryStore } from './support/store.js'
 import { sleep, waitUntil } from './support/wait.js'
 
 /** Long enough for a reconnection that should not happen to have happened (they are set to ~10 ms). */
@@ -175,6 +176,25 @@ describe('stopping for good', () => {
     expect(source.readyState).toBe(source.CLOSED)
   })
 
+  it('stops on 404 and forgets the saved position, which names what the server no longer knows; another 4xx keeps it', async () => {
+    const gone = await listen((_req, res) => res.writeHead(404).end())
+    const store = memoryStore([['answer', '7']])
+    const forgotten = record(gone.url('/answers/1'), { storageKey: 'answer', store })
+    await forgotten.closed()
+    expect(forgotten.log).toEqual([
+      { type: 'error', code: 'ERR_HTTP_STATUS', status: 404, reconnectDelay: undefined },
+    ])
+    expect(gone.requests.map((request) => request.lastEventId)).toEqual(['7'])
+    expect(store.saved.size).toBe(0)
+
+    // A 401 says nothing about the stream: the next load (signed in) still resumes from the position.
+    const refusing = await listen((_req, res) => res.writeHead(401).end())
+    const kept = memoryStore([['answer', '7']])
+    const stopped = record(refusing.url('/answers/1'), { storageKey: 'answer', store: kept })
+    await stopped.closed()
+    expect(Object.fromEntries(kept.saved)).toEqual({ answer: '7' })
+  })
+
   it('stops on the end event, with its reason, even though the server then closes the response', async () => {
     const server = await listen((_req, res) => {
       openStream(res)
@@ -342,16 +362,6 @@ describe('a stream opened with POST', () => {
 })
 
 describe('a POST stream with a saved position (a reloaded page)', () => {
-  function memoryStore(entries: [string, string][]): PositionStore & { saved: Map<string, string> } {
-    const saved = new Map(entries)
-    return {
-      saved,
-      get: (key) => saved.get(key),
-      set: (key, id) => void saved.set(key, id),
-      delete: (key) => void saved.delete(key),
-    }
-  }
-
   it('saves the Location next to the position, and on the next load resumes by GET without posting', async () => {
     const server = await listen((req, res) => {
       openStream(res, req.method === 'POST' ? { location: '/answers/7' } : {})
@@ -481,8 +491,16 @@ describe('options', () => {
         saved.set(key, id)
       },
     }
-    const { messagesAtLeast } = record(server.url(), { storageKey: 'feed', store, lastEventId: 'ignored' })
+    const asked: number[] = []
+    const { messagesAtLeast } = record(server.url(), {
+      storageKey: 'feed',
+      store,
+      lastEventId: 'ignored',
+      // Starting a GET stream from a saved position is no reconnection: resume is not asked.
+      resume: ({ attempt }) => void asked.push(attempt),
+    })
     await messagesAtLeast(1)
+    expect(asked).toEqual([])
     await waitUntil(() => writes.length === 2, 'two writes')
     expect(server.requests[0]!.lastEventId).toBe('10')
     expect(writes).toEqual(['11', '12'])

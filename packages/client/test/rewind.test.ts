@@ -10,7 +10,8 @@ import express from 'express'
 import Fastify from 'fastify'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { listenApp } from './support/server.js'
-import { record } from './support/source.js'
+import { type Recorded, record } from './support/source.js'
+import { type MemoryStore, memoryStore } from './support/store.js'
 import { sleep, waitUntil } from './support/wait.js'
 
 /** Every request the app saw, with the Last-Event-ID it carried and its socket. */
@@ -222,6 +223,133 @@ describe('with Rewind responses (streams that end)', () => {
     await again.closed()
     expect(again.log.at(-1)).toEqual(expect.objectContaining({ type: 'end', reason: 'no-content' }))
     expect(seen.at(-1)?.lastEventId).toBe(endId)
+  })
+})
+
+describe('a POST answer across page loads (storageKey)', () => {
+  type Token = { event: 'token'; data: string }
+
+  /**
+   * POST /answers starts an answer (the n-th gets `answer` n, from 0) and streams it with its
+   * Location; GET /answers/:id resumes it. Answers end after `ttl` ms when given.
+   */
+  function answersApp(
+    producer: (answer: number) => AsyncIterable<Token>,
+    ttl?: number,
+  ): ReturnType<typeof expressApp> & { ids: string[]; done: Promise<string>[] } {
+    const served = expressApp()
+    const ids: string[] = []
+    const done: Promise<string>[] = []
+    served.app.post('/answers', async (_req, res) => {
+      const started = await served.events.responses.start(
+        producer(ids.length),
+        ttl === undefined ? {} : { ttl },
+      )
+      ids.push(started.id)
+      done.push(started.done)
+      res.location(`/answers/${started.id}`)
+      res.sse({ response: started.id })
+    })
+    served.app.get('/answers/:id', (req, res) => res.sse({ response: req.params.id }))
+    return { ...served, ids, done }
+  }
+
+  /** What a page runs on every load: the same POST, the position kept in `store`. */
+  function pageLoad(url: string, store: MemoryStore): Recorded<Record<string, string>> {
+    return record(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'count' }),
+      storageKey: 'answer',
+      store,
+      listen: ['token'],
+    })
+  }
+
+  const tokensOf = (recorded: Recorded<Record<string, string>>) =>
+    recorded.log.flatMap((entry) => (entry.type === 'token' && 'data' in entry ? [entry.data] : []))
+
+  /** A promise the test resolves; resolved anyway when the test ends, so no producer waits past it. */
+  function gate(): { opened: Promise<void>; open: () => void } {
+    let open!: () => void
+    const opened = new Promise<void>((resolve) => (open = resolve))
+    onTestFinished(() => open())
+    return { opened, open }
+  }
+
+  it('a page reloaded before the first token resumes the saved answer by GET: the prompt is posted once', async () => {
+    const firstToken = gate()
+    const { app, seen, ids } = answersApp(async function* () {
+      await firstToken.opened
+      for (let i = 0; i < 5; i++) yield { event: 'token', data: `t${i}` }
+    })
+    const server = await listenApp(app)
+    const store = memoryStore()
+
+    const first = pageLoad(server.url('/answers'), store)
+    await waitUntil(() => first.log.some((entry) => entry.type === 'open'), 'the POST answered')
+    // The POST is answered and the answer's URL saved, but no event came: there is no position.
+    expect(Object.fromEntries(store.saved)).toEqual({ 'answer:url': server.url(`/answers/${ids[0]}`) })
+    first.source.close()
+
+    const second = pageLoad(server.url('/answers'), store)
+    await waitUntil(() => second.log.some((entry) => entry.type === 'open'), 'the reloaded page open')
+    firstToken.open()
+    await second.closed()
+    expect(tokensOf(second)).toEqual(['t0', 't1', 't2', 't3', 't4'])
+    expect(second.log.at(-1)).toEqual(expect.objectContaining({ type: 'end', reason: 'done' }))
+    // One answer: the reloaded page asked for it from its first event, and posted nothing.
+    expect(ids).toHaveLength(1)
+    expect(seen.map((request) => [request.method, request.path, request.lastEventId])).toEqual([
+      ['POST', '/answers', undefined],
+      ['GET', `/answers/${ids[0]}`, undefined],
+    ])
+    expect(store.saved.size).toBe(0)
+  })
+
+  it('a saved answer the server no longer knows (404) is forgotten: that load stops, the next one posts afresh', async () => {
+    const rest = gate()
+    const { app, events, seen, ids, done } = answersApp(async function* (answer) {
+      yield { event: 'token', data: `a${answer} t0` }
+      yield { event: 'token', data: `a${answer} t1` }
+      if (answer === 0) await rest.opened
+      yield { event: 'token', data: `a${answer} t2` }
+    }, 20)
+    const server = await listenApp(app)
+    const store = memoryStore()
+
+    const first = pageLoad(server.url('/answers'), store)
+    await first.messagesAtLeast(2)
+    first.source.close()
+    expect([...store.saved.keys()].sort()).toEqual(['answer', 'answer:url'])
+    const position = store.saved.get('answer')
+    // The tab stays closed while the answer ends and expires.
+    rest.open()
+    expect(await done[0]).toBe('done')
+    const deadline = Date.now() + 5000
+    while ((await events.responses.status(ids[0]!)) !== undefined) {
+      if (Date.now() > deadline) throw new Error('the answer did not expire')
+      await sleep(10)
+    }
+
+    const second = pageLoad(server.url('/answers'), store)
+    await second.closed()
+    expect(second.log).toEqual([
+      { type: 'error', code: 'ERR_HTTP_STATUS', status: 404, reconnectDelay: undefined },
+    ])
+    expect(store.saved.size).toBe(0)
+
+    const third = pageLoad(server.url('/answers'), store)
+    await third.closed()
+    expect(tokensOf(third)).toEqual(['a1 t0', 'a1 t1', 'a1 t2'])
+    expect(third.log.at(-1)).toEqual(expect.objectContaining({ type: 'end', reason: 'done' }))
+    expect(seen.map((request) => [request.method, request.path])).toEqual([
+      ['POST', '/answers'],
+      ['GET', `/answers/${ids[0]}`],
+      ['POST', '/answers'],
+    ])
+    // The second load asked for the saved answer from the saved position.
+    expect(seen[1]!.lastEventId).toBe(position)
   })
 })
 

@@ -34,3 +34,4 @@ export {
   type StoredEvent,
   type SyncHistoryStore,
 } from './store.js'
+export { timerDelay } from './validation.js'

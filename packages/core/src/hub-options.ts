@@ -66,7 +66,8 @@ export interface ConnectionInfo {
 export interface HubOptions {
   /**
    * Where history is kept. Give a shared store (for example `@rewind/redis`) to run several instances;
-   * the hub does not close a store it was given.
+   * the hub does not close a store it was given. A memory store serves one hub at a time: another hub
+   * is refused (`ERR_INVALID_ARGUMENT`) until the first one's `close()` has resolved.
    * @defaultValue an in-memory store built from `history`
    */
   store?: HistoryStore

@@ -34,8 +34,8 @@ import {
   serve,
 } from './serve.js'
 import type { SubscriberSink } from './sink.js'
-import type { HistoryStore, NewEvent, StoredEvent } from './store.js'
-import { Subscriber, type SubscriberOwner } from './subscriber.js'
+import type { HistoryStore, NewEvent, StoreDelivery, StoredEvent } from './store.js'
+import { type ResponseLink, Subscriber, type SubscriberOwner } from './subscriber.js'
 import {
   assertStreamName,
   gapPolicyOption,
@@ -83,6 +83,8 @@ export class Hub<Published extends string | Promise<string> = string> {
   /** Lent to the children: the members they need, kept off this class's public type. */
   private readonly owner: Owner
   private closing: Promise<void> | undefined
+  /** How the store reaches this hub; also what tells this hub from another using the same store. */
+  private readonly delivery: StoreDelivery
 
   constructor(options: HubOptions = {}) {
     const resolved = resolveHubOptions(options)
@@ -108,12 +110,12 @@ export class Hub<Published extends string | Promise<string> = string> {
     )
     this.responses = this.registry
     this.owner = this.makeOwner()
-    if (!this.store.synchronous) {
-      this.store.attach({
-        deliver: (stream, events) => this.deliver(stream, events),
-        reset: (stream) => this.fanOut.reset(stream),
-      })
+    this.delivery = {
+      deliver: (stream, events) => this.deliver(stream, events),
+      reset: (stream) => this.fanOut.reset(stream),
     }
+    // Last: a store that refuses this hub (it serves another) must leave nothing running.
+    this.store.attach?.(this.delivery)
   }
 
   /** Whether {@link Hub.close} has been called. */
@@ -261,7 +263,11 @@ export class Hub<Published extends string | Promise<string> = string> {
       // Clients that do not read would otherwise hold their sockets open forever.
       if (outcome === 'timeout') for (const connection of ended) connection.sink.destroy()
     }
-    if (this.options.ownsStore) await this.store.close?.()
+    try {
+      if (this.options.ownsStore) await this.store.close?.()
+    } finally {
+      this.store.detach?.(this.delivery)
+    }
   }
 
   /** `subscribe`, with the response head to send when the stream starts (from `serve`). */
@@ -270,7 +276,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     sink: SubscriberSink,
     options: SubscribeOptions,
     begin: Head | undefined,
-    endEvent: string | undefined,
+    response: ResponseLink | undefined,
   ): Subscription {
     assertStreamName(stream)
     const filter = optionalFunction('filter', options.filter)
@@ -278,7 +284,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     // The client may have left while the application was deciding to subscribe it (an awaited
     // lookup, say); its 'close' has fired already, so nothing else would ever end the subscriber.
     if (sink.destroyed === true) return closedSubscription(stream, 'client')
-    const subscriber = new Subscriber(this.owner, sink, stream, filter, options.gapPolicy, begin, endEvent)
+    const subscriber = new Subscriber(this.owner, sink, stream, filter, options.gapPolicy, begin, response)
     const full = this.fanOut.count(stream) >= this.options.maxSubscribersPerStream
     if (this.refuse(subscriber, full)) return subscriber
     const watching = this.fanOut.add(stream, subscriber)
@@ -357,7 +363,7 @@ export class Hub<Published extends string | Promise<string> = string> {
 
   private makeOwner(): Owner {
     const hub = this
-    const { maxQueueBytes, gapEvent, endEvent } = this.options
+    const { maxQueueBytes, gapEvent } = this.options
     const fanOut = this.fanOut
     const registry = this.registry
     return {
@@ -365,7 +371,6 @@ export class Hub<Published extends string | Promise<string> = string> {
       counters: this.counters,
       maxQueueBytes,
       gapEvent,
-      endEvent,
       clock: new TurnClock(),
       get closed() {
         return hub.closed
@@ -376,11 +381,28 @@ export class Hub<Published extends string | Promise<string> = string> {
       readHistory: (stream, after, limit) => fanOut.readHistory(stream, after, limit),
       reportError: (error, stream) => this.hooks.reportError(error, stream),
       serialize: (value) => this.encoder.serialize(value),
-      follow: (stream, sink, options, begin, end) => this.follow(stream, sink, options, begin, end),
+      follow: (stream, sink, options, begin) => this.follow(stream, sink, options, begin, undefined),
+      followResponse: (id, stream, sink, after, begin) => this.followResponse(id, stream, sink, after, begin),
       iterate: (sink, iterable, begin) => this.iterate(sink, iterable, begin),
       plan: (id, resumeId) => registry.plan(id, resumeId),
-      watchLease: (id, done) => registry.watchLease(id, done),
     }
+  }
+
+  /** `follow` for a response's stream: the subscriber ends when the response does (see `Responses.follow`). */
+  private followResponse(
+    id: string,
+    stream: string,
+    sink: SubscriberSink,
+    after: string | null | undefined,
+    begin: Head,
+  ): Subscription {
+    const registry = this.registry
+    const link: ResponseLink = { endEvent: this.options.endEvent, verify: () => registry.verify(id) }
+    const subscription = this.follow(stream, sink, { lastEventId: after }, begin, link)
+    if (subscription instanceof Subscriber && !subscription.closed) {
+      registry.follow(id, subscription, subscription.done)
+    }
+    return subscription
   }
 }
 

@@ -25,6 +25,8 @@ interface MemoryResponse {
   status: ResponseStatus
   endId: string | undefined
   expiry: NodeJS.Timeout | undefined
+  /** Events appended so far: the `seq` of the last one (see `ResponseRecords.append`). */
+  count: number
 }
 
 export class MemoryResponses implements ResponseRecords {
@@ -61,15 +63,37 @@ export class MemoryResponses implements ResponseRecords {
       maxBytes: limits.maxBytes,
       now: this.now,
     })
-    const record: MemoryResponse = { stream, history, status: 'active', endId: undefined, expiry: undefined }
+    const record: MemoryResponse = {
+      stream,
+      history,
+      status: 'active',
+      endId: undefined,
+      expiry: undefined,
+      count: 0,
+    }
     this.records.set(id, record)
     this.byStream.set(stream, record)
     return true
   }
 
-  append(id: string, _stream: string, event: NewEvent): StoredEvent | undefined {
+  append(
+    id: string,
+    stream: string,
+    event: NewEvent,
+    _limits: ResponseLimits,
+    seq: number,
+  ): StoredEvent | undefined {
     const record = this.records.get(id)
     if (record === undefined || record.status !== 'active') return undefined
+    // Appends here are synchronous, so they arrive in order; the check keeps the contract that a
+    // shared store's scripts enforce (and a caller that skips a number is told, not given a hole).
+    if (seq !== record.count + 1) {
+      throw new RewindError(
+        'ERR_HISTORY_LOST',
+        `append ${seq} of the response in ${JSON.stringify(stream)} does not follow the ${record.count} stored; append each event once, in order`,
+      )
+    }
+    record.count = seq
     return record.history.append(event)
   }
 

@@ -2,9 +2,11 @@
  * The in-memory store: a bounded history per stream (see memory-history.ts) and the responses kept
  * beside them (see memory-responses.ts), in this process only.
  */
+
+import { RewindError } from './errors.js'
 import { type HistoryOptions, MemoryHistory } from './memory-history.js'
 import { DEFAULT_MAX_RESPONSES, MemoryResponses } from './memory-responses.js'
-import type { NewEvent, ReadResult, StoredEvent, SyncHistoryStore } from './store.js'
+import type { NewEvent, ReadResult, StoreDelivery, StoredEvent, SyncHistoryStore } from './store.js'
 import { positiveInteger } from './validation.js'
 
 export {
@@ -43,6 +45,12 @@ export const DEFAULT_MAX_STREAMS = 10_000
  * Histories are created by the first publish and the least recently published unwatched ones are
  * dropped past `maxStreams`, so neither the number of streams nor their contents grow without bound.
  * Subscribing creates no history: clients of made-up stream names cannot push out real ones.
+ *
+ * It serves one hub at a time: a hub fans out only what is published through it, so a second hub on
+ * the same store would never hear of the first one's events. A second hub is refused
+ * (`ERR_INVALID_ARGUMENT`) until the first one's `close()` has resolved; the next hub then takes the
+ * store over with its histories and responses. To share events between hubs, share the hub, or give
+ * each one `@rewind/redis`.
  */
 export class MemoryStore implements SyncHistoryStore {
   readonly synchronous = true
@@ -58,6 +66,8 @@ export class MemoryStore implements SyncHistoryStore {
   private readonly unpublished = new Map<string, string>()
   private readonly watched = new Set<string>()
   private readonly maxStreams: number
+  /** The hub using this store, if any (see {@link MemoryStore.attach}). */
+  private hub: StoreDelivery | undefined
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
     this.maxStreams = positiveInteger('maxStreams', options.maxStreams ?? DEFAULT_MAX_STREAMS)
@@ -119,6 +129,26 @@ export class MemoryStore implements SyncHistoryStore {
     const response = this.responses.history(stream)
     if (response !== undefined) return response
     return this.histories.get(stream) ?? (this.unpublished.has(stream) ? this.empty(stream) : undefined)
+  }
+
+  /**
+   * Called by the hub that takes this store. Throws `ERR_INVALID_ARGUMENT` while another hub uses it:
+   * that hub's events would never reach this one's subscribers, not even after they reconnect.
+   */
+  attach(delivery: StoreDelivery): void {
+    if (this.hub !== undefined && this.hub !== delivery) {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        'this memory store is already attached to a hub, which would never pass its events to another; use one hub per store: share that hub (or close it first), or use @rewind/redis to share events between hubs and processes',
+        { field: 'store' },
+      )
+    }
+    this.hub = delivery
+  }
+
+  /** Called when the hub that attached has closed: the store is free for another hub. */
+  detach(delivery: StoreDelivery): void {
+    if (this.hub === delivery) this.hub = undefined
   }
 
   /** Clears the responses' expiry timers (the hub that created this store is closing). */

@@ -17,6 +17,24 @@ import type {
 
 /** Appends of one producer under way at once on a shared store (see `ProducerRun.inFlight`). */
 const APPENDS_IN_FLIGHT = 64
+/** First wait before sending again to a store that failed; it doubles up to {@link RETRY_MAX}. */
+const RETRY_MIN = 50
+/** Longest wait between two attempts on a failing store. */
+const RETRY_MAX = 1000
+
+/**
+ * What an append came to: stored (now, or by an earlier attempt whose reply was lost), refused
+ * because the response has ended, `failed` in transit (the store may or may not have run it), or
+ * `refused` because an earlier append is missing from the store.
+ */
+type AppendOutcome = 'stored' | 'ended' | 'failed' | 'refused'
+
+/** An append sent to a shared store and kept until it is known to be stored (it may be sent again). */
+interface PendingAppend {
+  readonly seq: number
+  readonly event: NewEvent
+  readonly outcome: Promise<AppendOutcome>
+}
 
 /**
  * What produces a response's events: an async iterable, or a function given an `AbortSignal` (aborted
@@ -42,21 +60,34 @@ export interface ResponseHost {
   reportError(error: unknown, stream: string): void
 }
 
-/** One producer running on this instance, from its first item to its terminal event. */
+/**
+ * One producer running on this instance, from its first item to its terminal event.
+ *
+ * On a shared store the appends travel in a window (see {@link ProducerRun.inFlight}), each numbered,
+ * and the store refuses one whose predecessor is missing, so a stored answer never has a hole. When
+ * an append fails, the producer pulls nothing more: it waits for the window, then sends the appends
+ * that are not known to be stored again, in order, with a growing pause, for at most the lease. A
+ * short outage therefore costs the answer nothing; a longer one, or a store that lost what it had
+ * acknowledged, ends it `failed`.
+ */
 export class ProducerRun {
   readonly done: Promise<ResponseEnd>
   private resolveDone!: (end: ResponseEnd) => void
   private readonly controller = new AbortController()
   private iterator: AsyncIterator<StreamItem> | undefined
   private stopped = false
-  /** Wakes the loop when it waits for the producer's next item and the run stops meanwhile. */
+  /** Wakes the loop when it waits for the producer's next item, or a retry pause, and the run stops meanwhile. */
   private wake: (() => void) | undefined
   private finishing: Promise<ResponseStatus | undefined> | undefined
   private readonly lifetime: NodeJS.Timeout
   private leaseTimer: NodeJS.Timeout | undefined
   private pinned = false
-  /** Appends sent to a shared store and not yet answered, oldest first. */
-  private readonly appends: Promise<void>[] = []
+  /** Number of the last event sent to the store (see `ResponseRecords.append`). */
+  private seq = 0
+  /** Appends sent to a shared store and not yet known to be stored, oldest first. */
+  private window: PendingAppend[] = []
+  /** An append in the window failed: the producer pulls nothing more until the window is recovered. */
+  private troubled = false
 
   constructor(
     private readonly host: ResponseHost,
@@ -64,7 +95,8 @@ export class ProducerRun {
     private readonly id: string,
     private readonly stream: string,
     private readonly limits: ResponseLimits,
-    private readonly forget: () => void,
+    /** Called once the run is over; `stored` is false when the store holds no end of the response. */
+    private readonly forget: (status: ResponseStatus | undefined, stored: boolean) => void,
   ) {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
@@ -129,20 +161,17 @@ export class ProducerRun {
       if (this.stopped || next === undefined) return
       if (next.done === true) {
         this.iterator = undefined
-        try {
-          await this.drainAppends()
-        } catch (error) {
-          this.host.reportError(error, this.stream)
-          await this.finish('failed')
-          return
-        }
-        await this.finish('done')
+        // The end goes after every event: only once all of them are known to be stored.
+        if (await this.settleWindow(0)) await this.finish('done')
         return
       }
       try {
-        const appended = this.records.append(this.id, this.stream, this.toEvent(next.value), this.limits)
-        if (appended instanceof Promise) await this.inFlight(appended)
-        else if (appended === undefined) this.halt()
+        const event = this.toEvent(next.value)
+        const seq = ++this.seq
+        const appended = this.records.append(this.id, this.stream, event, this.limits, seq)
+        if (appended instanceof Promise) {
+          if (!(await this.inFlight(seq, event, appended))) return
+        } else if (appended === undefined) this.halt()
         else this.host.fanOut(this.stream, appended)
       } catch (error) {
         if (!this.stopped) this.host.reportError(error, this.stream)
@@ -156,69 +185,191 @@ export class ProducerRun {
   /**
    * Keeps up to {@link APPENDS_IN_FLIGHT} appends of a shared store under way: they travel on one
    * connection, which runs them in order, so a fast producer is not held to one round trip per item.
-   * Waits for the oldest when the window is full; a failed append rejects (the response then fails).
+   * Waits for the oldest when the window is full. Returns false when the run has stopped (the
+   * response ended elsewhere, or the store failed for good and the response is ending `failed`).
    */
-  private async inFlight(append: Promise<string | undefined>): Promise<void> {
-    const settled = append.then((id) => {
-      if (id === undefined) this.halt()
+  private inFlight(seq: number, event: NewEvent, append: Promise<string | undefined>): Promise<boolean> {
+    const outcome = outcomeOf(append)
+    void outcome.then((settled) => {
+      if (settled === 'failed' || settled === 'refused') this.troubled = true
     })
-    // Rejections are handled where the window is drained; this keeps early ones from being unhandled.
-    settled.catch(() => {})
-    this.appends.push(settled)
-    if (this.appends.length >= APPENDS_IN_FLIGHT) await this.appends.shift()
+    this.window.push({ seq, event, outcome })
+    return this.settleWindow(APPENDS_IN_FLIGHT - 1)
   }
 
-  /** Waits for every append under way (before the terminal event, which must come after them). */
-  private async drainAppends(): Promise<void> {
-    const appends = this.appends.splice(0)
-    await Promise.all(appends)
+  /**
+   * Waits until at most `room` appends are under way, each of the others known to be stored. An
+   * append that failed starts the recovery: see {@link ProducerRun.resend}. Returns false when the
+   * run has stopped.
+   */
+  private async settleWindow(room: number): Promise<boolean> {
+    // Once an append has failed, later ones would only be refused: settle all before pulling more.
+    while (this.window.length > (this.troubled ? 0 : room)) {
+      const oldest = this.window[0]!
+      const outcome = await oldest.outcome
+      if (this.stopped) return false
+      if (outcome === 'stored') {
+        this.window.shift()
+        continue
+      }
+      if (outcome === 'ended') {
+        this.halt()
+        return false
+      }
+      if (!(await this.resend())) return false
+    }
+    return true
+  }
+
+  /**
+   * Recovers from a failed append: waits for every append under way (those after the failed one are
+   * refused by the store, or failed too), then sends the ones not known to be stored again, in order,
+   * pausing between attempts, until all are stored or the lease has passed. Returns false when the
+   * run has stopped; if the store could not take them, or refused one whose predecessor it had
+   * acknowledged (it lost data), the response ends `failed`.
+   */
+  private async resend(): Promise<boolean> {
+    const pending = this.window
+    const outcomes = await Promise.all(pending.map((entry) => entry.outcome))
+    const deadline = Date.now() + this.limits.lease
+    let pause = RETRY_MIN
+    for (let i = 0; i < pending.length; i++) {
+      let outcome = outcomes[i]!
+      const { seq, event } = pending[i]!
+      // The first one's predecessor was acknowledged as stored: if it was refused, the store lost it.
+      let lost = i === 0 && outcome === 'refused'
+      let attempts = 0
+      while (!lost && (outcome === 'failed' || outcome === 'refused')) {
+        if (this.stopped) return false
+        // Sent again at once (the store may be back); then with a pause that grows while it fails.
+        if (attempts++ > 0) {
+          if (Date.now() >= deadline) break
+          await this.pause(pause)
+          pause = Math.min(pause * 2, RETRY_MAX)
+          if (this.stopped) return false
+        }
+        outcome = await outcomeOf(this.sendAgain(seq, event))
+        // Every earlier append is stored now: a refusal means the store lost one of them.
+        lost = outcome === 'refused'
+      }
+      if (outcome === 'stored') pause = RETRY_MIN
+      if (outcome === 'ended') {
+        this.halt()
+        return false
+      }
+      if (outcome !== 'stored') {
+        this.host.reportError(
+          new RewindError(
+            'ERR_STORE_UNAVAILABLE',
+            outcome === 'refused'
+              ? `the store lost events of the response in ${JSON.stringify(this.stream)}; it ends failed`
+              : `the store could not take the events of the response in ${JSON.stringify(this.stream)} within its lease (${this.limits.lease} ms); it ends failed`,
+          ),
+          this.stream,
+        )
+        this.window = []
+        await this.finish('failed')
+        return false
+      }
+    }
+    this.window = []
+    this.troubled = false
+    return true
+  }
+
+  private sendAgain(seq: number, event: NewEvent): Promise<string | undefined> {
+    try {
+      // Only shared stores get here: their appends resolve with the id.
+      return this.records.append(this.id, this.stream, event, this.limits, seq) as Promise<string | undefined>
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** Waits `ms`, or less if the run stops meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done(): void {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.wake = done
+    })
   }
 
   /**
    * Ends the response with `reason` unless it has ended already (here or elsewhere), stops the
-   * producer, and resolves with the response's final status.
+   * producer, and resolves with the response's final status. On a shared store that fails, the end
+   * is sent again for up to the lease; if it still is not stored, the run is over without a stored
+   * end (the hub then ends this instance's clients `failed`, and the lease ends it elsewhere).
    */
   finish(reason: ResponseEnd): Promise<ResponseStatus | undefined> {
     if (this.finishing !== undefined) return this.finishing
     this.stop()
     this.finishing = (async () => {
-      let status: ResponseStatus | undefined = reason
       // Appends under way were sent before the end and run in order; failures among them are moot now.
-      await Promise.allSettled(this.appends.splice(0))
+      const window = this.window
+      this.window = []
+      await Promise.all(window.map((entry) => entry.outcome))
+      const ended = await this.storeEnd(reason)
+      if (ended === undefined) {
+        this.settle(undefined, false)
+        return undefined
+      }
+      const status = ended.result?.state.status
+      const result = ended.result
+      if (result !== undefined && 'event' in result && result.event !== undefined) {
+        this.host.fanOut(this.stream, result.event)
+      }
+      this.settle(status, status !== undefined && status !== 'active')
+      return status
+    })()
+    return this.finishing
+  }
+
+  /**
+   * Appends the terminal event, sending it again while a shared store fails, for up to the lease.
+   * Resolves with the store's answer, or `undefined` if the store could not be reached.
+   */
+  private async storeEnd(
+    reason: ResponseEnd,
+  ): Promise<{ result: Awaited<ReturnType<ResponseRecords['end']>> } | undefined> {
+    const deadline = Date.now() + this.limits.lease
+    let pause = RETRY_MIN
+    for (;;) {
       try {
-        const ended = await this.records.end(
+        const result = await this.records.end(
           this.id,
           this.stream,
           endInput(this.host, this.stream, reason),
           reason,
           this.limits,
         )
-        status = ended?.state.status
-        if (ended !== undefined && 'event' in ended && ended.event !== undefined) {
-          this.host.fanOut(this.stream, ended.event)
-        }
+        return { result }
       } catch (error) {
-        // The store is down: the lease will lapse and another instance ends the response.
         this.host.reportError(error, this.stream)
+        if (this.records.renew === undefined || Date.now() + pause >= deadline) return undefined
       }
-      this.settle(status)
-      return status
-    })()
-    return this.finishing
+      await new Promise((resolve) => setTimeout(resolve, pause))
+      pause = Math.min(pause * 2, RETRY_MAX)
+    }
   }
 
   /** The response ended elsewhere (cancelled through the store, or its lease was lost): stop here. */
   halt(): void {
     if (this.finishing !== undefined) return
     this.stop()
+    this.window = []
     this.finishing = Promise.resolve(this.records.get(this.id)).then(
       (state) => {
-        this.settle(state?.status)
+        // A record that is gone (the store lost it) holds no end either.
+        this.settle(state?.status, state !== undefined && state.status !== 'active')
         return state?.status
       },
       (error: unknown) => {
         this.host.reportError(error, this.stream)
-        this.settle(undefined)
+        this.settle(undefined, false)
         return undefined
       },
     )
@@ -241,8 +392,8 @@ export class ProducerRun {
     }
   }
 
-  private settle(status: ResponseStatus | undefined): void {
-    this.forget()
+  private settle(status: ResponseStatus | undefined, stored: boolean): void {
+    this.forget(status, stored)
     if (this.pinned) {
       this.pinned = false
       this.host.unpin(this.stream)
@@ -268,6 +419,15 @@ export class ProducerRun {
     }
     return this.host.prepare(this.stream, { data: item.data, event: item.event })
   }
+}
+
+/** What an append's promise came to; never rejects. */
+function outcomeOf(append: Promise<string | undefined>): Promise<AppendOutcome> {
+  return append.then(
+    (id): AppendOutcome => (id === undefined ? 'ended' : 'stored'),
+    (error: unknown): AppendOutcome =>
+      error instanceof RewindError && error.code === 'ERR_HISTORY_LOST' ? 'refused' : 'failed',
+  )
 }
 
 export function endInput(host: ResponseHost, stream: string, reason: ResponseEnd): NewEvent {

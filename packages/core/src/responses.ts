@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { RewindError } from './errors.js'
+import { encodeEvent } from './frame.js'
 import {
   endInput,
   isAsyncIterable,
@@ -23,6 +24,7 @@ import type {
   ResponseStatus,
   StoredEvent,
 } from './store.js'
+import type { CloseReason } from './types.js'
 import { nonNegativeInteger, positiveInteger, positiveLimit, timerDelay } from './validation.js'
 
 /** Stream names that start with this are responses' streams: applications cannot publish to them. */
@@ -109,6 +111,27 @@ export type ResponsePlan =
       readonly active: boolean
     }
 
+/** A client following a response on this instance (a subscriber), as the responses see it. */
+export interface ResponseFollower {
+  readonly closed: boolean
+  /** True once it follows live events (replay done) and has not been sent the terminal event. */
+  readonly waiting: boolean
+  /** Ends it; the client comes back with its position (and gets the rest, 204, or 404). */
+  end(reason: CloseReason): void
+  /** Writes `frame` (a terminal event the store does not hold, so it has no id) and ends. */
+  endWith(frame: Uint8Array): void
+}
+
+/** The clients of one response on this instance, and the timer that checks the response's record. */
+interface ResponseWatch {
+  readonly followers: Set<ResponseFollower>
+  readonly timer: NodeJS.Timeout
+  /** Checks in a row that found the response ended while some follower still waited for its end. */
+  endedChecks: number
+  /** A check is in flight (checks are not stacked on a slow store). */
+  checking: boolean
+}
+
 /**
  * The responses of one hub (`hub.responses`): start, cancel, look up. Serving one is `hub.serve(req,
  * res, { response: id })` (`res.sse({ response: id })` in Express, `reply.sse({ response: id })` in
@@ -144,8 +167,8 @@ export class Responses implements HubResponses {
   /** Producers running on this instance, by response id. */
   private readonly running = new Map<string, ProducerRun>()
   private readonly runningByStream = new Map<string, ProducerRun>()
-  /** Lease watches of responses produced elsewhere and served here (shared stores). */
-  private readonly reapers = new Map<string, { count: number; timer: NodeJS.Timeout }>()
+  /** Responses followed by clients of this instance, by response id. */
+  private readonly watches = new Map<string, ResponseWatch>()
 
   constructor(
     private readonly host: ResponseHost,
@@ -184,9 +207,12 @@ export class Responses implements HubResponses {
         { field: 'id' },
       )
     }
-    const run = new ProducerRun(this.host, records, id, stream, limits, () => {
+    const run = new ProducerRun(this.host, records, id, stream, limits, (status, stored) => {
       this.running.delete(id)
       this.runningByStream.delete(stream)
+      // The store holds no end (it failed, or lost the record): nothing would ever end this
+      // instance's clients. They are told `failed` now; elsewhere the lease ends the response.
+      if (!stored) this.endFollowers(id, status)
     })
     this.running.set(id, run)
     this.runningByStream.set(stream, run)
@@ -234,36 +260,86 @@ export class Responses implements HubResponses {
   }
 
   /**
-   * A client follows an active response produced elsewhere: until it leaves, this instance
-   * watches the producer's lease and ends the response with `failed` if the lease lapses.
+   * A client of this instance follows response `id`. Until it leaves, the response's record is
+   * checked every half lease, so the client ends when the response does, whatever happened to its
+   * path there (see {@link Responses.check}).
    */
-  watchLease(id: string, done: Promise<unknown>): void {
-    const records = this.host.store.responses
-    if (records?.renew === undefined || this.running.has(id)) return
-    let reaper = this.reapers.get(id)
-    if (reaper === undefined) {
-      const stream = RESPONSE_STREAM_PREFIX + id
-      const timer = setInterval(
-        () => {
-          const failed = endInput(this.host, stream, 'failed')
-          Promise.resolve(records.end(id, stream, failed, 'failed', this.limits, true)).then(
-            (ended) => {
-              if (ended === undefined || ended.state.status !== 'active') this.stopReaper(id)
-            },
-            (error: unknown) => this.host.reportError(error, stream),
-          )
-        },
-        Math.ceil(this.limits.lease / 2),
-      )
+  follow(id: string, follower: ResponseFollower, done: Promise<unknown>): void {
+    let watch = this.watches.get(id)
+    if (watch === undefined) {
+      const timer = setInterval(() => void this.check(id, false), Math.ceil(this.limits.lease / 2))
       timer.unref()
-      reaper = { count: 0, timer }
-      this.reapers.set(id, reaper)
+      watch = { followers: new Set(), timer, endedChecks: 0, checking: false }
+      this.watches.set(id, watch)
     }
-    reaper.count++
+    watch.followers.add(follower)
     void done.then(() => {
-      const current = this.reapers.get(id)
-      if (current !== undefined && --current.count === 0) this.stopReaper(id)
+      const current = this.watches.get(id)
+      if (current === undefined || !current.followers.delete(follower)) return
+      if (current.followers.size === 0) this.unwatch(id)
     })
+  }
+
+  /**
+   * Checks response `id` now, for a client whose path was unsure (it was told of a gap): see
+   * {@link Responses.check}.
+   */
+  verify(id: string): void {
+    // Deferred: the subscriber asking may not be registered yet (a synchronous store replays at once).
+    queueMicrotask(() => void this.check(id, true))
+  }
+
+  /**
+   * Reads the record of a followed response and ends the clients that would otherwise wait forever:
+   * - the record is gone (expired, dropped, or lost by the store): every client, which comes back
+   *   and gets 404;
+   * - the response has ended and a client follows live events without having had the end (a gap,
+   *   a reset, or a lost delivery took it past the end): that client, which comes back with its
+   *   position and gets the rest and the end, or 204. On a timer only once two checks in a row saw
+   *   it, so a terminal event still on its way is not raced;
+   * - the response is active on a shared store, produced elsewhere or by a producer here that has
+   *   stopped, and its lease has lapsed: it is ended `failed` (exactly one instance's end wins).
+   */
+  private async check(id: string, now: boolean): Promise<void> {
+    const watch = this.watches.get(id)
+    const records = this.host.store.responses
+    if (watch === undefined || records === undefined || watch.checking) return
+    watch.checking = true
+    const stream = RESPONSE_STREAM_PREFIX + id
+    try {
+      const state = await records.get(id)
+      if (state === undefined) {
+        for (const follower of [...watch.followers]) follower.end('reset')
+        return
+      }
+      if (state.status !== 'active') {
+        const waiting = [...watch.followers].filter((follower) => follower.waiting)
+        watch.endedChecks = waiting.length === 0 ? 0 : watch.endedChecks + 1
+        if (now || watch.endedChecks >= 2) for (const follower of waiting) follower.end('reset')
+        return
+      }
+      watch.endedChecks = 0
+      if (records.renew === undefined || this.running.has(id)) return
+      const failed = endInput(this.host, stream, 'failed')
+      const ended = await records.end(id, stream, failed, 'failed', this.limits, true)
+      if (ended !== undefined && 'event' in ended && ended.event !== undefined) {
+        this.host.fanOut(stream, ended.event)
+      }
+    } catch (error) {
+      // The store is down: the clients' own reads fail and they come back; the next check retries.
+      this.host.reportError(error, stream)
+    } finally {
+      watch.checking = false
+    }
+  }
+
+  /** Ends this instance's clients of a response whose producer stopped here without a stored end. */
+  private endFollowers(id: string, status: ResponseStatus | undefined): void {
+    const watch = this.watches.get(id)
+    if (watch === undefined) return
+    const reason = status === undefined || status === 'active' ? 'failed' : status
+    const frame = Buffer.from(encodeEvent({ event: this.host.endEvent, data: reason }))
+    for (const follower of [...watch.followers]) follower.endWith(frame)
   }
 
   /** Events delivered by a shared store: a terminal event stops a producer running here. */
@@ -275,15 +351,15 @@ export class Responses implements HubResponses {
 
   /** Ends every producer running here with `failed` (the hub is closing) and stops every watch. */
   async close(): Promise<void> {
-    for (const id of [...this.reapers.keys()]) this.stopReaper(id)
+    for (const id of [...this.watches.keys()]) this.unwatch(id)
     await Promise.all([...this.running.values()].map((run) => run.finish('failed')))
   }
 
-  private stopReaper(id: string): void {
-    const reaper = this.reapers.get(id)
-    if (reaper === undefined) return
-    clearInterval(reaper.timer)
-    this.reapers.delete(id)
+  private unwatch(id: string): void {
+    const watch = this.watches.get(id)
+    if (watch === undefined) return
+    clearInterval(watch.timer)
+    this.watches.delete(id)
   }
 
   private records(): ResponseRecords {

@@ -44,22 +44,28 @@ export type EventStreamResponse = ServerResponse | Http2ServerResponse
 export interface ServeHost {
   /** Whether the hub is closed (connections of ended responses are then closed too). */
   readonly closed: boolean
-  /** Name of a response's terminal event. */
-  readonly endEvent: string
   /** Subscribes `sink` to a hub stream, sending `begin`'s head when the stream starts. */
   follow(
     stream: string,
     sink: SubscriberSink,
     options: SubscribeOptions,
     begin: Head | undefined,
-    endEvent: string | undefined,
+  ): Subscription
+  /**
+   * Subscribes `sink` to the stream of response `id` from `after`, sending `begin`'s head when the
+   * stream starts; the subscription ends when the response does, whatever path it takes there.
+   */
+  followResponse(
+    id: string,
+    stream: string,
+    sink: SubscriberSink,
+    after: string | null | undefined,
+    begin: Head,
   ): Subscription
   /** Streams an async iterable to `sink`, sending `begin`'s head when the stream starts. */
   iterate(sink: SubscriberSink, iterable: AsyncIterable<StreamItem>, begin: Head | undefined): Subscription
   /** How to answer a request for a response. */
   plan(id: string, resumeId: string | null | undefined): Promise<ResponsePlan>
-  /** Keeps a running response's lease while a client follows it. */
-  watchLease(id: string, done: Promise<unknown>): void
   reportError(error: unknown, stream: string | undefined): void
 }
 
@@ -118,7 +124,6 @@ export function serve(
       gapPolicy: options.gapPolicy,
     },
     head,
-    undefined,
   )
 }
 
@@ -152,10 +157,17 @@ function serveResponse(
   }
   // The answer depends on the response's record, which a shared store holds: the subscription
   // exists at once and follows the stream once the record has been read.
-  const pending = new PendingSubscription()
+  const pending = new PendingSubscription(() => {
+    // Closed before the record arrived: the request ends now, as a stream's would.
+    if (!res.headersSent && !res.destroyed) {
+      res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+      res.end()
+    }
+  })
   host.plan(id, resumeId).then(
     (plan) => {
-      if (pending.closed || res.destroyed) return pending.settle(closedSubscription(stream, 'client'))
+      if (pending.closed) return pending.settle(closedSubscription(stream, 'end'))
+      if (res.destroyed) return pending.settle(closedSubscription(stream, 'client'))
       if (plan.kind === 'unknown') {
         res.writeHead(404, {
           'content-type': 'application/json; charset=utf-8',
@@ -170,19 +182,11 @@ function serveResponse(
         return pending.settle(closedSubscription(stream, 'end'))
       }
       closeConnectionAfterShutdown(host, req, res)
-      const subscription = host.follow(
-        plan.stream,
-        res,
-        { lastEventId: plan.after },
-        httpHead(req, res),
-        host.endEvent,
-      )
-      if (plan.active && !subscription.closed) host.watchLease(id, subscription.done)
-      pending.settle(subscription)
+      pending.settle(host.followResponse(id, plan.stream, res, plan.after, httpHead(req, res)))
     },
     (error: unknown) => {
       host.reportError(error, undefined)
-      if (!res.headersSent && !res.destroyed) {
+      if (!pending.closed && !res.headersSent && !res.destroyed) {
         res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' })
         res.end(UNAVAILABLE_BODY)
       }
@@ -222,7 +226,7 @@ const UNAVAILABLE_BODY = JSON.stringify({ error: 'the store is unavailable; try 
 
 /**
  * The subscription of a response whose record is being read: it stands for the real one, which it
- * follows once known (`close()` before then ends the request when the record arrives).
+ * follows once known (`close()` before then ends the request at once, with `onEarlyClose`).
  */
 class PendingSubscription implements Subscription {
   readonly stream = undefined
@@ -231,7 +235,7 @@ class PendingSubscription implements Subscription {
   private inner: Subscription | undefined
   private closedEarly = false
 
-  constructor() {
+  constructor(private readonly onEarlyClose: () => void) {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
     })
@@ -249,7 +253,10 @@ class PendingSubscription implements Subscription {
 
   close(): void {
     if (this.inner !== undefined) this.inner.close()
-    else this.closedEarly = true
+    else if (!this.closedEarly) {
+      this.closedEarly = true
+      this.onEarlyClose()
+    }
   }
 }
 

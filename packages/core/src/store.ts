@@ -94,6 +94,14 @@ export interface SyncHistoryStore {
   size?(stream: string): number
   /** Where this store keeps responses (streams that end); without it the hub cannot start one. */
   readonly responses?: ResponseRecords | undefined
+  /**
+   * Called by the hub that takes this store, before any other call. A synchronous store never
+   * delivers through it (the hub fans out what `append` returns); it tells one hub from another, so
+   * that a store serving one hub can refuse a second with `ERR_INVALID_ARGUMENT`.
+   */
+  attach?(delivery: StoreDelivery): void
+  /** Called once the hub that attached with `delivery` has closed: another hub may attach now. */
+  detach?(delivery: StoreDelivery): void
   close?(): void | Promise<void>
 }
 
@@ -109,6 +117,8 @@ export interface AsyncHistoryStore {
   read(stream: string, after: string | null | undefined, limit: number): Promise<ReadResult>
   /** Called once by the hub before any other call. */
   attach(delivery: StoreDelivery): void
+  /** Called once the hub that attached with `delivery` has closed. */
+  detach?(delivery: StoreDelivery): void
   /**
    * Starts delivering `stream`. Resolves once every event appended after that moment will be
    * delivered, so a read that starts afterwards plus the deliveries miss nothing.
@@ -157,14 +167,22 @@ export interface ResponseRecords {
   /** Creates an active response and its empty stream; false if the id is taken (active or not yet expired). */
   create(id: string, stream: string, limits: ResponseLimits): boolean | Promise<boolean>
   /**
-   * Appends an event while the response is active. Returns the stored event (synchronous stores),
-   * its id (shared stores, whose tail delivers it), or `undefined` when the response has ended.
+   * Appends an event while the response is active, in the producer's order: `seq` counts the
+   * response's events from 1, and event `seq` is stored only right after event `seq - 1`. That keeps
+   * a stored answer free of holes when an append fails midway through a window of appends in flight:
+   * the ones sent after it are refused, and the producer sends them again in order.
+   *
+   * Returns the stored event (synchronous stores), its id (shared stores, whose tail delivers it), or
+   * `undefined` when the response has ended. A `seq` that is stored already (an append sent again
+   * after its reply was lost) resolves as stored and is not stored twice. A `seq` whose predecessor
+   * is missing rejects with `ERR_HISTORY_LOST`.
    */
   append(
     id: string,
     stream: string,
     event: NewEvent,
     limits: ResponseLimits,
+    seq: number,
   ): StoredEvent | undefined | Promise<string | undefined>
   /**
    * Appends the terminal event and records how the response ended, if it is still active (with

@@ -44,6 +44,17 @@ export interface SubscriberOwner extends ConnectionOwner {
   reportError(error: unknown, stream: string | undefined): void
 }
 
+/** What a subscriber of a response (a stream that ends) knows of it. */
+export interface ResponseLink {
+  /** Name of the terminal event: the body ends once that event is sent. */
+  readonly endEvent: string
+  /**
+   * Asks for the response's record once this subscriber has been told of a gap: past a gap or a
+   * reset, the live events it waits for may never come (the response ended, or is gone).
+   */
+  verify(): void
+}
+
 /** Events read from history per store call during catch-up. */
 const PAGE_SIZE = 256
 /**
@@ -64,6 +75,8 @@ export class Subscriber extends Connection<SubscriberOwner> {
   private queueBytes = 0
   /** The queue overflowed during a read: read history again instead of trusting the queue. */
   private overflowed = false
+  /** A gap signal was sent: a response's record is checked once live (see `ResponseLink.verify`). */
+  private gapped = false
 
   constructor(
     hub: SubscriberOwner,
@@ -72,10 +85,25 @@ export class Subscriber extends Connection<SubscriberOwner> {
     private readonly filter: EventFilter | undefined,
     private readonly gapPolicy: GapPolicy | undefined,
     begin?: Head,
-    /** For a response: the terminal event's name; the body ends once that event is sent. */
-    private readonly endEvent?: string | undefined,
+    /** For a response: its terminal event, and who checks its record. */
+    private readonly response?: ResponseLink | undefined,
   ) {
     super(hub, sink, stream, begin)
+  }
+
+  /** True while it follows live events of a response without having been sent its terminal event. */
+  get waiting(): boolean {
+    return this.live && !this.closed
+  }
+
+  /**
+   * Writes a terminal event that the store does not hold (without an id, so the client's position
+   * stays on its last event) and ends: the response's producer stopped without a stored end.
+   */
+  endWith(frame: Uint8Array): void {
+    if (this.closed) return
+    this.write(frame)
+    this.end('end')
   }
 
   /**
@@ -119,8 +147,8 @@ export class Subscriber extends Connection<SubscriberOwner> {
    * back with its id and gets 204, or, if it has the end already, stops).
    */
   private endIfFinished(): boolean {
-    if (this.endEvent === undefined || this.closed) return false
-    if ((this.cursor as Partial<StoredEvent> | undefined)?.event !== this.endEvent) return false
+    if (this.response === undefined || this.closed) return false
+    if ((this.cursor as Partial<StoredEvent> | undefined)?.event !== this.response.endEvent) return false
     this.end('end')
     return true
   }
@@ -193,6 +221,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
    */
   private signalGap(reason: GapReason, resumeId: string | null, gapPosition: Position): boolean {
     const hub = this.hub
+    this.gapped = true
     const policy = hub.decideGap(this.stream, reason, resumeId, this.gapPolicy)
     if (policy === 'replay') {
       this.write(Buffer.from(encodeEvent({ id: gapPosition.id, event: hub.gapEvent, data: reason })))
@@ -280,7 +309,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
     this.queueBytes = 0
     this.live = true
     if (queued !== undefined && queued.length > 0) this.sendSelected(queued)
-    this.endIfFinished()
+    if (!this.endIfFinished() && this.gapped) this.response?.verify()
   }
 
   /** Sends the events after the cursor that pass the filter, advancing the cursor past all of them. */

@@ -37,7 +37,12 @@ export function nonNegativeInteger(name: string, value: number): number {
  */
 export const MAX_TIMER_DELAY = 2 ** 31 - 1
 
-/** A delay in milliseconds: an integer from 0 to {@link MAX_TIMER_DELAY}. */
+/**
+ * Checks a delay in milliseconds: an integer from 0 to {@link MAX_TIMER_DELAY}. Adapters check their
+ * own delay options with it, so every delay is refused with the same `ERR_INVALID_ARGUMENT` (its
+ * `field` the option's name) when it is given, not when its timer is set.
+ * @returns the value, unchanged
+ */
 export function timerDelay(name: string, value: number): number {
   nonNegativeInteger(name, value)
   if (value > MAX_TIMER_DELAY) {

@@ -62,6 +62,7 @@ const ADAPTER_VALUES = [
   'parseLastEventId',
   'readResumeId',
   'responseHeaders',
+  'timerDelay',
 ]
 
 describe('exports', () => {

@@ -623,6 +623,72 @@ describe('MemoryStore', () => {
   })
 })
 
+describe('MemoryStore and its hub', () => {
+  const cleanups: (() => unknown)[] = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+  /** Closes `hub` after the test (a hub the store should have refused would otherwise stay open). */
+  function track<H extends { close(): Promise<void> }>(hub: H): H {
+    cleanups.push(() => hub.close())
+    return hub
+  }
+
+  it("refuses a second hub: it would never see the first one's events, so say what to do instead", () => {
+    const store = createMemoryStore()
+    const first = createHub({ store, heartbeatInterval: 0 })
+    cleanups.push(() => first.close())
+    let caught: unknown
+    try {
+      track(createHub({ store, heartbeatInterval: 0 }))
+    } catch (error) {
+      caught = error
+    }
+    expect(caught).toBeInstanceOf(RewindError)
+    expect(caught).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'store' })
+    const message = (caught as RewindError).message
+    expect(message).toContain('one hub per store')
+    expect(message).toContain('share that hub')
+    expect(message).toContain('@rewind/redis')
+    // The first hub keeps working on it.
+    expect(() => first.publish('s', { data: 'still here' })).not.toThrow()
+  })
+
+  it('is free for another hub once the first has closed, which takes it over with its history', async () => {
+    const store = createMemoryStore()
+    const first = createHub({ store, heartbeatInterval: 0, retry: null }) as Hub<string>
+    const seen = first.publish('s', { data: 'before' })
+    first.publish('s', { data: 'missed' })
+    const closing = first.close()
+    // Not while it is still closing: both would use the store at once.
+    expect(() => track(createHub({ store }))).toThrow(expect.objectContaining({ field: 'store' }))
+    await closing
+    const second = createHub({ store, heartbeatInterval: 0, retry: null }) as Hub<string>
+    cleanups.push(() => second.close())
+    second.publish('s', { data: 'after' })
+    const server = await listen((req, res) => second.serve(req, res, 's'))
+    cleanups.push(() => server.close())
+    const client = rawClient(server.port, '/', { 'last-event-id': seen })
+    cleanups.push(() => client.close())
+    await client.until(() => client.events.length === 2)
+    expect(client.events.map((event) => [event.event, event.data])).toEqual([
+      [undefined, 'missed'],
+      [undefined, 'after'],
+    ])
+  })
+
+  it("is released by a hub that made it too, and by no other hub's close", async () => {
+    const made = createHub({ heartbeatInterval: 0 })
+    const store = made.store as MemoryStore
+    const other = createHub({ heartbeatInterval: 0 })
+    await other.close()
+    expect(() => track(createHub({ store }))).toThrow(expect.objectContaining({ field: 'store' }))
+    await made.close()
+    const next = createHub({ store, heartbeatInterval: 0 })
+    await next.close()
+  })
+})
+
 describe('MemoryStore over HTTP', () => {
   const cleanups: (() => unknown)[] = []
   afterEach(async () => {

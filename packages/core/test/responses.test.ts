@@ -2,7 +2,14 @@
 import { EventSource } from 'eventsource'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createHub, type Hub, type HubOptions, RewindError } from '../src/index.js'
+import {
+  createHub,
+  createMemoryStore,
+  type Hub,
+  type HubOptions,
+  type MemoryStore,
+  RewindError,
+} from '../src/index.js'
 import {
   closesAfterEach,
   listen,
@@ -286,5 +293,120 @@ describe('a response', () => {
       ),
       { numRuns: 15 },
     )
+  })
+})
+
+describe('a client of a response ends when the response does, whatever path it took', () => {
+  /** Resolves with how a plain GET for response `id` from `lastEventId` is answered. */
+  async function statusOf(port: number, id: string, lastEventId: string | undefined): Promise<number> {
+    const res = await fetch(`http://127.0.0.1:${port}/responses/${id}`, {
+      headers: lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
+    })
+    await res.body?.cancel()
+    return res.status
+  }
+
+  it.each([
+    ['a fresh client of an answer longer than maxEvents', undefined],
+    ['a client from another lifetime of the history (epoch)', 'zzzz-3'],
+    ['a client from before what is kept (evicted)', 'origin'],
+  ] as const)(
+    'with gapPolicy reset, %s of an ended answer gets the gap signal, then the end of the body, then 204',
+    async (_, from) => {
+      const hub = hubFor({ gapPolicy: 'reset', responses: { maxEvents: 10 } })
+      const server = await serveResponses(hub)
+      const { id, done } = await hub.responses.start(tokens(30))
+      await done
+      // An id from the start of this answer, since evicted by maxEvents.
+      const epoch = (hub.store as MemoryStore).history(`rewind:response:${id}`)!.epoch
+      const c = client(server.port, id, from === 'origin' ? `${epoch}-2` : from)
+      await waitFor(() => c.events.some((e) => e.event === 'rewind-gap'), 2000)
+      await Promise.race([
+        c.ended,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('never ended')), 2000)),
+      ])
+      const gap = c.events.find((e) => e.event === 'rewind-gap')!
+      expect(await statusOf(server.port, id, gap.id)).toBe(204)
+    },
+  )
+
+  it('a response dropped (its TTL) while a client replays it slowly ends that client, which then gets 404', async () => {
+    const hub = hubFor({ responses: { ttl: 300 } })
+    const server = await serveResponses(hub)
+    const payload = 'x'.repeat(1000)
+    const { id, done } = await hub.responses.start(
+      async function* () {
+        for (let i = 0; i < 12_000; i++) yield `${i}:${payload}`
+      },
+      { maxBytes: 64 * 1024 * 1024 },
+    )
+    await done
+    const c = client(server.port, id)
+    c.socket.pause()
+    await waitFor(() => hub.stats().queuedBytes >= 256 * 1024, 5000)
+    while ((await hub.responses.status(id)) !== undefined)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    c.socket.resume()
+    await Promise.race([
+      c.ended,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('never ended')), 3000)),
+    ])
+    expect(c.events.some((e) => e.event === 'rewind-end')).toBe(false)
+    expect(await statusOf(server.port, id, c.events.at(-1)?.id)).toBe(404)
+  })
+
+  it('close() on the subscription before the record is read ends the request at once', async () => {
+    const hub = hubFor()
+    const { id, done } = await hub.responses.start(tokens(3))
+    await done
+    const server = await listen((req, res) => hub.serve(req, res, { response: id }).close())
+    cleanups.push(() => server.close())
+    const started = Date.now()
+    const res = await fetch(server.url, { signal: AbortSignal.timeout(2000) })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe('')
+    expect(Date.now() - started).toBeLessThan(1000)
+  })
+
+  it('a producer that stops without a stored end ends every client here with `failed`, with no id', async () => {
+    const store = createMemoryStore()
+    const records = store.responses
+    const end = records.end.bind(records)
+    // The store refuses the terminal event, as a shared store that is down would.
+    records.end = () => {
+      throw new RewindError('ERR_STORE_UNAVAILABLE', 'down')
+    }
+    const hub = hubFor({ store })
+    const server = await serveResponses(hub)
+    let fail: (error: Error) => void = () => {}
+    const { id, done } = await hub.responses.start(async function* () {
+      yield 't0'
+      await new Promise((_, reject) => {
+        fail = reject
+      })
+    })
+    const c = client(server.port, id)
+    await c.until(() => dataOf(c).length === 1)
+    fail(new Error('model went away'))
+    await c.ended
+    expect(await done).toBe('failed')
+    const last = c.events.at(-1)!
+    expect([last.event, last.data, last.id]).toEqual(['rewind-end', 'failed', undefined])
+    records.end = end
+  })
+})
+
+describe('appends of a response', () => {
+  it('are stored only in order: an append whose predecessor is missing is refused with ERR_HISTORY_LOST', () => {
+    const store = createMemoryStore()
+    const limits = { maxEvents: 10, maxBytes: 1 << 20, maxLifetime: 1000, ttl: 1000, lease: 1000 }
+    store.responses.create('r', 'rewind:response:r', limits)
+    const event = { event: undefined, data: 'x', value: 'x' }
+    expect(store.responses.append('r', 'rewind:response:r', event, limits, 1)).toBeDefined()
+    expect(() => store.responses.append('r', 'rewind:response:r', event, limits, 3)).toThrow(
+      expect.objectContaining({ code: 'ERR_HISTORY_LOST' }),
+    )
+    expect(store.responses.append('r', 'rewind:response:r', event, limits, 2)).toBeDefined()
+    expect(store.size('rewind:response:r')).toBe(2)
   })
 })

@@ -93,6 +93,23 @@ describe('shutdown', () => {
     await within(events.close({ server }), CLOSE_GUARD_MS, 'a second close() to resolve')
   })
 
+  it('a retry no timer can take rejects close() with ERR_INVALID_ARGUMENT before anything closes', async () => {
+    const { events, server, url } = await startApp()
+    const stream = await openStream(url('/news'))
+    const error = await events.close({ server, retry: 2 ** 31 }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    )
+    expect(error).toBeInstanceOf(RewindError)
+    expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'retry' })
+    expect((error as RewindError).message).toContain('retry must be at most 2147483647 ms (MAX_TIMER_DELAY')
+    // Nothing was closed: the stream still gets events, and a valid close() still works.
+    events.publish('news', { data: 'still open' })
+    expect((await stream.waitForEvents(1)).map((event) => event.data)).toEqual(['still open'])
+    await within(events.close({ server }), CLOSE_GUARD_MS, 'close() after the refused one')
+    await stream.waitForEnd()
+  })
+
   it('close() without a server ends the streams and leaves the server to the app', async () => {
     const { events, server, url } = await startApp()
     const stream = await openStream(url('/news'))

@@ -6,13 +6,12 @@ import {
   type ConnectionInfo,
   type Hub,
   type HubOptions,
-  RewindError,
   type ServeOptions,
   type StreamSource,
   type Subscription,
   throttleErrors,
 } from '@rewind/core'
-import { hubFromOptions } from '@rewind/core/adapter'
+import { hubFromOptions, timerDelay } from '@rewind/core/adapter'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -53,7 +52,8 @@ export interface SsePluginOptions extends HubOptions {
   hub?: Hub<string> | Hub<Promise<string>>
   /**
    * Retry hint for clients when `fastify.close()` ends their streams: each waits a random delay
-   * between half and one and a half times this many milliseconds before reconnecting.
+   * between half and one and a half times this many milliseconds before reconnecting. An integer from
+   * 0 to `MAX_TIMER_DELAY`; anything else rejects `register()` with `ERR_INVALID_ARGUMENT`.
    * @defaultValue none (clients use their current retry delay)
    */
   closeRetry?: number
@@ -69,15 +69,9 @@ export type RewindPluginOptions = SsePluginOptions
 // `ready()`; a callback plugin that throws synchronously escapes avvio as an uncaught exception.
 const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, options) => {
   const { hub: given, closeRetry, ...hubOptions } = options
-  // Checked now: a bad value would only surface inside preClose, where fastify.close() would hang on
-  // the streams it failed to end.
-  if (closeRetry !== undefined && !(Number.isSafeInteger(closeRetry) && closeRetry >= 0)) {
-    throw new RewindError(
-      'ERR_INVALID_ARGUMENT',
-      `closeRetry must be a non-negative integer of milliseconds, got ${String(closeRetry)}`,
-      { field: 'closeRetry' },
-    )
-  }
+  // Checked now with core's check (the bound of the hub's own `close({ retry })`): a bad value would
+  // otherwise surface only inside preClose, making fastify.close() reject with the streams still open.
+  if (closeRetry !== undefined) timerDelay('closeRetry', closeRetry)
   const hub = hubFromOptions(
     { hub: given, ...hubOptions },
     // Fastify's logger, each kind of failure at most once a minute: an outage of the store hits

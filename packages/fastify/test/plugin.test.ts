@@ -34,6 +34,26 @@ describe('registration', () => {
     expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' })
   })
 
+  it('refuses a closeRetry no timer can take at register(), not later when fastify.close() runs', async () => {
+    const app = createApp()
+    const error = await app.register(ssePlugin, { closeRetry: 2 ** 31 }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    )
+    await app.close().catch(() => undefined)
+    expect(error).toBeInstanceOf(RewindError)
+    expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'closeRetry' })
+    // The same wording as every other delay option, naming the bound and how to fix the value.
+    expect((error as RewindError).message).toContain(
+      'closeRetry must be at most 2147483647 ms (MAX_TIMER_DELAY',
+    )
+
+    // The bound itself is a valid delay: registering and closing both succeed.
+    const longest = createApp()
+    await longest.register(ssePlugin, { closeRetry: 2 ** 31 - 1 })
+    await within(longest.close(), 'fastify.close() with closeRetry at MAX_TIMER_DELAY')
+  })
+
   it('a second registration in the same context rejects ready() instead of crashing', async () => {
     const app = createApp()
     app.register(ssePlugin)

@@ -107,14 +107,18 @@ export interface RedisStoreOptions {
    */
   commandTimeout?: number
   /**
-   * First delay before reconnecting to Redis, and before the tail retries a failed read, in
-   * milliseconds; it doubles with every consecutive failure up to `maxReconnectDelay`. At most
-   * 2147483647.
+   * Shortest delay before reconnecting to Redis, and before the tail retries a failed read, in
+   * milliseconds. Each delay is drawn at random (full jitter) between this and a ceiling that is
+   * twice this at the first failure and doubles with every consecutive one, up to
+   * `maxReconnectDelay`: instances that lost Redis together (a restart, a failover) spread their
+   * attempts instead of reconnecting in lockstep. At most 2147483647.
    * @defaultValue 100
    */
   minReconnectDelay?: number
   /**
-   * Longest delay between reconnection attempts, in milliseconds. At most 2147483647.
+   * Longest delay between reconnection attempts, in milliseconds: the ceiling of the random delay
+   * once it has doubled that far (the delays then fall anywhere between `minReconnectDelay` and
+   * this, 2.55 s on average with the defaults). At most 2147483647.
    * @defaultValue 5000
    */
   maxReconnectDelay?: number
@@ -201,10 +205,21 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   }
 }
 
-/** Delay before the `attempt`-th consecutive retry (counted from 1): doubling, bounded. */
-export function backoff(attempt: number, min: number, max: number): number {
-  // Past 2^30 the product would only be capped anyway; the bound keeps the exponent finite.
-  return Math.min(max, min * 2 ** Math.min(Math.max(attempt - 1, 0), 30))
+/**
+ * Delay before the `attempt`-th consecutive retry (counted from 1), with full jitter: a whole number
+ * of milliseconds drawn uniformly from `min` to a ceiling that is twice `min` at the first attempt and
+ * doubles with every further one, up to `max`. Without the draw, every instance that lost Redis at
+ * the same moment (a restart, a failover) would retry at the same moments and come back in one burst.
+ */
+export function backoff(
+  attempt: number,
+  min: number,
+  max: number,
+  random: () => number = Math.random,
+): number {
+  // 2^31 times any min is past every max (at most MAX_TIMER_MS): the bound keeps the exponent finite.
+  const ceiling = Math.min(max, min * 2 ** Math.min(Math.max(attempt, 1), 31))
+  return Math.min(ceiling, min + Math.floor(random() * (ceiling - min + 1)))
 }
 
 function positiveInteger(field: string, value: unknown): number {

@@ -5,6 +5,7 @@
  * happens in a script that checks the status first, so of two instances that end a response at once
  * exactly one appends the terminal event, and no event is ever appended after it.
  */
+import { RewindError } from '@rewind/core'
 import {
   type NewEvent,
   RESPONSE_STREAM_PREFIX,
@@ -47,14 +48,50 @@ const notify = (argument: number): string =>
   `if ARGV[${argument}] == '1' then redis.call('SPUBLISH', KEYS[2], id) end`
 
 /**
- * KEYS: record, stream. ARGV: maxLen, event, string flag, data, notify flag. Returns the id, or nil
- * once ended.
+ * KEYS: record, stream. ARGV: maxEvents, event, string flag, data, notify flag, seq, maxBytes.
+ * Appends event number `seq` only right after event `seq - 1` (the record counts them), so a stored
+ * answer has no hole even when an append fails while later ones are on their way: those are refused,
+ * and the producer sends them again in order. Returns the new id; for a `seq` stored already (sent
+ * again after its reply was lost), the newest id, without storing it twice; `{count}` when an earlier
+ * event is missing; nil once the response has ended.
+ *
+ * The oldest entries are then dropped while the stream holds more than `maxEvents` entries or more
+ * than `maxBytes` bytes of data and event names (the record keeps the running total); the newest
+ * entry always stays. Dropped entries are deleted exactly, and the first entry left records its
+ * predecessor, so a client that resumes from before it gets the `evicted` gap signal.
  */
 const APPEND = `
 if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return false end
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+local seq = tonumber(ARGV[6])
+if seq <= count then
+  local stored = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+  if stored[1] then return stored[1][1] end
+  return '0-1'
+end
+if seq ~= count + 1 then return {count} end
 ${PREV}
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
+local id = redis.call('XADD', KEYS[2], '*',
   '${FIELDS.prev}', prev, '${FIELDS.event}', ARGV[2], '${FIELDS.string}', ARGV[3], '${FIELDS.data}', ARGV[4])
+local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0') + #ARGV[2] + #ARGV[4]
+local len = redis.call('XLEN', KEYS[2])
+local maxEvents = tonumber(ARGV[1])
+local maxBytes = tonumber(ARGV[7])
+while (len > maxEvents or bytes > maxBytes) and len > 1 do
+  local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 64)
+  local dropped = {}
+  for i = 1, #oldest do
+    if not ((len > maxEvents or bytes > maxBytes) and len > 1) then break end
+    local fields = oldest[i][2]
+    for j = 1, #fields, 2 do
+      if fields[j] == '${FIELDS.event}' or fields[j] == '${FIELDS.data}' then bytes = bytes - #fields[j + 1] end
+    end
+    len = len - 1
+    dropped[#dropped + 1] = oldest[i][1]
+  end
+  redis.call('XDEL', KEYS[2], unpack(dropped))
+end
+redis.call('HSET', KEYS[1], 'count', seq, 'bytes', bytes)
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 ${notify(5)}
@@ -103,12 +140,14 @@ interface ResponseScripts {
   rewindResponseAppend(
     record: string,
     stream: string,
-    maxLen: number,
+    maxEvents: number,
     event: string,
     string: '0' | '1',
     data: string,
     notify: '0' | '1',
-  ): Promise<string | null>
+    seq: number,
+    maxBytes: number,
+  ): Promise<string | [count: number] | null>
   rewindResponseEnd(
     record: string,
     stream: string,
@@ -156,8 +195,9 @@ export class RedisResponses implements ResponseRecords {
     stream: string,
     event: NewEvent,
     limits: ResponseLimits,
+    seq: number,
   ): Promise<string | undefined> {
-    const id = await this.run('append to', stream, (client) =>
+    const reply = await this.run('append to', stream, (client) =>
       client.rewindResponseAppend(
         this.record(stream),
         this.key(stream),
@@ -166,9 +206,17 @@ export class RedisResponses implements ResponseRecords {
         typeof event.value === 'string' ? '1' : '0',
         event.data,
         this.notify,
+        seq,
+        limits.maxBytes,
       ),
     )
-    return id ?? undefined
+    if (Array.isArray(reply)) {
+      throw new RewindError(
+        'ERR_HISTORY_LOST',
+        `Redis holds ${reply[0]} events of the response in ${JSON.stringify(stream)}, so event ${seq} cannot follow them: it lost some (a restart without persistence, a failover to a lagging replica)`,
+      )
+    }
+    return reply ?? undefined
   }
 
   async end(

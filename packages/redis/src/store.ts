@@ -4,7 +4,14 @@
  * subscription per shard). Every app instance that uses the same Redis can resume any client.
  */
 import { type GapReason, RewindError, throttleErrors } from '@rewind/core'
-import type { AsyncHistoryStore, NewEvent, Position, ReadResult, StoreDelivery } from '@rewind/core/adapter'
+import {
+  type AsyncHistoryStore,
+  type NewEvent,
+  type Position,
+  RESPONSE_STREAM_PREFIX,
+  type ReadResult,
+  type StoreDelivery,
+} from '@rewind/core/adapter'
 import { ClusterTail } from './cluster-tail.js'
 import { CommandConnection } from './connection.js'
 import type { EntrySink, XReadReply } from './delivery.js'
@@ -117,6 +124,14 @@ export class RedisStore implements AsyncHistoryStore {
   }
 
   /**
+   * `maxAge` for reading `stream`: none for a response's stream, which is bounded by its own limits
+   * and kept whole for its TTL once ended (a feed's age would trim an answer while clients read it).
+   */
+  private maxAgeOf(stream: string): string {
+    return stream.startsWith(RESPONSE_STREAM_PREFIX) ? '0' : this.maxAgeArgument
+  }
+
+  /**
    * The Redis key of `stream`: `prefix + '{' + stream + '}'`, or, for a name with a brace,
    * `prefix + '{#' + <16 hex digits of the name's SHA-1> + '}#' + stream`. The braces are a hash tag:
    * on Redis Cluster every key of a stream is in the slot of its tag.
@@ -177,7 +192,7 @@ export class RedisStore implements AsyncHistoryStore {
         ? `(${formatStreamId(afterId)}`
         : ''
     const [firstText, firstPrev, newestText, page, lastText] = await this.connection.run(
-      (client) => client.rewindRead(key, start, count, this.trimMode, this.maxAgeArgument),
+      (client) => client.rewindRead(key, start, count, this.trimMode, this.maxAgeOf(stream)),
       (cause) => this.unavailable('read', stream, cause),
     )
     const first = parseStreamId(firstText)
