@@ -767,3 +767,139 @@ describe('shared buffers and the queue limit', () => {
     expect(await subscription.done).toBe('slow')
   })
 })
+
+describe('what a subscriber does after it has ended or been cut', () => {
+  it('stops calling a filter that threw, in replay and live', async () => {
+    const h = hub({ onError: () => {} })
+    publishAll(h, 's', ['a', 'boom', 'c', 'd'])
+    let replayCalls = 0
+    const replaying = sink()
+    h.subscribe('s', replaying, {
+      lastEventId: null,
+      filter: (event) => {
+        replayCalls++
+        if (event.data === 'boom') throw new Error('filter broke')
+        return true
+      },
+    })
+    expect(replayCalls).toBe(2)
+    let liveCalls = 0
+    const live = sink()
+    h.subscribe('s', live, {
+      filter: (event) => {
+        liveCalls++
+        if (event.data === 'boom') throw new Error('filter broke')
+        return true
+      },
+    })
+    publishAll(h, 's', ['a', 'boom', 'c', 'd'])
+    await flushTurn()
+    expect(liveCalls).toBe(2)
+    expect(h.stats().delivered).toBe(0)
+  })
+
+  it('counts as delivered only what it wrote before it was cut as slow', async () => {
+    const h = hub({ maxQueueBytes: 1024, maxEventBytes: 512 })
+    const slow = sink({ full: true })
+    const subscription = h.subscribe('s', slow)
+    for (let i = 0; i < 5; i++) {
+      h.publish('s', { data: 'x'.repeat(300) })
+      await flushTurn()
+    }
+    expect(await subscription.done).toBe('slow')
+    expect(h.stats().delivered).toBe(events(slow).length)
+    expect(events(slow).length).toBeLessThan(5)
+  })
+
+  it('neither signals nor counts a gap for a client that left while its read was in flight', async () => {
+    const onGap = vi.fn()
+    const store = new ManualStore()
+    const h = createHub({ heartbeatInterval: 0, store, onGap })
+    track(h as unknown as Hub)
+    await h.publish('s', { data: 'a' })
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: 'not-an-id-of-this-stream' })
+    await microtasks()
+    s.disconnect()
+    store.answer()
+    await microtasks()
+    expect(onGap).not.toHaveBeenCalled()
+    expect(h.stats().gaps).toBe(0)
+  })
+})
+
+describe('the edges of a filtered replay', () => {
+  it('never writes an empty chunk for a page whose events the filter all skips', () => {
+    const h = hub()
+    publishAll(h, 's', ['a', 'b', 'c'])
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: null, filter: () => false })
+    // An empty write would be an empty HTTP chunk, which ends a chunked body.
+    expect(s.written.filter((chunk) => chunk.length === 0)).toEqual([])
+    expect(events(s)).toEqual([])
+  })
+
+  it('pauses when the last write of a page fills the buffer, not only in the middle of one', () => {
+    // Pages of 256 small events make one write each, under 64 KiB: only the end-of-page write
+    // can reach the replay buffer.
+    const h = hub({ history: { maxEvents: 4000 } })
+    for (let i = 0; i < 4000; i++) h.publish('s', { data: `${i}:${'x'.repeat(150)}` })
+    const s = sink({ full: true })
+    h.subscribe('s', s, { lastEventId: null, filter: () => true })
+    expect(events(s).length).toBeLessThan(4000)
+    expect(s.writableLength).toBeLessThan(256 * 1024 + 64 * 1024)
+  })
+
+  it('pauses once exactly 256 KiB is buffered', () => {
+    const h = hub({ retry: null, history: { maxEvents: 100 } })
+    const first = h.publish('s', { data: 'first' })
+    // Frames of exactly 64 KiB: `id: <id>\ndata: <data>\n\n` is 13 bytes around the id and the data.
+    for (let i = 2; i <= 7; i++) h.publish('s', { data: 'x'.repeat(64 * 1024 - 13 - first.length) })
+    const s = sink({ full: true })
+    h.subscribe('s', s, { lastEventId: first })
+    expect(s.writableLength).toBe(256 * 1024)
+    expect(events(s)).toHaveLength(4)
+  })
+
+  it('writes a lone accepted frame as stored, in replay and live, without copying it', async () => {
+    const h = hub({ retry: null })
+    const first = h.publish('s', { data: 'a' })
+    h.publish('s', { data: 'b' })
+    const kept: Uint8Array[] = []
+    const s = new (class extends MemorySink {
+      override write(chunk: Uint8Array): boolean {
+        kept.push(chunk)
+        return super.write(chunk)
+      }
+    })()
+    h.subscribe('s', s, { lastEventId: first, filter: (event) => event.data !== 'skip' })
+    const store = h.store as import('../src/store.js').SyncHistoryStore
+    expect(kept[0]).toBe(store.read('s', first, 1).events[0]!.frame)
+    const live = h.publish('s', { data: 'c' })
+    h.publish('s', { data: 'skip' })
+    await flushTurn()
+    const after = store.read('s', first, 10).events.find((e) => e.id === live)!
+    expect(kept[1]).toBe(after.frame)
+  })
+})
+
+describe('the queue of events that arrive during a read', () => {
+  it('holds exactly maxQueueBytes without overflowing into a second read', async () => {
+    const store = new ManualStore()
+    const h = createHub({ heartbeatInterval: 0, store, maxQueueBytes: 1024, maxEventBytes: 1024 })
+    track(h as unknown as Hub)
+    const first = await h.publish('s', { data: '0' })
+    store.deliver('s')
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: first })
+    await microtasks()
+    // One frame of exactly 1024 bytes: `id: <id>\ndata: <data>\n\n` is 13 bytes around them.
+    await h.publish('s', { data: 'x'.repeat(1024 - 13 - first.length) })
+    store.deliver('s')
+    await flushTurn()
+    store.answer('call')
+    await microtasks()
+    expect(store.reads).toHaveLength(0)
+    expect(events(s)).toHaveLength(1)
+  })
+})
