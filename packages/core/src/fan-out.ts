@@ -114,7 +114,6 @@ export class FanOut<F extends Follower> {
       state.pendingBytes += (events as StoredEvent).frame.length
     }
     if (state.pendingBytes >= FLUSH_BYTES) this.flushStream(state)
-    // Stryker disable next-line ConditionalExpression: an extra setImmediate runs in the same check phase and finds nothing pending
     else if (this.flushTimer === undefined) this.flushTimer = setImmediate(this.flush)
   }
 
