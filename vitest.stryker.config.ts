@@ -26,6 +26,9 @@ export default defineConfig({
       // These check the built packages (dist), which a mutation run does not rebuild.
       'packages/*/test/package.test.ts',
       'packages/core/test/copies.test.ts',
+      'packages/client/test/browser.test.ts',
+      'packages/client/test/size.test.ts',
+      'packages/client/test/cleanup.test.ts',
     ],
     testTimeout: 30_000,
     hookTimeout: 30_000,
