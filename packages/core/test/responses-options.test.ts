@@ -2,6 +2,8 @@
  * The options, ids and handle of responses (responses.ts): what is refused and how, the defaults,
  * and the bookkeeping of running producers. Serving responses is in responses.test.ts.
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createHub, type Hub, RewindError } from '../src/index.js'
 import { DEFAULT_RESPONSE_MAX_LIFETIME, type Responses } from '../src/responses.js'
@@ -88,6 +90,56 @@ describe('response ids', () => {
     const hub = newHub({ store: new ManualStore() })
     const error = await refusal(hub.responses.start(held().producer))
     expect([error.code, error.field]).toEqual(['ERR_INVALID_ARGUMENT', 'store'])
+    expect(error.message).toBe(
+      "this hub's store keeps no responses; use the in-memory store or @rewind/redis",
+    )
+  })
+
+  it('says how to fix a bad producer and a taken id', async () => {
+    const hub = newHub()
+    const notProducer = await refusal(hub.responses.start(42 as never))
+    expect(notProducer.message).toBe(
+      'a response needs an async iterable, or a function (signal) => async iterable',
+    )
+    const { producer, release } = held()
+    await hub.responses.start(producer, { id: 'mine' })
+    const taken = await refusal(hub.responses.start(held().producer, { id: 'mine' }))
+    expect(taken.message).toBe(
+      'a response with id "mine" already exists; give each response its own id (or omit id for a random one)',
+    )
+    release()
+  })
+
+  it('names the lease when the hub is given a bad one', () => {
+    let error: unknown
+    try {
+      newHub({ responses: { lease: 0 } })
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(RewindError)
+    expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'lease' })
+  })
+})
+
+describe('serving a response id', () => {
+  it('answers 404 to a request for an id that could never name a response', async () => {
+    const hub = newHub()
+    const server = createServer((req, res) =>
+      hub.serve(req, res, { response: decodeURIComponent(req.url!.slice(1)) }),
+    )
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      for (const id of ['a b', 'a:b', 'x'.repeat(129)]) {
+        const response = await fetch(`http://127.0.0.1:${port}/${encodeURIComponent(id)}`)
+        expect(response.status, id).toBe(404)
+        expect(await response.json()).toMatchObject({ error: expect.stringContaining('unknown response') })
+      }
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 })
 
