@@ -17,7 +17,7 @@ export default defineConfig({
           ...shared,
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: [...shared.exclude, 'test/torture/**'],
+          exclude: [...shared.exclude, 'test/torture/**', 'test/faults/**'],
         },
       },
       {
@@ -30,6 +30,19 @@ export default defineConfig({
           fileParallelism: false,
           sequence: { groupOrder: 1 },
           testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        // The fault-injection suite stops, kills and freezes Redis servers of its own and bounds how
+        // soon every reader ends: its files run one at a time, after everything else.
+        test: {
+          ...shared,
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
+          testTimeout: 60_000,
           hookTimeout: 60_000,
         },
       },

@@ -34,6 +34,13 @@ const SERVERS = {
     answers: true,
     packages: ['@rewind/fastify', '@rewind/core', 'fastify'],
   },
+  'rewind-fetch': {
+    label: '@rewind/fetch (Hono, Node)',
+    kind: 'rewind',
+    replay: true,
+    answers: true,
+    packages: ['@rewind/fetch', '@rewind/core', 'hono', '@hono/node-server'],
+  },
   'better-sse': {
     label: 'better-sse (Channel)',
     kind: 'peer',
@@ -41,6 +48,12 @@ const SERVERS = {
     packages: ['better-sse', 'express'],
   },
   'fastify-sse': { label: '@fastify/sse', kind: 'peer', replay: true, packages: ['@fastify/sse', 'fastify'] },
+  'hono-sse': {
+    label: 'Hono streamSSE',
+    kind: 'peer',
+    replay: false,
+    packages: ['hono', '@hono/node-server'],
+  },
   'express-raw': {
     label: 'Express + res.write',
     kind: 'peer',
@@ -407,6 +420,9 @@ async function main() {
     'fastify',
     'better-sse',
     '@fastify/sse',
+    '@rewind/fetch',
+    'hono',
+    '@hono/node-server',
     'tinybench',
   ]
   const report = {
@@ -430,7 +446,10 @@ async function main() {
     join(BENCH_DIR, 'results', 'raw', `results-${stamp}.json`),
     `${JSON.stringify(report, null, 2)}\n`,
   )
-  const complete = !options.quick && options.only.length === SCENARIOS.length && options.servers.length === 6
+  const complete =
+    !options.quick &&
+    options.only.length === SCENARIOS.length &&
+    options.servers.length === Object.keys(SERVERS).length
   await writeReport(report, complete, options.out)
   const failed = countFailures(results)
   if (failed > 0) {

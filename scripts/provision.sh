@@ -6,7 +6,8 @@
 #   - redis-server (the Redis tests spawn their own, and restart it in the fault tests),
 #   - a Redis answering on 127.0.0.1:6379 (for REDIS_URL=redis://127.0.0.1:6379),
 #   - PostgreSQL: installed, a cluster created and started on 127.0.0.1:5432, trust auth for TCP
-#     from the loopback only, and a `test` database.
+#     from the loopback only, and a `test` database,
+#   - pgbouncer (the Postgres store's test starts its own, in transaction mode, on a free port).
 # Installing needs root and apt-get (Debian's packages); `apt-get update` runs at most once.
 # It prints one line per thing it could not provision, with the tests that are skipped because of
 # it. With CI set, anything missing fails the run instead (exit 1): CI must not pass by skipping.
@@ -85,7 +86,7 @@ if have redis-server; then
   echo "provision: ok    redis-server at $(command -v redis-server)"
 else
   report_missing 'redis-server' "${install_failed:-apt-get installed no redis-server}" \
-    'the Redis tests (packages/redis/test, test/e2e/cluster.test.ts), unless REDIS_URL is set'
+    'the Redis tests (packages/redis/test, test/e2e/cluster.test.ts, unless REDIS_URL is set; test/faults always)'
 fi
 if ! port_open "$REDIS_PORT" && have redis-server; then
   # No persistence: the tests' data is throwaway.
@@ -148,6 +149,17 @@ else
   fi
   report_missing "PostgreSQL on 127.0.0.1:$PG_PORT" "$pg_why" \
     'the Postgres example tests (examples/todo-postgres/test), unless DATABASE_URL is set'
+fi
+
+# --- PgBouncer ------------------------------------------------------------------------------------
+install_failed=''
+# Debian's package starts no server here (no systemd); the test runs its own on a free port.
+have pgbouncer || install pgbouncer
+if have pgbouncer; then
+  echo "provision: ok    pgbouncer at $(command -v pgbouncer)"
+else
+  report_missing 'pgbouncer' "${install_failed:-apt-get installed no pgbouncer}" \
+    'the Postgres store test through a transaction-mode pooler (packages/postgres/test/pgbouncer.test.ts)'
 fi
 
 if [ "$missing" -gt 0 ] && [ -n "${CI:-}" ]; then

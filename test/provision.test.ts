@@ -60,6 +60,7 @@ function bareMachine(options: { root: boolean }) {
       'case "$*" in',
       `  *install*chromium*) touch ${chromium}; chmod +x ${chromium} ;;`,
       `  *install*nginx*) touch ${bin}/nginx; chmod +x ${bin}/nginx ;;`,
+      `  *install*pgbouncer*) touch ${bin}/pgbouncer; chmod +x ${bin}/pgbouncer ;;`,
       `  *install*redis-server*) printf '#!${BASH}\\necho "redis-server $*" >> ${log}\\n' > ${bin}/redis-server; chmod +x ${bin}/redis-server ;;`,
       '  *install*postgresql*) exit 100 ;;',
       'esac',
@@ -99,7 +100,7 @@ describe('scripts/provision.sh', () => {
       lines.every((line) => line.startsWith('provision: ok ')),
       lines.join('\n'),
     ).toBe(true)
-    expect(lines).toHaveLength(5)
+    expect(lines).toHaveLength(6)
     expect(readFileSync(log, 'utf8')).toBe('')
     const after = existsSync(hba) ? execFileSync('bash', ['-c', `cat ${hba}/*/*/pg_hba.conf`]) : ''
     expect(after.toString()).toBe(before.toString())
@@ -117,7 +118,7 @@ describe('scripts/provision.sh', () => {
     const local = await provision(env)
     expect(local.status, local.stderr).toBe(0)
     const missing = local.lines.filter((line) => line.startsWith('provision: MISSING '))
-    expect(missing, local.lines.join('\n')).toHaveLength(5)
+    expect(missing, local.lines.join('\n')).toHaveLength(6)
     expect(missing[0]).toContain('Chromium')
     expect(missing[0]).toContain('needs root and apt-get')
     expect(missing[0]).toContain('test/e2e/browser.test.ts')
@@ -128,11 +129,13 @@ describe('scripts/provision.sh', () => {
     expect(missing[3]).toContain(`Redis on 127.0.0.1:${env.PROVISION_REDIS_PORT}`)
     expect(missing[4]).toContain(`PostgreSQL on 127.0.0.1:${env.PROVISION_PG_PORT}`)
     expect(missing[4]).toContain('examples/todo-postgres/test')
+    expect(missing[5]).toContain('pgbouncer')
+    expect(missing[5]).toContain('packages/postgres/test/pgbouncer.test.ts')
     expect(machine.calls()).toEqual([])
 
     const ci = await provision({ ...env, CI: 'true' })
     expect(ci.status).toBe(1)
-    expect(ci.lines.at(-1)).toMatch(/CI is set and 5 thing\(s\) could not be provisioned/)
+    expect(ci.lines.at(-1)).toMatch(/CI is set and 6 thing\(s\) could not be provisioned/)
   })
 
   it('installs only what is missing as root, with one apt-get update, and starts Redis on its port', async () => {
@@ -154,6 +157,7 @@ describe('scripts/provision.sh', () => {
       'apt-get install -y -qq --no-install-recommends nginx',
       'apt-get install -y -qq --no-install-recommends redis-server',
       'apt-get install -y -qq --no-install-recommends postgresql postgresql-client',
+      'apt-get install -y -qq --no-install-recommends pgbouncer',
     ])
     // The stand-in redis-server was started on the port asked for, loopback only, without persistence.
     const started = calls.find((call) => call.startsWith('redis-server '))
@@ -163,13 +167,14 @@ describe('scripts/provision.sh', () => {
     expect(lines).toContain(`provision: ok    Chromium at ${machine.chromium}`)
     expect(lines).toContain(`provision: ok    nginx at ${machine.bin}/nginx`)
     expect(lines).toContain(`provision: ok    redis-server at ${machine.bin}/redis-server`)
+    expect(lines).toContain(`provision: ok    pgbouncer at ${machine.bin}/pgbouncer`)
     // It serves nothing, and PostgreSQL failed to install: both are reported, with the reason.
     expect(lines.filter((line) => line.startsWith('provision: MISSING '))).toEqual([
       expect.stringContaining(`a Redis on 127.0.0.1:${redisPort}`),
       expect.stringContaining('apt-get install postgresql postgresql-client failed'),
     ])
 
-    // A second run finds Chromium, nginx and redis-server in place: only the still missing PostgreSQL is retried.
+    // A second run finds Chromium, nginx, redis-server and pgbouncer in place: only the still missing PostgreSQL is retried.
     writeFileSync(machine.log, '')
     await provision(env)
     expect(machine.calls().filter((call) => call.includes(' install '))).toEqual([

@@ -178,11 +178,16 @@ type RunResult =
   | { ok: false; why: string; output: string; file: string; listened?: boolean }
 
 async function runProgram(file: string): Promise<RunResult> {
-  const { REDIS_URL = 'redis://127.0.0.1:6379', NODE_PATH: _, ...env } = process.env
+  const {
+    REDIS_URL = 'redis://127.0.0.1:6379',
+    DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test',
+    NODE_PATH: _,
+    ...env
+  } = process.env
   const child = spawn(process.execPath, ['--import', LISTEN_SHIM, file], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { ...env, REDIS_URL },
+    env: { ...env, REDIS_URL, DATABASE_URL },
   })
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk))

@@ -25,15 +25,20 @@
  * TICKER (`off` starts with the ticker paused), RESPONSE_LEASE (ms a streamed answer's producer holds its
  * lease; the library's default),
  * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
- * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
+ * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them),
+ * or DATABASE_URL (keep it in Postgres instead, shared the same way by every demo process started with
+ * the same DATABASE_URL and DATABASE_SCHEMA, default "rewind_demo").
  *
  *   REDIS_URL=redis://127.0.0.1:6379 PORT=3000 pnpm --filter express-live start
  *   REDIS_URL=redis://127.0.0.1:6379 PORT=3001 pnpm --filter fastify-live start
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres PORT=3000 pnpm --filter express-live start
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres PORT=3001 pnpm --filter fastify-live start
  */
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { RewindError, sse } from '@rewind/express'
+import { createPostgresStore } from '@rewind/postgres'
 import { createRedisStore } from '@rewind/redis'
 import express from 'express'
 import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
@@ -199,7 +204,7 @@ function describeError(error) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const settings = readSettings({ port: 3000 })
   const { port, host, history, ticker, responses } = settings
-  const store = storeFor(settings, createRedisStore)
+  const store = storeFor(settings, { redis: createRedisStore, postgres: createPostgresStore })
   const app = createApp({ history, store, ticker, responses })
   const server = createServer(app)
   server.listen(port, host, () => {

@@ -24,11 +24,14 @@
  * TICKER (`off` starts with the ticker paused), RESPONSE_LEASE (ms a streamed answer's producer holds its
  * lease; the library's default),
  * REDIS_URL (keep the history in Redis: every demo process, Express or Fastify, started with the same
- * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them).
+ * REDIS_URL and REDIS_PREFIX (default "rewind-demo:") shares it, so a client resumes on any of them),
+ * or DATABASE_URL (keep it in Postgres instead, shared the same way by every demo process started with
+ * the same DATABASE_URL and DATABASE_SCHEMA, default "rewind_demo").
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { RewindError, ssePlugin } from '@rewind/fastify'
+import { createPostgresStore } from '@rewind/postgres'
 import { createRedisStore } from '@rewind/redis'
 import Fastify from 'fastify'
 import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
@@ -219,7 +222,12 @@ function describeError(error) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const settings = readSettings({ port: 3001 })
   const { port, host, history, ticker, responses } = settings
-  const fastify = buildApp({ history, ticker, responses, store: storeFor(settings, createRedisStore) })
+  const fastify = buildApp({
+    history,
+    ticker,
+    responses,
+    store: storeFor(settings, { redis: createRedisStore, postgres: createPostgresStore }),
+  })
   await fastify.listen({ port, host })
   // Listening on a host and port (not a pipe), so the address is an AddressInfo.
   const { address, port: actual } = /** @type {import('node:net').AddressInfo} */ (fastify.server.address())

@@ -1,7 +1,9 @@
 /**
  * A TODO list kept live by Postgres and Rewind. An INSERT fires a trigger, the trigger calls
- * pg_notify, the app hears it on LISTEN and publishes an event. A browser that was offline gets the
- * TODOs it missed on reconnect (replay) or, past history, a gap signal on which it refetches the list.
+ * pg_notify, the app hears it on LISTEN and publishes an event. The events' history is kept in the
+ * same database (@rewind/postgres), so it survives a restart of the app. A browser that was offline
+ * gets the TODOs it missed on reconnect (replay) or, past history, a gap signal on which it
+ * refetches the list.
  *
  * Try it:
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres pnpm --filter todo-postgres start
@@ -10,11 +12,13 @@
  *   curl http://127.0.0.1:3002/todos
  *
  * Environment: DATABASE_URL, PORT (3002), HOST (127.0.0.1), HISTORY (events kept, default 1000),
- * TODO_SCHEMA (Postgres schema holding the table, default "public").
+ * TODO_SCHEMA (Postgres schema holding the table, default "public"; the events' history is kept in the
+ * schema "rewind_" + TODO_SCHEMA).
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { sse } from '@rewind/express'
+import { createPostgresStore } from '@rewind/postgres'
 import express from 'express'
 import pg from 'pg'
 
@@ -62,7 +66,7 @@ export async function migrate(pool, schema) {
  * sent while the connection is down are lost, so after reconnecting it publishes a `resync` event
  * and clients refetch the list.
  *
- * @param {{ databaseUrl: string, channel: string, events: import('@rewind/express').SseMiddleware, log: (line: string) => void }} options
+ * @param {{ databaseUrl: string, channel: string, events: import('@rewind/express').SseMiddleware<Promise<string>>, log: (line: string) => void }} options
  */
 function listen({ databaseUrl, channel, events, log }) {
   /** @type {import('pg').Client | undefined} */
@@ -82,13 +86,21 @@ function listen({ databaseUrl, channel, events, log }) {
     })
     client.on('notification', (message) => {
       if (message.channel !== channel || message.payload === undefined) return
-      events.publish(STREAM, { event: 'todo', data: JSON.parse(message.payload) })
+      // The history is in Postgres: an append that fails is reported (a page that missed it refetches
+      // on the next resync or gap).
+      events
+        .publish(STREAM, { event: 'todo', data: JSON.parse(message.payload) })
+        .catch((error) => log(`publish failed: ${error instanceof Error ? error.message : String(error)}`))
     })
     try {
       await client.connect()
       await client.query(`LISTEN ${ident(channel)}`)
       delay = 100
-      if (reconnected) events.publish(STREAM, { event: 'resync', data: '' })
+      if (reconnected) {
+        events
+          .publish(STREAM, { event: 'resync', data: '' })
+          .catch((error) => log(`publish failed: ${error instanceof Error ? error.message : String(error)}`))
+      }
     } catch (error) {
       log(`cannot listen: ${error instanceof Error ? error.message : String(error)}`)
       await client.end().catch(() => {})
@@ -106,7 +118,8 @@ function listen({ databaseUrl, channel, events, log }) {
 }
 
 /**
- * Builds the app. `close()` ends the event streams, the server (if given), the listener and the pool.
+ * Builds the app. `close()` ends the event streams, the server (if given), the listener, the history
+ * store and the pool.
  *
  * @param {{ databaseUrl?: string, schema?: string, history?: number, log?: (line: string) => void }} [options]
  *   the database (DATABASE_URL, else a local Postgres), the schema of the table (TODO_SCHEMA, else
@@ -122,9 +135,15 @@ export async function createTodoApp({
   pool.on('error', (error) => log(`database pool: ${error.message}`))
   const channel = await migrate(pool, schema)
   const table = `${ident(schema)}.todos`
+  // The history lives in Postgres beside the table: a client resumes across restarts of the app.
+  const store = createPostgresStore({
+    connectionString: databaseUrl,
+    schema: `rewind_${schema}`,
+    maxLen: history,
+  })
   // Offline clients within history get the TODOs they missed; past it, the reset policy tells
   // them to refetch the list instead of replaying a partial one.
-  const events = sse({ history: { maxEvents: history }, gapPolicy: 'reset' })
+  const events = sse({ store, gapPolicy: 'reset' })
   const listener = listen({ databaseUrl, channel, events, log })
   await listener.ready
 
@@ -172,6 +191,7 @@ export async function createTodoApp({
     async close(server) {
       await events.close(server === undefined ? {} : { server })
       await listener.stop()
+      await store.close()
       await pool.end()
     },
   }

@@ -242,15 +242,15 @@ export function expectAnswer(events: readonly AnswerEvent[], expected: string[],
   expect(new Set(ids).size).toBe(ids.length)
 }
 
-/** The streamed-answer test of one live demo, started from `entry`. */
-export function answersTest(name: string, entry: URL): void {
+/** The streamed-answer test of one live demo, started from `entry` (with `command`: see `startExample`). */
+export function answersTest(name: string, entry: URL, command?: readonly string[]): void {
   describe(`${name}: streamed answers (/responses)`, () => {
     let app: Awaited<ReturnType<typeof startExample>>
     let base: string
     const sources: EventSource[] = []
 
     beforeAll(async () => {
-      app = await startExample(entry)
+      app = await startExample(entry, {}, command)
       base = app.url
     })
 

@@ -25,11 +25,17 @@ interface RunningExample {
 }
 
 /**
- * Starts `node <entry>` on a free port and resolves with the URL it prints. The background ticker
- * starts paused (TICKER=off), so that the tests see only the events they publish; `env` may override.
+ * Starts `node <entry>` (or `command <entry>`: another runtime) on a free port and resolves with the
+ * URL it prints. The background ticker starts paused (TICKER=off), so that the tests see only the
+ * events they publish; `env` may override.
  */
-export async function startExample(entry: URL, env: Record<string, string> = {}): Promise<RunningExample> {
-  const child = spawn(process.execPath, [fileURLToPath(entry)], {
+export async function startExample(
+  entry: URL,
+  env: Record<string, string> = {},
+  command: readonly string[] = [process.execPath],
+): Promise<RunningExample> {
+  const [program, ...args] = command
+  const child = spawn(program!, [...args, fileURLToPath(entry)], {
     cwd: fileURLToPath(new URL('.', entry)),
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TICKER: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -123,15 +129,15 @@ function expectJsonError(answer: { status: number; type: string; text: string },
   expect(typeof error === 'string' && error.length > 0, answer.text).toBe(true)
 }
 
-/** The smoke test of one live demo, started from `entry`. */
-export function smokeTest(name: string, entry: URL): void {
+/** The smoke test of one live demo, started from `entry` (with `command`: see {@link startExample}). */
+export function smokeTest(name: string, entry: URL, command?: readonly string[]): void {
   describe(`${name}: smoke test of the running app`, () => {
     let app: RunningExample
     let base: string
     const sources: EventSource[] = []
 
     beforeAll(async () => {
-      app = await startExample(entry)
+      app = await startExample(entry, {}, command)
       base = app.url
     })
 

@@ -80,7 +80,9 @@ describe.skipIf(!available)('todo-postgres example', () => {
     await admin.query('SELECT 1')
   })
   afterAll(async () => {
-    await admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`)
+    for (const name of [schema, `rewind_${schema}`]) {
+      await admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(name)} CASCADE`)
+    }
     await admin.end()
   })
 
@@ -127,6 +129,34 @@ describe.skipIf(!available)('todo-postgres example', () => {
       }
     } finally {
       await app.stop()
+    }
+  })
+
+  it('keeps the history in Postgres: a client resumes exactly after the app restarts', async () => {
+    const before = await start()
+    const first = follow(`${before.url}/events`)
+    let lastId: string
+    try {
+      await first.opened
+      await post(before.url, { title: 'before the restart' })
+      await waitFor(() => first.received.length === 1, 'the first todo')
+      lastId = first.received[0]!.id
+      first.source.close()
+      await post(before.url, { title: 'missed while away' })
+      await waitFor(() => before.events.hub.stats().published === 2, 'the notifications')
+    } finally {
+      await before.stop()
+    }
+    const after = await start()
+    const again = follow(`${after.url}/events?lastEventId=${encodeURIComponent(lastId)}`)
+    try {
+      await waitFor(() => again.received.length === 1, 'the missed todo')
+      expect(again.received.map((r) => [r.event, JSON.parse(r.data).title])).toEqual([
+        ['todo', 'missed while away'],
+      ])
+    } finally {
+      again.source.close()
+      await after.stop()
     }
   })
 

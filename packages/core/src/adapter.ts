@@ -15,8 +15,14 @@ export {
 export { type HistoryOptions, MemoryHistory } from './memory-history.js'
 export { EVENT_STREAM_CONTENT_TYPE, responseHeaders } from './response-writer.js'
 export { RESPONSE_STREAM_PREFIX } from './responses.js'
-export type { EventStreamRequest, EventStreamResponse } from './serve.js'
+export {
+  type EventStreamRequest,
+  type EventStreamResponse,
+  UNAVAILABLE_BODY,
+  UNKNOWN_RESPONSE_BODY,
+} from './serve.js'
 export type { SubscriberSink } from './sink.js'
+export { type SinkAnswer, type SinkServeOptions, serveSink } from './sink-serve.js'
 export {
   type AsyncHistoryStore,
   type GapReason,

@@ -47,6 +47,21 @@ import {
 /** What the hub's children (subscribers, iterable streams, serving) may use of it. */
 type Owner = SubscriberOwner & IterableOwner & ServeHost
 
+/** Each hub's {@link ServeHost}, for serving on sinks other than `node:http` responses (see {@link serveHostOf}). */
+const hosts = new WeakMap<object, ServeHost>()
+
+/**
+ * What serving needs of a hub, for an adapter whose responses are not `node:http` ones (a Fetch
+ * `Response` body): see `serveSink`. Kept off the hub's public type, as the hub's children's view is.
+ */
+export function serveHostOf(hub: Hub<string | Promise<string>>): ServeHost {
+  const host = hosts.get(hub)
+  if (host === undefined) {
+    throw new RewindError('ERR_INVALID_ARGUMENT', 'hub must be a hub made by createHub()', { field: 'hub' })
+  }
+  return host
+}
+
 /**
  * Holds named streams, each with a bounded history, and the clients following them.
  * Create one with {@link createHub}.
@@ -110,6 +125,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     )
     this.responses = this.registry
     this.owner = this.makeOwner()
+    hosts.set(this, this.owner)
     this.delivery = {
       deliver: (stream, events) => this.deliver(stream, events),
       reset: (stream) => this.fanOut.reset(stream),

@@ -219,10 +219,12 @@ export function closeConnectionAfterShutdown(
   })
 }
 
-const UNKNOWN_RESPONSE_BODY = JSON.stringify({
+/** The JSON body of a 404 for an unknown response id. */
+export const UNKNOWN_RESPONSE_BODY = JSON.stringify({
   error: 'unknown response: it never existed, or it ended and expired',
 })
-const UNAVAILABLE_BODY = JSON.stringify({ error: 'the store is unavailable; try again' })
+/** The JSON body of a 503 when a response's record could not be read. */
+export const UNAVAILABLE_BODY = JSON.stringify({ error: 'the store is unavailable; try again' })
 
 /**
  * The subscription of a response whose record is being read: it stands for the real one, which it

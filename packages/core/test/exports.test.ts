@@ -62,6 +62,9 @@ const ADAPTER_VALUES = [
   'parseLastEventId',
   'readResumeId',
   'responseHeaders',
+  'serveSink',
+  'UNAVAILABLE_BODY',
+  'UNKNOWN_RESPONSE_BODY',
   'timerDelay',
 ]
 

@@ -65,8 +65,21 @@ export async function redisForTests(suite: string): Promise<RedisServer | undefi
   return spawnForTests(suite)
 }
 
+/** How a spawned server keeps its data. */
+export interface SpawnOptions {
+  /**
+   * Keep the data across a stop (even a SIGKILL): an append-only file synced on every write, in the
+   * server's own temp dir, read back on `start()`. Without it a restarted server is empty.
+   * @defaultValue false
+   */
+  persistent?: boolean
+}
+
 /** A server of this process's own, for tests that stop and start it; `undefined` as above. */
-export async function spawnForTests(suite: string): Promise<SpawnedRedis | undefined> {
+export async function spawnForTests(
+  suite: string,
+  { persistent = false }: SpawnOptions = {},
+): Promise<SpawnedRedis | undefined> {
   const binary = await findRedisServer()
   if (binary === undefined) {
     return unavailable(
@@ -74,7 +87,12 @@ export async function spawnForTests(suite: string): Promise<SpawnedRedis | undef
       'no executable redis-server (REDIS_SERVER_BIN, else PATH); set REDIS_URL to use a running server',
     )
   }
-  const server = new Spawned(binary, await freePort(), await mkdtemp(join(tmpdir(), 'rewind-redis-')))
+  const server = new Spawned(
+    binary,
+    await freePort(),
+    await mkdtemp(join(tmpdir(), 'rewind-redis-')),
+    persistent,
+  )
   try {
     await server.start()
   } catch (error) {
@@ -103,6 +121,7 @@ class Spawned implements SpawnedRedis {
     private readonly binary: string,
     readonly port: number,
     private readonly dir: string,
+    private readonly persistent: boolean,
   ) {
     this.url = `redis://127.0.0.1:${port}`
   }
@@ -122,8 +141,7 @@ class Spawned implements SpawnedRedis {
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'no',
+        ...(this.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
         '--dir',
         this.dir,
         '--daemonize',

@@ -1,0 +1,3 @@
+import { smokeTest } from '../../shared/test/smoke.js'
+
+smokeTest('hono-live', new URL('../index.js', import.meta.url))
