@@ -1,0 +1,268 @@
+/**
+ * How `Responses` follows the clients of a response on its instance (`follow`, `verify`, the timed
+ * check): driven directly, with records whose answers the test sets, so each rule is seen alone.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { ResponseHost } from '../src/response-producer.js'
+import { RESPONSE_STREAM_PREFIX, type ResponseFollower, Responses } from '../src/responses.js'
+import type { NewEvent, ResponseRecords, ResponseState, StoredEvent } from '../src/store.js'
+
+const LEASE = 1000
+
+/** Records whose `get` answers what the test says, counting calls; `end` records its calls. */
+function recordsWith(shared: boolean) {
+  const calls = { get: 0, end: [] as { id: string; onlyIfLapsed: boolean | undefined }[] }
+  let state: ResponseState | undefined = { status: 'active', origin: 'o', endId: undefined }
+  let getError: Error | undefined
+  let pendingGet: ((value: ResponseState | undefined) => void) | undefined
+  let holdGets = false
+  const records: ResponseRecords = {
+    create: () => true,
+    append: () => undefined,
+    get: () => {
+      calls.get++
+      if (getError !== undefined) return Promise.reject(getError)
+      if (holdGets) return new Promise((resolve) => (pendingGet = resolve))
+      return Promise.resolve(state)
+    },
+    end: (id, _stream, _event, _reason, _limits, onlyIfLapsed) => {
+      calls.end.push({ id, onlyIfLapsed })
+      return Promise.resolve({ state: { status: 'failed', origin: 'o', endId: 'e' } })
+    },
+    ...(shared ? { renew: () => Promise.resolve(true) } : {}),
+  }
+  return {
+    records,
+    calls,
+    set(next: ResponseState | undefined) {
+      state = next
+    },
+    failGets(error: Error | undefined) {
+      getError = error
+    },
+    hold(on: boolean) {
+      holdGets = on
+    },
+    release() {
+      pendingGet?.(state)
+    },
+  }
+}
+
+function responsesOver(records: ResponseRecords) {
+  const reported: unknown[] = []
+  const fannedOut: StoredEvent[] = []
+  const host: ResponseHost = {
+    store: { synchronous: false, responses: records } as unknown as ResponseHost['store'],
+    endEvent: 'rewind-end',
+    prepare: (_stream, input): NewEvent => ({
+      event: input.event,
+      data: String(input.data),
+      value: input.data,
+    }),
+    fanOut: (_stream, event) => fannedOut.push(event),
+    pin: () => undefined,
+    unpin: () => {},
+    reportError: (error) => reported.push(error),
+  }
+  return { responses: new Responses(host, { lease: LEASE }), reported, fannedOut }
+}
+
+/** A follower that records how it was ended; `waiting` as the test sets it. */
+function follower(waiting = false) {
+  let resolveDone!: () => void
+  const done = new Promise<void>((resolve) => (resolveDone = resolve))
+  const seen = { ended: [] as string[], frames: [] as string[] }
+  const f: ResponseFollower & { waiting: boolean } = {
+    closed: false,
+    waiting,
+    end(reason) {
+      seen.ended.push(reason)
+      f.closed = true
+    },
+    endWith(frame) {
+      seen.frames.push(Buffer.from(frame).toString())
+      f.closed = true
+    },
+  }
+  return { f, seen, done, leave: () => resolveDone() }
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve))
+const ended = (status: 'done' | 'cancelled' | 'failed'): ResponseState => ({
+  status,
+  origin: 'o',
+  endId: 'e',
+})
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('the clients of a response on this instance', () => {
+  it('are checked every half lease, and no more once the last one has left', async () => {
+    vi.useFakeTimers()
+    const store = recordsWith(true)
+    const { responses } = responsesOver(store.records)
+    const a = follower()
+    responses.follow('r', a.f, a.done)
+    await vi.advanceTimersByTimeAsync(LEASE / 2 - 1)
+    expect(store.calls.get).toBe(0)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(store.calls.get).toBe(1)
+    a.leave()
+    await vi.advanceTimersByTimeAsync(LEASE * 3)
+    expect(store.calls.get).toBe(1)
+  })
+
+  it('share one check for one response, which goes on while any client is left', async () => {
+    vi.useFakeTimers()
+    const store = recordsWith(true)
+    const { responses } = responsesOver(store.records)
+    const a = follower()
+    const b = follower()
+    responses.follow('r', a.f, a.done)
+    responses.follow('r', b.f, b.done)
+    a.leave()
+    await vi.advanceTimersByTimeAsync(LEASE)
+    expect(store.calls.get).toBe(2)
+    b.leave()
+    await vi.advanceTimersByTimeAsync(LEASE)
+    expect(store.calls.get).toBe(2)
+  })
+
+  it('are all ended when the record is gone, so they come back to 404', async () => {
+    const store = recordsWith(false)
+    const { responses } = responsesOver(store.records)
+    const a = follower(true)
+    const b = follower(false)
+    responses.follow('r', a.f, a.done)
+    responses.follow('r', b.f, b.done)
+    store.set(undefined)
+    responses.verify('r')
+    await settle()
+    expect([a.seen.ended, b.seen.ended]).toEqual([['reset'], ['reset']])
+  })
+
+  it('once the response has ended: verify ends the clients that wait live at once, not the others', async () => {
+    const store = recordsWith(false)
+    const { responses } = responsesOver(store.records)
+    const waiting = follower(true)
+    const replaying = follower(false)
+    responses.follow('r', waiting.f, waiting.done)
+    responses.follow('r', replaying.f, replaying.done)
+    store.set(ended('done'))
+    responses.verify('r')
+    await settle()
+    expect(waiting.seen.ended).toEqual(['reset'])
+    expect(replaying.seen.ended).toEqual([])
+  })
+
+  it('once the response has ended: the timed check ends a waiting client only at its second look', async () => {
+    vi.useFakeTimers()
+    const store = recordsWith(false)
+    const { responses } = responsesOver(store.records)
+    const a = follower(true)
+    responses.follow('r', a.f, a.done)
+    store.set(ended('cancelled'))
+    await vi.advanceTimersByTimeAsync(LEASE / 2)
+    expect(a.seen.ended).toEqual([])
+    await vi.advanceTimersByTimeAsync(LEASE / 2)
+    expect(a.seen.ended).toEqual(['reset'])
+  })
+
+  it('counts the looks in a row: one that finds no client waiting starts the count again', async () => {
+    vi.useFakeTimers()
+    const store = recordsWith(false)
+    const { responses } = responsesOver(store.records)
+    const a = follower(true)
+    responses.follow('r', a.f, a.done)
+    store.set(ended('done'))
+    await vi.advanceTimersByTimeAsync(LEASE / 2)
+    a.f.waiting = false
+    await vi.advanceTimersByTimeAsync(LEASE / 2)
+    a.f.waiting = true
+    await vi.advanceTimersByTimeAsync(LEASE / 2)
+    expect(a.seen.ended).toEqual([])
+    store.set({ status: 'active', origin: 'o', endId: undefined })
+    await vi.advanceTimersByTimeAsync(LEASE / 2)
+    store.set(ended('done'))
+    await vi.advanceTimersByTimeAsync(LEASE / 2)
+    expect(a.seen.ended, 'an active record in between starts the count again').toEqual([])
+    await vi.advanceTimersByTimeAsync(LEASE / 2)
+    expect(a.seen.ended).toEqual(['reset'])
+  })
+
+  it('of an active response on a shared store with no producer here: it is ended failed once its lease has lapsed', async () => {
+    const store = recordsWith(true)
+    const { responses } = responsesOver(store.records)
+    const a = follower(true)
+    responses.follow('r', a.f, a.done)
+    responses.verify('r')
+    await settle()
+    expect(store.calls.end).toEqual([{ id: 'r', onlyIfLapsed: true }])
+    expect(a.seen.ended).toEqual([])
+  })
+
+  it('of an active response in memory (no lease): nothing is ended', async () => {
+    const store = recordsWith(false)
+    const { responses } = responsesOver(store.records)
+    const a = follower(true)
+    responses.follow('r', a.f, a.done)
+    responses.verify('r')
+    await settle()
+    expect(store.calls.end).toEqual([])
+    expect(a.seen.ended).toEqual([])
+  })
+
+  it('are not checked twice at once: a slow store gets one read in flight per response', async () => {
+    const store = recordsWith(false)
+    const { responses } = responsesOver(store.records)
+    const a = follower(true)
+    responses.follow('r', a.f, a.done)
+    store.hold(true)
+    responses.verify('r')
+    responses.verify('r')
+    await settle()
+    expect(store.calls.get).toBe(1)
+    store.set(undefined)
+    store.release()
+    await settle()
+    expect(a.seen.ended).toEqual(['reset'])
+    store.hold(false)
+    responses.verify('r')
+    await settle()
+    expect(store.calls.get, 'checked again once the first read is over').toBe(2)
+  })
+
+  it('survive a store that fails the check: it is reported, nobody is ended, and the next check runs', async () => {
+    const store = recordsWith(false)
+    const { responses, reported } = responsesOver(store.records)
+    const a = follower(true)
+    responses.follow('r', a.f, a.done)
+    store.failGets(new Error('down'))
+    responses.verify('r')
+    await settle()
+    expect(reported).toHaveLength(1)
+    expect(a.seen.ended).toEqual([])
+    store.failGets(undefined)
+    store.set(undefined)
+    responses.verify('r')
+    await settle()
+    expect(a.seen.ended).toEqual(['reset'])
+  })
+
+  it('of an unknown response id are not checked, and close() stops every check', async () => {
+    vi.useFakeTimers()
+    const store = recordsWith(false)
+    const { responses } = responsesOver(store.records)
+    responses.verify('nobody')
+    await vi.advanceTimersByTimeAsync(0)
+    expect(store.calls.get).toBe(0)
+    const a = follower()
+    responses.follow('r', a.f, a.done)
+    await responses.close()
+    await vi.advanceTimersByTimeAsync(LEASE * 2)
+    expect(store.calls.get).toBe(0)
+  })
+})
