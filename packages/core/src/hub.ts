@@ -299,7 +299,13 @@ export class Hub<Published extends string | Promise<string> = string> {
     // The client may have left while the application was deciding to subscribe it (an awaited
     // lookup, say); its 'close' has fired already, so nothing else would ever end the subscriber.
     if (sink.destroyed === true) return closedSubscription(stream, 'client')
-    const subscriber = new Subscriber(this.owner, sink, stream, filter, options.gapPolicy, begin, response)
+    const subscriber = new Subscriber(this.owner, sink, {
+      stream,
+      filter,
+      gapPolicy: options.gapPolicy,
+      begin,
+      response,
+    })
     const full = this.fanOut.count(stream) >= this.options.maxSubscribersPerStream
     if (this.refuse(subscriber, full)) return subscriber
     const watching = this.fanOut.add(stream, subscriber)

@@ -546,7 +546,7 @@ describe('a subscriber on its own', () => {
       },
     }
     const s = sink()
-    const subscriber = new Subscriber(owner, s, 's', undefined, undefined)
+    const subscriber = new Subscriber(owner, s, { stream: 's' })
     subscriber.open(undefined, false)
     subscriber.start(ids[0], undefined)
     expect(events(s).map((e) => e.data)).toEqual(['b', 'c'])
