@@ -6,7 +6,7 @@
  */
 import type { CloseReason, Connection, Subscription } from './connection.js'
 import { RewindError } from './errors.js'
-import { EventEncoder } from './event-encoder.js'
+import { EventPreparer } from './event-preparer.js'
 import { FanOut } from './fan-out.js'
 import { Heartbeat } from './heartbeat.js'
 import { Hooks } from './hooks.js'
@@ -19,7 +19,6 @@ import {
   type SubscribeOptions,
 } from './hub-options.js'
 import { type IterableOwner, IterableStream, isAsyncIterable, type StreamItem } from './iterable.js'
-import { type Head, TurnClock } from './response-writer.js'
 import { type HubResponses, Responses } from './responses.js'
 import {
   closedSubscription,
@@ -32,7 +31,7 @@ import {
   type StreamSource,
   serve,
 } from './serve.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import type { HistoryStore, NewEvent, StoreDelivery, StoredEvent } from './store.js'
 import { type ResponseLink, Subscriber, type SubscriberOwner } from './subscriber.js'
 import {
@@ -42,6 +41,7 @@ import {
   optionalFunction,
   timerDelay,
 } from './validation.js'
+import { type Head, TurnClock } from './wire-writer.js'
 
 /** What the hub's children (subscribers, iterable streams, serving) may use of it. */
 type Owner = SubscriberOwner & IterableOwner & ServeHost
@@ -89,7 +89,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     errors: 0,
   }
   private readonly registry: Responses
-  private readonly encoder: EventEncoder
+  private readonly preparer: EventPreparer
   private readonly hooks: Hooks
   private readonly connections = new Set<Connection>()
   private readonly fanOut: FanOut<Subscriber>
@@ -104,7 +104,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     const resolved = resolveHubOptions(options)
     this.options = resolved
     this.store = resolved.store
-    this.encoder = new EventEncoder(resolved.serializer, resolved.maxEventBytes)
+    this.preparer = new EventPreparer(resolved.serializer, resolved.maxEventBytes)
     this.hooks = new Hooks(resolved.hooks, resolved.gapPolicy, this.counters)
     this.fanOut = new FanOut(this.store)
     this.heartbeat = new Heartbeat(resolved.heartbeatInterval, () => {
@@ -114,7 +114,7 @@ export class Hub<Published extends string | Promise<string> = string> {
       {
         store: this.store,
         endEvent: resolved.endEvent,
-        prepare: (stream, input) => this.encoder.encode(stream, input),
+        prepare: (stream, input) => this.preparer.prepare(stream, input),
         fanOut: (stream, event) => this.deliver(stream, event),
         pin: (stream) => this.fanOut.pin(stream),
         unpin: (stream) => this.fanOut.unpin(stream),
@@ -183,7 +183,7 @@ export class Hub<Published extends string | Promise<string> = string> {
    * Throws `ERR_INVALID_STREAM` or `ERR_INVALID_ARGUMENT` for a bad call; a limit or a closed hub
    * ends the sink with a `retry:` hint and returns a closed subscription.
    */
-  subscribe(stream: string, sink: SubscriberSink, options: SubscribeOptions = {}): Subscription {
+  subscribe(stream: string, sink: EventSink, options: SubscribeOptions = {}): Subscription {
     if (isResponseStream(stream)) throw reservedStream(stream)
     return this.follow(stream, sink, options, undefined, undefined)
   }
@@ -193,7 +193,7 @@ export class Hub<Published extends string | Promise<string> = string> {
    * has room; ends the sink when the iterable ends, and calls the iterator's `return()` if the client
    * leaves first. Nothing is kept in history.
    */
-  streamIterable(sink: SubscriberSink, iterable: AsyncIterable<StreamItem>): Subscription {
+  streamIterable(sink: EventSink, iterable: AsyncIterable<StreamItem>): Subscription {
     return this.iterate(sink, iterable, undefined)
   }
 
@@ -288,7 +288,7 @@ export class Hub<Published extends string | Promise<string> = string> {
   /** `subscribe`, with the response head to send when the stream starts (from `serve`). */
   private follow(
     stream: string,
-    sink: SubscriberSink,
+    sink: EventSink,
     options: SubscribeOptions,
     begin: Head | undefined,
     response: ResponseLink | undefined,
@@ -317,7 +317,7 @@ export class Hub<Published extends string | Promise<string> = string> {
   }
 
   private iterate(
-    sink: SubscriberSink,
+    sink: EventSink,
     iterable: AsyncIterable<StreamItem>,
     begin: Head | undefined,
   ): Subscription {
@@ -379,7 +379,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     if (this.closed) {
       throw new RewindError('ERR_CLOSED', 'the hub is closed; create a new hub to publish again')
     }
-    return this.encoder.encode(stream, input)
+    return this.preparer.prepare(stream, input)
   }
 
   private makeOwner(): Owner {
@@ -401,7 +401,7 @@ export class Hub<Published extends string | Promise<string> = string> {
         this.hooks.decideGap(stream, reason, lastEventId, override),
       readHistory: (stream, after, limit) => fanOut.readHistory(stream, after, limit),
       reportError: (error, stream) => this.hooks.reportError(error, stream),
-      serialize: (value) => this.encoder.serialize(value),
+      serialize: (value) => this.preparer.serialize(value),
       follow: (stream, sink, options, begin) => this.follow(stream, sink, options, begin, undefined),
       followResponse: (id, stream, sink, after, begin) => this.followResponse(id, stream, sink, after, begin),
       iterate: (sink, iterable, begin) => this.iterate(sink, iterable, begin),
@@ -413,7 +413,7 @@ export class Hub<Published extends string | Promise<string> = string> {
   private followResponse(
     id: string,
     stream: string,
-    sink: SubscriberSink,
+    sink: EventSink,
     after: string | null | undefined,
     begin: Head,
   ): Subscription {

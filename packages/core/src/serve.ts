@@ -9,11 +9,11 @@ import { RewindError } from './errors.js'
 import type { SubscribeOptions } from './hub-options.js'
 import { isAsyncIterable, type StreamItem } from './iterable.js'
 import { readResumeId } from './last-event-id.js'
-import { directTransport, type Head, responseHeaders } from './response-writer.js'
 import { RESPONSE_STREAM_PREFIX, type ResponsePlan } from './responses.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import type { CloseReason, EventFilter, GapPolicy, Subscription } from './types.js'
 import { assertStreamName } from './validation.js'
+import { directTransport, type Head, responseHeaders } from './wire-writer.js'
 
 /** Serves a response (a stream that ends) by id: see {@link Hub.responses}. */
 export interface ResponseSource {
@@ -45,12 +45,7 @@ export interface ServeHost {
   /** Whether the hub is closed (connections of ended responses are then closed too). */
   readonly closed: boolean
   /** Subscribes `sink` to a hub stream, sending `begin`'s head when the stream starts. */
-  follow(
-    stream: string,
-    sink: SubscriberSink,
-    options: SubscribeOptions,
-    begin: Head | undefined,
-  ): Subscription
+  follow(stream: string, sink: EventSink, options: SubscribeOptions, begin: Head | undefined): Subscription
   /**
    * Subscribes `sink` to the stream of response `id` from `after`, sending `begin`'s head when the
    * stream starts; the subscription ends when the response does, whatever path it takes there.
@@ -58,12 +53,12 @@ export interface ServeHost {
   followResponse(
     id: string,
     stream: string,
-    sink: SubscriberSink,
+    sink: EventSink,
     after: string | null | undefined,
     begin: Head,
   ): Subscription
   /** Streams an async iterable to `sink`, sending `begin`'s head when the stream starts. */
-  iterate(sink: SubscriberSink, iterable: AsyncIterable<StreamItem>, begin: Head | undefined): Subscription
+  iterate(sink: EventSink, iterable: AsyncIterable<StreamItem>, begin: Head | undefined): Subscription
   /** How to answer a request for a response. */
   plan(id: string, resumeId: string | null | undefined): Promise<ResponsePlan>
   reportError(error: unknown, stream: string | undefined): void

@@ -7,8 +7,7 @@ import type { Batch } from './fan-out.js'
 import { encodeEvent, encodeIdOnly } from './frame.js'
 import type { ResumeId } from './last-event-id.js'
 import { encodePage, WRITE_CHUNK_BYTES } from './replay-pages.js'
-import type { Head } from './response-writer.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import {
   type GapReason,
   type HistoryStore,
@@ -18,6 +17,7 @@ import {
   type StoredEvent,
 } from './store.js'
 import type { EventFilter, GapPolicy } from './types.js'
+import type { Head } from './wire-writer.js'
 
 export type { EventFilter, GapPolicy } from './types.js'
 
@@ -140,7 +140,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
    */
   private gapped = false
 
-  constructor(owner: SubscriberOwner, sink: SubscriberSink, options: SubscriberOptions) {
+  constructor(owner: SubscriberOwner, sink: EventSink, options: SubscriberOptions) {
     super(owner, sink, options.stream, options.begin)
     this.stream = options.stream
     this.filter = options.filter
@@ -191,7 +191,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
       this.cursor = last
       if (this.tooSlow()) return
       this.writeShared(batch)
-      this.hub.counters.delivered += events.length
+      this.owner.counters.delivered += events.length
       this.endIfFinished()
       return
     }
@@ -221,14 +221,14 @@ export class Subscriber extends Connection<SubscriberOwner> {
    * started is in its result) and sent after the last page if newer than the cursor.
    */
   private readNext(): void {
-    const store = this.hub.store
+    const store = this.owner.store
     while (!this.closed) {
       if (store.synchronous) {
         if (!this.onRead(store.read(this.stream, this.after, PAGE_SIZE))) return
         continue
       }
       this.openQueue()
-      this.hub
+      this.owner
         .readHistory(this.stream, this.after, PAGE_SIZE)
         .then((result) => {
           if (this.onRead(result)) this.readNext()
@@ -281,24 +281,24 @@ export class Subscriber extends Connection<SubscriberOwner> {
    * with `reset` it is the newest event and the subscriber goes live (returns true: nothing is replayed).
    */
   private signalGap(reason: GapReason, resumeId: string | null, gapPosition: Position): boolean {
-    const hub = this.hub
+    const owner = this.owner
     this.gapped = true
-    const policy = hub.decideGap(this.stream, reason, resumeId, this.gapPolicy)
+    const policy = owner.decideGap(this.stream, reason, resumeId, this.gapPolicy)
     if (policy === 'replay') {
-      this.write(Buffer.from(encodeEvent({ id: gapPosition.id, event: hub.gapEvent, data: reason })))
+      this.write(Buffer.from(encodeEvent({ id: gapPosition.id, event: owner.gapEvent, data: reason })))
       return false
     }
     const signal = (head: Position): void => {
       if (this.closed) return
-      this.write(Buffer.from(encodeEvent({ id: head.id, event: hub.gapEvent, data: reason })))
+      this.write(Buffer.from(encodeEvent({ id: head.id, event: owner.gapEvent, data: reason })))
       this.cursor = head
       this.goLive()
     }
-    const store = hub.store
+    const store = owner.store
     if (store.synchronous) signal(store.read(this.stream, undefined, 0).position)
     else {
       this.openQueue()
-      hub
+      owner
         .readHistory(this.stream, undefined, 0)
         .then((head) => signal(head.position))
         .catch(this.fail)
@@ -343,7 +343,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
     const chunks = encodePage(events)
     for (const chunk of chunks) {
       this.cursor = events[chunk.last]!
-      this.hub.counters.replayed += chunk.count
+      this.owner.counters.replayed += chunk.count
       // As in `replay`, the last write of a page counts too.
       if (this.full(this.writeShared(chunk))) return false
     }
@@ -360,7 +360,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
   }
 
   private writeReplay(chunks: Buffer[], bytes: number): boolean {
-    this.hub.counters.replayed += chunks.length
+    this.owner.counters.replayed += chunks.length
     return this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes))
   }
 
@@ -396,7 +396,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
    * `backlog`): a burst is not a slow client.
    */
   private tooSlow(): boolean {
-    if (this.backlog <= this.hub.maxQueueBytes) return false
+    if (this.backlog <= this.owner.maxQueueBytes) return false
     this.end('slow')
     return true
   }
@@ -404,7 +404,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
   private send(chunk: Buffer, count: number): void {
     if (this.tooSlow()) return
     this.write(chunk)
-    this.hub.counters.delivered += count
+    this.owner.counters.delivered += count
   }
 
   private accepts(filter: EventFilter, event: StoredEvent): boolean {
@@ -417,13 +417,13 @@ export class Subscriber extends Connection<SubscriberOwner> {
   }
 
   private openQueue(): void {
-    this.queue = new ReadQueue(this.hub.maxQueueBytes)
+    this.queue = new ReadQueue(this.owner.maxQueueBytes)
   }
 
   /** Reports a failure of the store or of application code once, and ends this subscriber. */
   private readonly fail = (error: unknown): void => {
     if (this.closed) return
-    this.hub.reportError(error, this.stream)
+    this.owner.reportError(error, this.stream)
     this.end('error')
   }
 }

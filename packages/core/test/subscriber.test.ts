@@ -11,9 +11,9 @@ import {
   type Hub,
   type HubOptions,
 } from '../src/index.js'
-import { TurnClock } from '../src/response-writer.js'
 import type { StoredEvent } from '../src/store.js'
 import { Subscriber, type SubscriberOwner } from '../src/subscriber.js'
+import { TurnClock } from '../src/wire-writer.js'
 import { caught, cleanUpAfterEach, events, gaps, hub, publishAll, sink, track } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, lastEventIdOf } from './helpers/memory-sink.js'

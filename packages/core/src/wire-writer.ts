@@ -7,7 +7,7 @@
 import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { encodeComment } from './frame.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import type { StoredEvent } from './store.js'
 
 /** Content type of an event stream; UTF-8 is the only encoding the spec allows. */
@@ -48,7 +48,7 @@ export interface Transport {
 }
 
 /** The writable side of a transport. */
-export type Output = Pick<SubscriberSink, 'write' | 'writableLength' | 'on' | 'removeListener'>
+export type Output = Pick<EventSink, 'write' | 'writableLength' | 'on' | 'removeListener'>
 
 /**
  * Writes the response head (flushed at once if `flush`, else sent with the first bytes) and says
@@ -126,7 +126,7 @@ export function directTransport(
 
 /**
  * Counts turns of the event loop in which something was written, for every writer of a hub: a
- * writer's bytes of the current turn are not a backlog yet (see {@link ResponseWriter.backlog}).
+ * writer's bytes of the current turn are not a backlog yet (see {@link WireWriter.backlog}).
  */
 export class TurnClock {
   private current = 0
@@ -158,7 +158,7 @@ export class TurnClock {
  * frame), then frames through the transport the head chose, chunk-framed when that is the socket.
  * Knows nothing of why a connection ends; its owner checks that before each write.
  */
-export class ResponseWriter {
+export class WireWriter {
   /** Set by any write; the heartbeat tick only writes to connections that stayed silent. */
   private wrote = false
   /** Pending until the head is due; see {@link Head}. */
@@ -173,7 +173,7 @@ export class ResponseWriter {
   private turnBytes = 0
 
   constructor(
-    private readonly sink: SubscriberSink,
+    private readonly sink: EventSink,
     private readonly clock: TurnClock,
     begin: Head | undefined,
   ) {
