@@ -3,8 +3,9 @@
  * asynchronous store is read once for a crowd resuming from the same id, and never unsafely.
  */
 import { describe, expect, it } from 'vitest'
-import { FanOut, type Follower } from '../src/fan-out.js'
+import { type Batch, FanOut, type Follower } from '../src/fan-out.js'
 import { createHub, createMemoryStore } from '../src/index.js'
+import type { HistoryStore, StoredEvent } from '../src/store.js'
 import { cleanUpAfterEach, events, hub, publishAll, sink } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, MemorySink, parseStream } from './helpers/memory-sink.js'
@@ -58,6 +59,67 @@ describe('reads of an asynchronous store', () => {
     await flushTurn()
     expect(dataOf(early)).toEqual(['b'])
     expect(dataOf(late)).toEqual(['b'])
+    await hub.close()
+  })
+
+  it('are not shared between a fresh or malformed position and an id spelled like one', async () => {
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0 })
+    await hub.publish('s', { data: 'a' })
+    store.deliver('s')
+    // `undefined` (a fresh client) and `null` (a malformed id) are not the ids "undefined" and "null".
+    hub.subscribe('s', new MemorySink())
+    hub.subscribe('s', new MemorySink(), { lastEventId: 'undefined' })
+    hub.subscribe('s', new MemorySink(), { lastEventId: null })
+    hub.subscribe('s', new MemorySink(), { lastEventId: 'null' })
+    await microtasks()
+    expect(store.reads.map((read) => read.after)).toEqual([undefined, 'undefined', null, 'null'])
+    while (store.reads.length > 0) store.answer()
+    await microtasks()
+    await hub.close()
+  })
+
+  it('are forgotten once answered: a later reader of the same position reads afresh', async () => {
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0 })
+    const first = await hub.publish('s', { data: 'a' })
+    store.deliver('s')
+    hub.subscribe('s', new MemorySink(), { lastEventId: first })
+    await microtasks()
+    store.answer()
+    await microtasks()
+    expect(store.reads).toHaveLength(0)
+    // No flush since: only a kept, settled read could be shared now, and none may be.
+    hub.subscribe('s', new MemorySink(), { lastEventId: first })
+    await microtasks()
+    expect(store.reads).toHaveLength(1)
+    store.answer()
+    await microtasks()
+    await hub.close()
+  })
+
+  it('forget an answered read without forgetting a newer read of the same position', async () => {
+    const store = new ManualStore()
+    const hub = createHub({ store, heartbeatInterval: 0 })
+    const first = await hub.publish('s', { data: 'a' })
+    store.deliver('s')
+    hub.subscribe('s', new MemorySink(), { lastEventId: first })
+    await microtasks()
+    await hub.publish('s', { data: 'b' })
+    store.deliver('s')
+    await flushTurn()
+    // After a flush the first read cannot be shared: the second reader starts its own.
+    hub.subscribe('s', new MemorySink(), { lastEventId: first })
+    await microtasks()
+    expect(store.reads).toHaveLength(2)
+    store.answer()
+    await microtasks()
+    // The first read's answer must not drop the second, still shareable, read.
+    hub.subscribe('s', new MemorySink(), { lastEventId: first })
+    await microtasks()
+    expect(store.reads).toHaveLength(1)
+    store.answer()
+    await microtasks()
     await hub.close()
   })
 
@@ -150,6 +212,68 @@ describe('FanOut on its own', () => {
     expect(calls).toEqual(['watch s'])
     fanOut.unpin('s')
     expect(calls).toEqual(['watch s', 'unwatch s'])
+    expect(fanOut.size).toBe(0)
+  })
+
+  /** A stored event whose frame is `bytes` long. */
+  function sized(id: string, bytes: number): StoredEvent {
+    const frame = Buffer.alloc(bytes, 'x')
+    return { id, major: 0, minor: 0, event: undefined, data: '', value: undefined, frame }
+  }
+
+  it('writes a burst at once when it reaches 256 KiB, without waiting for the turn to end', () => {
+    const fanOut = new FanOut(createMemoryStore())
+    const a = follower()
+    fanOut.add('s', a.self)
+    fanOut.deliver('s', sized('1', 128 * 1024))
+    expect(a.got.batches).toEqual([])
+    fanOut.deliver('s', sized('2', 128 * 1024))
+    expect(a.got.batches).toEqual([['1', '2']])
+    fanOut.deliver('s', [sized('3', 100), sized('4', 256 * 1024)])
+    expect(a.got.batches).toEqual([
+      ['1', '2'],
+      ['3', '4'],
+    ])
+  })
+
+  it('hands out a batch of one event as that event frame, and frames a batch as a chunk once', () => {
+    const fanOut = new FanOut(createMemoryStore())
+    const batches: Batch[] = []
+    fanOut.add('s', { deliver: (batch) => batches.push(batch), end: () => {} })
+    const one = sized('1', 10)
+    fanOut.deliver('s', one)
+    fanOut.flush()
+    expect(batches[0]!.all).toBe(one.frame)
+    expect(batches[0]!.framed).toBe(batches[0]!.framed)
+    expect(batches[0]!.framed.toString('latin1')).toBe(`a\r\n${'x'.repeat(10)}\r\n`)
+  })
+
+  it('ignores removes, unpins and resets of a stream nobody follows, and reads it straight from the store', async () => {
+    const store = new ManualStore()
+    const fanOut = new FanOut(store)
+    const a = follower()
+    expect(() => fanOut.remove('none', a.self)).not.toThrow()
+    expect(() => fanOut.unpin('none')).not.toThrow()
+    expect(() => fanOut.reset('none')).not.toThrow()
+    const read = fanOut.readHistory('none', undefined, 0)
+    expect(store.reads).toHaveLength(1)
+    store.answer()
+    expect((await read).events).toEqual([])
+    expect(fanOut.size).toBe(0)
+  })
+
+  it('follows a stream of a store that has no watch or unwatch', () => {
+    const store: HistoryStore = {
+      synchronous: true,
+      append: () => {
+        throw new Error('not used')
+      },
+      read: () => ({ events: [], position: { id: 'e-0', major: 0, minor: 0 }, done: true }),
+    }
+    const fanOut = new FanOut(store)
+    const a = follower()
+    expect(fanOut.add('s', a.self)).toBeUndefined()
+    fanOut.remove('s', a.self)
     expect(fanOut.size).toBe(0)
   })
 

@@ -309,6 +309,24 @@ describe('encodeEvent', () => {
     )
   })
 
+  it('refuses a non-string id or event name from plain JavaScript with ERR_INVALID_FIELD', () => {
+    // Types keep this out of TypeScript; plain JS could otherwise write `event: 42` on the wire.
+    for (const bad of [42, null, { toString: () => 'x' }, ['a']] as unknown as string[]) {
+      const id = expectRewindError(() => encodeEvent({ id: bad, data: 'd' }), 'ERR_INVALID_FIELD', 'id')
+      expect(id.message).toBe(`id must be a string, got ${typeof bad}`)
+      expectRewindError(() => encodeEvent({ event: bad, data: 'd' }), 'ERR_INVALID_FIELD', 'event')
+      expectRewindError(() => encodeIdOnly(bad), 'ERR_INVALID_FIELD', 'id')
+    }
+  })
+
+  it('quotes at most 64 characters of a refused value in the message, which may reach logs', () => {
+    const hostile = `${'a'.repeat(100)}\n`
+    const error = expectRewindError(() => encodeEvent({ id: hostile, data: '' }), 'ERR_INVALID_FIELD', 'id')
+    expect(error.message).toBe(
+      `id must not contain CR, LF or NUL (got ${JSON.stringify('a'.repeat(64))}); remove them or put the value in data`,
+    )
+  })
+
   it('accepts every id and event name free of CR, LF and NUL', () => {
     fc.assert(
       fc.property(fieldValue, (value) => {
@@ -357,6 +375,11 @@ describe('encodeRetry', () => {
     )
   })
 
+  it('says what it got and what it takes', () => {
+    const error = expectRewindError(() => encodeRetry(-5), 'ERR_INVALID_FIELD', 'retry')
+    expect(error.message).toBe('retry must be a non-negative integer of milliseconds, got -5')
+  })
+
   it('refuses negative, fractional, non-finite and unsafe values with ERR_INVALID_FIELD', () => {
     const invalid = fc.oneof(
       fc.integer({ max: -1 }),
@@ -399,6 +422,11 @@ describe('encodeComment', () => {
         expect(lastEventIdOf(frame, 'before')).toBe('before')
       }),
     )
+  })
+
+  it('writes an empty line of a comment as a bare colon, and every other line with one space', () => {
+    expect(encodeComment('a\n\r\nb\r')).toBe(': a\n:\n: b\n:\n\n')
+    expect(encodeComment('keep-alive')).toBe(': keep-alive\n\n')
   })
 
   it('does not end or corrupt an event that follows it', () => {
@@ -468,5 +496,12 @@ describe('serializeData', () => {
     for (const result of [42, undefined, null, {}, Buffer.from('x')]) {
       expectRewindError(() => serializeData({}, () => result as unknown as string), 'ERR_SERIALIZE', 'data')
     }
+  })
+
+  it('says what the serializer returned and how to fix it', () => {
+    const error = expectRewindError(() => serializeData({}, () => 42 as unknown as string), 'ERR_SERIALIZE')
+    expect(error.message).toBe(
+      'event data serialized to number instead of a string; pass a string or a JSON-serializable value',
+    )
   })
 })

@@ -121,6 +121,15 @@ describe('readResumeId', () => {
     expect(readResumeId({}, '/events?other=lastEventId')).toBeUndefined()
   })
 
+  it('reads only what follows the question mark as the query, wherever the path ends', () => {
+    // A stream served at the root: the `?` is the second character.
+    expect(readResumeId({}, '/?lastEventId=a-1')).toBe('a-1')
+    expect(readResumeId({}, '?lastEventId=a-1')).toBe('a-1')
+    // No `?` at all: a path that merely contains the parameter's text is not a query.
+    expect(readResumeId({}, '/x&lastEventId=a-1')).toBeUndefined()
+    expect(readResumeId({}, 'lastEventId=a-1')).toBeUndefined()
+  })
+
   it('reports a repeated or too long query parameter as malformed', () => {
     expect(readResumeId({}, '/events?lastEventId=a-1&lastEventId=a-2')).toBeNull()
     expect(readResumeId({}, `/events?lastEventId=${'a'.repeat(129)}`)).toBeNull()

@@ -32,6 +32,35 @@ describe('encodePage', () => {
     )
   })
 
+  it('combines small frames into writes of at least 64 KiB, all but the last', () => {
+    // One write per frame would also stay under the upper bound above: pin the lower one too.
+    const history = historyOf(Array.from({ length: 300 }, () => 500))
+    const events = history.read(`${history.epoch}-0`, 300).events
+    const chunks = encodePage(events)
+    expect(WRITE_CHUNK_BYTES).toBe(64 * 1024)
+    expect(chunks.length).toBe(Math.ceil(events.reduce((n, e) => n + e.frame.length, 0) / WRITE_CHUNK_BYTES))
+    for (const chunk of chunks.slice(0, -1))
+      expect(chunk.all.length).toBeGreaterThanOrEqual(WRITE_CHUNK_BYTES)
+    expect(chunks.at(-1)!.last).toBe(events.length - 1)
+  })
+
+  it('ends a write as soon as it reaches exactly 64 KiB', () => {
+    // A frame is `id: <epoch>-<seq>\ndata: <data>\n\n`: the epoch has 8 characters, so 23 bytes
+    // around the data of events 1 to 9.
+    const history = historyOf([1000, WRITE_CHUNK_BYTES - 2 * 23 - 1000, 10])
+    const events = history.read(`${history.epoch}-0`, 3).events
+    expect(events[0]!.frame.length + events[1]!.frame.length).toBe(WRITE_CHUNK_BYTES)
+    expect(encodePage(events).map((chunk) => chunk.count)).toEqual([2, 1])
+  })
+
+  it('writes a frame that fills a write on its own as it is, without copying it', () => {
+    const history = historyOf([WRITE_CHUNK_BYTES, 10, WRITE_CHUNK_BYTES])
+    const events = history.read(`${history.epoch}-0`, 3).events
+    const chunks = encodePage(events)
+    expect(chunks.map((chunk) => chunk.count)).toEqual([1, 2])
+    expect(chunks[0]!.all).toBe(events[0]!.frame)
+  })
+
   it('encodes a page once for every reader, and frames each write as an HTTP/1.1 chunk once', () => {
     const history = historyOf(Array.from({ length: 300 }, () => 500))
     const from = `${history.epoch}-10`

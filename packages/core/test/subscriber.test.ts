@@ -14,9 +14,10 @@ import {
 import type { StoredEvent } from '../src/store.js'
 import { Subscriber, type SubscriberOwner } from '../src/subscriber.js'
 import { TurnClock } from '../src/wire-writer.js'
+import { closesAfterEach, listen, rawClient, waitFor } from './helpers/http.js'
 import { caught, cleanUpAfterEach, events, gaps, hub, publishAll, sink, track } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
-import { flushTurn, lastEventIdOf } from './helpers/memory-sink.js'
+import { flushTurn, lastEventIdOf, MemorySink } from './helpers/memory-sink.js'
 
 cleanUpAfterEach()
 
@@ -557,5 +558,348 @@ describe('a subscriber on its own', () => {
     expect(owner.counters.delivered).toBe(1)
     subscriber.close()
     expect(released).toEqual(['end'])
+  })
+})
+
+describe('the selective path (a filter, part of a batch, or events queued during a read)', () => {
+  /** The chunks written that carry events (not the retry hint or the id-only frame). */
+  function eventWrites(s: ReturnType<typeof sink>): Buffer[] {
+    return s.written.filter((chunk) => chunk.includes('\ndata:'))
+  }
+
+  it('writes nothing for a live batch its filter accepts none of, and the batch still reaches the others', async () => {
+    const h = hub()
+    const filtered = sink()
+    h.subscribe('s', filtered, { filter: (event) => event.data === 'keep' })
+    const all = sink()
+    h.subscribe('s', all)
+    publishAll(h, 's', ['a', 'b'])
+    await flushTurn()
+    expect(events(filtered)).toEqual([])
+    expect(events(all).map((e) => e.data)).toEqual(['a', 'b'])
+    const kept = h.publish('s', { data: 'keep' })
+    await flushTurn()
+    expect(events(filtered).map((e) => e.id)).toEqual([kept])
+  })
+
+  it('cuts off a filtered subscriber whose client stops reading once its backlog passes maxQueueBytes', async () => {
+    const onDisconnect = vi.fn()
+    const h = hub({ maxQueueBytes: 1024, maxEventBytes: 512, onDisconnect })
+    const slow = sink({ full: true })
+    const subscription = h.subscribe('s', slow, { filter: () => true })
+    for (let i = 0; i < 5; i++) {
+      h.publish('s', { data: 'x'.repeat(300) })
+      await flushTurn()
+    }
+    expect(await subscription.done).toBe('slow')
+    expect(slow.destroyed).toBe(true)
+    expect(onDisconnect).toHaveBeenCalledWith({ stream: 's', reason: 'slow' })
+  })
+
+  it('pauses a filtered replay of more than 64 KiB on a full socket, with a bounded buffer, then finishes it', async () => {
+    const h = hub({ history: { maxEvents: 100 } })
+    const big = 'x'.repeat(50_000)
+    const ids = Array.from({ length: 40 }, (_, i) => h.publish('s', { data: `${i}:${big}` }))
+    const s = sink({ full: true })
+    h.subscribe('s', s, { lastEventId: null, filter: () => true })
+    expect(events(s).length).toBeLessThan(ids.length)
+    expect(s.writableLength).toBeLessThan(256 * 1024 + 64 * 1024 + 50_100)
+    for (let i = 0; i < 40 && events(s).length < ids.length; i++) {
+      s.drain()
+      await flushTurn()
+    }
+    expect(events(s).map((e) => e.id)).toEqual(ids)
+  })
+
+  it('combines a filtered replay into writes of 64 KiB, cut as soon as a write reaches it', () => {
+    const h = hub({ history: { maxEvents: 1000 } })
+    // A frame is `id: <id>\ndata: <data>\n\n`: 13 bytes around the id and the data.
+    const first = h.publish('s', { data: 'x'.repeat(1000) })
+    const secondId = `${first.slice(0, -1)}2`
+    const second = h.publish('s', {
+      data: 'y'.repeat(64 * 1024 - (13 + first.length + 1000) - 13 - secondId.length),
+    })
+    expect(second).toBe(secondId)
+    h.publish('s', { data: 'z' })
+    // All in one page of history (256 events): each page ends with its own, shorter, write.
+    for (let i = 0; i < 200; i++) h.publish('s', { data: 'w'.repeat(500) })
+    const s = sink()
+    // Resumes from before the first event (no gap signal, which is written on its own).
+    h.subscribe('s', s, { lastEventId: `${first.slice(0, -1)}0`, filter: () => true })
+    const writes = eventWrites(s)
+    // The first two frames make exactly 64 KiB: that write ends there.
+    expect(writes[0]!.length).toBe(64 * 1024)
+    expect(events(s)).toHaveLength(203)
+    // Then ~105 KB of small frames in writes of at least 64 KiB, not one write per event.
+    expect(writes.length).toBe(3)
+    for (const write of writes.slice(0, -1)) expect(write.length).toBeGreaterThanOrEqual(64 * 1024)
+  })
+
+  it('does not wait for a drain until 256 KiB is buffered for a replaying client', () => {
+    const h = hub({ history: { maxEvents: 2000 } })
+    for (let i = 0; i < 2000; i++) h.publish('s', { data: `${i}:${'x'.repeat(500)}` })
+    const s = sink({ full: true })
+    h.subscribe('s', s, { lastEventId: null })
+    // A socket buffer fills at 16 KiB: pausing at the first false write would cost a round trip per chunk.
+    expect(s.writableLength).toBeGreaterThanOrEqual(256 * 1024)
+    expect(s.writableLength).toBeLessThan(256 * 1024 + 64 * 1024 + 1024)
+    expect(events(s).length).toBeLessThan(2000)
+  })
+
+  it('counts the events a filtered subscriber is sent as replayed and delivered, and no others', async () => {
+    const h = hub()
+    publishAll(h, 's', ['a', 'skip', 'b'])
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: null, filter: (event) => event.data !== 'skip' })
+    expect(h.stats()).toMatchObject({ replayed: 2, delivered: 0 })
+    publishAll(h, 's', ['c', 'skip', 'd', 'e'])
+    await flushTurn()
+    expect(h.stats()).toMatchObject({ replayed: 2, delivered: 3 })
+    expect(events(s).map((e) => e.data)).toEqual(['a', 'b', 'c', 'd', 'e'])
+  })
+
+  it('sends the events queued during a read after it, without reading history again', async () => {
+    const store = new ManualStore()
+    const h = createHub({ heartbeatInterval: 0, store })
+    track(h as unknown as Hub)
+    const first = await h.publish('s', { data: '0' })
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: first })
+    await microtasks()
+    expect(store.reads).toHaveLength(1)
+    // Delivered while the read is in flight: queued, and well under maxQueueBytes.
+    await h.publish('s', { data: '1' })
+    store.deliver('s')
+    await flushTurn()
+    store.answer('call')
+    await microtasks()
+    expect(store.reads).toHaveLength(0)
+    expect(events(s).map((e) => e.data)).toEqual(['1'])
+  })
+
+  it('reports a store failure that comes after the client has left to nobody', async () => {
+    const onError = vi.fn()
+    let fail: (error: Error) => void = () => {}
+    const store = new ManualStore()
+    store.read = () => new Promise((_, reject) => (fail = reject))
+    const h = createHub({ heartbeatInterval: 0, store, onError })
+    track(h as unknown as Hub)
+    const s = sink()
+    const subscription = h.subscribe('s', s, { lastEventId: null })
+    await microtasks()
+    s.disconnect()
+    expect(await subscription.done).toBe('client')
+    fail(new Error('store down'))
+    await microtasks()
+    expect(onError).not.toHaveBeenCalled()
+  })
+})
+
+describe("a response's subscriber", () => {
+  const { cleanups, hubFor } = closesAfterEach()
+
+  it('closes with reason end once it has sent the terminal event', async () => {
+    const onDisconnect = vi.fn()
+    const h = hubFor({ heartbeatInterval: 0, onDisconnect })
+    const server = await listen((req, res) => h.serve(req, res, { response: 'r1' }))
+    cleanups.push(() => server.close())
+    const { done } = await h.responses.start(
+      async function* () {
+        yield 'a'
+      },
+      { id: 'r1' },
+    )
+    expect(await done).toBe('done')
+    const client = rawClient(server.port, '/')
+    cleanups.push(() => client.close())
+    await client.until(() => client.events.length === 2)
+    expect(client.events.map((e) => e.data)).toEqual(['a', 'done'])
+    // `end` is API: what Subscription.done resolves to and what onDisconnect is told.
+    await waitFor(() => onDisconnect.mock.calls.length > 0, 5000)
+    expect(onDisconnect).toHaveBeenCalledWith(expect.objectContaining({ reason: 'end' }))
+  })
+})
+
+describe('shared buffers and the queue limit', () => {
+  /** A sink that keeps the very buffers it is handed, to tell a shared buffer from a copy. */
+  class KeepingSink extends MemorySink {
+    readonly handed: Uint8Array[] = []
+    override write(chunk: Uint8Array): boolean {
+      this.handed.push(chunk)
+      return super.write(chunk)
+    }
+  }
+
+  it('hands every unfiltered subscriber the same buffer for a live batch and for a replayed page', async () => {
+    const h = hub({ retry: null })
+    const first = h.publish('s', { data: 'a' })
+    publishAll(h, 's', ['b', 'b2'])
+    const a = new KeepingSink()
+    const b = new KeepingSink()
+    h.subscribe('s', a, { lastEventId: first })
+    h.subscribe('s', b, { lastEventId: first })
+    // The replayed page (events after `first`): one write, the same object for both.
+    expect(a.handed).toHaveLength(1)
+    expect(b.handed[0]).toBe(a.handed[0])
+    publishAll(h, 's', ['c', 'd'])
+    await flushTurn()
+    expect(a.handed).toHaveLength(2)
+    expect(b.handed[1]).toBe(a.handed[1])
+    expect(events(a).map((e) => e.data)).toEqual(['b', 'b2', 'c', 'd'])
+  })
+
+  it('keeps a client whose backlog is exactly maxQueueBytes, and cuts it off past that', async () => {
+    const h = hub({ retry: null, maxQueueBytes: 1024, maxEventBytes: 1024 })
+    const first = h.publish('s', { data: 'first' })
+    const s = sink({ full: true })
+    const subscription = h.subscribe('s', s, { lastEventId: first })
+    expect(s.writableLength).toBe(0)
+    // A frame is `id: <id>\ndata: <data>\n\n`: 13 bytes around the id and the data.
+    const secondId = `${first.slice(0, -1)}2`
+    h.publish('s', { data: 'x'.repeat(1024 - 13 - secondId.length) })
+    await flushTurn()
+    expect(s.writableLength).toBe(1024)
+    h.publish('s', { data: 'y' })
+    await flushTurn()
+    expect(subscription.closed).toBe(false)
+    h.publish('s', { data: 'z' })
+    await flushTurn()
+    expect(await subscription.done).toBe('slow')
+  })
+})
+
+describe('what a subscriber does after it has ended or been cut', () => {
+  it('stops calling a filter that threw, in replay and live', async () => {
+    const h = hub({ onError: () => {} })
+    publishAll(h, 's', ['a', 'boom', 'c', 'd'])
+    let replayCalls = 0
+    const replaying = sink()
+    h.subscribe('s', replaying, {
+      lastEventId: null,
+      filter: (event) => {
+        replayCalls++
+        if (event.data === 'boom') throw new Error('filter broke')
+        return true
+      },
+    })
+    expect(replayCalls).toBe(2)
+    let liveCalls = 0
+    const live = sink()
+    h.subscribe('s', live, {
+      filter: (event) => {
+        liveCalls++
+        if (event.data === 'boom') throw new Error('filter broke')
+        return true
+      },
+    })
+    publishAll(h, 's', ['a', 'boom', 'c', 'd'])
+    await flushTurn()
+    expect(liveCalls).toBe(2)
+    expect(h.stats().delivered).toBe(0)
+  })
+
+  it('counts as delivered only what it wrote before it was cut as slow', async () => {
+    const h = hub({ maxQueueBytes: 1024, maxEventBytes: 512 })
+    const slow = sink({ full: true })
+    const subscription = h.subscribe('s', slow)
+    for (let i = 0; i < 5; i++) {
+      h.publish('s', { data: 'x'.repeat(300) })
+      await flushTurn()
+    }
+    expect(await subscription.done).toBe('slow')
+    expect(h.stats().delivered).toBe(events(slow).length)
+    expect(events(slow).length).toBeLessThan(5)
+  })
+
+  it('neither signals nor counts a gap for a client that left while its read was in flight', async () => {
+    const onGap = vi.fn()
+    const store = new ManualStore()
+    const h = createHub({ heartbeatInterval: 0, store, onGap })
+    track(h as unknown as Hub)
+    await h.publish('s', { data: 'a' })
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: 'not-an-id-of-this-stream' })
+    await microtasks()
+    s.disconnect()
+    store.answer()
+    await microtasks()
+    expect(onGap).not.toHaveBeenCalled()
+    expect(h.stats().gaps).toBe(0)
+  })
+})
+
+describe('the edges of a filtered replay', () => {
+  it('never writes an empty chunk for a page whose events the filter all skips', () => {
+    const h = hub()
+    publishAll(h, 's', ['a', 'b', 'c'])
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: null, filter: () => false })
+    // An empty write would be an empty HTTP chunk, which ends a chunked body.
+    expect(s.written.filter((chunk) => chunk.length === 0)).toEqual([])
+    expect(events(s)).toEqual([])
+  })
+
+  it('pauses when the last write of a page fills the buffer, not only in the middle of one', () => {
+    // Pages of 256 small events make one write each, under 64 KiB: only the end-of-page write
+    // can reach the replay buffer.
+    const h = hub({ history: { maxEvents: 4000 } })
+    for (let i = 0; i < 4000; i++) h.publish('s', { data: `${i}:${'x'.repeat(150)}` })
+    const s = sink({ full: true })
+    h.subscribe('s', s, { lastEventId: null, filter: () => true })
+    expect(events(s).length).toBeLessThan(4000)
+    expect(s.writableLength).toBeLessThan(256 * 1024 + 64 * 1024)
+  })
+
+  it('pauses once exactly 256 KiB is buffered', () => {
+    const h = hub({ retry: null, history: { maxEvents: 100 } })
+    const first = h.publish('s', { data: 'first' })
+    // Frames of exactly 64 KiB: `id: <id>\ndata: <data>\n\n` is 13 bytes around the id and the data.
+    for (let i = 2; i <= 7; i++) h.publish('s', { data: 'x'.repeat(64 * 1024 - 13 - first.length) })
+    const s = sink({ full: true })
+    h.subscribe('s', s, { lastEventId: first })
+    expect(s.writableLength).toBe(256 * 1024)
+    expect(events(s)).toHaveLength(4)
+  })
+
+  it('writes a lone accepted frame as stored, in replay and live, without copying it', async () => {
+    const h = hub({ retry: null })
+    const first = h.publish('s', { data: 'a' })
+    h.publish('s', { data: 'b' })
+    const kept: Uint8Array[] = []
+    const s = new (class extends MemorySink {
+      override write(chunk: Uint8Array): boolean {
+        kept.push(chunk)
+        return super.write(chunk)
+      }
+    })()
+    h.subscribe('s', s, { lastEventId: first, filter: (event) => event.data !== 'skip' })
+    const store = h.store as import('../src/store.js').SyncHistoryStore
+    expect(kept[0]).toBe(store.read('s', first, 1).events[0]!.frame)
+    const live = h.publish('s', { data: 'c' })
+    h.publish('s', { data: 'skip' })
+    await flushTurn()
+    const after = store.read('s', first, 10).events.find((e) => e.id === live)!
+    expect(kept[1]).toBe(after.frame)
+  })
+})
+
+describe('the queue of events that arrive during a read', () => {
+  it('holds exactly maxQueueBytes without overflowing into a second read', async () => {
+    const store = new ManualStore()
+    const h = createHub({ heartbeatInterval: 0, store, maxQueueBytes: 1024, maxEventBytes: 1024 })
+    track(h as unknown as Hub)
+    const first = await h.publish('s', { data: '0' })
+    store.deliver('s')
+    const s = sink()
+    h.subscribe('s', s, { lastEventId: first })
+    await microtasks()
+    // One frame of exactly 1024 bytes: `id: <id>\ndata: <data>\n\n` is 13 bytes around them.
+    await h.publish('s', { data: 'x'.repeat(1024 - 13 - first.length) })
+    store.deliver('s')
+    await flushTurn()
+    store.answer('call')
+    await microtasks()
+    expect(store.reads).toHaveLength(0)
+    expect(events(s)).toHaveLength(1)
   })
 })
