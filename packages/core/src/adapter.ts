@@ -42,4 +42,4 @@ export {
 } from './store.js'
 export { storeErrorReport } from './throttle-errors.js'
 export { describeValue, positiveInteger, timerDelay } from './validation.js'
-export { EVENT_STREAM_CONTENT_TYPE, responseHeaders } from './wire-writer.js'
+export { EVENT_STREAM_CONTENT_TYPE, eventStreamHeaders } from './wire-writer.js'

@@ -6,7 +6,7 @@
 import { encodeRetry } from './frame.js'
 import type { EventSink } from './sink.js'
 import type { CloseReason, Subscription } from './types.js'
-import { type Head, type SharedFrames, type TurnClock, WireWriter } from './wire-writer.js'
+import { type SharedFrames, type StartStream, type TurnClock, WireWriter } from './wire-writer.js'
 
 export type { CloseReason, Subscription } from './types.js'
 
@@ -33,9 +33,9 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
     protected readonly owner: Owner,
     readonly sink: EventSink,
     readonly stream: string | undefined,
-    begin?: Head,
+    start?: StartStream,
   ) {
-    this.writer = new WireWriter(sink, owner.clock, begin)
+    this.writer = new WireWriter(sink, owner.clock, start)
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
     })

@@ -41,7 +41,7 @@ import {
   optionalFunction,
   timerDelay,
 } from './validation.js'
-import { type Head, TurnClock } from './wire-writer.js'
+import { type StartStream, TurnClock } from './wire-writer.js'
 
 /** What the hub's children (subscribers, iterable streams, serving) may use of it. */
 type Owner = SubscriberOwner & IterableOwner & ServeHost
@@ -290,7 +290,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     stream: string,
     sink: EventSink,
     options: SubscribeOptions,
-    begin: Head | undefined,
+    start: StartStream | undefined,
     response: ResponseLink | undefined,
   ): Subscription {
     assertStreamName(stream)
@@ -303,7 +303,7 @@ export class Hub<Published extends string | Promise<string> = string> {
       stream,
       filter,
       gapPolicy: options.gapPolicy,
-      begin,
+      start,
       response,
     })
     const full = this.fanOut.count(stream) >= this.options.maxSubscribersPerStream
@@ -319,7 +319,7 @@ export class Hub<Published extends string | Promise<string> = string> {
   private iterate(
     sink: EventSink,
     iterable: AsyncIterable<StreamItem>,
-    begin: Head | undefined,
+    start: StartStream | undefined,
   ): Subscription {
     if (!isAsyncIterable(iterable)) {
       throw new RewindError(
@@ -329,7 +329,7 @@ export class Hub<Published extends string | Promise<string> = string> {
       )
     }
     if (sink.destroyed === true) return closedSubscription(undefined, 'client')
-    const connection = new IterableStream(this.owner, sink, iterable, begin)
+    const connection = new IterableStream(this.owner, sink, iterable, start)
     if (this.refuse(connection, false)) return connection
     this.open(connection, false)
     void connection.run()
@@ -402,9 +402,9 @@ export class Hub<Published extends string | Promise<string> = string> {
       readHistory: (stream, after, limit) => fanOut.readHistory(stream, after, limit),
       reportError: (error, stream) => this.hooks.reportError(error, stream),
       serialize: (value) => this.preparer.serialize(value),
-      follow: (stream, sink, options, begin) => this.follow(stream, sink, options, begin, undefined),
-      followResponse: (id, stream, sink, after, begin) => this.followResponse(id, stream, sink, after, begin),
-      iterate: (sink, iterable, begin) => this.iterate(sink, iterable, begin),
+      follow: (stream, sink, options, start) => this.follow(stream, sink, options, start, undefined),
+      followResponse: (id, stream, sink, after, start) => this.followResponse(id, stream, sink, after, start),
+      iterate: (sink, iterable, start) => this.iterate(sink, iterable, start),
       plan: (id, resumeId) => registry.plan(id, resumeId),
     }
   }
@@ -415,11 +415,11 @@ export class Hub<Published extends string | Promise<string> = string> {
     stream: string,
     sink: EventSink,
     after: string | null | undefined,
-    begin: Head,
+    start: StartStream,
   ): Subscription {
     const registry = this.registry
     const link: ResponseLink = { endEvent: this.options.endEvent, verify: () => registry.verify(id) }
-    const subscription = this.follow(stream, sink, { lastEventId: after }, begin, link)
+    const subscription = this.follow(stream, sink, { lastEventId: after }, start, link)
     if (subscription instanceof Subscriber && !subscription.closed) {
       registry.follow(id, subscription, subscription.done)
     }

@@ -6,7 +6,7 @@ import { Connection, type ConnectionOwner } from './connection.js'
 import { RewindError } from './errors.js'
 import { encodeEvent, encodeRetry } from './frame.js'
 import type { EventSink } from './sink.js'
-import type { Head } from './wire-writer.js'
+import type { StartStream } from './wire-writer.js'
 
 /** What an iterable stream needs from the hub that owns it (see `ConnectionOwner`). */
 export interface IterableOwner extends ConnectionOwner {
@@ -39,8 +39,13 @@ export class IterableStream extends Connection<IterableOwner> {
   private readonly iterator: AsyncIterator<StreamItem>
   private finished = false
 
-  constructor(owner: IterableOwner, sink: EventSink, iterable: AsyncIterable<StreamItem>, begin?: Head) {
-    super(owner, sink, undefined, begin)
+  constructor(
+    owner: IterableOwner,
+    sink: EventSink,
+    iterable: AsyncIterable<StreamItem>,
+    start?: StartStream,
+  ) {
+    super(owner, sink, undefined, start)
     this.iterator = iterable[Symbol.asyncIterator]()
   }
 

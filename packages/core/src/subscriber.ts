@@ -17,7 +17,7 @@ import {
   type StoredEvent,
 } from './store.js'
 import type { EventFilter, GapPolicy } from './types.js'
-import type { Head } from './wire-writer.js'
+import type { StartStream } from './wire-writer.js'
 
 export type { EventFilter, GapPolicy } from './types.js'
 
@@ -71,8 +71,8 @@ export interface SubscriberOptions {
   readonly filter?: EventFilter | undefined
   /** Overrides the hub's gap policy for this subscriber. */
   readonly gapPolicy?: GapPolicy | undefined
-  /** Sends the response head when the stream starts (see {@link Head}). */
-  readonly begin?: Head | undefined
+  /** Sends the response head when the stream starts (see {@link StartStream}). */
+  readonly start?: StartStream | undefined
   /** For a response: its terminal event, and who checks its record. */
   readonly response?: ResponseLink | undefined
 }
@@ -141,7 +141,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
   private gapped = false
 
   constructor(owner: SubscriberOwner, sink: EventSink, options: SubscriberOptions) {
-    super(owner, sink, options.stream, options.begin)
+    super(owner, sink, options.stream, options.start)
     this.stream = options.stream
     this.filter = options.filter
     this.gapPolicy = options.gapPolicy

@@ -13,27 +13,25 @@ import type { StoredEvent } from './store.js'
 /** Content type of an event stream; UTF-8 is the only encoding the spec allows. */
 export const EVENT_STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8'
 
-const COMMON_HEADERS = {
+// No `Connection` header: on HTTP/1.x Node sends `keep-alive` itself exactly when it will keep the
+// connection open, and `close` when the request asked to close (RFC 9112 section 9.6), when an
+// HTTP/1.0 response is delimited by closing, or when `maxRequestsPerSocket` is used up. Forcing
+// `keep-alive` would contradict all three. On HTTP/2 connection-specific headers are forbidden
+// (Safari drops streams that carry them).
+const HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-type': EVENT_STREAM_CONTENT_TYPE,
   // No cache may keep or replay the stream, and no proxy or compression middleware may transform
   // (and so buffer) it: `no-transform` is what `compression` and most proxies honour.
   'cache-control': 'no-cache, no-store, no-transform',
   // nginx buffers proxied responses unless told otherwise.
   'x-accel-buffering': 'no',
-} as const
-
-// No `Connection` header: on HTTP/1.x Node sends `keep-alive` itself exactly when it will keep the
-// connection open, and `close` when the request asked to close (RFC 9112 section 9.6), when an
-// HTTP/1.0 response is delimited by closing, or when `maxRequestsPerSocket` is used up. Forcing
-// `keep-alive` would contradict all three. On HTTP/2 connection-specific headers are forbidden
-// (Safari drops streams that carry them).
-const HEADERS = Object.freeze({ ...COMMON_HEADERS })
+})
 
 /**
- * The headers of an event-stream response, the same on every HTTP version; `Connection` is left to
- * Node, which sends `keep-alive` on HTTP/1.x whenever it keeps the connection open.
+ * The headers of an event stream, the same on every HTTP version; `Connection` is left to Node,
+ * which sends `keep-alive` on HTTP/1.x whenever it keeps the connection open.
  */
-export function responseHeaders(_http2: boolean): Readonly<Record<string, string>> {
+export function eventStreamHeaders(): Readonly<Record<string, string>> {
   return HEADERS
 }
 
@@ -54,7 +52,7 @@ export type Output = Pick<EventSink, 'write' | 'writableLength' | 'on' | 'remove
  * Writes the response head (flushed at once if `flush`, else sent with the first bytes) and says
  * where later bytes may go. Given by HTTP serving; a plain sink has none.
  */
-export type Head = (flush: boolean) => Transport | undefined
+export type StartStream = (flush: boolean) => Transport | undefined
 
 /**
  * Frames shared by several writers (one fan-out flush, one write of a replayed page): the bytes, and
@@ -161,8 +159,8 @@ export class TurnClock {
 export class WireWriter {
   /** Set by any write; the heartbeat tick only writes to connections that stayed silent. */
   private wrote = false
-  /** Pending until the head is due; see {@link Head}. */
-  private begin: Head | undefined
+  /** Pending until the head is due; see {@link StartStream}. */
+  private start: StartStream | undefined
   /** Written right after the head: the opening `retry:` hint. */
   private preamble: Uint8Array | undefined
   private headPending = true
@@ -175,9 +173,9 @@ export class WireWriter {
   constructor(
     private readonly sink: EventSink,
     private readonly clock: TurnClock,
-    begin: Head | undefined,
+    start: StartStream | undefined,
   ) {
-    this.begin = begin
+    this.start = start
     this.out = sink
   }
 
@@ -279,13 +277,13 @@ export class WireWriter {
    */
   private sendHead(first?: Uint8Array): boolean {
     this.headPending = false
-    const begin = this.begin
-    this.begin = undefined
+    const start = this.start
+    this.start = undefined
     const preamble = this.preamble
     this.preamble = undefined
     const opening =
       preamble === undefined ? first : first === undefined ? preamble : Buffer.concat([preamble, first])
-    const transport = begin?.(opening === undefined)
+    const transport = start?.(opening === undefined)
     const ok = opening === undefined ? true : this.sink.write(opening)
     if (transport !== undefined) {
       this.out = transport.out
