@@ -184,11 +184,6 @@ export class WireWriter {
     return this.out
   }
 
-  /** Whether the head has not been sent yet. */
-  get pending(): boolean {
-    return this.headPending
-  }
-
   /** Bytes written and not yet handed to the operating system. */
   get queuedBytes(): number {
     return this.out.writableLength
