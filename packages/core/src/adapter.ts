@@ -14,7 +14,6 @@ export {
   readResumeId,
 } from './last-event-id.js'
 export { type HistoryOptions, MemoryHistory } from './memory-history.js'
-export { EVENT_STREAM_CONTENT_TYPE, responseHeaders } from './response-writer.js'
 export { RESPONSE_STREAM_PREFIX } from './responses.js'
 export {
   type EventStreamRequest,
@@ -22,7 +21,7 @@ export {
   UNAVAILABLE_BODY,
   UNKNOWN_RESPONSE_BODY,
 } from './serve.js'
-export type { SubscriberSink } from './sink.js'
+export type { EventSink, SubscriberSink } from './sink.js'
 export { type SinkAnswer, type SinkServeOptions, serveSink } from './sink-serve.js'
 export {
   type AsyncHistoryStore,
@@ -43,3 +42,4 @@ export {
 } from './store.js'
 export { storeErrorReport } from './throttle-errors.js'
 export { describeValue, positiveInteger, timerDelay } from './validation.js'
+export { EVENT_STREAM_CONTENT_TYPE, eventStreamHeaders } from './wire-writer.js'

@@ -1,12 +1,12 @@
 /**
  * What every open event stream shares, whether it follows a hub stream or an async iterable:
  * heartbeats, bounded writes, and one way to close with a reason. The bytes themselves are the
- * {@link ResponseWriter}'s; a connection decides whether it may still write.
+ * {@link WireWriter}'s; a connection decides whether it may still write.
  */
 import { encodeRetry } from './frame.js'
-import { type Head, ResponseWriter, type SharedFrames, type TurnClock } from './response-writer.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import type { CloseReason, Subscription } from './types.js'
+import { type SharedFrames, type StartStream, type TurnClock, WireWriter } from './wire-writer.js'
 
 export type { CloseReason, Subscription } from './types.js'
 
@@ -16,7 +16,7 @@ export type { CloseReason, Subscription } from './types.js'
  * connection.ts, never the reverse) and keeps them off the hub's public type.
  */
 export interface ConnectionOwner {
-  /** Counts turns of the event loop in which something was written (see `ResponseWriter.backlog`). */
+  /** Counts turns of the event loop in which something was written (see `WireWriter.backlog`). */
   readonly clock: TurnClock
   /** Called by a connection when it ends. */
   release(connection: Connection, reason: CloseReason): void
@@ -27,15 +27,15 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
   readonly done: Promise<CloseReason>
   private resolveDone!: (reason: CloseReason) => void
   private drainWaiter: (() => void) | undefined
-  private readonly writer: ResponseWriter
+  private readonly writer: WireWriter
 
   constructor(
-    protected readonly hub: Owner,
-    readonly sink: SubscriberSink,
+    protected readonly owner: Owner,
+    readonly sink: EventSink,
     readonly stream: string | undefined,
-    begin?: Head,
+    start?: StartStream,
   ) {
-    this.writer = new ResponseWriter(sink, hub.clock, begin)
+    this.writer = new WireWriter(sink, owner.clock, start)
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
     })
@@ -48,7 +48,7 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
     return this.writer.queuedBytes
   }
 
-  /** Bytes still waiting from earlier turns of the event loop (see `ResponseWriter.backlog`). */
+  /** Bytes still waiting from earlier turns of the event loop (see `WireWriter.backlog`). */
   protected get backlog(): number {
     return this.writer.backlog
   }
@@ -128,7 +128,7 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
     this.sink.removeListener('error', this.onSinkClose)
     this.drainWaiter?.()
     this.detach()
-    this.hub.release(this, reason)
+    this.owner.release(this, reason)
     if (reason === 'slow') {
       // The queue is full: ending gracefully would keep its bytes alive until the client reads them.
       this.sink.destroy()

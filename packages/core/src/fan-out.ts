@@ -3,8 +3,9 @@
  * end-of-turn batching that turns a burst of publishes into one write per subscriber, the shared
  * asynchronous history reads, resets, and pins that keep a stream followed without a client.
  */
-import { concatFrames, SharedFrames } from './response-writer.js'
+
 import type { AsyncHistoryStore, HistoryStore, ReadResult, StoredEvent } from './store.js'
+import { concatFrames, SharedFrames } from './wire-writer.js'
 
 /**
  * Events published in one turn of the event loop are written to each subscriber together, once

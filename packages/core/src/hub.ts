@@ -6,7 +6,7 @@
  */
 import type { CloseReason, Connection, Subscription } from './connection.js'
 import { RewindError } from './errors.js'
-import { EventEncoder } from './event-encoder.js'
+import { EventPreparer } from './event-preparer.js'
 import { FanOut } from './fan-out.js'
 import { Heartbeat } from './heartbeat.js'
 import { Hooks } from './hooks.js'
@@ -19,7 +19,6 @@ import {
   type SubscribeOptions,
 } from './hub-options.js'
 import { type IterableOwner, IterableStream, isAsyncIterable, type StreamItem } from './iterable.js'
-import { type Head, TurnClock } from './response-writer.js'
 import { type HubResponses, Responses } from './responses.js'
 import {
   closedSubscription,
@@ -32,7 +31,7 @@ import {
   type StreamSource,
   serve,
 } from './serve.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import type { HistoryStore, NewEvent, StoreDelivery, StoredEvent } from './store.js'
 import { type ResponseLink, Subscriber, type SubscriberOwner } from './subscriber.js'
 import {
@@ -42,6 +41,7 @@ import {
   optionalFunction,
   timerDelay,
 } from './validation.js'
+import { type StartStream, TurnClock } from './wire-writer.js'
 
 /** What the hub's children (subscribers, iterable streams, serving) may use of it. */
 type Owner = SubscriberOwner & IterableOwner & ServeHost
@@ -89,7 +89,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     errors: 0,
   }
   private readonly registry: Responses
-  private readonly encoder: EventEncoder
+  private readonly preparer: EventPreparer
   private readonly hooks: Hooks
   private readonly connections = new Set<Connection>()
   private readonly fanOut: FanOut<Subscriber>
@@ -104,7 +104,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     const resolved = resolveHubOptions(options)
     this.options = resolved
     this.store = resolved.store
-    this.encoder = new EventEncoder(resolved.serializer, resolved.maxEventBytes)
+    this.preparer = new EventPreparer(resolved.serializer, resolved.maxEventBytes)
     this.hooks = new Hooks(resolved.hooks, resolved.gapPolicy, this.counters)
     this.fanOut = new FanOut(this.store)
     this.heartbeat = new Heartbeat(resolved.heartbeatInterval, () => {
@@ -114,7 +114,7 @@ export class Hub<Published extends string | Promise<string> = string> {
       {
         store: this.store,
         endEvent: resolved.endEvent,
-        prepare: (stream, input) => this.encoder.encode(stream, input),
+        prepare: (stream, input) => this.preparer.prepare(stream, input),
         fanOut: (stream, event) => this.deliver(stream, event),
         pin: (stream) => this.fanOut.pin(stream),
         unpin: (stream) => this.fanOut.unpin(stream),
@@ -183,7 +183,7 @@ export class Hub<Published extends string | Promise<string> = string> {
    * Throws `ERR_INVALID_STREAM` or `ERR_INVALID_ARGUMENT` for a bad call; a limit or a closed hub
    * ends the sink with a `retry:` hint and returns a closed subscription.
    */
-  subscribe(stream: string, sink: SubscriberSink, options: SubscribeOptions = {}): Subscription {
+  subscribe(stream: string, sink: EventSink, options: SubscribeOptions = {}): Subscription {
     if (isResponseStream(stream)) throw reservedStream(stream)
     return this.follow(stream, sink, options, undefined, undefined)
   }
@@ -193,7 +193,7 @@ export class Hub<Published extends string | Promise<string> = string> {
    * has room; ends the sink when the iterable ends, and calls the iterator's `return()` if the client
    * leaves first. Nothing is kept in history.
    */
-  streamIterable(sink: SubscriberSink, iterable: AsyncIterable<StreamItem>): Subscription {
+  streamIterable(sink: EventSink, iterable: AsyncIterable<StreamItem>): Subscription {
     return this.iterate(sink, iterable, undefined)
   }
 
@@ -288,9 +288,9 @@ export class Hub<Published extends string | Promise<string> = string> {
   /** `subscribe`, with the response head to send when the stream starts (from `serve`). */
   private follow(
     stream: string,
-    sink: SubscriberSink,
+    sink: EventSink,
     options: SubscribeOptions,
-    begin: Head | undefined,
+    start: StartStream | undefined,
     response: ResponseLink | undefined,
   ): Subscription {
     assertStreamName(stream)
@@ -299,7 +299,13 @@ export class Hub<Published extends string | Promise<string> = string> {
     // The client may have left while the application was deciding to subscribe it (an awaited
     // lookup, say); its 'close' has fired already, so nothing else would ever end the subscriber.
     if (sink.destroyed === true) return closedSubscription(stream, 'client')
-    const subscriber = new Subscriber(this.owner, sink, stream, filter, options.gapPolicy, begin, response)
+    const subscriber = new Subscriber(this.owner, sink, {
+      stream,
+      filter,
+      gapPolicy: options.gapPolicy,
+      start,
+      response,
+    })
     const full = this.fanOut.count(stream) >= this.options.maxSubscribersPerStream
     if (this.refuse(subscriber, full)) return subscriber
     const watching = this.fanOut.add(stream, subscriber)
@@ -311,9 +317,9 @@ export class Hub<Published extends string | Promise<string> = string> {
   }
 
   private iterate(
-    sink: SubscriberSink,
+    sink: EventSink,
     iterable: AsyncIterable<StreamItem>,
-    begin: Head | undefined,
+    start: StartStream | undefined,
   ): Subscription {
     if (!isAsyncIterable(iterable)) {
       throw new RewindError(
@@ -323,7 +329,7 @@ export class Hub<Published extends string | Promise<string> = string> {
       )
     }
     if (sink.destroyed === true) return closedSubscription(undefined, 'client')
-    const connection = new IterableStream(this.owner, sink, iterable, begin)
+    const connection = new IterableStream(this.owner, sink, iterable, start)
     if (this.refuse(connection, false)) return connection
     this.open(connection, false)
     void connection.run()
@@ -373,7 +379,7 @@ export class Hub<Published extends string | Promise<string> = string> {
     if (this.closed) {
       throw new RewindError('ERR_CLOSED', 'the hub is closed; create a new hub to publish again')
     }
-    return this.encoder.encode(stream, input)
+    return this.preparer.prepare(stream, input)
   }
 
   private makeOwner(): Owner {
@@ -395,10 +401,10 @@ export class Hub<Published extends string | Promise<string> = string> {
         this.hooks.decideGap(stream, reason, lastEventId, override),
       readHistory: (stream, after, limit) => fanOut.readHistory(stream, after, limit),
       reportError: (error, stream) => this.hooks.reportError(error, stream),
-      serialize: (value) => this.encoder.serialize(value),
-      follow: (stream, sink, options, begin) => this.follow(stream, sink, options, begin, undefined),
-      followResponse: (id, stream, sink, after, begin) => this.followResponse(id, stream, sink, after, begin),
-      iterate: (sink, iterable, begin) => this.iterate(sink, iterable, begin),
+      serialize: (value) => this.preparer.serialize(value),
+      follow: (stream, sink, options, start) => this.follow(stream, sink, options, start, undefined),
+      followResponse: (id, stream, sink, after, start) => this.followResponse(id, stream, sink, after, start),
+      iterate: (sink, iterable, start) => this.iterate(sink, iterable, start),
       plan: (id, resumeId) => registry.plan(id, resumeId),
     }
   }
@@ -407,13 +413,13 @@ export class Hub<Published extends string | Promise<string> = string> {
   private followResponse(
     id: string,
     stream: string,
-    sink: SubscriberSink,
+    sink: EventSink,
     after: string | null | undefined,
-    begin: Head,
+    start: StartStream,
   ): Subscription {
     const registry = this.registry
     const link: ResponseLink = { endEvent: this.options.endEvent, verify: () => registry.verify(id) }
-    const subscription = this.follow(stream, sink, { lastEventId: after }, begin, link)
+    const subscription = this.follow(stream, sink, { lastEventId: after }, start, link)
     if (subscription instanceof Subscriber && !subscription.closed) {
       registry.follow(id, subscription, subscription.done)
     }

@@ -48,7 +48,7 @@ export {
   type StartResponseOptions,
 } from './responses.js'
 export type { ResponseSource, ServeOptions, StreamSource } from './serve.js'
-export type { SubscriberSink } from './sink.js'
+export type { EventSink, SubscriberSink } from './sink.js'
 export type { GapReason, ResponseEnd, ResponseStatus, StoredEvent } from './store.js'
 export {
   DEFAULT_ERROR_REPORT_INTERVAL,

@@ -5,8 +5,8 @@
 import { Connection, type ConnectionOwner } from './connection.js'
 import { RewindError } from './errors.js'
 import { encodeEvent, encodeRetry } from './frame.js'
-import type { Head } from './response-writer.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
+import type { StartStream } from './wire-writer.js'
 
 /** What an iterable stream needs from the hub that owns it (see `ConnectionOwner`). */
 export interface IterableOwner extends ConnectionOwner {
@@ -39,8 +39,13 @@ export class IterableStream extends Connection<IterableOwner> {
   private readonly iterator: AsyncIterator<StreamItem>
   private finished = false
 
-  constructor(hub: IterableOwner, sink: SubscriberSink, iterable: AsyncIterable<StreamItem>, begin?: Head) {
-    super(hub, sink, undefined, begin)
+  constructor(
+    owner: IterableOwner,
+    sink: EventSink,
+    iterable: AsyncIterable<StreamItem>,
+    start?: StartStream,
+  ) {
+    super(owner, sink, undefined, start)
     this.iterator = iterable[Symbol.asyncIterator]()
   }
 
@@ -75,7 +80,7 @@ export class IterableStream extends Connection<IterableOwner> {
 
   private fail(error: unknown): void {
     if (this.closed) return
-    this.hub.reportError(error, undefined)
+    this.owner.reportError(error, undefined)
     this.end('error')
   }
 
@@ -85,12 +90,12 @@ export class IterableStream extends Connection<IterableOwner> {
     // The client left or the hub closed: let the producer stop (a generator runs its finally blocks).
     Promise.resolve()
       .then(() => this.iterator.return?.())
-      .catch((error: unknown) => this.hub.reportError(error, undefined))
+      .catch((error: unknown) => this.owner.reportError(error, undefined))
   }
 
   private encode(item: StreamItem): string {
     // A string is data as is, and is bounded by maxEventBytes like any other data.
-    if (typeof item === 'string') return encodeEvent({ data: this.hub.serialize(item) })
+    if (typeof item === 'string') return encodeEvent({ data: this.owner.serialize(item) })
     if (item === null || typeof item !== 'object' || !('data' in item)) {
       throw new RewindError(
         'ERR_INVALID_ARGUMENT',
@@ -98,7 +103,7 @@ export class IterableStream extends Connection<IterableOwner> {
         { field: 'data' },
       )
     }
-    const data = this.hub.serialize(item.data)
+    const data = this.owner.serialize(item.data)
     const frame = encodeEvent({ id: item.id, event: item.event, data })
     return item.retry === undefined ? frame : encodeRetry(item.retry) + frame
   }

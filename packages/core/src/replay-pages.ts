@@ -5,8 +5,9 @@
  * reads do the same for shared stores. So a page's frames are concatenated into writes, and framed as
  * HTTP/1.1 chunks for direct transports, once, not once per client.
  */
-import { concatFrames, SharedFrames } from './response-writer.js'
+
 import type { StoredEvent } from './store.js'
+import { concatFrames, SharedFrames } from './wire-writer.js'
 
 /** Replayed frames are concatenated into writes of about this size. */
 export const WRITE_CHUNK_BYTES = 64 * 1024

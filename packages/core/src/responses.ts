@@ -314,12 +314,10 @@ export class Responses implements HubResponses {
         return
       }
       watch.endedChecks = 0
-      if (records.renew === undefined || this.running.has(id)) return
+      if (records.endIfLapsed === undefined || this.running.has(id)) return
       const failed = endInput(this.host, stream, 'failed')
-      const ended = await records.end(id, stream, failed, 'failed', this.limits, true)
-      if (ended !== undefined && 'event' in ended && ended.event !== undefined) {
-        this.host.fanOut(stream, ended.event)
-      }
+      // A shared store's tail delivers the terminal event: there is nothing to fan out here.
+      await records.endIfLapsed(id, stream, failed, 'failed', this.limits)
     } catch (error) {
       // The store is down: the clients' own reads fail and they come back; the next check retries.
       this.host.reportError(error, stream)

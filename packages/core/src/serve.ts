@@ -9,11 +9,11 @@ import { RewindError } from './errors.js'
 import type { SubscribeOptions } from './hub-options.js'
 import { isAsyncIterable, type StreamItem } from './iterable.js'
 import { readResumeId } from './last-event-id.js'
-import { directTransport, type Head, responseHeaders } from './response-writer.js'
 import { RESPONSE_STREAM_PREFIX, type ResponsePlan } from './responses.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import type { CloseReason, EventFilter, GapPolicy, Subscription } from './types.js'
 import { assertStreamName } from './validation.js'
+import { directTransport, eventStreamHeaders, type StartStream } from './wire-writer.js'
 
 /** Serves a response (a stream that ends) by id: see {@link Hub.responses}. */
 export interface ResponseSource {
@@ -44,26 +44,26 @@ export type EventStreamResponse = ServerResponse | Http2ServerResponse
 export interface ServeHost {
   /** Whether the hub is closed (connections of ended responses are then closed too). */
   readonly closed: boolean
-  /** Subscribes `sink` to a hub stream, sending `begin`'s head when the stream starts. */
+  /** Subscribes `sink` to a hub stream, sending `start`'s head when the stream starts. */
   follow(
     stream: string,
-    sink: SubscriberSink,
+    sink: EventSink,
     options: SubscribeOptions,
-    begin: Head | undefined,
+    start: StartStream | undefined,
   ): Subscription
   /**
-   * Subscribes `sink` to the stream of response `id` from `after`, sending `begin`'s head when the
+   * Subscribes `sink` to the stream of response `id` from `after`, sending `start`'s head when the
    * stream starts; the subscription ends when the response does, whatever path it takes there.
    */
   followResponse(
     id: string,
     stream: string,
-    sink: SubscriberSink,
+    sink: EventSink,
     after: string | null | undefined,
-    begin: Head,
+    start: StartStream,
   ): Subscription
-  /** Streams an async iterable to `sink`, sending `begin`'s head when the stream starts. */
-  iterate(sink: SubscriberSink, iterable: AsyncIterable<StreamItem>, begin: Head | undefined): Subscription
+  /** Streams an async iterable to `sink`, sending `start`'s head when the stream starts. */
+  iterate(sink: EventSink, iterable: AsyncIterable<StreamItem>, start: StartStream | undefined): Subscription
   /** How to answer a request for a response. */
   plan(id: string, resumeId: string | null | undefined): Promise<ResponsePlan>
   reportError(error: unknown, stream: string | undefined): void
@@ -108,7 +108,7 @@ export function serve(
   if (res.destroyed) return closedSubscription(stream, 'client')
   if (req.method === 'HEAD') {
     // Headers only: a HEAD request must not become a subscriber that never ends.
-    res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+    res.writeHead(200, eventStreamHeaders())
     res.end()
     return closedSubscription(stream, 'end')
   }
@@ -128,9 +128,9 @@ export function serve(
 }
 
 /** The head of an event-stream response; later bytes may go to the socket (see `directTransport`). */
-function httpHead(req: EventStreamRequest, res: EventStreamResponse): Head {
+function httpHead(req: EventStreamRequest, res: EventStreamResponse): StartStream {
   return (flush) => {
-    res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+    res.writeHead(200, eventStreamHeaders())
     // Http2ServerResponse has flushHeaders too, though its typings omit it.
     if (flush) (res as ServerResponse).flushHeaders()
     return directTransport(req, res)
@@ -151,7 +151,7 @@ function serveResponse(
   const resumeId = readResumeId(req.headers, req.url)
   const stream = undefined
   if (req.method === 'HEAD') {
-    res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+    res.writeHead(200, eventStreamHeaders())
     res.end()
     return closedSubscription(stream, 'end')
   }
@@ -160,7 +160,7 @@ function serveResponse(
   const pending = new PendingSubscription(() => {
     // Closed before the record arrived: the request ends now, as a stream's would.
     if (!res.headersSent && !res.destroyed) {
-      res.writeHead(200, responseHeaders(req.httpVersionMajor >= 2))
+      res.writeHead(200, eventStreamHeaders())
       res.end()
     }
   })

@@ -18,7 +18,7 @@ import {
   UNAVAILABLE_BODY,
   UNKNOWN_RESPONSE_BODY,
 } from './serve.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import type { Subscription } from './types.js'
 import { assertStreamName } from './validation.js'
 
@@ -57,7 +57,7 @@ export type SinkAnswer =
  */
 export function serveSink(
   hub: Hub<string | Promise<string>>,
-  sink: SubscriberSink,
+  sink: EventSink,
   source: StreamSource,
   options: SinkServeOptions,
 ): Promise<SinkAnswer> {
@@ -101,7 +101,7 @@ export function serveSink(
 /** A response by id: 404, 204, or the stream from the client's position to its terminal event. */
 async function serveResponse(
   host: ServeHost,
-  sink: SubscriberSink,
+  sink: EventSink,
   id: string,
   resumeId: ResumeId,
 ): Promise<SinkAnswer> {

@@ -2,7 +2,7 @@
  * The minimal writable a connection needs. Node's `http.ServerResponse`, `http2.Http2ServerResponse`
  * and any `stream.Writable` satisfy it, so adapters pass the framework's raw response as is.
  */
-export interface SubscriberSink {
+export interface EventSink {
   /** Writes bytes; returns false when the transport's buffer is full (as `Writable#write`). */
   write(chunk: Uint8Array): boolean
   /** Ends the body gracefully (a clean end makes an EventSource reconnect after its retry delay). */
@@ -22,3 +22,11 @@ export interface SubscriberSink {
   on(event: 'close' | 'drain' | 'error', listener: (...args: never[]) => void): unknown
   removeListener(event: 'close' | 'drain' | 'error', listener: (...args: never[]) => void): unknown
 }
+
+/**
+ * The former name of {@link EventSink}: an async iterable's stream writes to one too, and it is no
+ * subscriber.
+ *
+ * @deprecated Use {@link EventSink}.
+ */
+export type SubscriberSink = EventSink

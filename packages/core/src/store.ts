@@ -185,10 +185,9 @@ export interface ResponseRecords {
     seq: number,
   ): StoredEvent | undefined | Promise<string | undefined>
   /**
-   * Appends the terminal event and records how the response ended, if it is still active (with
-   * `onlyIfLapsed`, only if its producer's lease has also lapsed). Returns the state after the call,
-   * or `undefined` if the response is unknown; the stored terminal event is returned too by
-   * synchronous stores, for the hub to fan out.
+   * Appends the terminal event and records how the response ended, if it is still active. Returns
+   * the state after the call, or `undefined` if the response is unknown; the stored terminal event
+   * is returned too by synchronous stores, for the hub to fan out.
    */
   end(
     id: string,
@@ -196,11 +195,22 @@ export interface ResponseRecords {
     event: NewEvent,
     reason: ResponseEnd,
     limits: ResponseLimits,
-    onlyIfLapsed?: boolean,
   ):
     | { readonly state: ResponseState; readonly event?: StoredEvent | undefined }
     | undefined
     | Promise<{ readonly state: ResponseState } | undefined>
+  /**
+   * `end`, but only if the producer's lease has lapsed too: its process died, and no one else will
+   * end it. Atomic like `end`, so a producer that renews at the same moment either wins or sees the
+   * end. Shared stores only; one with `renew` has it.
+   */
+  endIfLapsed?(
+    id: string,
+    stream: string,
+    event: NewEvent,
+    reason: ResponseEnd,
+    limits: ResponseLimits,
+  ): Promise<{ readonly state: ResponseState } | undefined>
   /** The response's state, or `undefined` if it is unknown or has expired. */
   get(id: string): ResponseState | undefined | Promise<ResponseState | undefined>
   /** Extends the producer's lease (shared stores); false once the response is no longer active. */

@@ -7,8 +7,7 @@ import type { Batch } from './fan-out.js'
 import { encodeEvent, encodeIdOnly } from './frame.js'
 import type { ResumeId } from './last-event-id.js'
 import { encodePage, WRITE_CHUNK_BYTES } from './replay-pages.js'
-import type { Head } from './response-writer.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import {
   type GapReason,
   type HistoryStore,
@@ -18,6 +17,7 @@ import {
   type StoredEvent,
 } from './store.js'
 import type { EventFilter, GapPolicy } from './types.js'
+import type { StartStream } from './wire-writer.js'
 
 export type { EventFilter, GapPolicy } from './types.js'
 
@@ -63,37 +63,94 @@ const PAGE_SIZE = 256
  */
 const REPLAY_BUFFER_BYTES = 256 * 1024
 
+/** What a subscriber follows, and how. */
+export interface SubscriberOptions {
+  /** The hub stream (for a response, the stream that holds its events). */
+  readonly stream: string
+  /** Events it is not sent (its cursor still moves past them). */
+  readonly filter?: EventFilter | undefined
+  /** Overrides the hub's gap policy for this subscriber. */
+  readonly gapPolicy?: GapPolicy | undefined
+  /** Sends the response head when the stream starts (see {@link StartStream}). */
+  readonly start?: StartStream | undefined
+  /** For a response: its terminal event, and who checks its record. */
+  readonly response?: ResponseLink | undefined
+}
+
+/**
+ * Where a subscriber is. Live events are handled by phase: queued while a history read is in flight
+ * (`starting`, `reading`, see {@link ReadQueue}), dropped while history holds them anyway (`reading`
+ * from a synchronous store, `draining`), sent once `live`.
+ * - `starting`: no history read has returned yet; the first one tells a fresh client its position.
+ * - `reading`: catching up from history, page by page.
+ * - `draining`: catch-up paused until the client reads what it was sent.
+ * - `live`: caught up; live events are sent as they come.
+ */
+type Phase = 'starting' | 'reading' | 'draining' | 'live'
+
+/**
+ * Before every event: the cursor until the first page moves it. Nothing compares with it: the first
+ * page's events or its resolved position replace it before the subscriber goes live.
+ */
+const NOWHERE: Position = { id: '', major: Number.NEGATIVE_INFINITY, minor: Number.NEGATIVE_INFINITY }
+
+/**
+ * Live events that arrive while an asynchronous history read is in flight: everything delivered
+ * before the read started is in its result, and these are sent after the last page if newer than the
+ * cursor. Bounded by `maxBytes`: past it, the queue keeps nothing and says so, and history is read
+ * again instead (it holds every event the queue dropped).
+ */
+class ReadQueue {
+  events: StoredEvent[] = []
+  private bytes = 0
+  /** The queue dropped events: read history again instead of trusting it. */
+  overflowed = false
+
+  constructor(private readonly maxBytes: number) {}
+
+  add(events: readonly StoredEvent[]): void {
+    if (this.overflowed) return
+    for (const event of events) {
+      this.events.push(event)
+      this.bytes += event.frame.length
+    }
+    if (this.bytes > this.maxBytes) {
+      this.overflowed = true
+      this.events = []
+      this.bytes = 0
+    }
+  }
+}
+
 export class Subscriber extends Connection<SubscriberOwner> {
-  private live = false
-  /** The last event this subscriber was sent (or skipped by its filter), or its resume position. */
-  private cursor: Position | undefined
+  override readonly stream: string
+  private readonly filter: EventFilter | undefined
+  private readonly gapPolicy: GapPolicy | undefined
+  private readonly response: ResponseLink | undefined
+  private phase: Phase = 'starting'
+  /** The last event this subscriber was sent (or skipped by its filter), or the position it starts from. */
+  private cursor: Position = NOWHERE
   /** Where the next history read starts (see `SyncHistoryStore.read`). */
   private after: string | null | undefined
-  private firstRead = true
-  /** Live events that arrive while an asynchronous read is in flight; `undefined` otherwise. */
-  private queue: StoredEvent[] | undefined
-  private queueBytes = 0
-  /** The queue overflowed during a read: read history again instead of trusting the queue. */
-  private overflowed = false
-  /** A gap signal was sent: a response's record is checked once live (see `ResponseLink.verify`). */
+  /** Present while an asynchronous history read is in flight. */
+  private queue: ReadQueue | undefined
+  /**
+   * A gap signal was sent: a response's record is checked once live (see `ResponseLink.verify`).
+   * Not a phase: a gap can open on any page, and what it changes comes after catch-up.
+   */
   private gapped = false
 
-  constructor(
-    hub: SubscriberOwner,
-    sink: SubscriberSink,
-    override readonly stream: string,
-    private readonly filter: EventFilter | undefined,
-    private readonly gapPolicy: GapPolicy | undefined,
-    begin?: Head,
-    /** For a response: its terminal event, and who checks its record. */
-    private readonly response?: ResponseLink | undefined,
-  ) {
-    super(hub, sink, stream, begin)
+  constructor(owner: SubscriberOwner, sink: EventSink, options: SubscriberOptions) {
+    super(owner, sink, options.stream, options.start)
+    this.stream = options.stream
+    this.filter = options.filter
+    this.gapPolicy = options.gapPolicy
+    this.response = options.response
   }
 
   /** True while it follows live events of a response without having been sent its terminal event. */
   get waiting(): boolean {
-    return this.live && !this.closed
+    return this.phase === 'live' && !this.closed
   }
 
   /**
@@ -124,21 +181,21 @@ export class Subscriber extends Connection<SubscriberOwner> {
   deliver(batch: Batch): void {
     const events = batch.events
     if (this.queue !== undefined) {
-      this.enqueue(events)
+      this.queue.add(events)
       return
     }
-    if (!this.live) return
+    if (this.phase !== 'live') return
     const last = events[events.length - 1]!
     // The common case costs two comparisons: no filter, and the whole batch is new to this subscriber.
-    if (this.filter === undefined && isAfter(events[0]!, this.cursor!)) {
+    if (this.filter === undefined && isAfter(events[0]!, this.cursor)) {
       this.cursor = last
       if (this.tooSlow()) return
       this.writeShared(batch)
-      this.hub.counters.delivered += events.length
+      this.owner.counters.delivered += events.length
       this.endIfFinished()
       return
     }
-    if (isAfter(last, this.cursor!)) this.sendSelected(events)
+    if (isAfter(last, this.cursor)) this.sendSelected(events)
     this.endIfFinished()
   }
 
@@ -148,7 +205,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
    */
   private endIfFinished(): boolean {
     if (this.response === undefined || this.closed) return false
-    if ((this.cursor as Partial<StoredEvent> | undefined)?.event !== this.response.endEvent) return false
+    if ((this.cursor as Partial<StoredEvent>).event !== this.response.endEvent) return false
     this.end('end')
     return true
   }
@@ -164,14 +221,14 @@ export class Subscriber extends Connection<SubscriberOwner> {
    * started is in its result) and sent after the last page if newer than the cursor.
    */
   private readNext(): void {
-    const store = this.hub.store
+    const store = this.owner.store
     while (!this.closed) {
       if (store.synchronous) {
         if (!this.onRead(store.read(this.stream, this.after, PAGE_SIZE))) return
         continue
       }
       this.openQueue()
-      this.hub
+      this.owner
         .readHistory(this.stream, this.after, PAGE_SIZE)
         .then((result) => {
           if (this.onRead(result)) this.readNext()
@@ -185,8 +242,8 @@ export class Subscriber extends Connection<SubscriberOwner> {
   private onRead(result: ReadResult): boolean {
     if (this.closed) return false
     let gap = result.gap
-    if (this.firstRead) {
-      this.firstRead = false
+    if (this.phase === 'starting') {
+      this.phase = 'reading'
       if (this.after === undefined) {
         // A fresh client learns the current position, so even a drop before its first event
         // resumes without loss (the spec sets the last event ID at every blank line).
@@ -200,16 +257,20 @@ export class Subscriber extends Connection<SubscriberOwner> {
     // The position is fixed now, even if nothing was replayed (up to date, or all filtered out).
     this.sendPendingHead()
     if (complete && result.events.length === 0) this.cursor = result.position
-    this.after = this.cursor!.id
+    this.after = this.cursor.id
     if (!complete) {
       // The sink is full: stop queueing (history holds everything) and read on once it drains.
+      this.phase = 'draining'
       this.queue = undefined
       this.drained()
-        .then(() => this.readNext())
+        .then(() => {
+          this.phase = 'reading'
+          this.readNext()
+        })
         .catch(this.fail)
       return false
     }
-    if (!result.done || this.overflowed) return true
+    if (!result.done || this.queue?.overflowed === true) return true
     this.goLive()
     return false
   }
@@ -220,24 +281,24 @@ export class Subscriber extends Connection<SubscriberOwner> {
    * with `reset` it is the newest event and the subscriber goes live (returns true: nothing is replayed).
    */
   private signalGap(reason: GapReason, resumeId: string | null, gapPosition: Position): boolean {
-    const hub = this.hub
+    const owner = this.owner
     this.gapped = true
-    const policy = hub.decideGap(this.stream, reason, resumeId, this.gapPolicy)
+    const policy = owner.decideGap(this.stream, reason, resumeId, this.gapPolicy)
     if (policy === 'replay') {
-      this.write(Buffer.from(encodeEvent({ id: gapPosition.id, event: hub.gapEvent, data: reason })))
+      this.write(Buffer.from(encodeEvent({ id: gapPosition.id, event: owner.gapEvent, data: reason })))
       return false
     }
     const signal = (head: Position): void => {
       if (this.closed) return
-      this.write(Buffer.from(encodeEvent({ id: head.id, event: hub.gapEvent, data: reason })))
+      this.write(Buffer.from(encodeEvent({ id: head.id, event: owner.gapEvent, data: reason })))
       this.cursor = head
       this.goLive()
     }
-    const store = hub.store
+    const store = owner.store
     if (store.synchronous) signal(store.read(this.stream, undefined, 0).position)
     else {
       this.openQueue()
-      hub
+      owner
         .readHistory(this.stream, undefined, 0)
         .then((head) => signal(head.position))
         .catch(this.fail)
@@ -257,7 +318,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!
       this.cursor = event
-      if (filter !== undefined && !this.accepts(filter, event)) {
+      if (!this.accepts(filter, event)) {
         if (this.closed) return false
         continue
       }
@@ -282,7 +343,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
     const chunks = encodePage(events)
     for (const chunk of chunks) {
       this.cursor = events[chunk.last]!
-      this.hub.counters.replayed += chunk.count
+      this.owner.counters.replayed += chunk.count
       // As in `replay`, the last write of a page counts too.
       if (this.full(this.writeShared(chunk))) return false
     }
@@ -299,15 +360,14 @@ export class Subscriber extends Connection<SubscriberOwner> {
   }
 
   private writeReplay(chunks: Buffer[], bytes: number): boolean {
-    this.hub.counters.replayed += chunks.length
+    this.owner.counters.replayed += chunks.length
     return this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes))
   }
 
   private goLive(): void {
-    const queued = this.queue
+    const queued = this.queue?.events
     this.queue = undefined
-    this.queueBytes = 0
-    this.live = true
+    this.phase = 'live'
     if (queued !== undefined && queued.length > 0) this.sendSelected(queued)
     if (!this.endIfFinished() && this.gapped) this.response?.verify()
   }
@@ -317,7 +377,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
     const filter = this.filter
     let chunks: Buffer[] | undefined
     for (const event of events) {
-      if (!isAfter(event, this.cursor!)) continue
+      if (!isAfter(event, this.cursor)) continue
       this.cursor = event
       if (filter !== undefined && !this.accepts(filter, event)) {
         if (this.closed) return
@@ -336,7 +396,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
    * `backlog`): a burst is not a slow client.
    */
   private tooSlow(): boolean {
-    if (this.backlog <= this.hub.maxQueueBytes) return false
+    if (this.backlog <= this.owner.maxQueueBytes) return false
     this.end('slow')
     return true
   }
@@ -344,7 +404,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
   private send(chunk: Buffer, count: number): void {
     if (this.tooSlow()) return
     this.write(chunk)
-    this.hub.counters.delivered += count
+    this.owner.counters.delivered += count
   }
 
   private accepts(filter: EventFilter, event: StoredEvent): boolean {
@@ -357,30 +417,13 @@ export class Subscriber extends Connection<SubscriberOwner> {
   }
 
   private openQueue(): void {
-    this.queue = []
-    this.queueBytes = 0
-    this.overflowed = false
-  }
-
-  private enqueue(events: readonly StoredEvent[]): void {
-    if (this.overflowed) return
-    const queue = this.queue!
-    for (const event of events) {
-      queue.push(event)
-      this.queueBytes += event.frame.length
-    }
-    if (this.queueBytes > this.hub.maxQueueBytes) {
-      // Everything queued is also in history: drop it and read history again after this read.
-      this.overflowed = true
-      this.queue = []
-      this.queueBytes = 0
-    }
+    this.queue = new ReadQueue(this.owner.maxQueueBytes)
   }
 
   /** Reports a failure of the store or of application code once, and ends this subscriber. */
   private readonly fail = (error: unknown): void => {
     if (this.closed) return
-    this.hub.reportError(error, this.stream)
+    this.owner.reportError(error, this.stream)
     this.end('error')
   }
 }

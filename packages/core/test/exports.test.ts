@@ -61,7 +61,7 @@ const ADAPTER_VALUES = [
   'isAfter',
   'parseLastEventId',
   'readResumeId',
-  'responseHeaders',
+  'eventStreamHeaders',
   'serveSink',
   'UNAVAILABLE_BODY',
   'UNKNOWN_RESPONSE_BODY',

@@ -11,9 +11,9 @@ import {
   type Hub,
   type HubOptions,
 } from '../src/index.js'
-import { TurnClock } from '../src/response-writer.js'
 import type { StoredEvent } from '../src/store.js'
 import { Subscriber, type SubscriberOwner } from '../src/subscriber.js'
+import { TurnClock } from '../src/wire-writer.js'
 import { closesAfterEach, listen, rawClient, waitFor } from './helpers/http.js'
 import { caught, cleanUpAfterEach, events, gaps, hub, publishAll, sink, track } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
@@ -547,7 +547,7 @@ describe('a subscriber on its own', () => {
       },
     }
     const s = sink()
-    const subscriber = new Subscriber(owner, s, 's', undefined, undefined)
+    const subscriber = new Subscriber(owner, s, { stream: 's' })
     subscriber.open(undefined, false)
     subscriber.start(ids[0], undefined)
     expect(events(s).map((e) => e.data)).toEqual(['b', 'c'])

@@ -4,7 +4,7 @@
  * the stream's `desiredSize` is the backpressure), so what waits for one client is counted here, and
  * the core judges a slow client on it exactly as on a Node socket's buffer.
  */
-import type { SubscriberSink } from '@rewind/core/adapter'
+import type { EventSink } from '@rewind/core/adapter'
 
 type Listener = (...args: never[]) => void
 type SinkEvent = 'close' | 'drain' | 'error'
@@ -13,12 +13,12 @@ type SinkEvent = 'close' | 'drain' | 'error'
 const CUT_OFF = new Error('the event stream was cut off (a slow client, or the hub closed it)')
 
 /**
- * A {@link SubscriberSink} whose bytes are read through {@link BodySink.readable}. `write` returns
+ * A {@link EventSink} whose bytes are read through {@link BodySink.readable}. `write` returns
  * false once `highWaterMark` bytes wait (as `Writable#write`) and `drain` follows when the runtime has
  * taken them; `close` fires when the runtime cancels the body (the client left), when the body is
  * destroyed, or once an ended body has been read to its end.
  */
-export class BodySink implements SubscriberSink {
+export class BodySink implements EventSink {
   /** The response body. */
   readonly readable: ReadableStream<Uint8Array>
   writableLength = 0

@@ -16,9 +16,9 @@ import {
 } from '@rewind/core'
 import {
   type AsyncHistoryStore,
+  eventStreamHeaders,
   hubFromOptions,
   readResumeId,
-  responseHeaders,
   type SinkAnswer,
   type SyncHistoryStore,
   serveSink,
@@ -140,7 +140,7 @@ export function sse(options: FetchSseOptions = {}): FetchSse<string | Promise<st
   const hub = hubFromOptions(hubOptions, { heartbeatInterval: DEFAULT_FETCH_HEARTBEAT_INTERVAL })
 
   async function serve(request: Request, source: StreamSource, serveOptions: ServeOptions = {}) {
-    const headers = responseHeaders(false)
+    const headers = eventStreamHeaders()
     // Headers only: a HEAD request must not become a subscriber that never ends.
     if (request.method === 'HEAD') return new Response(null, { status: 200, headers })
     const sink = new BodySink(BODY_HIGH_WATER_MARK)

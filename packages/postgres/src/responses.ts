@@ -100,13 +100,33 @@ export class PostgresResponses implements ResponseRecords {
     return this.batches.add(stream, { n: seq, event })
   }
 
-  async end(
+  end(
     _id: string,
     stream: string,
     event: NewEvent,
     reason: ResponseEnd,
     limits: ResponseLimits,
-    onlyIfLapsed = false,
+  ): Promise<{ state: ResponseState } | undefined> {
+    return this.finish(stream, event, reason, limits, false)
+  }
+
+  endIfLapsed(
+    _id: string,
+    stream: string,
+    event: NewEvent,
+    reason: ResponseEnd,
+    limits: ResponseLimits,
+  ): Promise<{ state: ResponseState } | undefined> {
+    return this.finish(stream, event, reason, limits, true)
+  }
+
+  /** `end` and `endIfLapsed`: one atomic statement, told whether a live lease stops it. */
+  private async finish(
+    stream: string,
+    event: NewEvent,
+    reason: ResponseEnd,
+    limits: ResponseLimits,
+    onlyIfLapsed: boolean,
   ): Promise<{ state: ResponseState } | undefined> {
     const rows = await this.run(
       'end',

@@ -219,13 +219,33 @@ export class RedisResponses implements ResponseRecords {
     return reply ?? undefined
   }
 
-  async end(
+  end(
     _id: string,
     stream: string,
     event: NewEvent,
     reason: ResponseEnd,
     limits: ResponseLimits,
-    onlyIfLapsed = false,
+  ): Promise<{ state: ResponseState } | undefined> {
+    return this.finish(stream, event, reason, limits, false)
+  }
+
+  endIfLapsed(
+    _id: string,
+    stream: string,
+    event: NewEvent,
+    reason: ResponseEnd,
+    limits: ResponseLimits,
+  ): Promise<{ state: ResponseState } | undefined> {
+    return this.finish(stream, event, reason, limits, true)
+  }
+
+  /** `end` and `endIfLapsed`: one atomic script, told whether a live lease stops it. */
+  private async finish(
+    stream: string,
+    event: NewEvent,
+    reason: ResponseEnd,
+    limits: ResponseLimits,
+    onlyIfLapsed: boolean,
   ): Promise<{ state: ResponseState } | undefined> {
     const reply = await this.run('end', stream, (client) =>
       client.rewindResponseEnd(

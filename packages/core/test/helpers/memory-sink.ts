@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
-import type { SubscriberSink } from '../../src/sink.js'
+import type { EventSink } from '../../src/sink.js'
 
 /** What a spec-following client makes of a byte stream. */
 export interface ParsedStream {
@@ -59,13 +59,13 @@ export function lastEventIdOf(text: string, initial?: string): string | undefine
 }
 
 /**
- * An in-memory {@link SubscriberSink}. It tells apart the bytes the client has received from the
+ * An in-memory {@link EventSink}. It tells apart the bytes the client has received from the
  * bytes still buffered on the server: while `full`, writes return false and stay buffered
  * (`writableLength` grows) until {@link MemorySink.drain}; a client disconnect or `destroy()` loses
  * them, a graceful `end()` delivers them.
  */
-export class MemorySink implements SubscriberSink {
-  // Composed rather than inherited: EventEmitter's generic `on` does not match SubscriberSink's.
+export class MemorySink implements EventSink {
+  // Composed rather than inherited: EventEmitter's generic `on` does not match EventSink's.
   private readonly emitter = new EventEmitter()
   /** Every chunk written, buffered or not, in order. */
   readonly written: Buffer[] = []

@@ -8,14 +8,14 @@ import type { PublishInput } from './hub-options.js'
 import type { NewEvent } from './store.js'
 import { assertStreamName } from './validation.js'
 
-export class EventEncoder {
+export class EventPreparer {
   constructor(
     private readonly serializer: Serializer,
     private readonly maxEventBytes: number,
   ) {}
 
   /** Validates and serializes an event (responses use it while the hub closes, to append their end). */
-  encode(stream: string, input: PublishInput): NewEvent {
+  prepare(stream: string, input: PublishInput): NewEvent {
     assertStreamName(stream)
     if (input === null || typeof input !== 'object') {
       throw new RewindError(

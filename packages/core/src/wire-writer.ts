@@ -7,33 +7,31 @@
 import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { encodeComment } from './frame.js'
-import type { SubscriberSink } from './sink.js'
+import type { EventSink } from './sink.js'
 import type { StoredEvent } from './store.js'
 
 /** Content type of an event stream; UTF-8 is the only encoding the spec allows. */
 export const EVENT_STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8'
-
-const COMMON_HEADERS = {
-  'content-type': EVENT_STREAM_CONTENT_TYPE,
-  // No cache may keep or replay the stream, and no proxy or compression middleware may transform
-  // (and so buffer) it: `no-transform` is what `compression` and most proxies honour.
-  'cache-control': 'no-cache, no-store, no-transform',
-  // nginx buffers proxied responses unless told otherwise.
-  'x-accel-buffering': 'no',
-} as const
 
 // No `Connection` header: on HTTP/1.x Node sends `keep-alive` itself exactly when it will keep the
 // connection open, and `close` when the request asked to close (RFC 9112 section 9.6), when an
 // HTTP/1.0 response is delimited by closing, or when `maxRequestsPerSocket` is used up. Forcing
 // `keep-alive` would contradict all three. On HTTP/2 connection-specific headers are forbidden
 // (Safari drops streams that carry them).
-const HEADERS = Object.freeze({ ...COMMON_HEADERS })
+const HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': EVENT_STREAM_CONTENT_TYPE,
+  // No cache may keep or replay the stream, and no proxy or compression middleware may transform
+  // (and so buffer) it: `no-transform` is what `compression` and most proxies honour.
+  'cache-control': 'no-cache, no-store, no-transform',
+  // nginx buffers proxied responses unless told otherwise.
+  'x-accel-buffering': 'no',
+})
 
 /**
- * The headers of an event-stream response, the same on every HTTP version; `Connection` is left to
- * Node, which sends `keep-alive` on HTTP/1.x whenever it keeps the connection open.
+ * The headers of an event stream, the same on every HTTP version; `Connection` is left to Node,
+ * which sends `keep-alive` on HTTP/1.x whenever it keeps the connection open.
  */
-export function responseHeaders(_http2: boolean): Readonly<Record<string, string>> {
+export function eventStreamHeaders(): Readonly<Record<string, string>> {
   return HEADERS
 }
 
@@ -48,13 +46,13 @@ export interface Transport {
 }
 
 /** The writable side of a transport. */
-export type Output = Pick<SubscriberSink, 'write' | 'writableLength' | 'on' | 'removeListener'>
+export type Output = Pick<EventSink, 'write' | 'writableLength' | 'on' | 'removeListener'>
 
 /**
  * Writes the response head (flushed at once if `flush`, else sent with the first bytes) and says
  * where later bytes may go. Given by HTTP serving; a plain sink has none.
  */
-export type Head = (flush: boolean) => Transport | undefined
+export type StartStream = (flush: boolean) => Transport | undefined
 
 /**
  * Frames shared by several writers (one fan-out flush, one write of a replayed page): the bytes, and
@@ -126,7 +124,7 @@ export function directTransport(
 
 /**
  * Counts turns of the event loop in which something was written, for every writer of a hub: a
- * writer's bytes of the current turn are not a backlog yet (see {@link ResponseWriter.backlog}).
+ * writer's bytes of the current turn are not a backlog yet (see {@link WireWriter.backlog}).
  */
 export class TurnClock {
   private current = 0
@@ -158,11 +156,11 @@ export class TurnClock {
  * frame), then frames through the transport the head chose, chunk-framed when that is the socket.
  * Knows nothing of why a connection ends; its owner checks that before each write.
  */
-export class ResponseWriter {
+export class WireWriter {
   /** Set by any write; the heartbeat tick only writes to connections that stayed silent. */
   private wrote = false
-  /** Pending until the head is due; see {@link Head}. */
-  private begin: Head | undefined
+  /** Pending until the head is due; see {@link StartStream}. */
+  private start: StartStream | undefined
   /** Written right after the head: the opening `retry:` hint. */
   private preamble: Uint8Array | undefined
   private headPending = true
@@ -173,22 +171,17 @@ export class ResponseWriter {
   private turnBytes = 0
 
   constructor(
-    private readonly sink: SubscriberSink,
+    private readonly sink: EventSink,
     private readonly clock: TurnClock,
-    begin: Head | undefined,
+    start: StartStream | undefined,
   ) {
-    this.begin = begin
+    this.start = start
     this.out = sink
   }
 
   /** Where bytes go now (the sink, or the socket once the head chose it): wait on its `drain`. */
   get output(): Output {
     return this.out
-  }
-
-  /** Whether the head has not been sent yet. */
-  get pending(): boolean {
-    return this.headPending
   }
 
   /** Bytes written and not yet handed to the operating system. */
@@ -279,13 +272,13 @@ export class ResponseWriter {
    */
   private sendHead(first?: Uint8Array): boolean {
     this.headPending = false
-    const begin = this.begin
-    this.begin = undefined
+    const start = this.start
+    this.start = undefined
     const preamble = this.preamble
     this.preamble = undefined
     const opening =
       preamble === undefined ? first : first === undefined ? preamble : Buffer.concat([preamble, first])
-    const transport = begin?.(opening === undefined)
+    const transport = start?.(opening === undefined)
     const ok = opening === undefined ? true : this.sink.write(opening)
     if (transport !== undefined) {
       this.out = transport.out

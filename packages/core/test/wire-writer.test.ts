@@ -1,5 +1,5 @@
 /**
- * The bytes on the way out (response-writer.ts): HTTP/1.1 chunk framing and the direct socket
+ * The bytes on the way out (wire-writer.ts): HTTP/1.1 chunk framing and the direct socket
  * transport, checked on the wire over real sockets, and the turn accounting that tells a burst from
  * a backlog, checked on its own.
  */
@@ -8,7 +8,7 @@ import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { frameChunk, TurnClock } from '../src/response-writer.js'
+import { frameChunk, TurnClock } from '../src/wire-writer.js'
 import { closesAfterEach, listen, rawClient, serveHub, waitFor } from './helpers/http.js'
 
 const { cleanups, hubFor, started } = closesAfterEach()
