@@ -9,7 +9,8 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 
 /** Says that `message` (what is missing) skips these tests; throws instead under CI. */
 export function unavailable(message: string): false {
-  if (process.env['CI']) throw new Error(`${message}. CI is set, so this is a failure, not a skip.`)
+  const { CI } = process.env
+  if (CI) throw new Error(`${message}. CI is set, so this is a failure, not a skip.`)
   console.warn(`\n${'!'.repeat(78)}\n!! SKIPPED: ${message}\n${'!'.repeat(78)}\n`)
   return false
 }

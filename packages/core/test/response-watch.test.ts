@@ -4,14 +4,14 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ResponseHost } from '../src/response-producer.js'
-import { RESPONSE_STREAM_PREFIX, type ResponseFollower, Responses } from '../src/responses.js'
+import { type ResponseFollower, Responses } from '../src/responses.js'
 import type { NewEvent, ResponseRecords, ResponseState, StoredEvent } from '../src/store.js'
 
 const LEASE = 1000
 
 /** Records whose `get` answers what the test says, counting calls; `end` records its calls. */
 function recordsWith(shared: boolean) {
-  const calls = { get: 0, end: [] as { id: string; onlyIfLapsed: boolean | undefined }[] }
+  const calls = { get: 0, end: [] as { id: string; onlyIfLapsed: boolean }[] }
   let state: ResponseState | undefined = { status: 'active', origin: 'o', endId: undefined }
   let getError: Error | undefined
   let pendingGet: ((value: ResponseState | undefined) => void) | undefined
@@ -25,11 +25,19 @@ function recordsWith(shared: boolean) {
       if (holdGets) return new Promise((resolve) => (pendingGet = resolve))
       return Promise.resolve(state)
     },
-    end: (id, _stream, _event, _reason, _limits, onlyIfLapsed) => {
-      calls.end.push({ id, onlyIfLapsed })
+    end: (id) => {
+      calls.end.push({ id, onlyIfLapsed: false })
       return Promise.resolve({ state: { status: 'failed', origin: 'o', endId: 'e' } })
     },
-    ...(shared ? { renew: () => Promise.resolve(true) } : {}),
+    ...(shared
+      ? {
+          renew: () => Promise.resolve(true),
+          endIfLapsed: (id: string) => {
+            calls.end.push({ id, onlyIfLapsed: true })
+            return Promise.resolve({ state: { status: 'failed', origin: 'o', endId: 'e' } as ResponseState })
+          },
+        }
+      : {}),
   }
   return {
     records,
