@@ -81,7 +81,7 @@ function follower(waiting = false) {
   let resolveDone!: () => void
   const done = new Promise<void>((resolve) => (resolveDone = resolve))
   const seen = { ended: [] as string[], frames: [] as string[] }
-  const f: ResponseFollower & { waiting: boolean } = {
+  const f: ResponseFollower & { waiting: boolean; closed: boolean } = {
     closed: false,
     waiting,
     end(reason) {
