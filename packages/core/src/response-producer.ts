@@ -351,7 +351,8 @@ export class ProducerRun {
         this.host.reportError(error, this.stream)
         if (this.records.renew === undefined || Date.now() + pause >= deadline) return undefined
       }
-      await new Promise((resolve) => setTimeout(resolve, pause))
+      // Bounded by the lease; unref'd so a closed hub's last attempts never hold the process open.
+      await new Promise((resolve) => setTimeout(resolve, pause).unref())
       pause = Math.min(pause * 2, RETRY_MAX)
     }
   }
