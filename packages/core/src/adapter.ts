@@ -21,6 +21,18 @@ export {
   UNAVAILABLE_BODY,
   UNKNOWN_RESPONSE_BODY,
 } from './serve.js'
+// What the stores do the same way: one copy for all of them.
+export {
+  assertOneHub,
+  boundOption,
+  decodeStoredData,
+  encodeStoredFrame,
+  positiveDelay,
+  type ResolvedSharedStoreOptions,
+  resolveSharedStoreOptions,
+  SharedResponseRecords,
+  type SharedStoreOptions,
+} from './shared-store.js'
 export type { EventSink, SubscriberSink } from './sink.js'
 export { type SinkAnswer, type SinkServeOptions, serveSink } from './sink-serve.js'
 export {

@@ -3,9 +3,9 @@
  * beside them (see memory-responses.ts), in this process only.
  */
 
-import { RewindError } from './errors.js'
 import { type HistoryOptions, MemoryHistory } from './memory-history.js'
 import { DEFAULT_MAX_RESPONSES, MemoryResponses } from './memory-responses.js'
+import { assertOneHub } from './shared-store.js'
 import type { NewEvent, ReadResult, StoreDelivery, StoredEvent, SyncHistoryStore } from './store.js'
 import { positiveInteger } from './validation.js'
 
@@ -136,13 +136,11 @@ export class MemoryStore implements SyncHistoryStore {
    * that hub's events would never reach this one's subscribers, not even after they reconnect.
    */
   attach(delivery: StoreDelivery): void {
-    if (this.hub !== undefined && this.hub !== delivery) {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        'this memory store is already attached to a hub, which would never pass its events to another; use one hub per store: share that hub (or close it first), or use @rewind/redis to share events between hubs and processes',
-        { field: 'store' },
-      )
-    }
+    assertOneHub(
+      this.hub,
+      delivery,
+      'this memory store is already attached to a hub, which would never pass its events to another; use one hub per store: share that hub (or close it first), or use @rewind/redis to share events between hubs and processes',
+    )
     this.hub = delivery
   }
 

@@ -70,6 +70,13 @@ const ADAPTER_VALUES = [
   'describeValue',
   'describeError',
   'storeErrorReport',
+  'resolveSharedStoreOptions',
+  'positiveDelay',
+  'boundOption',
+  'decodeStoredData',
+  'encodeStoredFrame',
+  'SharedResponseRecords',
+  'assertOneHub',
 ]
 
 describe('exports', () => {

@@ -7,6 +7,7 @@
 import { type GapReason, RewindError } from '@rewind/core'
 import {
   type AsyncHistoryStore,
+  assertOneHub,
   describeError,
   type NewEvent,
   type Position,
@@ -232,13 +233,11 @@ export class PostgresStore implements AsyncHistoryStore {
 
   /** Called once by the hub: where the live tail delivers events. */
   attach(delivery: StoreDelivery): void {
-    if (this.delivery !== undefined && this.delivery !== delivery) {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        'this Postgres store is already attached to a hub; create one store per hub',
-        { field: 'store' },
-      )
-    }
+    assertOneHub(
+      this.delivery,
+      delivery,
+      'this Postgres store is already attached to a hub; create one store per hub',
+    )
     this.delivery = delivery
   }
 

@@ -2,9 +2,8 @@
  * Stream entries turned into stored events, each frame encoded once, and a small cache so history
  * reads and the live tail of one process share the same event objects.
  */
-import { RewindError, type StoredEvent } from '@rewind/core'
-import { describeError } from '@rewind/core/adapter'
-import { encodeEvent } from '@rewind/core/frame'
+import type { StoredEvent } from '@rewind/core'
+import { decodeStoredData, encodeStoredFrame } from '@rewind/core/adapter'
 import { orderOf } from './ids.js'
 import type { Deserializer } from './options.js'
 import { FIELDS, type RawEntry } from './scripts.js'
@@ -42,7 +41,7 @@ export class RedisEvent implements StoredEvent {
     const order = orderOf(id)
     this.major = order.major
     this.minor = order.minor
-    this.frame = Buffer.from(encodeFrame(id, event, data))
+    this.frame = Buffer.from(encodeStoredFrame(id, event, data))
   }
 
   /**
@@ -53,33 +52,14 @@ export class RedisEvent implements StoredEvent {
    */
   get value(): unknown {
     if (this.isString) return this.data
-    let parsed = this.parsed
-    if (parsed === undefined) {
-      try {
-        parsed = { value: this.decoder.deserialize(this.data) }
-      } catch (error) {
-        parsed = { value: this.data }
-        this.decoder.report(
-          new RewindError(
-            'ERR_SERIALIZE',
-            `the data of entry ${this.id} in Redis key ${JSON.stringify(this.key)} could not be deserialized (${describeError(error)}); its value is the raw data string. Give the store a deserialize that undoes the serialize of every publisher of this stream`,
-            { cause: error },
-          ),
-        )
-      }
-      this.parsed = parsed
+    this.parsed ??= {
+      value: decodeStoredData(
+        this.data,
+        this.decoder,
+        () => `entry ${this.id} in Redis key ${JSON.stringify(this.key)}`,
+      ),
     }
-    return parsed.value
-  }
-}
-
-function encodeFrame(id: string, event: string | undefined, data: string): string {
-  try {
-    return encodeEvent({ id, event, data })
-  } catch {
-    // Only an entry written by something else than this store can hold an event type with CR, LF or
-    // NUL; it is still sent, in its place in the stream, as a plain message.
-    return encodeEvent({ id, data })
+    return this.parsed.value
   }
 }
 

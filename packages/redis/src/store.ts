@@ -6,6 +6,7 @@
 import { type GapReason, RewindError } from '@rewind/core'
 import {
   type AsyncHistoryStore,
+  assertOneHub,
   describeError,
   type NewEvent,
   type Position,
@@ -222,13 +223,11 @@ export class RedisStore implements AsyncHistoryStore {
 
   /** Called once by the hub: where the live tail delivers events. */
   attach(delivery: StoreDelivery): void {
-    if (this.delivery !== undefined && this.delivery !== delivery) {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        'this Redis store is already attached to a hub; create one store per hub',
-        { field: 'store' },
-      )
-    }
+    assertOneHub(
+      this.delivery,
+      delivery,
+      'this Redis store is already attached to a hub; create one store per hub',
+    )
     this.delivery = delivery
   }
 
