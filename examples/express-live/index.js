@@ -44,12 +44,12 @@ import { CLIENT_BUNDLE_PATH } from '../shared/assets.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS } from '../shared/publish.js'
 import * as routes from '../shared/routes.js'
-import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals, storeFor } from '../shared/run.js'
+import { readSettings, stopOnSignals, storeFor } from '../shared/run.js'
 import { createTicker } from '../shared/ticker.js'
 
 /**
  * @import { SseOptions } from '@rewind/express'
- * @import { Answer } from '../shared/routes.js'
+ * @import { Answer, DemoOptions } from '../shared/routes.js'
  */
 
 const ASSETS = routes.readDemoAssets('Express', import.meta.resolve('@rewind/client/browser'))
@@ -64,19 +64,10 @@ const send = (res, { status, body }) => res.status(status).json(body)
  * Builds the demo app; its Rewind middleware is `app.locals.events` (close it to end the streams)
  * and its ticker `app.locals.ticker` (it stops by itself once the middleware is closed).
  *
- * @param {{ history?: number, retry?: number, store?: SseOptions['store'] | undefined, ticker?: boolean, responses?: SseOptions['responses'] }} [options]
- *   events kept for resuming clients (100), the reconnection delay sent to clients in milliseconds
- *   (1000: short, so a drop is quick to watch), a shared history store (default: in memory), whether
- *   the background ticker starts running (true), and the bounds of streamed answers (`{ lease, ttl,
- *   ... }`; default: the library's)
+ * @param {DemoOptions<NonNullable<SseOptions['store']>, NonNullable<SseOptions['responses']>>} [options] see there
  */
-export function createApp({
-  history = DEFAULT_DEMO_HISTORY,
-  retry = 1000,
-  store,
-  ticker = true,
-  responses = {},
-} = {}) {
+export function createApp(options) {
+  const { history, retry, store, ticker, responses } = routes.demoOptions(options)
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
   const events = sse({ ...kept, retry, responses })

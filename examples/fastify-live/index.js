@@ -37,12 +37,12 @@ import { CLIENT_BUNDLE_PATH } from '../shared/assets.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS } from '../shared/publish.js'
 import * as routes from '../shared/routes.js'
-import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals, storeFor } from '../shared/run.js'
+import { readSettings, stopOnSignals, storeFor } from '../shared/run.js'
 import { createTicker } from '../shared/ticker.js'
 
 /**
  * @import { SsePluginOptions } from '@rewind/fastify'
- * @import { Answer } from '../shared/routes.js'
+ * @import { Answer, DemoOptions } from '../shared/routes.js'
  * @typedef {NonNullable<SsePluginOptions['store']> & { close(): Promise<void> }} ClosableStore
  */
 
@@ -56,21 +56,12 @@ const send = (reply, { status, body }) => reply.code(status).send(body)
 
 /**
  * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams and
- * stops its ticker.
+ * stops its ticker, and closes its store.
  *
- * @param {{ history?: number, retry?: number, store?: ClosableStore | undefined, ticker?: boolean, responses?: SsePluginOptions['responses'] }}
- *   [options] events kept for resuming clients (100), the reconnection delay sent to clients in
- *   milliseconds (1000: short, so a drop is quick to watch), a shared history store (default: in
- *   memory), closed with the instance, whether the background ticker starts running (true), and the
- *   bounds of streamed answers (`{ lease, ttl, ... }`; default: the library's)
+ * @param {DemoOptions<ClosableStore, NonNullable<SsePluginOptions['responses']>>} [options] see there
  */
-export function buildApp({
-  history = DEFAULT_DEMO_HISTORY,
-  retry = 1000,
-  store,
-  ticker = true,
-  responses = {},
-} = {}) {
+export function buildApp(options) {
+  const { history, retry, store, ticker, responses } = routes.demoOptions(options)
   // A response id may have 128 characters; Fastify's router refuses parameters over 100 by default.
   // Close destroys the sockets left once the streams have ended (idle keep-alive ones from other clients
   // would hold a stop for seconds).

@@ -21,10 +21,10 @@ import { CLIENT_BUNDLE_PATH } from '../shared/assets.js'
 import { readClientId } from '../shared/clients.js'
 import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS } from '../shared/publish.js'
 import * as routes from '../shared/routes.js'
-import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals } from '../shared/run.js'
+import { readSettings, stopOnSignals } from '../shared/run.js'
 import { createTicker } from '../shared/ticker.js'
 
-/** @import { Answer } from '../shared/routes.js' */
+/** @import { Answer, DemoOptions } from '../shared/routes.js' */
 
 const ASSETS = routes.readDemoAssets('Hono', import.meta.resolve('@rewind/client/browser'))
 
@@ -38,18 +38,12 @@ const send = (c, { status, body }) => c.json(body, /** @type {200} */ (status))
 
 /**
  * Builds the demo app. `events` is its Rewind (close it to end the streams), `ticker` its background
- * ticker (it stops by itself once `events` is closed).
+ * ticker (it stops by itself once `events` is closed). It keeps its history in memory: no `store`.
  *
- * @param {{ history?: number, retry?: number, ticker?: boolean, responses?: { lease?: number } }} [options]
- *   events kept for resuming clients (100), the reconnection delay sent to clients in milliseconds
- *   (1000), whether the background ticker starts running (true), and the bounds of streamed answers
+ * @param {Omit<DemoOptions<never, { lease?: number }>, 'store'>} [options] see there
  */
-export function createApp({
-  history = DEFAULT_DEMO_HISTORY,
-  retry = 1000,
-  ticker = true,
-  responses = {},
-} = {}) {
+export function createApp(options) {
+  const { history, retry, ticker, responses } = routes.demoOptions(options)
   const events = sse({ history: { maxEvents: history }, retry, responses })
   const drops = createBodyDrops()
   /** @param {{ event?: string, data: unknown }} input */

@@ -9,6 +9,7 @@ import { readClientBundle } from './assets.js'
 import { readClientId } from './clients.js'
 import { forceGap } from './gap.js'
 import { readPublishBody } from './publish.js'
+import { DEFAULT_DEMO_HISTORY } from './run.js'
 import { readTickerBody } from './ticker.js'
 
 /**
@@ -20,6 +21,33 @@ import { readTickerBody } from './ticker.js'
  *   cancel(id: string): Promise<string | undefined>,
  * }} Responses the `responses` of the demo's Rewind
  */
+
+/**
+ * The options of a live demo's app: events kept for resuming clients (100), the reconnection delay
+ * sent to clients in milliseconds (1000: short, so a drop is quick to watch), a shared history store
+ * (default: in memory), whether the background ticker starts running (true), and the bounds of
+ * streamed answers (`{ lease, ttl, ... }`; default: the library's).
+ *
+ * @template Store, Bounds the framework's types of a store and of the bounds of streamed answers
+ * @typedef {{ history?: number, retry?: number, store?: Store | undefined, ticker?: boolean, responses?: Bounds }} DemoOptions
+ */
+
+/**
+ * A demo's options with their defaults.
+ *
+ * @template Store, Bounds
+ * @param {DemoOptions<Store, Bounds>} [options]
+ */
+export function demoOptions({
+  history = DEFAULT_DEMO_HISTORY,
+  retry = 1000,
+  store,
+  ticker = true,
+  responses,
+} = {}) {
+  // No bounds given: the library's defaults.
+  return { history, retry, store, ticker, responses: responses ?? /** @type {Bounds} */ ({}) }
+}
 
 /** The one stream every live demo publishes to and serves. */
 export const DEMO_STREAM = 'demo'
