@@ -23,7 +23,7 @@ export {
 } from './serve.js'
 // What the stores do the same way: one copy for all of them.
 export {
-  assertOneHub,
+  AttachedHub,
   boundOption,
   decodeStoredData,
   encodeStoredFrame,

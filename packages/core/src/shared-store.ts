@@ -12,6 +12,7 @@ import type {
   ResponseRecords,
   ResponseState,
   StoreDelivery,
+  StoredEvent,
 } from './store.js'
 import { describeValue, positiveInteger, timerDelay } from './validation.js'
 
@@ -194,17 +195,34 @@ type EndArguments = [id: string, stream: string, event: NewEvent, reason: Respon
 type Ended = { state: ResponseState } | undefined
 
 /**
- * Refuses a store's second hub: throws `ERR_INVALID_ARGUMENT` (field `store`) with `message` when
- * the store is `attached` to a hub other than the one whose `delivery` attaches now. A store
- * delivers to one hub, so the other hub's subscribers would never get its events.
+ * The one hub a store delivers to (see `HistoryStore.attach`). `attach` refuses a second hub with
+ * `ERR_INVALID_ARGUMENT` (field `store`) and the store's `refusal`: that hub's subscribers would
+ * never get the store's events. `detach` frees the store once its hub has closed. `deliver` and
+ * `reset` pass the store's live events on to the attached hub, and drop them while none is.
  */
-export function assertOneHub(
-  attached: StoreDelivery | undefined,
-  delivery: StoreDelivery,
-  message: string,
-): void {
-  if (attached !== undefined && attached !== delivery) {
-    throw new RewindError('ERR_INVALID_ARGUMENT', message, { field: 'store' })
+export class AttachedHub implements StoreDelivery {
+  private delivery: StoreDelivery | undefined
+
+  /** @param refusal - the message of the error a second hub gets: why, and what to do instead */
+  constructor(private readonly refusal: string) {}
+
+  attach(delivery: StoreDelivery): void {
+    if (this.delivery !== undefined && this.delivery !== delivery) {
+      throw new RewindError('ERR_INVALID_ARGUMENT', this.refusal, { field: 'store' })
+    }
+    this.delivery = delivery
+  }
+
+  detach(delivery: StoreDelivery): void {
+    if (this.delivery === delivery) this.delivery = undefined
+  }
+
+  deliver(stream: string, events: readonly StoredEvent[]): void {
+    this.delivery?.deliver(stream, events)
+  }
+
+  reset(stream: string): void {
+    this.delivery?.reset(stream)
   }
 }
 

@@ -76,7 +76,7 @@ const ADAPTER_VALUES = [
   'decodeStoredData',
   'encodeStoredFrame',
   'SharedResponseRecords',
-  'assertOneHub',
+  'AttachedHub',
 ]
 
 describe('exports', () => {
