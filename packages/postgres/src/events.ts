@@ -45,20 +45,18 @@ export class PostgresEvent implements StoredEvent {
   }
 
   /**
-   * The value as published: the string itself, or `data` deserialized on first access. Data that does
-   * not deserialize gives the raw string instead, and is reported: throwing would fail every
-   * subscriber whose filter reads `value`, on every resume, for as long as the row is kept.
+   * The value as published: the string itself, or `data` deserialized on first access; data that
+   * does not deserialize gives the raw string, and is reported (see `decodeStoredData`).
    */
   get value(): unknown {
     if (this.isString) return this.data
-    this.parsed ??= {
-      value: decodeStoredData(
-        this.data,
-        this.decoder,
-        () => `event ${this.id} of stream ${JSON.stringify(this.stream)}`,
-      ),
-    }
+    this.parsed ??= { value: decodeStoredData(this.data, this.decoder, () => this.where()) }
     return this.parsed.value
+  }
+
+  /** This row, as a report names it. */
+  private where(): string {
+    return `event ${this.id} of stream ${JSON.stringify(this.stream)}`
   }
 }
 

@@ -45,21 +45,18 @@ export class RedisEvent implements StoredEvent {
   }
 
   /**
-   * The value as published: the string itself, or `data` deserialized on first access. Data that
-   * does not deserialize (an entry written by other code, or by another serializer) gives the raw
-   * `data` string instead, and is reported once: throwing would fail every subscriber whose filter
-   * reads `value` on this entry, on every resume, for as long as Redis keeps it.
+   * The value as published: the string itself, or `data` deserialized on first access; data that
+   * does not deserialize gives the raw string, and is reported (see `decodeStoredData`).
    */
   get value(): unknown {
     if (this.isString) return this.data
-    this.parsed ??= {
-      value: decodeStoredData(
-        this.data,
-        this.decoder,
-        () => `entry ${this.id} in Redis key ${JSON.stringify(this.key)}`,
-      ),
-    }
+    this.parsed ??= { value: decodeStoredData(this.data, this.decoder, () => this.where()) }
     return this.parsed.value
+  }
+
+  /** This entry, as a report names it. */
+  private where(): string {
+    return `entry ${this.id} in Redis key ${JSON.stringify(this.key)}`
   }
 }
 
