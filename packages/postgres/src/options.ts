@@ -7,6 +7,7 @@ import {
   describeValue,
   positiveDelay,
   positiveInteger,
+  type ResolvedSharedStoreOptions,
   resolveSharedStoreOptions,
 } from '@rewind/core/adapter'
 import type { ClientConfig, Pool } from 'pg'
@@ -165,11 +166,10 @@ export interface PostgresStoreOptions {
 }
 
 /** Options after defaults and validation. */
-export interface ResolvedOptions {
+export interface ResolvedOptions extends ResolvedSharedStoreOptions {
   readonly schema: string
   readonly createSchema: boolean
   readonly poolSize: number
-  readonly maxLen: number
   /** `Infinity` for none. */
   readonly maxBytes: number
   /** In milliseconds; `Infinity` for none. */
@@ -179,12 +179,8 @@ export interface ResolvedOptions {
   readonly commandTimeout: number
   readonly pollInterval: number
   readonly probeTimeout: number
-  readonly minReconnectDelay: number
-  readonly maxReconnectDelay: number
   readonly sweepInterval: number
   readonly maxBatch: number
-  readonly deserialize: Deserializer
-  readonly onError: ((error: unknown) => void) | undefined
 }
 
 /** Applies defaults and throws `ERR_INVALID_ARGUMENT` for a value out of range. */

@@ -2,7 +2,13 @@
  * Options of the Redis store, their defaults, and their validation.
  */
 import { MAX_TIMER_DELAY, RewindError } from '@rewind/core'
-import { boundOption, describeValue, positiveDelay, resolveSharedStoreOptions } from '@rewind/core/adapter'
+import {
+  boundOption,
+  describeValue,
+  positiveDelay,
+  type ResolvedSharedStoreOptions,
+  resolveSharedStoreOptions,
+} from '@rewind/core/adapter'
 import type { Cluster, ClusterNode, Redis } from 'ioredis'
 import { checkPrefix } from './keys.js'
 
@@ -128,20 +134,15 @@ export interface RedisStoreOptions {
 }
 
 /** Options after defaults and validation. */
-export interface ResolvedOptions {
+export interface ResolvedOptions extends ResolvedSharedStoreOptions {
   readonly prefix: string
-  readonly maxLen: number
   readonly trim: TrimMode
   /** In milliseconds; `Infinity` for none. */
   readonly maxAge: number
   /** In milliseconds; `Infinity` to keep keys forever. */
   readonly streamTtl: number
-  readonly deserialize: Deserializer
   readonly blockMs: number
   readonly commandTimeout: number
-  readonly minReconnectDelay: number
-  readonly maxReconnectDelay: number
-  readonly onError: ((error: unknown) => void) | undefined
 }
 
 /** Applies defaults and throws `ERR_INVALID_ARGUMENT` for a value out of range. */
