@@ -82,11 +82,14 @@ export interface SseMiddleware<Published extends string | Promise<string> = stri
    *
    * @example
    * ```ts
-   * app.get('/events', events.stream('news'))
-   * app.get('/rooms/:room/events', events.stream((req) => `room:${req.params.room}`))
+   * app.get('/events', events.handler('news'))
+   * app.get('/rooms/:room/events', events.handler((req) => `room:${req.params.room}`))
    * ```
    */
-  stream(source: StreamSource | SourceResolver, options?: ServeOptions | ServeOptionsResolver): RequestHandler
+  handler(
+    source: StreamSource | SourceResolver,
+    options?: ServeOptions | ServeOptionsResolver,
+  ): RequestHandler
   /**
    * Ends every open stream (so the server can close), then closes `server` if given.
    *
@@ -133,8 +136,11 @@ export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<st
     next()
   }
 
-  function stream(source: StreamSource | SourceResolver, serveOptions?: ServeOptions | ServeOptionsResolver) {
-    return function rewindStream(req: Request, res: Response, next: NextFunction): void {
+  function handler(
+    source: StreamSource | SourceResolver,
+    serveOptions?: ServeOptions | ServeOptionsResolver,
+  ) {
+    return function rewindHandler(req: Request, res: Response, next: NextFunction): void {
       try {
         const resolved = typeof source === 'function' ? source(req) : source
         hub.serve(req, res, resolved, typeof serveOptions === 'function' ? serveOptions(req) : serveOptions)
@@ -159,7 +165,7 @@ export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<st
     hub,
     responses: hub.responses,
     publish: (name: string, input: PublishInput) => hub.publish(name, input),
-    stream,
+    handler,
     close,
   })
 }

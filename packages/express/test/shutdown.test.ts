@@ -16,10 +16,10 @@ async function startApp() {
   app.get('/health', (_req, res) => {
     res.json({ ok: true })
   })
-  app.get('/news', events.stream('news'))
+  app.get('/news', events.handler('news'))
   app.get(
     '/rooms/:room',
-    events.stream(({ params: { room } }) => `room:${room}`),
+    events.handler(({ params: { room } }) => `room:${room}`),
   )
   app.get('/ticks', (_req, res) => {
     res.sse(

@@ -106,10 +106,10 @@ export interface FetchSse<Published extends string | Promise<string> = string> {
    *
    * @example
    * ```ts
-   * export const GET = events.stream('news') // app/events/route.ts
+   * export const GET = events.handler('news') // app/events/route.ts
    * ```
    */
-  stream(source: StreamSource | SourceResolver, options?: ServeOptions | ServeOptionsResolver): FetchHandler
+  handler(source: StreamSource | SourceResolver, options?: ServeOptions | ServeOptionsResolver): FetchHandler
   /**
    * Ends every open stream (each with a `retry:` hint around `retry` milliseconds, if given) and
    * stops the heartbeat; see `Hub.close`.
@@ -123,7 +123,7 @@ export interface FetchSse<Published extends string | Promise<string> = string> {
  * @example
  * ```ts
  * const events = sse({ maxDuration: 300_000 })
- * export const GET = events.stream('news')
+ * export const GET = events.handler('news')
  * events.publish('news', { data: { title: 'Hello' } })
  * ```
  */
@@ -169,11 +169,11 @@ export function sse(options: FetchSseOptions = {}): FetchSse<string | Promise<st
     return new Response(sink.readable, { status: 200, headers })
   }
 
-  function stream(
+  function handler(
     source: StreamSource | SourceResolver,
     serveOptions?: ServeOptions | ServeOptionsResolver,
   ): FetchHandler {
-    return async function rewindStream(request: Request): Promise<Response> {
+    return async function rewindHandler(request: Request): Promise<Response> {
       const resolved = typeof source === 'function' ? source(request) : source
       return serve(
         request,
@@ -188,7 +188,7 @@ export function sse(options: FetchSseOptions = {}): FetchSse<string | Promise<st
     responses: hub.responses,
     publish: (name: string, input: PublishInput) => hub.publish(name, input),
     serve,
-    stream,
+    handler,
     close: (closeOptions = {}) =>
       hub.close(closeOptions.retry === undefined ? {} : { retry: closeOptions.retry }),
   }
