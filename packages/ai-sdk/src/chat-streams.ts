@@ -88,8 +88,9 @@ const CHAT_ID = /^[A-Za-z0-9._~-]{1,128}$/
  * const chats = createChatStreams({ hub: events.hub })
  * app.post('/api/chat', express.json(), async (req, res) => {
  *   const { id, messages } = req.body
+ *   const modelMessages = await convertToModelMessages(messages)
  *   const answer = await chats.start(id, (abortSignal) =>
- *     streamText({ model, messages: await convertToModelMessages(messages), abortSignal })
+ *     streamText({ model, messages: modelMessages, abortSignal })
  *       .toUIMessageStream({ originalMessages: messages }))
  *   chats.serve(req, res, id, answer)
  * })

@@ -21,6 +21,7 @@ export {
   UNAVAILABLE_BODY,
   UNKNOWN_RESPONSE_BODY,
 } from './serve.js'
+export { ServedStreams } from './served-streams.js'
 export type { EventSink, SubscriberSink } from './sink.js'
 export { type SinkAnswer, type SinkServeOptions, serveSink } from './sink-serve.js'
 export {

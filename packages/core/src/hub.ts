@@ -62,7 +62,7 @@ export function serveHostOf(hub: Hub<string | Promise<string>>): ServeHost {
 }
 
 /**
- * Holds named streams, each with a bounded history, and the clients following them.
+ * Holds named streams and the clients following them; each stream's history is kept by the store.
  * Create one with {@link createHub}.
  */
 export class Hub<Published extends string | Promise<string> = string> {
@@ -268,15 +268,9 @@ export class Hub<Published extends string | Promise<string> = string> {
     )
     for (const connection of ended)
       connection.end('shutdown', retry === undefined ? undefined : jitter(retry))
-    if (ended.length > 0) {
-      let timer: NodeJS.Timeout | undefined
-      const grace = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), closeGrace)
-      })
-      const outcome = await Promise.race([Promise.all(finished), grace])
-      clearTimeout(timer)
-      // Clients that do not read would otherwise hold their sockets open forever.
-      if (outcome === 'timeout') for (const connection of ended) connection.sink.destroy()
+    // Clients that do not read would otherwise hold their sockets open forever.
+    if (ended.length > 0 && !(await boundedWait(Promise.all(finished), closeGrace))) {
+      for (const connection of ended) connection.sink.destroy()
     }
     try {
       if (this.options.ownsStore) await this.store.close?.()
@@ -427,14 +421,19 @@ export class Hub<Published extends string | Promise<string> = string> {
   }
 }
 
-/** Waits for `promise`, at most `ms` milliseconds. */
-async function boundedWait(promise: Promise<unknown>, ms: number): Promise<void> {
+/** Waits for `promise` (fulfilled or rejected), at most `ms` milliseconds: whether it settled in time. */
+async function boundedWait(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms)
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, ms, false)
   })
-  await Promise.race([promise.catch(() => {}), timeout])
+  const settled = promise.then(
+    () => true,
+    () => true,
+  )
+  const inTime = await Promise.race([settled, timeout])
   clearTimeout(timer)
+  return inTime
 }
 
 function jitter(ms: number): number {

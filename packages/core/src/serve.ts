@@ -103,15 +103,16 @@ export function serve(
       'the response has already started; serve the event stream before writing anything to the response',
     )
   }
-  if (isResponseSource(source)) return serveResponse(host, req, res, source.response)
   const stream = typeof source === 'string' ? source : undefined
   if (res.destroyed) return closedSubscription(stream, 'client')
   if (req.method === 'HEAD') {
-    // Headers only: a HEAD request must not become a subscriber that never ends.
+    // Headers only: a HEAD request must not become a subscriber that never ends, nor (for a
+    // response) wait on its record.
     res.writeHead(200, eventStreamHeaders())
     res.end()
     return closedSubscription(stream, 'end')
   }
+  if (isResponseSource(source)) return serveResponse(host, req, res, source.response)
   closeConnectionAfterShutdown(host, req, res)
   const head = httpHead(req, res)
   if (stream === undefined) return host.iterate(res, source as AsyncIterable<StreamItem>, head)
@@ -149,12 +150,6 @@ function serveResponse(
   id: string,
 ): Subscription {
   const resumeId = readResumeId(req.headers, req.url)
-  const stream = undefined
-  if (req.method === 'HEAD') {
-    res.writeHead(200, eventStreamHeaders())
-    res.end()
-    return closedSubscription(stream, 'end')
-  }
   // The answer depends on the response's record, which a shared store holds: the subscription
   // exists at once and follows the stream once the record has been read.
   const pending = new PendingSubscription(() => {
@@ -166,20 +161,20 @@ function serveResponse(
   })
   host.plan(id, resumeId).then(
     (plan) => {
-      if (pending.closed) return pending.settle(closedSubscription(stream, 'end'))
-      if (res.destroyed) return pending.settle(closedSubscription(stream, 'client'))
+      if (pending.closed) return pending.settle(closedSubscription(undefined, 'end'))
+      if (res.destroyed) return pending.settle(closedSubscription(undefined, 'client'))
       if (plan.kind === 'unknown') {
         res.writeHead(404, {
           'content-type': 'application/json; charset=utf-8',
           'cache-control': 'no-store',
         })
         res.end(UNKNOWN_RESPONSE_BODY)
-        return pending.settle(closedSubscription(stream, 'end'))
+        return pending.settle(closedSubscription(undefined, 'end'))
       }
       if (plan.kind === 'ended') {
         res.writeHead(204, { 'cache-control': 'no-store' })
         res.end()
-        return pending.settle(closedSubscription(stream, 'end'))
+        return pending.settle(closedSubscription(undefined, 'end'))
       }
       closeConnectionAfterShutdown(host, req, res)
       pending.settle(host.followResponse(id, plan.stream, res, plan.after, httpHead(req, res)))
@@ -190,7 +185,7 @@ function serveResponse(
         res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' })
         res.end(UNAVAILABLE_BODY)
       }
-      pending.settle(closedSubscription(stream, 'error'))
+      pending.settle(closedSubscription(undefined, 'error'))
     },
   )
   return pending
@@ -201,7 +196,7 @@ function serveResponse(
  * the HTTP/2 session to close gracefully. Otherwise the idle keep-alive connection would hold a
  * closing server open until its keep-alive timeout.
  */
-export function closeConnectionAfterShutdown(
+function closeConnectionAfterShutdown(
   hub: { readonly closed: boolean },
   req: EventStreamRequest,
   res: EventStreamResponse,

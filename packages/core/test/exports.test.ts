@@ -70,6 +70,7 @@ const ADAPTER_VALUES = [
   'describeValue',
   'describeError',
   'storeErrorReport',
+  'ServedStreams',
 ]
 
 describe('exports', () => {

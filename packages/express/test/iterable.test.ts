@@ -63,7 +63,7 @@ describe('async iterable source', () => {
     // A resolver, so each request gets its own iterator (a generator object can be consumed once).
     app.get(
       '/report',
-      events.stream(async function* () {
+      events.handler(async function* () {
         yield 'start'
         yield { id: 'row-1', data: { row: 1 } }
         yield { event: 'done', data: 'bye', retry: 5000 }
