@@ -21,7 +21,6 @@ export {
   UNAVAILABLE_BODY,
   UNKNOWN_RESPONSE_BODY,
 } from './serve.js'
-export type { EventSink, SubscriberSink } from './sink.js'
 export { type SinkAnswer, type SinkServeOptions, serveSink } from './sink-serve.js'
 export {
   type AsyncHistoryStore,
@@ -41,5 +40,6 @@ export {
   type SyncHistoryStore,
 } from './store.js'
 export { storeErrorReport } from './throttle-errors.js'
+export type { EventSink } from './types.js'
 export { describeValue, positiveInteger, timerDelay } from './validation.js'
 export { EVENT_STREAM_CONTENT_TYPE, eventStreamHeaders } from './wire-writer.js'

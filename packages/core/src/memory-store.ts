@@ -9,13 +9,6 @@ import { DEFAULT_MAX_RESPONSES, MemoryResponses } from './memory-responses.js'
 import type { NewEvent, ReadResult, StoreDelivery, StoredEvent, SyncHistoryStore } from './store.js'
 import { positiveInteger } from './validation.js'
 
-export {
-  DEFAULT_MAX_BYTES,
-  DEFAULT_MAX_EVENTS,
-  type HistoryOptions,
-  MemoryHistory,
-} from './memory-history.js'
-
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions extends HistoryOptions {
   /**

@@ -83,8 +83,6 @@ export interface StartResponseOptions extends Omit<ResponseOptions, 'lease'> {
   id?: string
 }
 
-export type { ResponseHost, ResponseProducer } from './response-producer.js'
-
 /** A response started on this instance. */
 export interface ResponseHandle {
   /** The response's id: serve it with `{ response: id }`. */

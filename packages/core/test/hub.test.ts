@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import type { CloseReason } from '../src/connection.js'
 import { RewindError } from '../src/errors.js'
+import type { CloseReason } from '../src/types.js'
 import { caught, cleanUpAfterEach, events, gaps, hub, publishAll, sink } from './helpers/hubs.js'
 import { flushTurn, lastEventIdOf, MemorySink } from './helpers/memory-sink.js'
 

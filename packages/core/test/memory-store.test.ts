@@ -5,12 +5,10 @@ import { thrownBy } from '../../../test/support/throws.js'
 import { RewindError } from '../src/errors.js'
 import { encodeEvent } from '../src/frame.js'
 import { createHub, type Hub } from '../src/index.js'
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, MemoryHistory } from '../src/memory-history.js'
 import {
   createMemoryStore,
-  DEFAULT_MAX_BYTES,
-  DEFAULT_MAX_EVENTS,
   DEFAULT_MAX_STREAMS,
-  MemoryHistory,
   type MemoryStore,
   type MemoryStoreOptions,
 } from '../src/memory-store.js'
