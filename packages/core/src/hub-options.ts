@@ -9,7 +9,7 @@ import { encodeRetry } from './frame.js'
 import type { MemoryStoreOptions } from './memory-store.js'
 import { DEFAULT_END_EVENT, type ResponseOptions } from './responses.js'
 import type { HistoryStore } from './store.js'
-import { throttleErrors } from './throttle-errors.js'
+import { DEFAULT_ERROR_REPORT_INTERVAL, throttleErrors } from './throttle-errors.js'
 import type { CloseReason, ConnectionInfo, GapInfo, GapPolicy } from './types.js'
 import {
   fieldOption,
@@ -20,20 +20,42 @@ import {
   timerDelay,
 } from './validation.js'
 
-/** Default of {@link HubOptions.maxEventBytes}: 256 KiB. */
-export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024
-/** Default of {@link HubOptions.maxQueueBytes}: 1 MiB. */
-export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
-/** Default of {@link HubOptions.heartbeatInterval}: 15 s. */
-export const DEFAULT_HEARTBEAT_INTERVAL = 15_000
-/** Default of {@link HubOptions.retry}: 3 s. */
-export const DEFAULT_RETRY = 3000
-/** Default of {@link HubOptions.overloadRetry}: 10 s. */
-export const DEFAULT_OVERLOAD_RETRY = 10_000
-/** Default of {@link HubOptions.closeGrace}: 1 s. */
-export const DEFAULT_CLOSE_GRACE = 1000
-/** Default of {@link HubOptions.gapEvent}. */
-export const DEFAULT_GAP_EVENT = 'rewind-gap'
+const DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
+const DEFAULT_HEARTBEAT_INTERVAL = 15_000
+const DEFAULT_RETRY = 3000
+const DEFAULT_OVERLOAD_RETRY = 10_000
+const DEFAULT_CLOSE_GRACE = 1000
+const DEFAULT_GAP_EVENT = 'rewind-gap'
+
+/**
+ * The defaults of {@link HubOptions}, for code that derives its own settings from them (a client's
+ * timeout from the heartbeat, a proxy's buffer from `maxQueueBytes`). Frozen: changing them would
+ * change nothing.
+ */
+export const HUB_DEFAULTS = Object.freeze({
+  /** Largest serialized data `publish` accepts, in bytes: 256 KiB. */
+  maxEventBytes: DEFAULT_MAX_EVENT_BYTES,
+  /** Most bytes that may wait to be sent to one client: 1 MiB. */
+  maxQueueBytes: DEFAULT_MAX_QUEUE_BYTES,
+  /** Period of the heartbeat, in milliseconds: 15 s. */
+  heartbeatInterval: DEFAULT_HEARTBEAT_INTERVAL,
+  /** The `retry:` hint sent when a stream opens, in milliseconds: 3 s. */
+  retry: DEFAULT_RETRY,
+  /** Base of the `retry:` hint given to clients turned away by a limit, in milliseconds: 10 s. */
+  overloadRetry: DEFAULT_OVERLOAD_RETRY,
+  /** How long `close()` lets ended streams flush, in milliseconds: 1 s. */
+  closeGrace: DEFAULT_CLOSE_GRACE,
+  /** Name of the event that tells a client of a gap: `rewind-gap`. */
+  gapEvent: DEFAULT_GAP_EVENT,
+  /** Name of the terminal event of a response: `rewind-end`. */
+  endEvent: DEFAULT_END_EVENT,
+  /**
+   * How often the default `onError` logs each kind of error, at most, in milliseconds: once a minute
+   * (the default `interval` of `throttleErrors` too).
+   */
+  errorReportInterval: DEFAULT_ERROR_REPORT_INTERVAL,
+})
 
 /** Options of {@link createHub}. Every limit has a default; every hook is optional. */
 export interface HubOptions {

@@ -67,8 +67,11 @@ export function serveHostOf(hub: Hub<string | Promise<string>>): ServeHost {
  * Create one with {@link createHub}.
  */
 export class Hub<Published extends string | Promise<string> = string> {
-  /** The history store. */
-  readonly store: HistoryStore
+  /**
+   * The history store. Private: appending to it directly would bypass fan-out, so subscribers
+   * would miss the event; an application that needs the store holds the one it gave.
+   */
+  private readonly store: HistoryStore
   /**
    * Responses: streams with a producer and an end, resumable from their start on any instance.
    *

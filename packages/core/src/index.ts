@@ -8,34 +8,22 @@ export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode } from './errors.
 export type { Serializer } from './frame.js'
 export type { Hub } from './hub.js'
 export {
-  DEFAULT_CLOSE_GRACE,
-  DEFAULT_GAP_EVENT,
-  DEFAULT_HEARTBEAT_INTERVAL,
-  DEFAULT_MAX_EVENT_BYTES,
-  DEFAULT_MAX_QUEUE_BYTES,
-  DEFAULT_OVERLOAD_RETRY,
-  DEFAULT_RETRY,
+  HUB_DEFAULTS,
   type HubOptions,
 } from './hub-options.js'
 export type { StreamItem } from './iterable.js'
 export type { ResumeId } from './last-event-id.js'
-export { DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, type HistoryOptions } from './memory-history.js'
-export { DEFAULT_MAX_RESPONSES } from './memory-responses.js'
+export type { HistoryOptions } from './memory-history.js'
 export {
   createMemoryStore,
-  DEFAULT_MAX_STREAMS,
+  MEMORY_STORE_DEFAULTS,
   type MemoryStore,
   type MemoryStoreOptions,
 } from './memory-store.js'
 export type { ResponseProducer } from './response-producer.js'
 export {
-  DEFAULT_END_EVENT,
-  DEFAULT_RESPONSE_LEASE,
-  DEFAULT_RESPONSE_MAX_BYTES,
-  DEFAULT_RESPONSE_MAX_EVENTS,
-  DEFAULT_RESPONSE_MAX_LIFETIME,
-  DEFAULT_RESPONSE_TTL,
   type HubResponses,
+  RESPONSE_DEFAULTS,
   type ResponseHandle,
   type ResponseOptions,
   type StartResponseOptions,
@@ -43,7 +31,6 @@ export {
 export type { ResponseSource, ServeOptions, StreamSource } from './serve.js'
 export type { GapReason, ResponseEnd, ResponseStatus, StoredEvent } from './store.js'
 export {
-  DEFAULT_ERROR_REPORT_INTERVAL,
   type ThrottleErrorsOptions,
   throttleErrors,
 } from './throttle-errors.js'
