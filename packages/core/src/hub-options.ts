@@ -20,8 +20,9 @@ import {
   timerDelay,
 } from './validation.js'
 
-const DEFAULT_MAX_EVENT_BYTES = 256 * 1024
-const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
+// Literal numbers, not products, so each key of HUB_DEFAULTS has its value as its type.
+const DEFAULT_MAX_EVENT_BYTES = 262_144 // 256 KiB
+const DEFAULT_MAX_QUEUE_BYTES = 1_048_576 // 1 MiB
 const DEFAULT_HEARTBEAT_INTERVAL = 15_000
 const DEFAULT_RETRY = 3000
 const DEFAULT_OVERLOAD_RETRY = 10_000

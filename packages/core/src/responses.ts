@@ -34,11 +34,11 @@ export const RESPONSE_DEFAULTS = Object.freeze({
   /** Most events one response keeps: 100,000 (a long answer is about 1,000–20,000 tokens). */
   maxEvents: 100_000,
   /** Most bytes of encoded frames one response keeps: 16 MiB. */
-  maxBytes: 16 * 1024 * 1024,
+  maxBytes: 16_777_216,
   /** Longest time a response may stay active, in milliseconds: 1 hour. */
-  maxLifetime: 60 * 60 * 1000,
+  maxLifetime: 3_600_000,
   /** How long an ended response stays replayable, in milliseconds: 5 minutes. */
-  ttl: 5 * 60 * 1000,
+  ttl: 300_000,
   /** How long a producer's lease lasts on a shared store, in milliseconds: 10 s. */
   lease: 10_000,
 })
