@@ -7,9 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
-  DEFAULT_RESPONSE_MAX_LIFETIME,
-  DEFAULT_RESPONSE_TTL,
   type Hub,
+  RESPONSE_DEFAULTS,
   RewindError,
   type StartResponseOptions,
   type Subscription,
@@ -110,7 +109,7 @@ export function createChatStreams(options: ChatStreamsOptions): ChatStreams {
     )
   }
   const answers = options.answers ?? memoryActiveAnswers()
-  const ttl = options.ttl ?? DEFAULT_RESPONSE_MAX_LIFETIME + DEFAULT_RESPONSE_TTL
+  const ttl = options.ttl ?? RESPONSE_DEFAULTS.maxLifetime + RESPONSE_DEFAULTS.ttl
   const names: FrameNames = { gapEvent: options.gapEvent, endEvent: options.endEvent }
 
   async function start(

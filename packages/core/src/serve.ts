@@ -6,12 +6,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { RewindError } from './errors.js'
-import type { SubscribeOptions } from './hub-options.js'
 import { isAsyncIterable, type StreamItem } from './iterable.js'
 import { readResumeId } from './last-event-id.js'
 import { RESPONSE_STREAM_PREFIX, type ResponsePlan } from './responses.js'
-import type { EventSink } from './sink.js'
-import type { CloseReason, EventFilter, GapPolicy, Subscription } from './types.js'
+import type {
+  CloseReason,
+  EventFilter,
+  EventSink,
+  GapPolicy,
+  SubscribeOptions,
+  Subscription,
+} from './types.js'
 import { assertStreamName } from './validation.js'
 import { directTransport, eventStreamHeaders, type StartStream } from './wire-writer.js'
 

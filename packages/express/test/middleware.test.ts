@@ -2,7 +2,7 @@
  * What finishes, in process with supertest: the headers of an event stream, and every way a request
  * is answered without a stream (auth, errors through `next(err)`, limits, a closed hub).
  */
-import { DEFAULT_RETRY } from '@rewind/core'
+import { HUB_DEFAULTS } from '@rewind/core'
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
@@ -56,7 +56,7 @@ describe('event-stream headers', () => {
     const res = await request(app).get('/count')
     expect(res.status).toBe(200)
     expectEventStreamHeaders(res.headers)
-    expect(res.text).toBe(`retry: ${DEFAULT_RETRY}\n\ndata: one\n\nevent: last\ndata: {"n":2}\n\n`)
+    expect(res.text).toBe(`retry: ${HUB_DEFAULTS.retry}\n\ndata: one\n\nevent: last\ndata: {"n":2}\n\n`)
     expectNoConnections(events)
   })
 
@@ -126,7 +126,7 @@ describe('events.handler without app.use(events)', () => {
     )
     const res = await request(app).get('/count')
     expect(res.status).toBe(200)
-    expect(res.text).toBe(`retry: ${DEFAULT_RETRY}\n\ndata: only\n\n`)
+    expect(res.text).toBe(`retry: ${HUB_DEFAULTS.retry}\n\ndata: only\n\n`)
   })
 })
 

@@ -1,8 +1,10 @@
 /** Registering the plugin: options, decorators, a shared hub, and where the decorators are visible. */
+
+import { createHub } from '@rewind/core'
 import type { FastifyInstance } from 'fastify'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { waitUntil, within } from '../../../test/support/wait.js'
-import { createHub, type Hub, RewindError, ssePlugin } from '../src/index.js'
+import { type Hub, RewindError, ssePlugin } from '../src/index.js'
 import { createApp, createSseApp, listen } from './helpers/app.js'
 import { FetchStream } from './helpers/clients.js'
 
