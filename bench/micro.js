@@ -4,8 +4,7 @@
  *
  *   node micro.js [--quick] [--json]
  */
-import { createHub } from '@rewind/core'
-import { MemoryHistory } from '@rewind/core/adapter'
+import { createHub, createMemoryStore } from '@rewind/core'
 import { encodeEvent } from '@rewind/core/frame'
 import { Bench } from 'tinybench'
 
@@ -15,9 +14,16 @@ const json = process.argv.includes('--json')
 const data128 = JSON.stringify({ t: 1_700_000_000_000_000, p: 'x'.repeat(99) })
 const multiLine = 'first line\nsecond line\r\nthird line'
 
-/** A history with `count` events of 128 B (the default bound is 1000). */
+/**
+ * One stream's history in a memory store, with `count` events of 128 B (the default bound is 1000):
+ * the path the hub takes, through the store's public methods.
+ */
 function filledHistory(count) {
-  const history = new MemoryHistory()
+  const store = createMemoryStore()
+  const history = {
+    append: (event) => store.append('s', event),
+    read: (after, limit) => store.read('s', after, limit),
+  }
   const ids = []
   for (let i = 0; i < count; i++)
     ids.push(history.append({ event: undefined, data: data128, value: data128 }).id)

@@ -2,8 +2,12 @@
  * The modules of each package form a one-way graph: no import cycle in packages/*\/src, counting
  * type-only imports and re-exports too. A type-only cycle costs nothing at run time, but it means a
  * child module knows its owner (and can't be understood or tested without it).
+ *
+ * And each name has one home: only a package's entry points (the src files behind its `exports`)
+ * re-export. An inner module that re-exports lets the same type be imported from two places, and
+ * the entry points stop being the one list of what is public.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
@@ -30,6 +34,23 @@ function importGraph(pkg: string): Map<string, string[]> {
     graph.set(name, [...new Set(local)])
   }
   return graph
+}
+
+/** The src modules behind a package's `exports` (`./dist/name.js` is built from `src/name.ts`). */
+function entryPoints(pkg: string): string[] {
+  const dir = join(ROOT, 'packages', pkg)
+  const { exports } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { exports: unknown }
+  const targets = JSON.stringify(exports).match(/\.\/dist\/[\w-]+\.js/g) ?? []
+  const names = [...new Set(targets.map((target) => target.slice('./dist/'.length, -'.js'.length)))]
+  return names.map((name) => `${name}.ts`).filter((file) => existsSync(join(dir, 'src', file)))
+}
+
+/** The `export … from` statements of a module, `export type` and `export *` included. */
+function reExports(source: string): string[] {
+  const file = ts.createSourceFile('module.ts', source, ts.ScriptTarget.Latest)
+  return file.statements
+    .filter((statement) => ts.isExportDeclaration(statement) && statement.moduleSpecifier !== undefined)
+    .map((statement) => statement.getText(file).replace(/\s+/g, ' '))
 }
 
 /** Every cycle found by a depth-first walk, each as the path that closes it. */
@@ -68,6 +89,35 @@ describe('import graph', () => {
       true,
     )
     expect(importedFiles.map((file) => file.fileName)).toEqual(['./a.js', './b.js'])
+  })
+
+  it('finds a re-export, whatever its form, and no other export', () => {
+    const source = [
+      "export { a } from './a.js'",
+      "export type { B } from './b.js'",
+      "export * from './c.js'",
+      "export * as d from './d.js'",
+      "import { e } from './e.js'",
+      'export { e }',
+      'export const f = 1',
+    ].join('\n')
+    expect(reExports(source)).toEqual([
+      "export { a } from './a.js'",
+      "export type { B } from './b.js'",
+      "export * from './c.js'",
+      "export * as d from './d.js'",
+    ])
+    expect(entryPoints('core')).toEqual(['index.ts', 'frame.ts', 'adapter.ts'])
+  })
+
+  it.each(PACKAGES)('has re-exports only in the entry points of packages/%s/src', (pkg) => {
+    const src = join(ROOT, 'packages', pkg, 'src')
+    const entries = entryPoints(pkg)
+    expect(entries).toContain('index.ts')
+    const found = readdirSync(src)
+      .filter((file) => file.endsWith('.ts') && !entries.includes(file))
+      .flatMap((file) => reExports(readFileSync(join(src, file), 'utf8')).map((line) => `${file}: ${line}`))
+    expect(found).toEqual([])
   })
 
   it.each(PACKAGES)('has no cycle in packages/%s/src', (pkg) => {

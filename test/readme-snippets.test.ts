@@ -19,6 +19,10 @@
  *   packages an app does not have). Its `listen(3000)` is moved to a free port of 127.0.0.1
  *   (test/snippets/listen-shim.mjs); once it listens it must answer `GET /events` with an event
  *   stream, and it is then stopped with SIGTERM. A program that does not listen must exit 0.
+ * - Every ```ts block of a TSDoc `@example` in packages/*\/src is type-checked too, as a fragment
+ *   (a browser block for `@rewind/client` and `@rewind/ai-sdk/client`), with the lines of
+ *   test/snippets/examples.ts it needs put above it: its package's exports and the names its TSDoc
+ *   takes for granted. An `@example` must hold exactly one ```ts block.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -27,6 +31,7 @@ import { join, relative } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { contextKey, EXAMPLE_CONTEXT } from './snippets/examples.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PREAMBLE = join(ROOT, 'test/snippets/preamble.d.ts')
@@ -51,6 +56,8 @@ interface Snippet {
   readonly commonjs: boolean
   /** File name stem in the temporary folder. */
   readonly stem: string
+  /** Lines put above the block before it is checked (an `@example`'s context), so 0 for a README's. */
+  readonly offset: number
 }
 
 function markdownFiles(): string[] {
@@ -83,10 +90,69 @@ function extract(path: string): Snippet[] {
         (MARKER.exec(lines[before]?.trim() ?? '')?.[1] as 'fragment' | 'browser' | undefined) ?? 'program',
       commonjs: /\brequire\(/.test(code) && !/^import\b/m.test(code),
       stem: `${path.replace(/[^a-z0-9]+/gi, '-')}-${i + 1}`,
+      offset: 0,
     })
     i = end
   }
   return snippets
+}
+
+function sourceFiles(): string[] {
+  return readdirSync(join(ROOT, 'packages')).flatMap((dir) =>
+    readdirSync(join(ROOT, 'packages', dir, 'src'))
+      .filter((name) => name.endsWith('.ts'))
+      .map((name) => `packages/${dir}/src/${name}`),
+  )
+}
+
+const EXAMPLE_TAG = /^\s*\*\s*@example\b/
+/** A TSDoc line without its leading `*` and the one space after it. */
+const docLine = (line: string | undefined) => (line ?? '').replace(/^\s*\*( |$)/, '')
+
+/** The ```ts block of each `@example` in `path`, with the context lines it uses put above it. */
+function extractExamples(path: string): Snippet[] {
+  const [, dir = '', file = ''] = /^packages\/([^/]+)\/src\/(.+)$/.exec(path) ?? []
+  const key = contextKey(dir, file)
+  const context = EXAMPLE_CONTEXT[key]
+  const lines = readFileSync(join(ROOT, path), 'utf8').split('\n')
+  const snippets: Snippet[] = []
+  for (let i = 0; i < lines.length; i++) {
+    if (!EXAMPLE_TAG.test(lines[i] ?? '')) continue
+    if (docLine(lines[i + 1]).trim() !== '```ts') {
+      throw new Error(`${path}:${i + 1}: an @example must open with a \`\`\`ts fence on the next line`)
+    }
+    let end = i + 2
+    while (end < lines.length && docLine(lines[end]).trim() !== '```') end++
+    if (end === lines.length) throw new Error(`${path}:${i + 2}: unclosed code block in an @example`)
+    const code = lines
+      .slice(i + 2, end)
+      .map(docLine)
+      .join('\n')
+    if (context === undefined)
+      throw new Error(`${path}:${i + 1}: no entry for ${key} in test/snippets/examples.ts`)
+    const header = /^import\b/m.test(code) ? [] : contextFor(code, context)
+    snippets.push({
+      where: `${path}:${i + 1}`,
+      lang: 'ts',
+      code: `${[...header, code].join('\n')}\n`,
+      kind: dir === 'client' || key === 'ai-sdk/client' ? 'browser' : 'fragment',
+      commonjs: false,
+      stem: `${path.replace(/[^a-z0-9]+/gi, '-')}-${i + 1}`,
+      offset: header.length,
+    })
+    i = end
+  }
+  return snippets
+}
+
+/** The context lines of the names `code` uses and does not declare itself. */
+function contextFor(code: string, context: Readonly<Record<string, string>>): string[] {
+  return Object.entries(context)
+    .filter(([name]) => new RegExp(`(?<![.\\w$])${name}\\b`).test(code))
+    .filter(
+      ([name]) => !new RegExp(`\\b(?:const|let|var|function|class|interface|type)\\s+${name}\\b`).test(code),
+    )
+    .map(([, line]) => line)
 }
 
 function closingFence(lines: string[], open: number): number {
@@ -94,7 +160,8 @@ function closingFence(lines: string[], open: number): number {
   throw new Error(`unclosed code block at line ${open + 1}`)
 }
 
-const SNIPPETS = markdownFiles().flatMap(extract)
+const EXAMPLES = sourceFiles().flatMap(extractExamples)
+const SNIPPETS = [...markdownFiles().flatMap(extract), ...EXAMPLES]
 const PROGRAMS = SNIPPETS.filter((snippet) => snippet.kind === 'program')
 
 let dir: string
@@ -136,7 +203,11 @@ function typeCheck(snippets: Snippet[], declarations: string, options: ts.Compil
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')
     if (snippet === undefined) throw new Error(`type error outside the snippets: ${file}: ${message}`)
     const { line } = ts.getLineAndCharacterOfPosition(diagnostic.file!, diagnostic.start ?? 0)
-    typeErrors.get(snippet)!.push(`line ${line + 1} of the block: ${message}`)
+    const where =
+      line < snippet.offset
+        ? `line ${line + 1} of its added context`
+        : `line ${line + 1 - snippet.offset} of the block`
+    typeErrors.get(snippet)!.push(`${where}: ${message}`)
   }
 }
 
@@ -149,6 +220,11 @@ describe('README snippets', () => {
     expect(PROGRAMS.length).toBeGreaterThan(0)
     expect(SNIPPETS.length).toBeGreaterThan(PROGRAMS.length)
     expect(SNIPPETS.some((snippet) => snippet.kind === 'browser')).toBe(true)
+    // Every package with sources shows at least one: the extraction did not silently miss them.
+    const packages = new Set(EXAMPLES.map((example) => example.where.split('/')[1]))
+    expect([...packages].sort()).toEqual(
+      ['ai-sdk', 'client', 'core', 'express', 'fastify', 'fetch', 'postgres', 'redis'].sort(),
+    )
   })
 
   it.each(SNIPPETS.map((snippet) => [snippet.where, snippet] as const))('%s compiles', (_where, snippet) => {

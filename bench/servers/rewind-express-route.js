@@ -1,5 +1,5 @@
 /**
- * @rewind/express served by a route handler alone (`events.stream('s')`), without `app.use(events)`:
+ * @rewind/express served by a route handler alone (`events.handler('s')`), without `app.use(events)`:
  * what connection setup costs when no middleware adds `res.sse` to every response.
  */
 import { sse } from '@rewind/express'
@@ -10,7 +10,7 @@ const events = sse({ heartbeatInterval: 0 })
 const publish = (data) => events.publish('s', { data })
 
 const app = express()
-app.get('/events', events.stream('s'))
+app.get('/events', events.handler('s'))
 
 app.all(['/publish', '/clock', '/gc'], expressControl(publish))
 

@@ -9,9 +9,10 @@
  */
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MAX_LAST_EVENT_ID_LENGTH, parseLastEventId, readResumeId } from '../../packages/core/dist/adapter.js'
+import { readResumeId } from '../../packages/core/dist/adapter.js'
 import { encodeIdOnly } from '../../packages/core/dist/frame.js'
 import { RewindError } from '../../packages/core/dist/index.js'
+import { MAX_LAST_EVENT_ID_LENGTH, parseLastEventId } from '../../packages/core/src/last-event-id.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { RawClient } from './helpers/raw.js'
 import { report, waitFor } from './helpers/wait.js'

@@ -8,7 +8,7 @@
  */
 import { EventSource } from 'eventsource'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { DEFAULT_MAX_QUEUE_BYTES } from '../../packages/core/dist/index.js'
+import { HUB_DEFAULTS } from '../../packages/core/dist/index.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
 import { RawClient } from './helpers/raw.js'
@@ -132,7 +132,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
     expect(after.hub.slowClosed).toBe(1)
     // Bytes waiting for clients never passed the limit plus one write (a tick's batch) per client.
     expect(run.pace.maxQueuedBytes).toBeLessThanOrEqual(
-      2 * (DEFAULT_MAX_QUEUE_BYTES + PER_TICK * (EVENT_BYTES + 64)),
+      2 * (HUB_DEFAULTS.maxQueueBytes + PER_TICK * (EVENT_BYTES + 64)),
     )
 
     // The stalled client, once it reads again, finds its stream cut and can resume from history:
@@ -172,7 +172,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
     // flight, over the same run without the stalled client; an unbounded queue would hold nearly
     // everything published (tens of MiB).
     expect(run.pace.maxLiveBytes - run.liveBaseline).toBeLessThan(
-      control.pace.maxLiveBytes - control.liveBaseline + DEFAULT_MAX_QUEUE_BYTES + 3 * MiB,
+      control.pace.maxLiveBytes - control.liveBaseline + HUB_DEFAULTS.maxQueueBytes + 3 * MiB,
     )
     expect(run.pace.maxLiveBytes - run.liveBaseline).toBeLessThan(publishedBytes / 4)
     // Resident memory, garbage included, is no worse than without the stalled client, give or take
@@ -212,7 +212,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
     })
     const during = await server.stats()
     // Nothing is queued for it beyond the replay buffer (256 KiB and one 64 KiB chunk): history holds the rest.
-    expect(pace.maxQueuedBytes).toBeLessThanOrEqual(DEFAULT_MAX_QUEUE_BYTES)
+    expect(pace.maxQueuedBytes).toBeLessThanOrEqual(HUB_DEFAULTS.maxQueueBytes)
     expect(during.hub.slowClosed).toBe(before.hub.slowClosed)
     expect(during.hub.subscribers).toBe(before.hub.subscribers + 1)
 

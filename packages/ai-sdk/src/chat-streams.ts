@@ -7,9 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
-  DEFAULT_RESPONSE_MAX_LIFETIME,
-  DEFAULT_RESPONSE_TTL,
   type Hub,
+  RESPONSE_DEFAULTS,
   RewindError,
   type StartResponseOptions,
   type Subscription,
@@ -88,8 +87,9 @@ const CHAT_ID = /^[A-Za-z0-9._~-]{1,128}$/
  * const chats = createChatStreams({ hub: events.hub })
  * app.post('/api/chat', express.json(), async (req, res) => {
  *   const { id, messages } = req.body
+ *   const modelMessages = await convertToModelMessages(messages)
  *   const answer = await chats.start(id, (abortSignal) =>
- *     streamText({ model, messages: await convertToModelMessages(messages), abortSignal })
+ *     streamText({ model, messages: modelMessages, abortSignal })
  *       .toUIMessageStream({ originalMessages: messages }))
  *   chats.serve(req, res, id, answer)
  * })
@@ -109,7 +109,7 @@ export function createChatStreams(options: ChatStreamsOptions): ChatStreams {
     )
   }
   const answers = options.answers ?? memoryActiveAnswers()
-  const ttl = options.ttl ?? DEFAULT_RESPONSE_MAX_LIFETIME + DEFAULT_RESPONSE_TTL
+  const ttl = options.ttl ?? RESPONSE_DEFAULTS.maxLifetime + RESPONSE_DEFAULTS.ttl
   const names: FrameNames = { gapEvent: options.gapEvent, endEvent: options.endEvent }
 
   async function start(

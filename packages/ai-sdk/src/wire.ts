@@ -7,16 +7,16 @@
  * @see https://ai-sdk.dev/docs/ai-sdk-ui/stream-protocol
  */
 import type { ServerResponse } from 'node:http'
-import { DEFAULT_END_EVENT, DEFAULT_GAP_EVENT } from '@rewind/core'
+import { HUB_DEFAULTS } from '@rewind/core'
 
 /** The header by which the SDK's servers mark a UI message stream. */
 export const UI_MESSAGE_STREAM_HEADER = 'x-vercel-ai-ui-message-stream'
 
 /** The names of the hub's own events (its `gapEvent` and `endEvent` options). */
 export interface FrameNames {
-  /** The hub's `gapEvent`. @defaultValue `'rewind-gap'` (the core's `DEFAULT_GAP_EVENT`) */
+  /** The hub's `gapEvent`. @defaultValue `'rewind-gap'` (the core's `HUB_DEFAULTS.gapEvent`) */
   gapEvent?: string | undefined
-  /** The hub's `endEvent`. @defaultValue `'rewind-end'` (the core's `DEFAULT_END_EVENT`) */
+  /** The hub's `endEvent`. @defaultValue `'rewind-end'` (the core's `HUB_DEFAULTS.endEvent`) */
   endEvent?: string | undefined
 }
 
@@ -35,8 +35,8 @@ export class FrameTranslator {
   private readonly endEvent: string
 
   constructor(names: FrameNames = {}) {
-    this.gapEvent = names.gapEvent ?? DEFAULT_GAP_EVENT
-    this.endEvent = names.endEvent ?? DEFAULT_END_EVENT
+    this.gapEvent = names.gapEvent ?? HUB_DEFAULTS.gapEvent
+    this.endEvent = names.endEvent ?? HUB_DEFAULTS.endEvent
   }
 
   /** Translates `text`; returns what goes to the client now (maybe nothing). */

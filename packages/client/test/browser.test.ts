@@ -95,7 +95,7 @@ function app(): { app: express.Express; events: SseMiddleware<string>; connectio
     next()
   })
   server.use(events)
-  server.get('/events', events.stream('news'))
+  server.get('/events', events.handler('news'))
   return { app: server, events, connections }
 }
 

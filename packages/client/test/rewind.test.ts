@@ -44,7 +44,7 @@ function expressApp(options: { history?: { maxEvents: number } } = {}): {
     next()
   })
   app.use(events)
-  app.get('/events', events.stream('news'))
+  app.get('/events', events.handler('news'))
   return { app, events, seen }
 }
 

@@ -4,11 +4,8 @@
  * {@link WireWriter}'s; a connection decides whether it may still write.
  */
 import { encodeRetry } from './frame.js'
-import type { EventSink } from './sink.js'
-import type { CloseReason, Subscription } from './types.js'
+import type { CloseReason, EventSink, Subscription } from './types.js'
 import { type SharedFrames, type StartStream, type TurnClock, WireWriter } from './wire-writer.js'
-
-export type { CloseReason, Subscription } from './types.js'
 
 /**
  * What a connection needs from the hub that owns it. The hub hands its children an object with

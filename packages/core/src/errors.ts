@@ -51,7 +51,7 @@ export const REWIND_ERROR_CODES: readonly RewindErrorCode[] = Object.freeze([
  * try {
  *   hub.publish('news', { event: name, data })
  * } catch (error) {
- *   if (error instanceof RewindError && error.code === 'ERR_INVALID_FIELD') res.status(400)
+ *   if (error instanceof RewindError && error.code === 'ERR_INVALID_FIELD') res.statusCode = 400
  * }
  * ```
  */

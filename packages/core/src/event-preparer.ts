@@ -4,8 +4,8 @@
  */
 import { RewindError } from './errors.js'
 import { assertFieldValue, type Serializer, serializeData } from './frame.js'
-import type { PublishInput } from './hub-options.js'
 import type { NewEvent } from './store.js'
+import type { PublishInput } from './types.js'
 import { assertStreamName } from './validation.js'
 
 export class EventPreparer {

@@ -2,9 +2,9 @@
  * Calling the application's hooks: `onGap` may choose the policy, `onError` hears every failure,
  * and a hook that throws is reported through `onError`, never thrown into the stream that called it.
  */
-import type { ConnectionInfo, HubHooks } from './hub-options.js'
+import type { HubHooks } from './hub-options.js'
 import type { GapReason } from './store.js'
-import type { CloseReason, GapPolicy } from './types.js'
+import type { CloseReason, ConnectionInfo, GapPolicy } from './types.js'
 
 export class Hooks {
   constructor(

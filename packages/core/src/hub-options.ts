@@ -6,12 +6,11 @@
 import { RewindError } from './errors.js'
 import type { Serializer } from './frame.js'
 import { encodeRetry } from './frame.js'
-import type { ResumeId } from './last-event-id.js'
-import { createMemoryStore, type MemoryStoreOptions } from './memory-store.js'
+import type { MemoryStoreOptions } from './memory-store.js'
 import { DEFAULT_END_EVENT, type ResponseOptions } from './responses.js'
-import type { GapReason, HistoryStore } from './store.js'
-import { throttleErrors } from './throttle-errors.js'
-import type { CloseReason, EventFilter, GapPolicy } from './types.js'
+import type { HistoryStore } from './store.js'
+import { DEFAULT_ERROR_REPORT_INTERVAL, throttleErrors } from './throttle-errors.js'
+import type { CloseReason, ConnectionInfo, GapInfo, GapPolicy } from './types.js'
 import {
   fieldOption,
   gapPolicyOption,
@@ -21,46 +20,43 @@ import {
   timerDelay,
 } from './validation.js'
 
-/** Default of {@link HubOptions.maxEventBytes}: 256 KiB. */
-export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024
-/** Default of {@link HubOptions.maxQueueBytes}: 1 MiB. */
-export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
-/** Default of {@link HubOptions.heartbeatInterval}: 15 s. */
-export const DEFAULT_HEARTBEAT_INTERVAL = 15_000
-/** Default of {@link HubOptions.retry}: 3 s. */
-export const DEFAULT_RETRY = 3000
-/** Default of {@link HubOptions.overloadRetry}: 10 s. */
-export const DEFAULT_OVERLOAD_RETRY = 10_000
-/** Default of {@link HubOptions.closeGrace}: 1 s. */
-export const DEFAULT_CLOSE_GRACE = 1000
-/** Default of {@link HubOptions.gapEvent}. */
-export const DEFAULT_GAP_EVENT = 'rewind-gap'
+// Literal numbers, not products, so each key of HUB_DEFAULTS has its value as its type.
+const DEFAULT_MAX_EVENT_BYTES = 262_144 // 256 KiB
+const DEFAULT_MAX_QUEUE_BYTES = 1_048_576 // 1 MiB
+const DEFAULT_HEARTBEAT_INTERVAL = 15_000
+const DEFAULT_RETRY = 3000
+const DEFAULT_OVERLOAD_RETRY = 10_000
+const DEFAULT_CLOSE_GRACE = 1000
+const DEFAULT_GAP_EVENT = 'rewind-gap'
 
-/** An event to publish. */
-export interface PublishInput {
-  /** The payload: a string is sent as is, anything else through the hub's serializer (JSON by default). */
-  data: unknown
-  /** The event type; absent means `message`. Must not contain CR, LF or NUL. */
-  event?: string | undefined
-}
-
-/** What {@link HubOptions.onGap} is told. */
-export interface GapInfo {
-  /** The stream the client resumes. */
-  stream: string
-  /** Why its position could not be honoured. */
-  reason: GapReason
-  /** The id the client sent, or `null` when it was malformed. */
-  lastEventId: string | null
-  /** The policy that applies unless the hook returns another one. */
-  policy: GapPolicy
-}
-
-/** What the connection hooks are told. */
-export interface ConnectionInfo {
-  /** The hub stream, or `undefined` for an iterable stream. */
-  stream: string | undefined
-}
+/**
+ * The defaults of {@link HubOptions}, for code that derives its own settings from them (a client's
+ * timeout from the heartbeat, a proxy's buffer from `maxQueueBytes`). Frozen: changing them would
+ * change nothing.
+ */
+export const HUB_DEFAULTS = Object.freeze({
+  /** Largest serialized data `publish` accepts, in bytes: 256 KiB. */
+  maxEventBytes: DEFAULT_MAX_EVENT_BYTES,
+  /** Most bytes that may wait to be sent to one client: 1 MiB. */
+  maxQueueBytes: DEFAULT_MAX_QUEUE_BYTES,
+  /** Period of the heartbeat, in milliseconds: 15 s. */
+  heartbeatInterval: DEFAULT_HEARTBEAT_INTERVAL,
+  /** The `retry:` hint sent when a stream opens, in milliseconds: 3 s. */
+  retry: DEFAULT_RETRY,
+  /** Base of the `retry:` hint given to clients turned away by a limit, in milliseconds: 10 s. */
+  overloadRetry: DEFAULT_OVERLOAD_RETRY,
+  /** How long `close()` lets ended streams flush, in milliseconds: 1 s. */
+  closeGrace: DEFAULT_CLOSE_GRACE,
+  /** Name of the event that tells a client of a gap: `rewind-gap`. */
+  gapEvent: DEFAULT_GAP_EVENT,
+  /** Name of the terminal event of a response: `rewind-end`. */
+  endEvent: DEFAULT_END_EVENT,
+  /**
+   * How often the default `onError` logs each kind of error, at most, in milliseconds: once a minute
+   * (the default `interval` of `throttleErrors` too).
+   */
+  errorReportInterval: DEFAULT_ERROR_REPORT_INTERVAL,
+})
 
 /** Options of {@link createHub}. Every limit has a default; every hook is optional. */
 export interface HubOptions {
@@ -168,45 +164,6 @@ export interface HubOptions {
   onError?: (error: unknown, info: ConnectionInfo) => void
 }
 
-/** Options of one subscription. */
-export interface SubscribeOptions {
-  /**
-   * Where the client resumes: an id it was sent, `null` for a malformed value (a gap), or
-   * `undefined` for a fresh connection that starts with live events.
-   */
-  lastEventId?: ResumeId
-  /** Only events for which this returns true are sent (for example, one user's events). */
-  filter?: EventFilter | undefined
-  /** Overrides the hub's `gapPolicy` for this client. */
-  gapPolicy?: GapPolicy | undefined
-}
-
-/** Counters of a hub, read with {@link Hub.stats}. */
-export interface HubStats {
-  /** Open connections: subscribers plus iterable streams. */
-  connections: number
-  /** Open subscribers of hub streams. */
-  subscribers: number
-  /** Streams with at least one subscriber in this process. */
-  streams: number
-  /** Events published through this hub. */
-  published: number
-  /** Live deliveries: one per event per subscriber. */
-  delivered: number
-  /** Events sent from history during catch-up. */
-  replayed: number
-  /** Gap signals sent. */
-  gaps: number
-  /** Subscribers disconnected for passing `maxQueueBytes`. */
-  slowClosed: number
-  /** Clients turned away by a limit or because the hub was closed. */
-  rejected: number
-  /** Errors reported through `onError`. */
-  errors: number
-  /** Bytes written but not yet sent, summed over open connections, now. */
-  queuedBytes: number
-}
-
 /** The hooks of a hub, validated; `onError` always set (the throttled default when not given). */
 export type HubHooks = {
   [K in 'onGap' | 'onConnect' | 'onDisconnect' | 'onReject']: HubOptions[K] | undefined
@@ -214,9 +171,12 @@ export type HubHooks = {
 
 /** {@link HubOptions} validated, with every default applied: what a hub is built from. */
 export interface ResolvedHubOptions {
-  readonly store: HistoryStore
-  /** Whether the hub made the store (and so closes it). */
-  readonly ownsStore: boolean
+  /**
+   * The store given, or `undefined`: the hub then builds (and owns) a memory store from `history`.
+   * Resolving creates nothing, so options can be checked without side effects.
+   */
+  readonly store: HistoryStore | undefined
+  readonly history: MemoryStoreOptions | undefined
   readonly serializer: Serializer
   readonly maxQueueBytes: number
   readonly maxEventBytes: number
@@ -243,8 +203,6 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
       { field: 'history' },
     )
   }
-  const ownsStore = options.store === undefined
-  const store = options.store ?? createMemoryStore(options.history)
   const serializer = optionalFunction('serialize', options.serialize) ?? JSON.stringify
   const maxQueueBytes = positiveInteger('maxQueueBytes', options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES)
   const maxEventBytes = positiveInteger('maxEventBytes', options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES)
@@ -279,8 +237,8 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
     onError: optionalFunction('onError', options.onError) ?? defaultErrorReport(),
   }
   return {
-    store,
-    ownsStore,
+    store: options.store,
+    history: options.history,
     serializer,
     maxQueueBytes,
     maxEventBytes,

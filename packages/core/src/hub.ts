@@ -4,21 +4,15 @@
  * module; the hub wires them together. One hub per application is the usual setup; adapters create
  * one unless given one.
  */
-import type { CloseReason, Connection, Subscription } from './connection.js'
+import type { Connection } from './connection.js'
 import { RewindError } from './errors.js'
 import { EventPreparer } from './event-preparer.js'
 import { FanOut } from './fan-out.js'
 import { Heartbeat } from './heartbeat.js'
 import { Hooks } from './hooks.js'
-import {
-  type HubOptions,
-  type HubStats,
-  type PublishInput,
-  type ResolvedHubOptions,
-  resolveHubOptions,
-  type SubscribeOptions,
-} from './hub-options.js'
+import { type HubOptions, type ResolvedHubOptions, resolveHubOptions } from './hub-options.js'
 import { type IterableOwner, IterableStream, isAsyncIterable, type StreamItem } from './iterable.js'
+import { createMemoryStore } from './memory-store.js'
 import { type HubResponses, Responses } from './responses.js'
 import {
   closedSubscription,
@@ -31,9 +25,16 @@ import {
   type StreamSource,
   serve,
 } from './serve.js'
-import type { EventSink } from './sink.js'
 import type { HistoryStore, NewEvent, StoreDelivery, StoredEvent } from './store.js'
 import { type ResponseLink, Subscriber, type SubscriberOwner } from './subscriber.js'
+import type {
+  CloseReason,
+  EventSink,
+  HubStats,
+  PublishInput,
+  SubscribeOptions,
+  Subscription,
+} from './types.js'
 import {
   assertStreamName,
   gapPolicyOption,
@@ -62,12 +63,15 @@ export function serveHostOf(hub: Hub<string | Promise<string>>): ServeHost {
 }
 
 /**
- * Holds named streams, each with a bounded history, and the clients following them.
+ * Holds named streams and the clients following them; each stream's history is kept by the store.
  * Create one with {@link createHub}.
  */
 export class Hub<Published extends string | Promise<string> = string> {
-  /** The history store. */
-  readonly store: HistoryStore
+  /**
+   * The history store. Private: appending to it directly would bypass fan-out, so subscribers
+   * would miss the event; an application that needs the store holds the one it gave.
+   */
+  private readonly store: HistoryStore
   /**
    * Responses: streams with a producer and an end, resumable from their start on any instance.
    *
@@ -79,6 +83,8 @@ export class Hub<Published extends string | Promise<string> = string> {
    */
   readonly responses: HubResponses
   private readonly options: ResolvedHubOptions
+  /** Whether the hub made the store (and so closes it). */
+  private readonly ownsStore: boolean
   private readonly counters = {
     published: 0,
     delivered: 0,
@@ -103,7 +109,9 @@ export class Hub<Published extends string | Promise<string> = string> {
   constructor(options: HubOptions = {}) {
     const resolved = resolveHubOptions(options)
     this.options = resolved
-    this.store = resolved.store
+    // Built here, not while resolving: resolving options creates nothing.
+    this.store = resolved.store ?? createMemoryStore(resolved.history)
+    this.ownsStore = resolved.store === undefined
     this.preparer = new EventPreparer(resolved.serializer, resolved.maxEventBytes)
     this.hooks = new Hooks(resolved.hooks, resolved.gapPolicy, this.counters)
     this.fanOut = new FanOut(this.store)
@@ -268,18 +276,12 @@ export class Hub<Published extends string | Promise<string> = string> {
     )
     for (const connection of ended)
       connection.end('shutdown', retry === undefined ? undefined : jitter(retry))
-    if (ended.length > 0) {
-      let timer: NodeJS.Timeout | undefined
-      const grace = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), closeGrace)
-      })
-      const outcome = await Promise.race([Promise.all(finished), grace])
-      clearTimeout(timer)
-      // Clients that do not read would otherwise hold their sockets open forever.
-      if (outcome === 'timeout') for (const connection of ended) connection.sink.destroy()
+    // Clients that do not read would otherwise hold their sockets open forever.
+    if (ended.length > 0 && !(await boundedWait(Promise.all(finished), closeGrace))) {
+      for (const connection of ended) connection.sink.destroy()
     }
     try {
-      if (this.options.ownsStore) await this.store.close?.()
+      if (this.ownsStore) await this.store.close?.()
     } finally {
       this.store.detach?.(this.delivery)
     }
@@ -427,14 +429,19 @@ export class Hub<Published extends string | Promise<string> = string> {
   }
 }
 
-/** Waits for `promise`, at most `ms` milliseconds. */
-async function boundedWait(promise: Promise<unknown>, ms: number): Promise<void> {
+/** Waits for `promise` (fulfilled or rejected), at most `ms` milliseconds: whether it settled in time. */
+async function boundedWait(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms)
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, ms, false)
   })
-  await Promise.race([promise.catch(() => {}), timeout])
+  const settled = promise.then(
+    () => true,
+    () => true,
+  )
+  const inTime = await Promise.race([settled, timeout])
   clearTimeout(timer)
+  return inTime
 }
 
 function jitter(ms: number): number {

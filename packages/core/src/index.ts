@@ -8,52 +8,42 @@ export { REWIND_ERROR_CODES, RewindError, type RewindErrorCode } from './errors.
 export type { Serializer } from './frame.js'
 export type { Hub } from './hub.js'
 export {
-  type ConnectionInfo,
-  DEFAULT_CLOSE_GRACE,
-  DEFAULT_GAP_EVENT,
-  DEFAULT_HEARTBEAT_INTERVAL,
-  DEFAULT_MAX_EVENT_BYTES,
-  DEFAULT_MAX_QUEUE_BYTES,
-  DEFAULT_OVERLOAD_RETRY,
-  DEFAULT_RETRY,
-  type GapInfo,
+  HUB_DEFAULTS,
   type HubOptions,
-  type HubStats,
-  type PublishInput,
-  type SubscribeOptions,
 } from './hub-options.js'
 export type { StreamItem } from './iterable.js'
 export type { ResumeId } from './last-event-id.js'
-export { DEFAULT_MAX_RESPONSES } from './memory-responses.js'
+export type { HistoryOptions } from './memory-history.js'
 export {
   createMemoryStore,
-  DEFAULT_MAX_BYTES,
-  DEFAULT_MAX_EVENTS,
-  DEFAULT_MAX_STREAMS,
-  type HistoryOptions,
+  MEMORY_STORE_DEFAULTS,
   type MemoryStore,
   type MemoryStoreOptions,
 } from './memory-store.js'
+export type { ResponseProducer } from './response-producer.js'
 export {
-  DEFAULT_END_EVENT,
-  DEFAULT_RESPONSE_LEASE,
-  DEFAULT_RESPONSE_MAX_BYTES,
-  DEFAULT_RESPONSE_MAX_EVENTS,
-  DEFAULT_RESPONSE_MAX_LIFETIME,
-  DEFAULT_RESPONSE_TTL,
   type HubResponses,
+  RESPONSE_DEFAULTS,
   type ResponseHandle,
   type ResponseOptions,
-  type ResponseProducer,
   type StartResponseOptions,
 } from './responses.js'
 export type { ResponseSource, ServeOptions, StreamSource } from './serve.js'
-export type { EventSink, SubscriberSink } from './sink.js'
 export type { GapReason, ResponseEnd, ResponseStatus, StoredEvent } from './store.js'
 export {
-  DEFAULT_ERROR_REPORT_INTERVAL,
   type ThrottleErrorsOptions,
   throttleErrors,
 } from './throttle-errors.js'
-export type { CloseReason, EventFilter, GapPolicy, Subscription } from './types.js'
+export type {
+  CloseReason,
+  ConnectionInfo,
+  EventFilter,
+  EventSink,
+  GapInfo,
+  GapPolicy,
+  HubStats,
+  PublishInput,
+  SubscribeOptions,
+  Subscription,
+} from './types.js'
 export { MAX_STREAM_NAME_LENGTH, MAX_TIMER_DELAY } from './validation.js'

@@ -5,7 +5,7 @@
 import { Connection, type ConnectionOwner } from './connection.js'
 import { RewindError } from './errors.js'
 import { encodeEvent, encodeRetry } from './frame.js'
-import type { EventSink } from './sink.js'
+import type { EventSink } from './types.js'
 import type { StartStream } from './wire-writer.js'
 
 /** What an iterable stream needs from the hub that owns it (see `ConnectionOwner`). */

@@ -31,7 +31,7 @@ export interface HistoryOptions {
 /** Default of {@link HistoryOptions.maxEvents}. */
 export const DEFAULT_MAX_EVENTS = 1000
 /** Default of {@link HistoryOptions.maxBytes}. */
-export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+export const DEFAULT_MAX_BYTES = 16_777_216
 
 const INITIAL_CAPACITY = 16
 /** Pages kept for readers between two changes of a history (a few positions resumed at once). */

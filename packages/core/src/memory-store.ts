@@ -3,18 +3,16 @@
  * beside them (see memory-responses.ts), in this process only.
  */
 
-import { type HistoryOptions, MemoryHistory } from './memory-history.js'
-import { DEFAULT_MAX_RESPONSES, MemoryResponses } from './memory-responses.js'
-import { AttachedHub } from './shared-store.js'
-import type { NewEvent, ReadResult, StoreDelivery, StoredEvent, SyncHistoryStore } from './store.js'
-import { positiveInteger } from './validation.js'
-
-export {
+import {
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_EVENTS,
   type HistoryOptions,
   MemoryHistory,
 } from './memory-history.js'
+import { DEFAULT_MAX_RESPONSES, MemoryResponses } from './memory-responses.js'
+import { AttachedHub } from './shared-store.js'
+import type { NewEvent, ReadResult, StoreDelivery, StoredEvent, SyncHistoryStore } from './store.js'
+import { positiveInteger } from './validation.js'
 
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions extends HistoryOptions {
@@ -37,8 +35,20 @@ export interface MemoryStoreOptions extends HistoryOptions {
   now?: () => number
 }
 
-/** Default of {@link MemoryStoreOptions.maxStreams}. */
-export const DEFAULT_MAX_STREAMS = 10_000
+/**
+ * The defaults of {@link MemoryStoreOptions} (and `HubOptions.history`), for code that sizes
+ * things after them. Frozen: changing them would change nothing.
+ */
+export const MEMORY_STORE_DEFAULTS = Object.freeze({
+  /** Most events kept per stream: 1000. */
+  maxEvents: DEFAULT_MAX_EVENTS,
+  /** Most bytes of encoded frames kept per stream: 16 MiB. */
+  maxBytes: DEFAULT_MAX_BYTES,
+  /** Most streams with a history: 10,000. */
+  maxStreams: 10_000,
+  /** Most responses kept at once, active or ended: 1000. */
+  maxResponses: DEFAULT_MAX_RESPONSES,
+})
 
 /**
  * The default history store: a {@link MemoryHistory} per stream, in this process only.
@@ -72,7 +82,7 @@ export class MemoryStore implements SyncHistoryStore {
   )
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
-    this.maxStreams = positiveInteger('maxStreams', options.maxStreams ?? DEFAULT_MAX_STREAMS)
+    this.maxStreams = positiveInteger('maxStreams', options.maxStreams ?? MEMORY_STORE_DEFAULTS.maxStreams)
     this.responses = new MemoryResponses(
       positiveInteger('maxResponses', options.maxResponses ?? DEFAULT_MAX_RESPONSES),
       options.now ?? Date.now,

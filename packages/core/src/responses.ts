@@ -26,16 +26,22 @@ import { nonNegativeInteger, positiveInteger, positiveLimit, timerDelay } from '
 export const RESPONSE_STREAM_PREFIX = 'rewind:response:'
 /** Default of `HubOptions.endEvent`. */
 export const DEFAULT_END_EVENT = 'rewind-end'
-/** Default of {@link ResponseOptions.maxEvents}: 100,000 events (a long answer is about 1,000–20,000 tokens). */
-export const DEFAULT_RESPONSE_MAX_EVENTS = 100_000
-/** Default of {@link ResponseOptions.maxBytes}: 16 MiB. */
-export const DEFAULT_RESPONSE_MAX_BYTES = 16 * 1024 * 1024
-/** Default of {@link ResponseOptions.maxLifetime}: 1 hour. */
-export const DEFAULT_RESPONSE_MAX_LIFETIME = 60 * 60 * 1000
-/** Default of {@link ResponseOptions.ttl}: 5 minutes. */
-export const DEFAULT_RESPONSE_TTL = 5 * 60 * 1000
-/** Default of {@link ResponseOptions.lease}: 10 s. */
-export const DEFAULT_RESPONSE_LEASE = 10_000
+/**
+ * The defaults of {@link ResponseOptions} (`HubOptions.responses`), for code that derives its own
+ * bounds from them (a store's TTL, a wrapper's limits). Frozen: changing them would change nothing.
+ */
+export const RESPONSE_DEFAULTS = Object.freeze({
+  /** Most events one response keeps: 100,000 (a long answer is about 1,000–20,000 tokens). */
+  maxEvents: 100_000,
+  /** Most bytes of encoded frames one response keeps: 16 MiB. */
+  maxBytes: 16_777_216,
+  /** Longest time a response may stay active, in milliseconds: 1 hour. */
+  maxLifetime: 3_600_000,
+  /** How long an ended response stays replayable, in milliseconds: 5 minutes. */
+  ttl: 300_000,
+  /** How long a producer's lease lasts on a shared store, in milliseconds: 10 s. */
+  lease: 10_000,
+})
 
 /** Response ids go into URLs and Redis keys: unreserved URL characters only. */
 const ID_SHAPE = /^[A-Za-z0-9._~-]{1,128}$/
@@ -82,8 +88,6 @@ export interface StartResponseOptions extends Omit<ResponseOptions, 'lease'> {
    */
   id?: string
 }
-
-export type { ResponseHost, ResponseProducer } from './response-producer.js'
 
 /** A response started on this instance. */
 export interface ResponseHandle {
@@ -170,11 +174,8 @@ export class Responses implements HubResponses {
     options: ResponseOptions = {},
   ) {
     this.limits = resolveLimits(options, {
-      maxEvents: DEFAULT_RESPONSE_MAX_EVENTS,
-      maxBytes: DEFAULT_RESPONSE_MAX_BYTES,
-      maxLifetime: DEFAULT_RESPONSE_MAX_LIFETIME,
-      ttl: DEFAULT_RESPONSE_TTL,
-      lease: positiveTimer('lease', options.lease ?? DEFAULT_RESPONSE_LEASE),
+      ...RESPONSE_DEFAULTS,
+      lease: positiveTimer('lease', options.lease ?? RESPONSE_DEFAULTS.lease),
     })
   }
 

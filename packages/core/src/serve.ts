@@ -6,12 +6,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { RewindError } from './errors.js'
-import type { SubscribeOptions } from './hub-options.js'
 import { isAsyncIterable, type StreamItem } from './iterable.js'
 import { readResumeId } from './last-event-id.js'
 import { RESPONSE_STREAM_PREFIX, type ResponsePlan } from './responses.js'
-import type { EventSink } from './sink.js'
-import type { CloseReason, EventFilter, GapPolicy, Subscription } from './types.js'
+import type {
+  CloseReason,
+  EventFilter,
+  EventSink,
+  GapPolicy,
+  SubscribeOptions,
+  Subscription,
+} from './types.js'
 import { assertStreamName } from './validation.js'
 import { directTransport, eventStreamHeaders, type StartStream } from './wire-writer.js'
 
@@ -84,15 +89,16 @@ export function serve(
       'the response has already started; serve the event stream before writing anything to the response',
     )
   }
-  if (isResponseSource(source)) return serveResponse(host, req, res, source.response)
   const stream = typeof source === 'string' ? source : undefined
   if (res.destroyed) return closedSubscription(stream, 'client')
   if (req.method === 'HEAD') {
-    // Headers only: a HEAD request must not become a subscriber that never ends.
+    // Headers only: a HEAD request must not become a subscriber that never ends, nor (for a
+    // response) wait on its record.
     res.writeHead(200, eventStreamHeaders())
     res.end()
     return closedSubscription(stream, 'end')
   }
+  if (isResponseSource(source)) return serveResponse(host, req, res, source.response)
   closeConnectionAfterShutdown(host, req, res)
   const head = httpHead(req, res)
   if (stream === undefined) return host.iterate(res, source as AsyncIterable<StreamItem>, head)
@@ -130,12 +136,6 @@ function serveResponse(
   id: string,
 ): Subscription {
   const resumeId = readResumeId(req.headers, req.url)
-  const stream = undefined
-  if (req.method === 'HEAD') {
-    res.writeHead(200, eventStreamHeaders())
-    res.end()
-    return closedSubscription(stream, 'end')
-  }
   // The answer depends on the response's record, which a shared store holds: the subscription
   // exists at once and follows the stream once the record has been read.
   const pending = new PendingSubscription(() => {
@@ -147,20 +147,20 @@ function serveResponse(
   })
   host.plan(id, resumeId).then(
     (plan) => {
-      if (pending.closed) return pending.settle(closedSubscription(stream, 'end'))
-      if (res.destroyed) return pending.settle(closedSubscription(stream, 'client'))
+      if (pending.closed) return pending.settle(closedSubscription(undefined, 'end'))
+      if (res.destroyed) return pending.settle(closedSubscription(undefined, 'client'))
       if (plan.kind === 'unknown') {
         res.writeHead(404, {
           'content-type': 'application/json; charset=utf-8',
           'cache-control': 'no-store',
         })
         res.end(UNKNOWN_RESPONSE_BODY)
-        return pending.settle(closedSubscription(stream, 'end'))
+        return pending.settle(closedSubscription(undefined, 'end'))
       }
       if (plan.kind === 'ended') {
         res.writeHead(204, { 'cache-control': 'no-store' })
         res.end()
-        return pending.settle(closedSubscription(stream, 'end'))
+        return pending.settle(closedSubscription(undefined, 'end'))
       }
       closeConnectionAfterShutdown(host, req, res)
       pending.settle(host.followResponse(id, plan.stream, res, plan.after, httpHead(req, res)))
@@ -171,7 +171,7 @@ function serveResponse(
         res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' })
         res.end(UNAVAILABLE_BODY)
       }
-      pending.settle(closedSubscription(stream, 'error'))
+      pending.settle(closedSubscription(undefined, 'error'))
     },
   )
   return pending
@@ -182,7 +182,7 @@ function serveResponse(
  * the HTTP/2 session to close gracefully. Otherwise the idle keep-alive connection would hold a
  * closing server open until its keep-alive timeout.
  */
-export function closeConnectionAfterShutdown(
+function closeConnectionAfterShutdown(
   hub: { readonly closed: boolean },
   req: EventStreamRequest,
   res: EventStreamResponse,

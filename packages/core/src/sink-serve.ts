@@ -16,8 +16,7 @@ import {
   UNAVAILABLE_BODY,
   UNKNOWN_RESPONSE_BODY,
 } from './serve.js'
-import type { EventSink } from './sink.js'
-import type { Subscription } from './types.js'
+import type { EventSink, Subscription } from './types.js'
 
 /** Options of {@link serveSink}: the serve options, and the client's resume position. */
 export interface SinkServeOptions extends ServeOptions {

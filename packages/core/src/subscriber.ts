@@ -7,7 +7,6 @@ import type { Batch } from './fan-out.js'
 import { encodeEvent, encodeIdOnly } from './frame.js'
 import type { ResumeId } from './last-event-id.js'
 import { encodePage, WRITE_CHUNK_BYTES } from './replay-pages.js'
-import type { EventSink } from './sink.js'
 import {
   type GapReason,
   type HistoryStore,
@@ -16,10 +15,8 @@ import {
   type ReadResult,
   type StoredEvent,
 } from './store.js'
-import type { EventFilter, GapPolicy } from './types.js'
+import type { EventFilter, EventSink, GapPolicy } from './types.js'
 import type { StartStream } from './wire-writer.js'
-
-export type { EventFilter, GapPolicy } from './types.js'
 
 /** What a subscriber needs from the hub that owns it (see `ConnectionOwner`). */
 export interface SubscriberOwner extends ConnectionOwner {

@@ -7,8 +7,8 @@
 import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { encodeComment } from './frame.js'
-import type { EventSink } from './sink.js'
 import type { StoredEvent } from './store.js'
+import type { EventSink } from './types.js'
 
 /** Content type of an event stream; UTF-8 is the only encoding the spec allows. */
 export const EVENT_STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8'

@@ -1,11 +1,13 @@
 /**
- * The public surface, chosen on purpose: the names of the root entry and of the two subpaths are
- * pinned here and listed in the README ("Exports"), so a name is added or dropped deliberately. The
+ * The public surface, chosen on purpose: the names of the root entry and of the two subpaths, values
+ * and types, are pinned here and listed in the README ("Exports"), so a name is added or dropped
+ * deliberately. The
  * built declarations carry nothing internal.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { exportedNames } from '../../../test/support/exported-names.js'
 import * as adapter from '../src/adapter.js'
 import * as frame from '../src/frame.js'
 import * as root from '../src/index.js'
@@ -14,31 +16,51 @@ const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url))
 const README = readFileSync(`${PACKAGE_DIR}README.md`, 'utf8')
 
 const ROOT_VALUES = [
-  'DEFAULT_CLOSE_GRACE',
-  'DEFAULT_END_EVENT',
-  'DEFAULT_ERROR_REPORT_INTERVAL',
-  'DEFAULT_GAP_EVENT',
-  'DEFAULT_HEARTBEAT_INTERVAL',
-  'DEFAULT_MAX_BYTES',
-  'DEFAULT_MAX_EVENTS',
-  'DEFAULT_MAX_EVENT_BYTES',
-  'DEFAULT_MAX_QUEUE_BYTES',
-  'DEFAULT_MAX_RESPONSES',
-  'DEFAULT_MAX_STREAMS',
-  'DEFAULT_OVERLOAD_RETRY',
-  'DEFAULT_RESPONSE_LEASE',
-  'DEFAULT_RESPONSE_MAX_BYTES',
-  'DEFAULT_RESPONSE_MAX_EVENTS',
-  'DEFAULT_RESPONSE_MAX_LIFETIME',
-  'DEFAULT_RESPONSE_TTL',
-  'DEFAULT_RETRY',
+  'HUB_DEFAULTS',
   'MAX_STREAM_NAME_LENGTH',
   'MAX_TIMER_DELAY',
+  'MEMORY_STORE_DEFAULTS',
+  'RESPONSE_DEFAULTS',
   'REWIND_ERROR_CODES',
   'RewindError',
   'createHub',
   'createMemoryStore',
   'throttleErrors',
+]
+
+const ROOT_TYPES = [
+  'CloseReason',
+  'ConnectionInfo',
+  'EventFilter',
+  'EventSink',
+  'GapInfo',
+  'GapPolicy',
+  'GapReason',
+  'HistoryOptions',
+  'Hub',
+  'HubOptions',
+  'HubResponses',
+  'HubStats',
+  'MemoryStore',
+  'MemoryStoreOptions',
+  'PublishInput',
+  'ResponseEnd',
+  'ResponseHandle',
+  'ResponseOptions',
+  'ResponseProducer',
+  'ResponseSource',
+  'ResponseStatus',
+  'ResumeId',
+  'RewindErrorCode',
+  'Serializer',
+  'ServeOptions',
+  'StartResponseOptions',
+  'StoredEvent',
+  'StreamItem',
+  'StreamSource',
+  'SubscribeOptions',
+  'Subscription',
+  'ThrottleErrorsOptions',
 ]
 
 const FRAME_VALUES = [
@@ -51,25 +73,21 @@ const FRAME_VALUES = [
   'serializeData',
 ]
 
+const FRAME_TYPES = ['EventFields', 'Serializer']
+
+/** What the adapters and stores of this repository import from `/adapter`, and nothing else. */
 const ADAPTER_VALUES = [
-  'EVENT_STREAM_CONTENT_TYPE',
-  'LAST_EVENT_ID_QUERY_PARAMETER',
-  'MAX_LAST_EVENT_ID_LENGTH',
-  'MemoryHistory',
   'RESPONSE_STREAM_PREFIX',
-  'hubFromOptions',
-  'isAfter',
-  'parseLastEventId',
-  'readResumeId',
-  'eventStreamHeaders',
-  'serveSink',
-  'UNAVAILABLE_BODY',
-  'UNKNOWN_RESPONSE_BODY',
-  'timerDelay',
-  'positiveInteger',
-  'describeValue',
   'describeError',
+  'describeValue',
+  'eventStreamHeaders',
+  'hubFromOptions',
+  'positiveInteger',
+  'readResumeId',
+  'serveSink',
   'storeErrorReport',
+  'ServedStreams',
+  'timerDelay',
   'resolveSharedStoreOptions',
   'positiveDelay',
   'boundOption',
@@ -79,26 +97,71 @@ const ADAPTER_VALUES = [
   'AttachedHub',
 ]
 
+const ADAPTER_TYPES = [
+  'AsyncHistoryStore',
+  'EventSink',
+  'HistoryStore',
+  'NewEvent',
+  'Position',
+  'ReadResult',
+  'ResponseEnd',
+  'ResponseLimits',
+  'ResponseRecords',
+  'ResponseState',
+  'ResponseStatus',
+  'SinkAnswer',
+  'SinkServeOptions',
+  'StoreDelivery',
+  'StoredEvent',
+  'SyncHistoryStore',
+  'SharedStoreOptions',
+  'ResolvedSharedStoreOptions',
+]
+
+const entry = (name: string): string => `${PACKAGE_DIR}src/${name}.ts`
+const namesOf = exportedNames([entry('index'), entry('frame'), entry('adapter')])
+
 describe('exports', () => {
   it('the root entry holds what an application uses, and no Hub value: createHub is the one constructor', () => {
-    expect(Object.keys(root).sort()).toEqual([...ROOT_VALUES].sort())
+    expect(namesOf(entry('index'), root)).toEqual({
+      values: ROOT_VALUES.sort(),
+      types: ROOT_TYPES.sort(),
+    })
     expect('Hub' in root).toBe(false)
     expect('hubFromOptions' in root).toBe(false)
   })
 
   it('@rewind/core/frame holds the framing functions', () => {
-    expect(Object.keys(frame).sort()).toEqual([...FRAME_VALUES].sort())
+    expect(namesOf(entry('frame'), frame)).toEqual({
+      values: FRAME_VALUES.sort(),
+      types: FRAME_TYPES.sort(),
+    })
   })
 
   it('@rewind/core/adapter holds what adapters and stores are built from', () => {
-    expect(Object.keys(adapter).sort()).toEqual([...ADAPTER_VALUES].sort())
+    expect(namesOf(entry('adapter'), adapter)).toEqual({
+      values: ADAPTER_VALUES.sort(),
+      types: ADAPTER_TYPES.sort(),
+    })
   })
 
-  it('every exported value is listed in the README', () => {
-    const missing = [...ROOT_VALUES, ...FRAME_VALUES, ...ADAPTER_VALUES].filter(
-      (name) => !README.includes(`\`${name}`),
-    )
-    expect(missing).toEqual([])
+  it('the defaults are frozen objects of plain values', () => {
+    for (const defaults of [root.HUB_DEFAULTS, root.MEMORY_STORE_DEFAULTS, root.RESPONSE_DEFAULTS]) {
+      expect(Object.isFrozen(defaults)).toBe(true)
+      for (const value of Object.values(defaults)) expect(['number', 'string']).toContain(typeof value)
+    }
+  })
+
+  it('every exported name is listed in the README', () => {
+    const names = [
+      ...ROOT_VALUES,
+      ...ROOT_TYPES,
+      ...FRAME_VALUES,
+      ...FRAME_TYPES,
+      ...ADAPTER_VALUES,
+      ...ADAPTER_TYPES,
+    ]
+    expect(names.filter((name) => !README.includes(`\`${name}`))).toEqual([])
   })
 })
 

@@ -5,12 +5,10 @@ import { thrownBy } from '../../../test/support/throws.js'
 import { RewindError } from '../src/errors.js'
 import { encodeEvent } from '../src/frame.js'
 import { createHub, type Hub } from '../src/index.js'
+import { MemoryHistory } from '../src/memory-history.js'
 import {
   createMemoryStore,
-  DEFAULT_MAX_BYTES,
-  DEFAULT_MAX_EVENTS,
-  DEFAULT_MAX_STREAMS,
-  MemoryHistory,
+  MEMORY_STORE_DEFAULTS,
   type MemoryStore,
   type MemoryStoreOptions,
 } from '../src/memory-store.js'
@@ -456,9 +454,9 @@ describe('MemoryHistory', () => {
   })
 
   it('has the documented defaults', () => {
-    expect(DEFAULT_MAX_EVENTS).toBe(1000)
-    expect(DEFAULT_MAX_BYTES).toBe(16 * 1024 * 1024)
-    expect(DEFAULT_MAX_STREAMS).toBe(10_000)
+    expect(MEMORY_STORE_DEFAULTS.maxEvents).toBe(1000)
+    expect(MEMORY_STORE_DEFAULTS.maxBytes).toBe(16 * 1024 * 1024)
+    expect(MEMORY_STORE_DEFAULTS.maxStreams).toBe(10_000)
     const history = new MemoryHistory()
     for (let i = 0; i < 1001; i++) history.append(newEvent(String(i)))
     expect(history.size).toBe(1000)
@@ -670,7 +668,8 @@ describe('MemoryStore and its hub', () => {
 
   it("is released by a hub that made it too, and by no other hub's close", async () => {
     const made = createHub({ heartbeatInterval: 0 })
-    const store = made.store as MemoryStore
+    // The store the hub made is private to it: reach it as the hub does, to share it with another.
+    const store = (made as unknown as { store: MemoryStore }).store
     const other = createHub({ heartbeatInterval: 0 })
     await other.close()
     expect(() => track(createHub({ store }))).toThrow(expect.objectContaining({ field: 'store' }))

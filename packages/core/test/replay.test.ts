@@ -1,6 +1,6 @@
 /** Catch-up from history over real sockets: what a client that does not read costs during replay. */
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHub, DEFAULT_MAX_QUEUE_BYTES, type Hub } from '../src/index.js'
+import { createHub, HUB_DEFAULTS, type Hub } from '../src/index.js'
 import { rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
 
 const cleanups: (() => unknown)[] = []
@@ -44,7 +44,7 @@ describe('replay to a client that does not read', () => {
       last = queued
     }
     console.log(`queued for a client that does not read: ${(peak / 2 ** 20).toFixed(2)} MiB`)
-    expect(peak).toBeLessThanOrEqual(DEFAULT_MAX_QUEUE_BYTES + CHUNK_BYTES)
+    expect(peak).toBeLessThanOrEqual(HUB_DEFAULTS.maxQueueBytes + CHUNK_BYTES)
     // It is paused, not cut: history holds the rest until it reads.
     expect(hub.stats().slowClosed).toBe(0)
     expect(hub.stats().subscribers).toBe(1)

@@ -3,25 +3,29 @@
  * how a bad producer or item ends the response, and the events it leaves in the response's stream.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHub, type Hub, RewindError } from '../src/index.js'
+import { createHub, createMemoryStore, type Hub, type MemoryStore, RewindError } from '../src/index.js'
 import { RESPONSE_STREAM_PREFIX } from '../src/responses.js'
-import type { SyncHistoryStore } from '../src/store.js'
 
 const hubs: Hub[] = []
 afterEach(async () => {
   await Promise.all(hubs.splice(0).map((h) => h.close()))
 })
 
+/** The store each hub of these tests was given (the hub keeps its own private). */
+const stores = new WeakMap<Hub, MemoryStore>()
+
 function newHub(): { hub: Hub; errors: unknown[] } {
   const errors: unknown[] = []
-  const hub = createHub({ heartbeatInterval: 0, onError: (error) => errors.push(error) }) as Hub
+  const store = createMemoryStore()
+  const hub = createHub({ store, heartbeatInterval: 0, onError: (error) => errors.push(error) }) as Hub
+  stores.set(hub, store)
   hubs.push(hub)
   return { hub, errors }
 }
 
 /** The events of a response's stream, as the memory store holds them. */
 function eventsOf(hub: Hub, id: string): { event: string | undefined; data: string }[] {
-  const store = hub.store as SyncHistoryStore
+  const store = stores.get(hub)!
   const stream = RESPONSE_STREAM_PREFIX + id
   // `null` gives the position before the oldest event; the events are read after it.
   const oldest = store.read(stream, null, 0).position.id

@@ -6,7 +6,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createHub, type Hub, RewindError } from '../src/index.js'
-import { DEFAULT_RESPONSE_MAX_LIFETIME, type Responses } from '../src/responses.js'
+import { RESPONSE_DEFAULTS, type Responses } from '../src/responses.js'
 import { ManualStore } from './helpers/manual-store.js'
 
 const hubs: Hub[] = []
@@ -169,7 +169,7 @@ describe('a response handle', () => {
 
 describe('the default lifetime', () => {
   it('is one hour: a response on the defaults is still running after 59 minutes, and failed after 60', async () => {
-    expect(DEFAULT_RESPONSE_MAX_LIFETIME).toBe(60 * 60 * 1000)
+    expect(RESPONSE_DEFAULTS.maxLifetime).toBe(60 * 60 * 1000)
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
     const hub = newHub()
     const handle = await hub.responses.start(held().producer)

@@ -2,14 +2,7 @@
 import { EventSource } from 'eventsource'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import {
-  createHub,
-  createMemoryStore,
-  type Hub,
-  type HubOptions,
-  type MemoryStore,
-  RewindError,
-} from '../src/index.js'
+import { createHub, createMemoryStore, type Hub, type HubOptions, RewindError } from '../src/index.js'
 import {
   closesAfterEach,
   listen,
@@ -313,12 +306,13 @@ describe('a client of a response ends when the response does, whatever path it t
   ] as const)(
     'with gapPolicy reset, %s of an ended answer gets the gap signal, then the end of the body, then 204',
     async (_, from) => {
-      const hub = hubFor({ gapPolicy: 'reset', responses: { maxEvents: 10 } })
+      const store = createMemoryStore()
+      const hub = hubFor({ store, gapPolicy: 'reset', responses: { maxEvents: 10 } })
       const server = await serveResponses(hub)
       const { id, done } = await hub.responses.start(tokens(30))
       await done
       // An id from the start of this answer, since evicted by maxEvents.
-      const epoch = (hub.store as MemoryStore).history(`rewind:response:${id}`)!.epoch
+      const epoch = store.history(`rewind:response:${id}`)!.epoch
       const c = client(server.port, id, from === 'origin' ? `${epoch}-2` : from)
       await waitFor(() => c.events.some((e) => e.event === 'rewind-gap'), 2000)
       await Promise.race([

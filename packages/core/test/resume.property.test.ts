@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { createHub, type Hub } from '../src/index.js'
 import type { ResumeId } from '../src/last-event-id.js'
 import { createMemoryStore } from '../src/memory-store.js'
-import type { GapPolicy } from '../src/subscriber.js'
+import type { GapPolicy } from '../src/types.js'
 import { DelayedStore } from './helpers/delayed-store.js'
 import { flushTurn, lastEventIdOf, MemorySink, parseStream } from './helpers/memory-sink.js'
 

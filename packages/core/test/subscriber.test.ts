@@ -5,9 +5,8 @@ import {
   type CloseReason,
   createHub,
   createMemoryStore,
-  DEFAULT_GAP_EVENT,
-  DEFAULT_RETRY,
   type GapInfo,
+  HUB_DEFAULTS,
   type Hub,
   type HubOptions,
 } from '../src/index.js'
@@ -23,7 +22,7 @@ cleanUpAfterEach()
 
 describe('subscribe', () => {
   it('starts every stream with the retry hint, 3 s by default', () => {
-    expect(DEFAULT_RETRY).toBe(3000)
+    expect(HUB_DEFAULTS.retry).toBe(3000)
     const h = hub()
     const s = sink()
     h.subscribe('s', s)
@@ -329,10 +328,10 @@ describe('gaps', () => {
       s.drain()
     }
     const all = s.parse().events
-    expect(all.some((e) => e.event === DEFAULT_GAP_EVENT && e.data === 'evicted')).toBe(true)
+    expect(all.some((e) => e.event === HUB_DEFAULTS.gapEvent && e.data === 'evicted')).toBe(true)
     let position = 0
     for (const event of all) {
-      if (event.event === DEFAULT_GAP_EVENT) position = ids.indexOf(event.id!)
+      if (event.event === HUB_DEFAULTS.gapEvent) position = ids.indexOf(event.id!)
       else {
         // Every event follows the previous one, or the gap signal's position, with no hole.
         expect(ids.indexOf(event.id!)).toBe(position + 1)
@@ -405,10 +404,10 @@ describe('with an asynchronous store', () => {
     // The queue had overflowed: history had to be read again, and only that read finds the gap.
     expect(reads).toBeGreaterThan(1)
     const all = s.parse().events
-    expect(all.filter((e) => e.event === DEFAULT_GAP_EVENT)).toHaveLength(1)
+    expect(all.filter((e) => e.event === HUB_DEFAULTS.gapEvent)).toHaveLength(1)
     let position = 0
     for (const event of all) {
-      if (event.event === DEFAULT_GAP_EVENT) {
+      if (event.event === HUB_DEFAULTS.gapEvent) {
         expect(event.data).toBe('evicted')
         position = ids.indexOf(event.id!)
       } else {
@@ -862,7 +861,8 @@ describe('the edges of a filtered replay', () => {
   })
 
   it('writes a lone accepted frame as stored, in replay and live, without copying it', async () => {
-    const h = hub({ retry: null })
+    const store = createMemoryStore()
+    const h = hub({ store, retry: null })
     const first = h.publish('s', { data: 'a' })
     h.publish('s', { data: 'b' })
     const kept: Uint8Array[] = []
@@ -873,7 +873,6 @@ describe('the edges of a filtered replay', () => {
       }
     })()
     h.subscribe('s', s, { lastEventId: first, filter: (event) => event.data !== 'skip' })
-    const store = h.store as import('../src/store.js').SyncHistoryStore
     expect(kept[0]).toBe(store.read('s', first, 1).events[0]!.frame)
     const live = h.publish('s', { data: 'c' })
     h.publish('s', { data: 'skip' })

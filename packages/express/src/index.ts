@@ -12,7 +12,12 @@ import type {
   StreamSource,
   Subscription,
 } from '@rewind/core'
-import { type AsyncHistoryStore, hubFromOptions, type SyncHistoryStore } from '@rewind/core/adapter'
+import {
+  type AsyncHistoryStore,
+  hubFromOptions,
+  ServedStreams,
+  type SyncHistoryStore,
+} from '@rewind/core/adapter'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 
 /** `res.sse(source, options?)`: answers the request with an event stream. */
@@ -43,7 +48,9 @@ declare global {
 export interface SseOptions extends HubOptions {
   /**
    * A hub to use instead of creating one, for example one hub shared by several apps or routers.
-   * Giving hub options with it throws (`ERR_INVALID_ARGUMENT`): give them to `createHub()`.
+   * Giving hub options with it throws (`ERR_INVALID_ARGUMENT`): give them to `createHub()`. It stays
+   * the caller's to close: `close()` ends only the streams this middleware served (see "Ownership"
+   * in docs/architecture.md).
    * @defaultValue a new hub built from the other options
    */
   hub?: Hub<string> | Hub<Promise<string>>
@@ -82,13 +89,18 @@ export interface SseMiddleware<Published extends string | Promise<string> = stri
    *
    * @example
    * ```ts
-   * app.get('/events', events.stream('news'))
-   * app.get('/rooms/:room/events', events.stream((req) => `room:${req.params.room}`))
+   * app.get('/events', events.handler('news'))
+   * app.get('/rooms/:room/events', events.handler((req) => `room:${req.params.room}`))
    * ```
    */
-  stream(source: StreamSource | SourceResolver, options?: ServeOptions | ServeOptionsResolver): RequestHandler
+  handler(
+    source: StreamSource | SourceResolver,
+    options?: ServeOptions | ServeOptionsResolver,
+  ): RequestHandler
   /**
-   * Ends every open stream (so the server can close), then closes `server` if given.
+   * Ends every open stream (so the server can close), then closes `server` if given. The hub is
+   * closed only if the middleware created it; with a given `hub`, the streams this middleware served
+   * end and the hub stays open (`retry` is then refused: give it to the hub's `close({ retry })`).
    *
    * @example
    * ```ts
@@ -121,11 +133,15 @@ export function sse(
 export function sse(options?: SseOptions): SseMiddleware<string | Promise<string>>
 export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<string>> {
   const hub = hubFromOptions(options)
+  // A given hub is the caller's: close() then ends only the streams served here.
+  const served = new ServedStreams(hub, options.hub !== undefined)
+  const serve = (req: Request, res: Response, source: StreamSource, serveOptions?: ServeOptions) =>
+    served.add(hub.serve(req, res, source, serveOptions))
 
   // One function for every response (Express sets `res.req`), rather than a closure per request
   // kept alive as long as the stream: event streams are long-lived and numerous.
   const responder: SseResponder = function sse(this: Response, source, serveOptions) {
-    return hub.serve(this.req, this, source, serveOptions)
+    return serve(this.req, this, source, serveOptions)
   }
 
   const middleware = function rewindSse(_req: Request, res: Response, next: NextFunction): void {
@@ -133,11 +149,14 @@ export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<st
     next()
   }
 
-  function stream(source: StreamSource | SourceResolver, serveOptions?: ServeOptions | ServeOptionsResolver) {
-    return function rewindStream(req: Request, res: Response, next: NextFunction): void {
+  function handler(
+    source: StreamSource | SourceResolver,
+    serveOptions?: ServeOptions | ServeOptionsResolver,
+  ) {
+    return function rewindHandler(req: Request, res: Response, next: NextFunction): void {
       try {
         const resolved = typeof source === 'function' ? source(req) : source
-        hub.serve(req, res, resolved, typeof serveOptions === 'function' ? serveOptions(req) : serveOptions)
+        serve(req, res, resolved, typeof serveOptions === 'function' ? serveOptions(req) : serveOptions)
       } catch (error) {
         next(error)
       }
@@ -145,7 +164,7 @@ export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<st
   }
 
   async function close(closeOptions: SseCloseOptions = {}): Promise<void> {
-    await hub.close(closeOptions.retry === undefined ? {} : { retry: closeOptions.retry })
+    await served.close(closeOptions.retry)
     const server = closeOptions.server
     if (server === undefined || !server.listening) return
     await new Promise<void>((resolve, reject) => {
@@ -159,22 +178,20 @@ export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<st
     hub,
     responses: hub.responses,
     publish: (name: string, input: PublishInput) => hub.publish(name, input),
-    stream,
+    handler,
     close,
   })
 }
 
+// The core names this adapter's own signatures use, and the error it throws: the same list in every
+// adapter (test/adapter-exports.test.ts). Anything else, `createHub` included, comes from
+// `@rewind/core`, the peer dependency the app installs anyway, so each name has one home.
 export {
-  createHub,
-  type EventFilter,
-  type GapPolicy,
   type Hub,
   type HubOptions,
   type PublishInput,
   RewindError,
   type ServeOptions,
-  type StoredEvent,
-  type StreamItem,
   type StreamSource,
   type Subscription,
 } from '@rewind/core'

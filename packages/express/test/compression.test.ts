@@ -19,7 +19,7 @@ async function startApp() {
   app.get('/data', (_req, res) => {
     res.json({ items: Array.from({ length: 500 }, (_, n) => `item ${n}`) })
   })
-  app.get('/events', events.stream('news'))
+  app.get('/events', events.handler('news'))
   return { app, events, ...(await listen(app)) }
 }
 

@@ -17,7 +17,7 @@ function appWith(options: cors.CorsOptions) {
   const app = express()
   app.use(cors(options))
   app.use(events)
-  app.get('/events', events.stream('news'))
+  app.get('/events', events.handler('news'))
   return { app, events }
 }
 

@@ -13,10 +13,10 @@ describe('client disconnect', () => {
   it('cleans up every connection, subscriber and stream once the clients close', async () => {
     const disconnects: unknown[] = []
     const { events, app } = useEventsApp({ onDisconnect: (info) => disconnects.push(info) })
-    app.get('/news', events.stream('news'))
+    app.get('/news', events.handler('news'))
     app.get(
       '/rooms/:room',
-      events.stream(({ params: { room } }) => `room:${room}`),
+      events.handler(({ params: { room } }) => `room:${room}`),
     )
     app.get('/ticks', (_req, res) => {
       res.sse(
@@ -97,7 +97,7 @@ describe('a client that leaves before the stream starts', () => {
         next()
         served = true
       },
-      events.stream('news'),
+      events.handler('news'),
     )
     const { url } = await listen(app)
     const client = httpRequest(url('/events'), { agent: false })
@@ -138,14 +138,14 @@ describe('an error after the stream started', () => {
     app.use(events)
     app.get(
       '/picky',
-      events.stream('news', {
+      events.handler('news', {
         filter: (event) => {
           if (event.data === 'boom') throw new Error('filter failed')
           return true
         },
       }),
     )
-    app.get('/all', events.stream('news'))
+    app.get('/all', events.handler('news'))
     const { url } = await listen(app)
     // A raw reader does not reconnect, so the end of its stream is observable (an EventSource would
     // come back and meet the same failing filter on replay).

@@ -28,7 +28,7 @@ describe('Express 4', () => {
         resumedFrom.push(req.get('last-event-id'))
         next()
       },
-      events.stream(({ params: { room } }) => `room:${room}`),
+      events.handler(({ params: { room } }) => `room:${room}`),
     )
     const { url, sockets } = await listen(app)
     const client = connect(url('/rooms/lobby'))
@@ -76,11 +76,11 @@ describe('Express 4', () => {
     app.use(events)
     app.get(
       '/bad-name',
-      events.stream(() => ''),
+      events.handler(() => ''),
     )
     app.get(
       '/throws',
-      events.stream(() => {
+      events.handler(() => {
         throw new Error('resolver failed')
       }),
     )
@@ -112,7 +112,7 @@ describe('Express 4', () => {
     const events = useEvents({ retry: 50 })
     const app = express4()
     app.use(events)
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const { server, url } = await listen(app)
     const client = connect(url('/events'))
     await client.opened()

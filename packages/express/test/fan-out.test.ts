@@ -13,7 +13,7 @@ const MANY_MS = 30_000
 describe('fan-out', () => {
   it(`${CLIENTS} concurrent EventSources all receive every event, in order`, async () => {
     const { events, app } = useEventsApp()
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const { url } = await listen(app)
 
     const clients: Client[] = Array.from({ length: CLIENTS }, () => connect(url('/events')))
@@ -50,7 +50,7 @@ describe('per-request filter', () => {
     const { events, app } = useEventsApp({ retry: 50 })
     app.get(
       '/orders',
-      events.stream('orders', (req: Request) => {
+      events.handler('orders', (req: Request) => {
         const user = req.get('x-user')
         return { filter: (event) => (event.value as Order).user === user }
       }),
@@ -90,7 +90,7 @@ describe('per-request stream choice', () => {
     const { events, app } = useEventsApp()
     app.get(
       '/rooms/:room',
-      events.stream(({ params: { room } }) => `room:${room}`),
+      events.handler(({ params: { room } }) => `room:${room}`),
     )
     app.post('/rooms/:room/messages', express.text(), (req, res) => {
       const { room } = req.params

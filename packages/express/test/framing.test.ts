@@ -18,7 +18,7 @@ function normalise(data: string): string {
 
 async function startApp() {
   const { events, app } = useEventsApp()
-  app.get('/events', events.stream('news'))
+  app.get('/events', events.handler('news'))
   return { events, ...(await listen(app)) }
 }
 

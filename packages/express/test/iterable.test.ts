@@ -1,8 +1,9 @@
 /** An async iterable as the source of a stream: items go out as they come, and the producer is stopped. */
+
+import type { StreamItem } from '@rewind/core'
 import express from 'express'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
-import type { StreamItem } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents, useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
@@ -63,7 +64,7 @@ describe('async iterable source', () => {
     // A resolver, so each request gets its own iterator (a generator object can be consumed once).
     app.get(
       '/report',
-      events.stream(async function* () {
+      events.handler(async function* () {
         yield 'start'
         yield { id: 'row-1', data: { row: 1 } }
         yield { event: 'done', data: 'bye', retry: 5000 }

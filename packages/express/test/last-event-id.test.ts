@@ -22,7 +22,7 @@ async function startApp(serverOptions?: { insecureHTTPParser: boolean }) {
       handled++
       next()
     },
-    events.stream('news'),
+    events.handler('news'),
   )
   const listening = await listen(app, serverOptions)
   const ids = ['a', 'b'].map((data) => events.publish('news', { data }))

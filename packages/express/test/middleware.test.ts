@@ -2,7 +2,7 @@
  * What finishes, in process with supertest: the headers of an event stream, and every way a request
  * is answered without a stream (auth, errors through `next(err)`, limits, a closed hub).
  */
-import { DEFAULT_RETRY } from '@rewind/core'
+import { HUB_DEFAULTS } from '@rewind/core'
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
@@ -56,14 +56,14 @@ describe('event-stream headers', () => {
     const res = await request(app).get('/count')
     expect(res.status).toBe(200)
     expectEventStreamHeaders(res.headers)
-    expect(res.text).toBe(`retry: ${DEFAULT_RETRY}\n\ndata: one\n\nevent: last\ndata: {"n":2}\n\n`)
+    expect(res.text).toBe(`retry: ${HUB_DEFAULTS.retry}\n\ndata: one\n\nevent: last\ndata: {"n":2}\n\n`)
     expectNoConnections(events)
   })
 
   it('are sent by a hub stream whose hub was closed, with a retry hint and an ended body', async () => {
     const rejected: unknown[] = []
     const { events, app } = useEventsApp({ onReject: (info) => rejected.push(info) })
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     await events.close()
     const res = await request(app).get('/events')
     expect(res.status).toBe(200)
@@ -89,7 +89,7 @@ describe('event-stream headers', () => {
 
   it('answer a HEAD request with the headers only, and no subscriber stays behind', async () => {
     const { events, app } = useEventsApp()
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const res = await request(app).head('/events')
     expect(res.status).toBe(200)
     expectEventStreamHeaders(res.headers)
@@ -99,7 +99,7 @@ describe('event-stream headers', () => {
   it('turn away a client past a connection limit with 200, a retry hint and an ended body', async () => {
     const rejected: unknown[] = []
     const { events, app } = useEventsApp({ maxConnections: 1, onReject: (info) => rejected.push(info) })
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const { url } = await listen(app)
     await openStream(url('/events'))
     const res = await request(app).get('/events')
@@ -114,19 +114,19 @@ describe('event-stream headers', () => {
   })
 })
 
-describe('events.stream without app.use(events)', () => {
+describe('events.handler without app.use(events)', () => {
   it('serves the stream: the handler needs only the hub, not res.sse', async () => {
     const events = useEvents()
     const app = express()
     app.get(
       '/count',
-      events.stream(async function* () {
+      events.handler(async function* () {
         yield 'only'
       }),
     )
     const res = await request(app).get('/count')
     expect(res.status).toBe(200)
-    expect(res.text).toBe(`retry: ${DEFAULT_RETRY}\n\ndata: only\n\n`)
+    expect(res.text).toBe(`retry: ${HUB_DEFAULTS.retry}\n\ndata: only\n\n`)
   })
 })
 
@@ -150,7 +150,7 @@ describe('auth middleware before the stream', () => {
   ])('answers %s with its own status and starts no stream', async (_name, headers, status, body) => {
     const connects: unknown[] = []
     const { events, app } = useEventsApp({ onConnect: (info) => connects.push(info) })
-    app.get('/events', requireUser, events.stream('news'))
+    app.get('/events', requireUser, events.handler('news'))
     const res = await request(app).get('/events').set(headers)
     expect(res.status).toBe(status)
     expect(res.body).toEqual(body)
@@ -166,7 +166,7 @@ describe('errors before the stream starts go to next(err)', () => {
     const { events, app } = useEventsApp()
     app.get(
       '/events',
-      events.stream(() => {
+      events.handler(() => {
         throw new Error('no stream for you')
       }),
     )
@@ -183,7 +183,7 @@ describe('errors before the stream starts go to next(err)', () => {
     const { events, app } = useEventsApp()
     app.get(
       '/events',
-      events.stream('news', () => {
+      events.handler('news', () => {
         throw new Error('no user')
       }),
     )
@@ -202,11 +202,11 @@ describe('errors before the stream starts go to next(err)', () => {
     const { events, app } = useEventsApp()
     app.get(
       '/empty',
-      events.stream(() => ''),
+      events.handler(() => ''),
     )
     app.get(
       '/rooms/:room',
-      events.stream(({ params: { room } }) => `${room}`),
+      events.handler(({ params: { room } }) => `${room}`),
     )
     app.use(errorHandler(seen))
     const res = await request(app).get(path)
@@ -220,7 +220,7 @@ describe('errors before the stream starts go to next(err)', () => {
     const seen: unknown[] = []
     const { events, app } = useEventsApp()
     // A resolver that returns a promise (an async function) is a common slip.
-    app.get('/events', events.stream((async () => 'news') as never))
+    app.get('/events', events.handler((async () => 'news') as never))
     app.use(errorHandler(seen))
     const res = await request(app).get('/events')
     expect(res.status).toBe(500)

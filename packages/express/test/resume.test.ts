@@ -17,7 +17,7 @@ function dataOf(events: readonly { data: string }[]): string[] {
 describe('a live stream', () => {
   it('opens before the first event, then receives what is published', async () => {
     const { events, app } = useEventsApp()
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const { url } = await listen(app)
 
     const client = connect(url('/events'))
@@ -59,7 +59,7 @@ describe('resume after a dropped connection', () => {
         publishedBefore.push(events.hub.stats().published)
         next()
       },
-      events.stream('news'),
+      events.handler('news'),
     )
     const { server, url } = await listen(app)
     const client = connect(url('/events'))
@@ -86,7 +86,7 @@ describe('resume after a dropped connection', () => {
 
   it('resumes from the lastEventId query parameter when there is no header', async () => {
     const { events, app } = useEventsApp()
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const { url } = await listen(app)
     const ids = ['a', 'b', 'c'].map((data) => events.publish('news', { data }))
 
@@ -103,7 +103,7 @@ describe('resume after a dropped connection', () => {
 
   it('prefers the Last-Event-ID header to the query parameter', async () => {
     const { events, app } = useEventsApp()
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const { url } = await listen(app)
     const ids = ['a', 'b', 'c'].map((data) => events.publish('news', { data }))
     // A reconnecting EventSource keeps its first URL but sends the newer position in the header.
@@ -117,7 +117,7 @@ describe('resume after a dropped connection', () => {
 
   it('a fresh client is told the current position first, so it never replays the past', async () => {
     const { events, app } = useEventsApp()
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const { url } = await listen(app)
     const old = events.publish('news', { data: 'old' })
     const stream = await openStream(url('/events'))
@@ -130,7 +130,7 @@ describe('resume after a dropped connection', () => {
 describe('gaps', () => {
   it('an evicted position gets the gap signal, then every retained event, and resumes without a second gap', async () => {
     const { events, app } = useEventsApp({ retry: 50, history: { maxEvents: 3 } })
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const { server, url } = await listen(app)
     const ids = ['1', '2', '3', '4', '5', '6'].map((data) => events.publish('news', { data }))
 
@@ -155,7 +155,7 @@ describe('gaps', () => {
 
   it('a client dropped right after the signal resumes from its id, losing nothing and without a second gap', async () => {
     const { events, app } = useEventsApp({ history: { maxEvents: 2 } })
-    app.get('/events', events.stream('news'))
+    app.get('/events', events.handler('news'))
     const { url } = await listen(app)
     const ids = ['1', '2', '3', '4'].map((data) => events.publish('news', { data }))
 
@@ -174,7 +174,7 @@ describe('gaps', () => {
 
   it('the reset policy chosen per request sends the signal at the newest event and no replay', async () => {
     const { events, app } = useEventsApp({ history: { maxEvents: 2 } })
-    app.get('/events', events.stream('news', { gapPolicy: 'reset' }))
+    app.get('/events', events.handler('news', { gapPolicy: 'reset' }))
     const { url } = await listen(app)
     const ids = ['1', '2', '3', '4'].map((data) => events.publish('news', { data }))
     const stream = await openStream(url('/events'), { 'last-event-id': ids[0]! })

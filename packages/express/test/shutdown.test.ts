@@ -1,8 +1,9 @@
 /** `events.close({ server })`: every stream ends, the server closes, and the promise resolves. */
 import { Agent, get } from 'node:http'
+import express from 'express'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { sleep, waitUntil, within } from '../../../test/support/wait.js'
-import { RewindError } from '../src/index.js'
+import { createHub, RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
@@ -16,10 +17,10 @@ async function startApp() {
   app.get('/health', (_req, res) => {
     res.json({ ok: true })
   })
-  app.get('/news', events.stream('news'))
+  app.get('/news', events.handler('news'))
   app.get(
     '/rooms/:room',
-    events.stream(({ params: { room } }) => `room:${room}`),
+    events.handler(({ params: { room } }) => `room:${room}`),
   )
   app.get('/ticks', (_req, res) => {
     res.sse(
@@ -113,5 +114,37 @@ describe('shutdown', () => {
     await within(events.close(), 'events.close() to resolve', CLOSE_GUARD_MS)
     await stream.waitForEnd()
     expect(server.listening).toBe(true)
+  })
+
+  it("a given hub is the caller's: close() ends only this middleware's streams and leaves the hub open", async () => {
+    const hub = createHub({ heartbeatInterval: 0 })
+    onTestFinished(() => hub.close())
+    const { events, app } = useEventsApp({ hub })
+    app.get('/news', events.handler('news'))
+    const other = express()
+    other.get('/news', (req, res) => hub.serve(req, res, 'news'))
+    const { server, url } = await listen(app)
+    const elsewhere = await listen(other)
+    const ours = await openStream(url('/news'))
+    const theirs = await openStream(elsewhere.url('/news'))
+
+    // The retry hint goes out when a hub closes: only the hub's owner can send it.
+    await expect(events.close({ server, retry: 1000 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      field: 'retry',
+    })
+    await within(events.close({ server }), 'events.close({ server }) with a given hub', CLOSE_GUARD_MS)
+    await ours.waitForEnd()
+    expect(server.listening).toBe(false)
+    // The other app's stream and the hub itself are untouched.
+    expect(hub.closed).toBe(false)
+    const id = hub.publish('news', { data: 'still serving' })
+    expect(await theirs.waitForEvents(1)).toEqual([{ id, event: undefined, data: 'still serving' }])
+  })
+
+  it('a hub the middleware created is closed by close()', async () => {
+    const { events, server } = await startApp()
+    await within(events.close({ server }), 'events.close({ server })', CLOSE_GUARD_MS)
+    expect(events.hub.closed).toBe(true)
   })
 })

@@ -31,11 +31,11 @@ describe('types', () => {
 
   it('the middleware and its one-line handlers are Express request handlers', () => {
     expectTypeOf<SseMiddleware>().toExtend<RequestHandler>()
-    expectTypeOf<SseMiddleware['stream']>().returns.toEqualTypeOf<RequestHandler>()
-    expectTypeOf<SseMiddleware['stream']>()
+    expectTypeOf<SseMiddleware['handler']>().returns.toEqualTypeOf<RequestHandler>()
+    expectTypeOf<SseMiddleware['handler']>()
       .parameter(0)
       .toEqualTypeOf<StreamSource | ((req: Request) => StreamSource)>()
-    expectTypeOf<SseMiddleware['stream']>()
+    expectTypeOf<SseMiddleware['handler']>()
       .parameter(1)
       .toEqualTypeOf<ServeOptions | ((req: Request) => ServeOptions) | undefined>()
   })

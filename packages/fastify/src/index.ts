@@ -6,12 +6,12 @@ import {
   type ConnectionInfo,
   type Hub,
   type HubOptions,
+  RewindError,
   type ServeOptions,
   type StreamSource,
-  type Subscription,
   throttleErrors,
 } from '@rewind/core'
-import { hubFromOptions, timerDelay } from '@rewind/core/adapter'
+import { hubFromOptions, ServedStreams, timerDelay } from '@rewind/core/adapter'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -45,8 +45,10 @@ declare module 'fastify' {
 /** Options of {@link ssePlugin}: the hub's options, or an existing hub to share. */
 export interface SsePluginOptions extends HubOptions {
   /**
-   * A hub to use instead of creating one. Giving hub options with it throws
-   * (`ERR_INVALID_ARGUMENT`): give them to `createHub()`; `closeRetry` still applies.
+   * A hub to use instead of creating one. Giving hub options or `closeRetry` with it throws
+   * (`ERR_INVALID_ARGUMENT`): give them to `createHub()` and the hub's `close({ retry })`. It stays
+   * the caller's to close: `fastify.close()` ends only the streams this plugin served (see
+   * "Ownership" in docs/architecture.md).
    * @defaultValue a new hub built from the other options
    */
   hub?: Hub<string> | Hub<Promise<string>>
@@ -59,12 +61,6 @@ export interface SsePluginOptions extends HubOptions {
   closeRetry?: number
 }
 
-/**
- * The former name of {@link SsePluginOptions}: both adapters name their exports after `sse`.
- * @deprecated use `SsePluginOptions`
- */
-export type RewindPluginOptions = SsePluginOptions
-
 // Async, so invalid options (createHub throws) or a second registration reject `register()` and
 // `ready()`; a callback plugin that throws synchronously escapes avvio as an uncaught exception.
 const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, options) => {
@@ -72,6 +68,14 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, options) =>
   // Checked now with core's check (the bound of the hub's own `close({ retry })`): a bad value would
   // otherwise surface only inside preClose, making fastify.close() reject with the streams still open.
   if (closeRetry !== undefined) timerDelay('closeRetry', closeRetry)
+  // The hint goes out when a hub closes, and a given hub is not the plugin's to close.
+  if (closeRetry !== undefined && given !== undefined) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      'closeRetry applies to a hub the plugin creates; a given hub is yours to close: pass retry to hub.close({ retry })',
+      { field: 'closeRetry' },
+    )
+  }
   const hub = hubFromOptions(
     { hub: given, ...hubOptions },
     // Fastify's logger, each kind of failure at most once a minute: an outage of the store hits
@@ -82,6 +86,9 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, options) =>
       ),
     },
   )
+
+  // A given hub is the caller's: preClose then ends only the streams served here.
+  const served = new ServedStreams(hub, given !== undefined)
 
   fastify.decorate('sse', hub)
   fastify.decorateReply(
@@ -95,7 +102,7 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, options) =>
           if (value !== undefined) raw.setHeader(name, value)
         }
       }
-      const subscription: Subscription = hub.serve(this.request.raw, raw, source, serveOptions)
+      const subscription = served.add(hub.serve(this.request.raw, raw, source, serveOptions))
       this.hijack()
       const log = this.request.log
       log.debug({ stream: subscription.stream }, 'event stream opened')
@@ -108,9 +115,7 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, options) =>
 
   // preClose runs before the server stops accepting and waits for in-flight requests; open event
   // streams never finish on their own, so they must end here for fastify.close() to resolve.
-  fastify.addHook('preClose', async () => {
-    await hub.close(closeRetry === undefined ? {} : { retry: closeRetry })
-  })
+  fastify.addHook('preClose', () => served.close(closeRetry))
 }
 
 /**
@@ -127,17 +132,15 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, options) =>
 export const ssePlugin = fp(plugin, { fastify: '5.x', name: '@rewind/fastify' })
 export default ssePlugin
 
+// The core names this adapter's own signatures use, and the error it throws: the same list in every
+// adapter (test/adapter-exports.test.ts). Anything else, `createHub` included, comes from
+// `@rewind/core`, the peer dependency the app installs anyway, so each name has one home.
 export {
-  createHub,
-  type EventFilter,
-  type GapPolicy,
   type Hub,
   type HubOptions,
   type PublishInput,
   RewindError,
   type ServeOptions,
-  type StoredEvent,
-  type StreamItem,
   type StreamSource,
   type Subscription,
 } from '@rewind/core'

@@ -3,9 +3,9 @@
  * and the plugin logs per stream at debug level, never per event.
  */
 import type { Socket } from 'node:net'
+import type { StreamItem } from '@rewind/core'
 import { describe, expect, it } from 'vitest'
 import { waitUntil, within } from '../../../test/support/wait.js'
-import type { StreamItem } from '../src/index.js'
 import { createLogCollector, createSseApp, LEVEL, listen } from './helpers/app.js'
 import { EventSourceClient, FetchStream } from './helpers/clients.js'
 

@@ -1,8 +1,10 @@
 /** Registering the plugin: options, decorators, a shared hub, and where the decorators are visible. */
+
+import { createHub } from '@rewind/core'
 import type { FastifyInstance } from 'fastify'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { waitUntil, within } from '../../../test/support/wait.js'
-import { createHub, type Hub, RewindError, ssePlugin } from '../src/index.js'
+import { type Hub, RewindError, ssePlugin } from '../src/index.js'
 import { createApp, createSseApp, listen } from './helpers/app.js'
 import { FetchStream } from './helpers/clients.js'
 
@@ -63,9 +65,11 @@ describe('registration', () => {
     await expect(app.ready()).rejects.toMatchObject({ code: 'FST_ERR_DEC_ALREADY_PRESENT' })
   })
 
-  it('uses a given hub, so code outside Fastify can publish, and closes it with Fastify', async () => {
+  it('uses a given hub, so code outside Fastify can publish; fastify.close() ends its streams and leaves the hub open', async () => {
     const hub = createHub({ heartbeatInterval: 0 })
-    const app = createApp()
+    onTestFinished(() => hub.close())
+    // Fastify's default close, so only the plugin's preClose hook can end the stream.
+    const app = createApp({ forceCloseConnections: 'idle' })
     await app.register(ssePlugin, { hub })
     app.get('/events', (_request, reply) => reply.sse('news'))
     const { url } = await listen(app)
@@ -77,7 +81,24 @@ describe('registration', () => {
     expect(stream.events[0]).toMatchObject({ id, data: 'from outside' })
 
     await within(app.close(), 'fastify.close()')
-    expect(hub.closed).toBe(true)
+    await within(stream.ended, 'the stream to end')
+    // The hub is the caller's: still open, still publishing, for whoever else it serves.
+    expect(hub.closed).toBe(false)
+    expect(typeof hub.publish('news', { data: 'after fastify.close()' })).toBe('string')
+  })
+
+  it('refuses closeRetry with a given hub: only the owner of a hub closes it, so only the owner sends the hint', async () => {
+    const hub = createHub({ heartbeatInterval: 0 })
+    onTestFinished(() => hub.close())
+    const app = createApp()
+    const error = await app.register(ssePlugin, { hub, closeRetry: 1000 }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    )
+    await app.close().catch(() => undefined)
+    expect(error).toBeInstanceOf(RewindError)
+    expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', field: 'closeRetry' })
+    expect(hub.closed).toBe(false)
   })
 })
 

@@ -1,8 +1,8 @@
 /** Choosing what a request gets: many clients, a per-request filter, a stream per route parameter, an async iterable. */
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { StreamItem } from '@rewind/core'
 import { describe, expect, it } from 'vitest'
 import { waitUntil, within } from '../../../test/support/wait.js'
-import type { StreamItem } from '../src/index.js'
 import { createSseApp, idOf, listen } from './helpers/app.js'
 import { deferred, EventLog, EventSourceClient, FetchStream } from './helpers/clients.js'
 

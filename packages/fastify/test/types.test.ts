@@ -9,7 +9,6 @@ import ssePlugin, {
   type Hub,
   type HubOptions,
   ssePlugin as named,
-  type RewindPluginOptions,
   type ServeOptions,
   type SsePluginOptions,
   type StreamSource,
@@ -59,8 +58,6 @@ describe('types', () => {
   it('the plugin options are the hub options plus hub and closeRetry', () => {
     expectTypeOf<SsePluginOptions>().toMatchTypeOf<HubOptions>()
     expectTypeOf<SsePluginOptions['closeRetry']>().toEqualTypeOf<number | undefined>()
-    // The former name stays as an alias, so code written against it still compiles.
-    expectTypeOf<RewindPluginOptions>().toEqualTypeOf<SsePluginOptions>()
 
     function registrations(app: FastifyInstance) {
       app.register(ssePlugin, { history: { maxEvents: 500 }, retry: null, closeRetry: 5000 })

@@ -19,6 +19,7 @@ import {
   eventStreamHeaders,
   hubFromOptions,
   readResumeId,
+  ServedStreams,
   type SinkAnswer,
   type SyncHistoryStore,
   serveSink,
@@ -46,7 +47,9 @@ export interface FetchSseOptions extends HubOptions {
   /**
    * A hub to use instead of creating one (for example one shared with an Express or Fastify app).
    * Giving hub options with it throws (`ERR_INVALID_ARGUMENT`): give them to `createHub()`. On Bun,
-   * give it a `heartbeatInterval` under 5 s (or raise Bun's `idleTimeout`).
+   * give it a `heartbeatInterval` under 5 s (or raise Bun's `idleTimeout`). It stays the caller's to
+   * close: `close()` ends only the streams these handlers served (see "Ownership" in
+   * docs/architecture.md).
    * @defaultValue a new hub built from the other options, with a heartbeat every 4 s
    */
   hub?: Hub<string> | Hub<Promise<string>> | undefined
@@ -106,13 +109,15 @@ export interface FetchSse<Published extends string | Promise<string> = string> {
    *
    * @example
    * ```ts
-   * export const GET = events.stream('news') // app/events/route.ts
+   * export const GET = events.handler('news') // app/events/route.ts
    * ```
    */
-  stream(source: StreamSource | SourceResolver, options?: ServeOptions | ServeOptionsResolver): FetchHandler
+  handler(source: StreamSource | SourceResolver, options?: ServeOptions | ServeOptionsResolver): FetchHandler
   /**
    * Ends every open stream (each with a `retry:` hint around `retry` milliseconds, if given) and
-   * stops the heartbeat; see `Hub.close`.
+   * stops the heartbeat; see `Hub.close`. The hub is closed only if `sse()` created it; with a given
+   * `hub`, the streams these handlers served end and the hub stays open (`retry` is then refused:
+   * give it to the hub's `close({ retry })`).
    */
   close(options?: { retry?: number }): Promise<void>
 }
@@ -123,7 +128,7 @@ export interface FetchSse<Published extends string | Promise<string> = string> {
  * @example
  * ```ts
  * const events = sse({ maxDuration: 300_000 })
- * export const GET = events.stream('news')
+ * export const GET = events.handler('news')
  * events.publish('news', { data: { title: 'Hello' } })
  * ```
  */
@@ -138,6 +143,8 @@ export function sse(options: FetchSseOptions = {}): FetchSse<string | Promise<st
   const { maxDuration, maxDurationMargin, ...hubOptions } = options
   const lifetime = durationLimit(maxDuration, maxDurationMargin)
   const hub = hubFromOptions(hubOptions, { heartbeatInterval: DEFAULT_FETCH_HEARTBEAT_INTERVAL })
+  // A given hub is the caller's: close() then ends only the streams served here.
+  const served = new ServedStreams(hub, options.hub !== undefined)
 
   async function serve(request: Request, source: StreamSource, serveOptions: ServeOptions = {}) {
     const headers = eventStreamHeaders()
@@ -151,6 +158,7 @@ export function sse(options: FetchSseOptions = {}): FetchSse<string | Promise<st
       gapPolicy: serveOptions.gapPolicy,
     })
     if (answer.status !== 200) return otherAnswer(answer)
+    served.add(answer.subscription)
     // Where the runtime cancels the body when the client leaves, that is enough; where it only aborts
     // the request's signal (or only that fires first), this ends the stream too.
     if (signal !== undefined && !answer.subscription.closed) {
@@ -169,11 +177,11 @@ export function sse(options: FetchSseOptions = {}): FetchSse<string | Promise<st
     return new Response(sink.readable, { status: 200, headers })
   }
 
-  function stream(
+  function handler(
     source: StreamSource | SourceResolver,
     serveOptions?: ServeOptions | ServeOptionsResolver,
   ): FetchHandler {
-    return async function rewindStream(request: Request): Promise<Response> {
+    return async function rewindHandler(request: Request): Promise<Response> {
       const resolved = typeof source === 'function' ? source(request) : source
       return serve(
         request,
@@ -188,9 +196,8 @@ export function sse(options: FetchSseOptions = {}): FetchSse<string | Promise<st
     responses: hub.responses,
     publish: (name: string, input: PublishInput) => hub.publish(name, input),
     serve,
-    stream,
-    close: (closeOptions = {}) =>
-      hub.close(closeOptions.retry === undefined ? {} : { retry: closeOptions.retry }),
+    handler,
+    close: (closeOptions = {}) => served.close(closeOptions.retry),
   }
 }
 
@@ -232,17 +239,14 @@ function unref(timer: unknown): void {
   ;(timer as { unref?: () => void }).unref?.()
 }
 
+// The core names this adapter's own signatures use, and the error it throws: the same list in every
+// adapter (test/adapter-exports.test.ts). Anything else, `createHub` included, comes from
+// `@rewind/core`, the peer dependency the app installs anyway, so each name has one home.
 export {
-  createHub,
-  type EventFilter,
-  type GapPolicy,
   type Hub,
   type HubOptions,
   type PublishInput,
   RewindError,
   type ServeOptions,
-  type StoredEvent,
-  type StreamItem,
   type StreamSource,
-  type Subscription,
 } from '@rewind/core'

@@ -10,7 +10,7 @@ import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { connect } from '../../express/test/helpers/event-source.js'
-import { DEFAULT_FETCH_HEARTBEAT_INTERVAL, type FetchSse, RewindError, sse } from '../src/index.js'
+import { createHub, DEFAULT_FETCH_HEARTBEAT_INTERVAL, type FetchSse, RewindError, sse } from '../src/index.js'
 
 const opened: FetchSse<string | Promise<string>>[] = []
 function events(options: Parameters<typeof sse>[0] = {}): FetchSse<string> {
@@ -215,5 +215,34 @@ describe('the heartbeat', () => {
     const body = read(await live.serve(new Request('http://localhost/events'), 'news'))
     await waitUntil(() => body.text.includes(':\n\n'), 'a heartbeat')
     await body.reader.cancel()
+  })
+})
+
+describe('shutdown', () => {
+  it('closes a hub sse() created', async () => {
+    const live = events()
+    const body = read(await live.serve(new Request('http://localhost/events'), 'news'))
+    await live.close()
+    await body.done
+    expect(live.hub.closed).toBe(true)
+  })
+
+  it('leaves a given hub open: close() ends only the streams these handlers served', async () => {
+    const hub = createHub({ heartbeatInterval: 0 })
+    const live = events({ hub })
+    const other = events({ hub })
+    const ours = read(await live.serve(new Request('http://localhost/events'), 'news'))
+    const theirs = read(await other.serve(new Request('http://localhost/events'), 'news'))
+
+    // The retry hint goes out when a hub closes: only the hub's owner can send it.
+    await expect(live.close({ retry: 1000 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' })
+    await live.close()
+    await ours.done
+    expect(hub.closed).toBe(false)
+    const id = hub.publish('news', { data: 'still serving' })
+    await waitUntil(() => theirs.events.length === 1, 'the other handlers to get the event')
+    expect(theirs.events[0]).toMatchObject({ id, data: 'still serving' })
+    await hub.close()
+    await theirs.done
   })
 })

@@ -11,4 +11,4 @@ export {
   type RedisStoreOptions,
   type TrimMode,
 } from './options.js'
-export { createRedisStore, RedisStore } from './store.js'
+export { createRedisStore, type RedisStore } from './store.js'

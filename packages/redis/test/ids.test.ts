@@ -1,9 +1,10 @@
 /**
  * Stream ids: parsing, ordering, the id just before another, and positions that order exactly.
  */
-import { isAfter } from '@rewind/core/adapter'
+
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { isAfter } from '../../core/src/store.js'
 import {
   compareStreamIds,
   formatStreamId,

@@ -17,7 +17,7 @@ export async function startExpress(options: AppOptions): Promise<RunningApp> {
   const events = sse(options)
   const app = express()
   app.use(events)
-  app.get('/events', events.stream('news'))
+  app.get('/events', events.handler('news'))
   app.post('/publish', express.json(), (req, res) => {
     const ids = eventsToPublish(req.body as PublishBody).map((input) => events.publish('news', input))
     res.status(201).json({ ids })

@@ -5,7 +5,7 @@
 import type { EventSourceMessage } from 'eventsource-parser'
 import { afterEach, expect, vi } from 'vitest'
 import { RewindError } from '../../src/errors.js'
-import { createHub, DEFAULT_GAP_EVENT, type Hub, type HubOptions } from '../../src/index.js'
+import { createHub, HUB_DEFAULTS, type Hub, type HubOptions } from '../../src/index.js'
 import { MemorySink } from './memory-sink.js'
 
 const hubs: Hub[] = []
@@ -40,11 +40,11 @@ export function cleanUpAfterEach(): void {
   })
 }
 
-export function events(s: MemorySink, gapEvent = DEFAULT_GAP_EVENT): EventSourceMessage[] {
+export function events(s: MemorySink, gapEvent = HUB_DEFAULTS.gapEvent): EventSourceMessage[] {
   return s.parse().events.filter((e) => e.event !== gapEvent)
 }
 
-export function gaps(s: MemorySink, gapEvent = DEFAULT_GAP_EVENT): EventSourceMessage[] {
+export function gaps(s: MemorySink, gapEvent = HUB_DEFAULTS.gapEvent): EventSourceMessage[] {
   return s.parse().events.filter((e) => e.event === gapEvent)
 }
 

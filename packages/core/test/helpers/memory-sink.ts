@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
-import type { EventSink } from '../../src/sink.js'
+import type { EventSink } from '../../src/types.js'
 
 /** What a spec-following client makes of a byte stream. */
 export interface ParsedStream {

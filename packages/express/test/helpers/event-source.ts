@@ -1,4 +1,4 @@
-import { DEFAULT_GAP_EVENT } from '@rewind/core'
+import { HUB_DEFAULTS } from '@rewind/core'
 import { EventSource } from 'eventsource'
 import { onTestFinished } from 'vitest'
 import { WAIT_MS, waitUntil } from '../../../../test/support/wait.js'
@@ -57,7 +57,7 @@ export function connect(url: string, options: ClientOptions = {}): Client {
     errors++
     log.push('error')
   })
-  for (const type of options.types ?? ['message', DEFAULT_GAP_EVENT]) {
+  for (const type of options.types ?? ['message', HUB_DEFAULTS.gapEvent]) {
     source.addEventListener(type, (event: MessageEvent) => {
       events.push({ type: event.type, data: String(event.data), lastEventId: event.lastEventId })
       log.push(event.type)
