@@ -1,9 +1,10 @@
 /** `events.close({ server })`: every stream ends, the server closes, and the promise resolves. */
 import { Agent, get } from 'node:http'
+import { createHub } from '@rewind/core'
 import express from 'express'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { sleep, waitUntil, within } from '../../../test/support/wait.js'
-import { createHub, RewindError } from '../src/index.js'
+import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'

@@ -249,4 +249,5 @@ export {
   RewindError,
   type ServeOptions,
   type StreamSource,
+  type Subscription,
 } from '@rewind/core'

@@ -5,12 +5,13 @@
  */
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
+import { createHub } from '@rewind/core'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { connect } from '../../express/test/helpers/event-source.js'
-import { createHub, DEFAULT_FETCH_HEARTBEAT_INTERVAL, type FetchSse, RewindError, sse } from '../src/index.js'
+import { DEFAULT_FETCH_HEARTBEAT_INTERVAL, type FetchSse, RewindError, sse } from '../src/index.js'
 
 const opened: FetchSse<string | Promise<string>>[] = []
 function events(options: Parameters<typeof sse>[0] = {}): FetchSse<string> {
