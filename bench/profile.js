@@ -16,15 +16,11 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import { readArgs } from './lib/args.js'
 import { BENCH_DIR, pinSelf, startClient, startServer } from './lib/harness.js'
 import { ticksPerSecond } from './lib/proc.js'
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((arg) => {
-    const [key, value] = arg.replace(/^--/, '').split('=')
-    return [key, value ?? 'true']
-  }),
-)
+const args = readArgs()
 const servers = (args.servers ?? 'rewind-express,raw-node').split(',')
 const modes = (args.modes ?? 'burst,paced').split(',')
 const top = Number(args.top ?? 20)

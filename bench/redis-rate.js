@@ -14,14 +14,10 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { createHub } from '@rewind/core'
 import { createRedisStore } from '@rewind/redis'
+import { readArgs } from './lib/args.js'
 import { redisCommand } from './lib/redis.js'
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((arg) => {
-    const [key, value] = arg.replace(/^--/, '').split('=')
-    return [key, value ?? 'true']
-  }),
-)
+const args = readArgs()
 const EVENTS = Number(args.events ?? 20_000)
 const INSTANCES = Number(args.instances ?? 4)
 const INFLIGHT = Number(args.inflight ?? 64)

@@ -13,16 +13,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
+import { readArgs } from './lib/args.js'
 import { BENCH_DIR, pinSelf, startClient, startServer } from './lib/harness.js'
 import { ticksPerSecond } from './lib/proc.js'
 import { median } from './lib/stats.js'
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((arg) => {
-    const [key, value] = arg.replace(/^--/, '').split('=')
-    return [key, value ?? 'true']
-  }),
-)
+const args = readArgs()
 const SERVERS = (
   args.servers ?? 'raw-node,rewind-node,express-raw,rewind-express,rewind-express-route,rewind-fastify'
 ).split(',')

@@ -23,14 +23,10 @@ import { fileURLToPath } from 'node:url'
 import { createPostgresStore } from '@rewind/postgres'
 import { createRedisStore } from '@rewind/redis'
 import pg from 'pg'
+import { readArgs } from './lib/args.js'
 import { redisCommand } from './lib/redis.js'
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((arg) => {
-    const [key, value] = arg.replace(/^--/, '').split('=')
-    return [key, value ?? 'true']
-  }),
-)
+const args = readArgs()
 const EVENTS = Number(args.events ?? 5000)
 const PACED = Number(args.paced ?? 200)
 const RATE = Number(args.rate ?? 50)

@@ -124,10 +124,37 @@ function failuresOf(summary) {
   return out
 }
 
-function fanoutTable(report, summary) {
+/**
+ * A table with a row per server of a scenario's summary, in report order: the server's label, then
+ * `row(s, name)` for its summary `s` under `columns`, or `failed` and empty cells where every run of
+ * it failed.
+ */
+function serverTable(report, summary, columns, row) {
   return table(
+    ['server', ...columns],
+    serverOrder(report, summary).map((name) => {
+      const s = summary[name]
+      if (s.ok === 0) return [labelOf(report, name), 'failed', ...Array(columns.length - 1).fill('')]
+      return [labelOf(report, name), ...row(s, name)]
+    }),
+  )
+}
+
+/** A server's figure against raw node:http's (the baseline's own is 1.00×). */
+function vsBaseline(name, stat) {
+  return name === BASELINE ? '1.00×' : ratio(stat.ratio)
+}
+
+/** A scenario's section: its heading, what it measures, then its table. */
+function scenarioSection(heading, intro, body) {
+  return [`## ${heading}`, '', intro, '', body, '']
+}
+
+function fanoutTable(report, summary) {
+  return serverTable(
+    report,
+    summary,
     [
-      'server',
       'deliveries/s',
       'vs raw-node',
       'p50 latency',
@@ -137,21 +164,16 @@ function fanoutTable(report, summary) {
       'client CPU',
       'lost',
     ],
-    serverOrder(report, summary).map((name) => {
-      const s = summary[name]
-      if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '', '', '']
-      return [
-        labelOf(report, name),
-        num(s.rate.value),
-        name === BASELINE ? '1.00×' : ratio(s.rate.ratio),
-        ms(s.p50.value, 1),
-        ms(s.p99.value, 1),
-        `${num(s.serverCpu.value, 2)} s`,
-        `${num(s.cpuPerDelivery.value, 2)} µs`,
-        `${num(s.clientCpu.value, 2)} s`,
-        num(s.lost.value),
-      ]
-    }),
+    (s, name) => [
+      num(s.rate.value),
+      vsBaseline(name, s.rate),
+      ms(s.p50.value, 1),
+      ms(s.p99.value, 1),
+      `${num(s.serverCpu.value, 2)} s`,
+      `${num(s.cpuPerDelivery.value, 2)} µs`,
+      `${num(s.clientCpu.value, 2)} s`,
+      num(s.lost.value),
+    ],
   )
 }
 
@@ -550,186 +572,133 @@ function fanoutSection(report, sums) {
 /** 2. Latency at a steady rate. */
 function rateSection(report, sums) {
   const sz = report.sizes
-  const out = []
-  if (sums.rate) {
-    out.push('## 2. Latency at a steady rate')
-    out.push('')
-    out.push(
-      `${num(sz.rate.subs)} subscribers, ${sz.rate.rate} events/s for ${num(sz.rate.n / sz.rate.rate)} s; publish-to-receive latency over every event at every subscriber. ` +
-        `That is ${num(sz.rate.subs * sz.rate.rate)} deliveries/s, each event written in its own turn (nothing to coalesce): ` +
-        'at the per-delivery cost of the paced fan-out, a large share of one core, so a server that is short of CPU shows it here as queueing delay.',
-    )
-    out.push('')
-    out.push(
-      table(
-        ['server', 'p50', 'p99', 'max', 'p99 vs raw-node', 'server CPU', 'server share of its core', 'lost'],
-        serverOrder(report, sums.rate).map((name) => {
-          const s = sums.rate[name]
-          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '', '']
-          return [
-            labelOf(report, name),
-            ms(s.p50.value),
-            ms(s.p99.value),
-            ms(s.max.value),
-            name === BASELINE ? '1.00×' : ratio(s.p99.ratio),
-            `${num(s.serverCpu.value, 2)} s`,
-            `${num(s.share.value * 100)}%`,
-            num(s.lost.value),
-          ]
-        }),
-      ),
-    )
-    out.push('')
-  }
-  return out
+  if (!sums.rate) return []
+  return scenarioSection(
+    '2. Latency at a steady rate',
+    `${num(sz.rate.subs)} subscribers, ${sz.rate.rate} events/s for ${num(sz.rate.n / sz.rate.rate)} s; publish-to-receive latency over every event at every subscriber. ` +
+      `That is ${num(sz.rate.subs * sz.rate.rate)} deliveries/s, each event written in its own turn (nothing to coalesce): ` +
+      'at the per-delivery cost of the paced fan-out, a large share of one core, so a server that is short of CPU shows it here as queueing delay.',
+    serverTable(
+      report,
+      sums.rate,
+      ['p50', 'p99', 'max', 'p99 vs raw-node', 'server CPU', 'server share of its core', 'lost'],
+      (s, name) => [
+        ms(s.p50.value),
+        ms(s.p99.value),
+        ms(s.max.value),
+        vsBaseline(name, s.p99),
+        `${num(s.serverCpu.value, 2)} s`,
+        `${num(s.share.value * 100)}%`,
+        num(s.lost.value),
+      ],
+    ),
+  )
 }
 
 /** 3. Memory per idle connection. */
 function memorySection(report, sums) {
   const sz = report.sizes
-  const out = []
-  if (sums.memory) {
-    out.push('## 3. Memory per idle connection')
-    out.push('')
-    out.push(
-      `Server RSS (VmRSS) with ${num(sz.memory.conns)} idle subscribers minus RSS before them (after a warm-up of ${sz.memory.warmup} connections and a forced GC on both sides), divided by ${num(sz.memory.conns)}.`,
-    )
-    out.push('')
-    out.push(
-      table(
-        ['server', 'KiB per connection', 'vs raw-node', 'RSS before', 'RSS after'],
-        serverOrder(report, sums.memory).map((name) => {
-          const s = sums.memory[name]
-          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '']
-          return [
-            labelOf(report, name),
-            num(s.perConn.value, 2),
-            name === BASELINE ? '1.00×' : ratio(s.perConn.ratio),
-            `${num(s.before.value / 1024, 1)} MiB`,
-            `${num(s.after.value / 1024, 1)} MiB`,
-          ]
-        }),
-      ),
-    )
-    out.push('')
-  }
-  return out
+  if (!sums.memory) return []
+  return scenarioSection(
+    '3. Memory per idle connection',
+    `Server RSS (VmRSS) with ${num(sz.memory.conns)} idle subscribers minus RSS before them (after a warm-up of ${sz.memory.warmup} connections and a forced GC on both sides), divided by ${num(sz.memory.conns)}.`,
+    serverTable(
+      report,
+      sums.memory,
+      ['KiB per connection', 'vs raw-node', 'RSS before', 'RSS after'],
+      (s, name) => [
+        num(s.perConn.value, 2),
+        vsBaseline(name, s.perConn),
+        `${num(s.before.value / 1024, 1)} MiB`,
+        `${num(s.after.value / 1024, 1)} MiB`,
+      ],
+    ),
+  )
 }
 
 /** 4. Replay. */
 function replaySection(report, sums) {
   const sz = report.sizes
-  const out = []
-  if (sums.replay || report.results.replay !== undefined) {
-    out.push('## 4. Replay')
-    out.push('')
-    out.push(
-      `${num(sz.replay.clients)} clients connect at once with \`Last-Event-ID\` ${num(sz.replay.behind)} events behind, from a history of ${num(sz.replay.history)}: ` +
-        'time from opening the connections until every client has all of its events. ' +
-        `Measured after ${WARMUP_NOTE}. Raw node:http and hand-written Express keep the last 1,000 frames in a ring and write every frame after the client's id in one write (no bound per client, no gap signal, no position for a fresh client).`,
-    )
-    out.push('')
-    const rows = Object.keys(report.servers).map((name) => {
-      const s = sums.replay?.[name]
-      if (s === undefined) return [labelOf(report, name), 'no replay', '', '', '', '', '']
-      if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '']
-      const events = sz.replay.clients * sz.replay.behind
-      return [
-        labelOf(report, name),
-        ms(s.elapsed.value * 1e6, 0),
-        name === BASELINE ? '1.00×' : ratio(s.elapsed.ratio),
-        num(events / s.elapsed.value),
-        `${num(s.serverCpu.value, 2)} s`,
-        s.cold.value == null ? '-' : ms(s.cold.value * 1e6, 0),
-        num(s.lost.value),
-      ]
-    })
-    out.push(
-      table(
-        ['server', 'time to catch up', 'vs raw-node', 'events/s', 'server CPU', 'first round (cold)', 'lost'],
-        rows,
-      ),
-    )
-    out.push('')
-  }
-  return out
+  if (!sums.replay && report.results.replay === undefined) return []
+  const rows = Object.keys(report.servers).map((name) => {
+    const s = sums.replay?.[name]
+    if (s === undefined) return [labelOf(report, name), 'no replay', '', '', '', '', '']
+    if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '']
+    const events = sz.replay.clients * sz.replay.behind
+    return [
+      labelOf(report, name),
+      ms(s.elapsed.value * 1e6, 0),
+      vsBaseline(name, s.elapsed),
+      num(events / s.elapsed.value),
+      `${num(s.serverCpu.value, 2)} s`,
+      s.cold.value == null ? '-' : ms(s.cold.value * 1e6, 0),
+      num(s.lost.value),
+    ]
+  })
+  return scenarioSection(
+    '4. Replay',
+    `${num(sz.replay.clients)} clients connect at once with \`Last-Event-ID\` ${num(sz.replay.behind)} events behind, from a history of ${num(sz.replay.history)}: ` +
+      'time from opening the connections until every client has all of its events. ' +
+      `Measured after ${WARMUP_NOTE}. Raw node:http and hand-written Express keep the last 1,000 frames in a ring and write every frame after the client's id in one write (no bound per client, no gap signal, no position for a fresh client).`,
+    table(
+      ['server', 'time to catch up', 'vs raw-node', 'events/s', 'server CPU', 'first round (cold)', 'lost'],
+      rows,
+    ),
+  )
 }
 
 /** 5. Connection setup. */
 function connectSection(report, sums) {
   const sz = report.sizes
-  const out = []
-  if (sums.connect) {
-    out.push('## 5. Connection setup')
-    out.push('')
-    out.push(
-      `${num(sz.connect.total)} subscribers opened ${sz.connect.concurrency} at a time, each closed once its status line and headers arrive; history holds ${num(sz.connect.prefill)} events.`,
-    )
-    out.push('')
-    out.push(
-      table(
-        [
-          'server',
-          'handshakes/s',
-          'vs raw-node',
-          'p50 handshake',
-          'p99 handshake',
-          'server CPU per connection',
-          'failed',
-        ],
-        serverOrder(report, sums.connect).map((name) => {
-          const s = sums.connect[name]
-          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '']
-          return [
-            labelOf(report, name),
-            num(s.rate.value),
-            name === BASELINE ? '1.00×' : ratio(s.rate.ratio),
-            ms(s.p50.value),
-            ms(s.p99.value),
-            `${num(s.cpuPerConn.value)} µs`,
-            num(s.failed.value),
-          ]
-        }),
-      ),
-    )
-    out.push('')
-  }
-  return out
+  if (!sums.connect) return []
+  return scenarioSection(
+    '5. Connection setup',
+    `${num(sz.connect.total)} subscribers opened ${sz.connect.concurrency} at a time, each closed once its status line and headers arrive; history holds ${num(sz.connect.prefill)} events.`,
+    serverTable(
+      report,
+      sums.connect,
+      [
+        'handshakes/s',
+        'vs raw-node',
+        'p50 handshake',
+        'p99 handshake',
+        'server CPU per connection',
+        'failed',
+      ],
+      (s, name) => [
+        num(s.rate.value),
+        vsBaseline(name, s.rate),
+        ms(s.p50.value),
+        ms(s.p99.value),
+        `${num(s.cpuPerConn.value)} µs`,
+        num(s.failed.value),
+      ],
+    ),
+  )
 }
 
 /** 5b. Streamed answers: attach and replay. */
 function answerSection(report, sums) {
   const sz = report.sizes
-  const out = []
-  if (sums.answer) {
-    out.push('## 5b. Streamed answers (responses): attach and replay')
-    out.push('')
-    out.push(
-      `An answer of ${num(sz.answer.tokens)} tokens is produced to its end, then ${num(sz.answer.clients)} clients attach at once without a position and each gets it from its start: ` +
-        `time from opening the connections until every client has every token, measured after ${WARMUP_NOTE}. Raw node:http (and hand-written Express) keeps each answer as one buffer and writes it in one write (no bounds, no resume position, no end for late clients): the practical limit of hand-written code.`,
-    )
-    out.push('')
-    out.push(
-      table(
-        ['server', 'time to deliver', 'vs raw-node', 'tokens/s', 'server CPU', 'first round (cold)', 'lost'],
-        serverOrder(report, sums.answer).map((name) => {
-          const s = sums.answer[name]
-          if (s.ok === 0) return [labelOf(report, name), 'failed', '', '', '', '', '']
-          return [
-            labelOf(report, name),
-            ms(s.elapsed.value * 1e6, 0),
-            name === BASELINE ? '1.00×' : ratio(s.elapsed.ratio),
-            num((sz.answer.clients * sz.answer.tokens) / s.elapsed.value),
-            `${num(s.serverCpu.value, 2)} s`,
-            s.cold.value == null ? '-' : ms(s.cold.value * 1e6, 0),
-            num(s.lost.value),
-          ]
-        }),
-      ),
-    )
-    out.push('')
-  }
-  return out
+  if (!sums.answer) return []
+  return scenarioSection(
+    '5b. Streamed answers (responses): attach and replay',
+    `An answer of ${num(sz.answer.tokens)} tokens is produced to its end, then ${num(sz.answer.clients)} clients attach at once without a position and each gets it from its start: ` +
+      `time from opening the connections until every client has every token, measured after ${WARMUP_NOTE}. Raw node:http (and hand-written Express) keeps each answer as one buffer and writes it in one write (no bounds, no resume position, no end for late clients): the practical limit of hand-written code.`,
+    serverTable(
+      report,
+      sums.answer,
+      ['time to deliver', 'vs raw-node', 'tokens/s', 'server CPU', 'first round (cold)', 'lost'],
+      (s, name) => [
+        ms(s.elapsed.value * 1e6, 0),
+        vsBaseline(name, s.elapsed),
+        num((sz.answer.clients * sz.answer.tokens) / s.elapsed.value),
+        `${num(s.serverCpu.value, 2)} s`,
+        s.cold.value == null ? '-' : ms(s.cold.value * 1e6, 0),
+        num(s.lost.value),
+      ],
+    ),
+  )
 }
 
 /** 6. Redis, across instances. */

@@ -24,7 +24,7 @@ import cluster from 'node:cluster'
 import { createServer } from 'node:http'
 import { availableParallelism } from 'node:os'
 import { createRedisStore } from '@rewind/redis'
-import { stopOnSignals } from '../shared/run.js'
+import { envInteger, stopOnSignals } from '../shared/run.js'
 import { createApp } from './app.js'
 
 /** A worker that dies sooner than this after starting is failing to start: replacing it would loop. */
@@ -34,29 +34,14 @@ const STOP_TIMEOUT = 10_000
 
 function readSettings() {
   return {
-    port: integer('PORT', 3003, 0),
+    port: envInteger('PORT', 3003, 0),
     host: process.env.HOST || '127.0.0.1',
-    workers: integer('WORKERS', availableParallelism(), 1),
+    workers: envInteger('WORKERS', availableParallelism(), 1),
     redis: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
     prefix: process.env.REDIS_PREFIX || 'rewind-cluster:',
-    history: integer('HISTORY', 1000, 1),
-    heartbeat: integer('HEARTBEAT', 15_000, 0),
+    history: envInteger('HISTORY', 1000, 1),
+    heartbeat: envInteger('HEARTBEAT', 15_000, 0),
   }
-}
-
-/**
- * @param {string} name of the environment variable
- * @param {number} fallback when it is unset or empty
- * @param {number} min smallest value accepted
- */
-function integer(name, fallback, min) {
-  const text = process.env[name]
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(`${name} must be an integer of at least ${min}, got ${JSON.stringify(text)}`)
-  }
-  return value
 }
 
 /**

@@ -34,53 +34,48 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres PORT=3000 pnpm --filter express-live start
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres PORT=3001 pnpm --filter fastify-live start
  */
-import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { RewindError, sse } from '@rewind/express'
 import { createPostgresStore } from '@rewind/postgres'
 import { createRedisStore } from '@rewind/redis'
 import express from 'express'
-import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
-import { CLIENT_BUNDLE_PATH, readClientBundle } from '../shared/assets.js'
+import { CLIENT_BUNDLE_PATH } from '../shared/assets.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
-import { forceGap } from '../shared/gap.js'
-import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
-import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals, storeFor } from '../shared/run.js'
-import { createTicker, readTickerBody } from '../shared/ticker.js'
+import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS } from '../shared/publish.js'
+import * as routes from '../shared/routes.js'
+import { readSettings, stopOnSignals, storeFor } from '../shared/run.js'
+import { createTicker } from '../shared/ticker.js'
 
-/** @import { SseOptions } from '@rewind/express' */
+/**
+ * @import { SseOptions } from '@rewind/express'
+ * @import { Answer, DemoOptions } from '../shared/routes.js'
+ */
 
-const STREAM = 'demo'
-const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
-const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Express')
-const CLIENT_BUNDLE = readClientBundle(import.meta.resolve('@rewind/client/browser'))
+const ASSETS = routes.readDemoAssets('Express', import.meta.resolve('@rewind/client/browser'))
+
+/**
+ * @param {import('express').Response} res
+ * @param {Answer} answer
+ */
+const send = (res, { status, body }) => res.status(status).json(body)
 
 /**
  * Builds the demo app; its Rewind middleware is `app.locals.events` (close it to end the streams)
  * and its ticker `app.locals.ticker` (it stops by itself once the middleware is closed).
  *
- * @param {{ history?: number, retry?: number, store?: SseOptions['store'] | undefined, ticker?: boolean, responses?: SseOptions['responses'] }} [options]
- *   events kept for resuming clients (100), the reconnection delay sent to clients in milliseconds
- *   (1000: short, so a drop is quick to watch), a shared history store (default: in memory), whether
- *   the background ticker starts running (true), and the bounds of streamed answers (`{ lease, ttl,
- *   ... }`; default: the library's)
+ * @param {DemoOptions<NonNullable<SseOptions['store']>, NonNullable<SseOptions['responses']>>} [options] see there
  */
-export function createApp({
-  history = DEFAULT_DEMO_HISTORY,
-  retry = 1000,
-  store,
-  ticker = true,
-  responses = {},
-} = {}) {
+export function createApp(options) {
+  const { history, retry, store, ticker, responses } = routes.demoOptions(options)
   // A shared store has its own bounds (maxLen); history bounds are for the in-memory one only.
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
   const events = sse({ ...kept, retry, responses })
   const drops = createDropControl()
   /** @param {{ event?: string, data: unknown }} input */
-  const publish = (input) => events.publish(STREAM, input)
+  const publish = (input) => events.publish(routes.DEMO_STREAM, input)
   const ticks = createTicker(publish, { running: ticker })
-  const page = PAGE.replaceAll('{{history}}', String(history))
+  const page = ASSETS.page.replaceAll('{{history}}', String(history))
   const app = express()
   app.disable('x-powered-by')
   app.locals.events = events
@@ -92,52 +87,34 @@ export function createApp({
   })
 
   app.get(CLIENT_BUNDLE_PATH, (req, res) => {
-    res.type('text/javascript').send(CLIENT_BUNDLE)
+    res.type('text/javascript').send(ASSETS.clientBundle)
   })
 
   app.get('/events', (req, res) => {
-    res.sse(STREAM)
+    res.sse(routes.DEMO_STREAM)
     drops.track(readClientId(req.query.client), res)
   })
 
   app.post('/events', express.json({ limit: MAX_BODY_BYTES }), async (req, res) => {
-    const body = readPublishBody(req.body)
-    if ('error' in body) return res.status(400).json({ error: body.error })
-    // The id at once in memory; a promise of it with Redis (await covers both).
-    res.status(201).json({ id: await events.publish(STREAM, body.input) })
+    send(res, await routes.publishEvent(publish, req.body))
   })
 
-  // A streamed answer: started once, it runs to its end whoever is connected; clients get it from
-  // the start (or their Last-Event-ID), then the terminal event; 204 once they have it.
   app.post('/responses', express.json({ limit: MAX_BODY_BYTES }), async (req, res) => {
-    const body = readAnswerBody(req.body)
-    if ('error' in body) return res.status(400).json({ error: body.error })
-    const { id } = await events.responses.start((signal) => fakeAnswer(body.answer, signal))
-    res.status(201).json({ id })
+    send(res, await routes.startAnswer(events.responses, req.body))
   })
 
   app.get('/responses/:id', (req, res) => res.sse({ response: req.params.id }))
 
   app.delete('/responses/:id', async (req, res) => {
-    const status = await events.responses.cancel(req.params.id)
-    if (status === undefined) return res.status(404).json({ error: 'unknown response' })
-    res.status(202).json({ status })
+    send(res, await routes.cancelAnswer(events.responses, req.params.id))
   })
 
   app.post('/drop', (req, res) => {
-    const client = readClientId(req.query.client)
-    if (client === undefined) {
-      return res.status(400).json({ error: 'expected ?client=<the id the page connected with>' })
-    }
-    res.json({ dropped: drops.drop(client) })
+    send(res, routes.dropClient(drops, req.query.client))
   })
 
   app.post('/gap', async (req, res) => {
-    const client = readClientId(req.query.client)
-    if (client === undefined) {
-      return res.status(400).json({ error: 'expected ?client=<the id the page connected with>' })
-    }
-    res.json(await forceGap({ drops, client, history, publish }))
+    send(res, await routes.gapClient({ drops, history, publish }, req.query.client))
   })
 
   app.get('/ticker', (req, res) => {
@@ -145,11 +122,7 @@ export function createApp({
   })
 
   app.post('/ticker', express.json(), (req, res) => {
-    const body = readTickerBody(req.body)
-    if ('error' in body) return res.status(400).json({ error: body.error })
-    if (body.running) ticks.start()
-    else ticks.stop()
-    res.json(ticks.state())
+    send(res, routes.setTicker(ticks, req.body))
   })
 
   app.use((req, res) => {

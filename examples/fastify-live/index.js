@@ -28,47 +28,40 @@
  * or DATABASE_URL (keep it in Postgres instead, shared the same way by every demo process started with
  * the same DATABASE_URL and DATABASE_SCHEMA, default "rewind_demo").
  */
-import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { RewindError, ssePlugin } from '@rewind/fastify'
 import { createPostgresStore } from '@rewind/postgres'
 import { createRedisStore } from '@rewind/redis'
 import Fastify from 'fastify'
-import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
-import { CLIENT_BUNDLE_PATH, readClientBundle } from '../shared/assets.js'
+import { CLIENT_BUNDLE_PATH } from '../shared/assets.js'
 import { createDropControl, readClientId } from '../shared/clients.js'
-import { forceGap } from '../shared/gap.js'
-import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
-import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals, storeFor } from '../shared/run.js'
-import { createTicker, readTickerBody } from '../shared/ticker.js'
+import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS } from '../shared/publish.js'
+import * as routes from '../shared/routes.js'
+import { readSettings, stopOnSignals, storeFor } from '../shared/run.js'
+import { createTicker } from '../shared/ticker.js'
 
 /**
  * @import { SsePluginOptions } from '@rewind/fastify'
+ * @import { Answer, DemoOptions } from '../shared/routes.js'
  * @typedef {NonNullable<SsePluginOptions['store']> & { close(): Promise<void> }} ClosableStore
  */
 
-const STREAM = 'demo'
-const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
-const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Fastify')
-const CLIENT_BUNDLE = readClientBundle(import.meta.resolve('@rewind/client/browser'))
+const ASSETS = routes.readDemoAssets('Fastify', import.meta.resolve('@rewind/client/browser'))
+
+/**
+ * @param {import('fastify').FastifyReply} reply
+ * @param {Answer} answer
+ */
+const send = (reply, { status, body }) => reply.code(status).send(body)
 
 /**
  * Builds the demo's Fastify instance (not yet listening); `fastify.close()` ends its streams and
- * stops its ticker.
+ * stops its ticker, and closes its store.
  *
- * @param {{ history?: number, retry?: number, store?: ClosableStore | undefined, ticker?: boolean, responses?: SsePluginOptions['responses'] }}
- *   [options] events kept for resuming clients (100), the reconnection delay sent to clients in
- *   milliseconds (1000: short, so a drop is quick to watch), a shared history store (default: in
- *   memory), closed with the instance, whether the background ticker starts running (true), and the
- *   bounds of streamed answers (`{ lease, ttl, ... }`; default: the library's)
+ * @param {DemoOptions<ClosableStore, NonNullable<SsePluginOptions['responses']>>} [options] see there
  */
-export function buildApp({
-  history = DEFAULT_DEMO_HISTORY,
-  retry = 1000,
-  store,
-  ticker = true,
-  responses = {},
-} = {}) {
+export function buildApp(options) {
+  const { history, retry, store, ticker, responses } = routes.demoOptions(options)
   // A response id may have 128 characters; Fastify's router refuses parameters over 100 by default.
   // Close destroys the sockets left once the streams have ended (idle keep-alive ones from other clients
   // would hold a stop for seconds).
@@ -82,77 +75,51 @@ export function buildApp({
   const kept = store === undefined ? { history: { maxEvents: history } } : { store }
   fastify.register(ssePlugin, { ...kept, retry, closeRetry: 1000, responses })
   /** @param {{ event?: string, data: unknown }} input */
-  const publish = (input) => fastify.sse.publish(STREAM, input)
+  const publish = (input) => fastify.sse.publish(routes.DEMO_STREAM, input)
   // Started once ready: fastify.sse exists only after the plugin has loaded.
   const ticks = createTicker(publish, { running: false })
   if (ticker) fastify.addHook('onReady', async () => ticks.start())
   fastify.addHook('preClose', async () => ticks.stop())
   // onClose runs after the plugin's preClose has ended the streams: the store is no longer needed.
   if (store !== undefined) fastify.addHook('onClose', () => store.close())
-  const page = PAGE.replaceAll('{{history}}', String(history))
+  const page = ASSETS.page.replaceAll('{{history}}', String(history))
 
   fastify.get('/', (request, reply) => {
     reply.type('text/html; charset=utf-8').send(page)
   })
 
   fastify.get(CLIENT_BUNDLE_PATH, (request, reply) => {
-    reply.type('text/javascript; charset=utf-8').send(CLIENT_BUNDLE)
+    reply.type('text/javascript; charset=utf-8').send(ASSETS.clientBundle)
   })
 
   fastify.get('/events', (request, reply) => {
     drops.track(readClientId(clientParam(request)), reply.raw)
-    return reply.sse(STREAM)
+    return reply.sse(routes.DEMO_STREAM)
   })
 
-  fastify.post('/events', async (request, reply) => {
-    const body = readPublishBody(request.body)
-    if ('error' in body) return reply.code(400).send({ error: body.error })
-    const id = await fastify.sse.publish(STREAM, body.input)
-    return reply.code(201).send({ id })
-  })
+  fastify.post('/events', async (request, reply) =>
+    send(reply, await routes.publishEvent(publish, request.body)),
+  )
 
-  // A streamed answer: started once, it runs to its end whoever is connected; clients get it from
-  // the start (or their Last-Event-ID), then the terminal event; 204 once they have it.
-  fastify.post('/responses', async (request, reply) => {
-    const body = readAnswerBody(request.body)
-    if ('error' in body) return reply.code(400).send({ error: body.error })
-    const { id } = await fastify.sse.responses.start((signal) => fakeAnswer(body.answer, signal))
-    return reply.code(201).send({ id })
-  })
+  fastify.post('/responses', async (request, reply) =>
+    send(reply, await routes.startAnswer(fastify.sse.responses, request.body)),
+  )
 
   fastify.get('/responses/:id', (request, reply) => reply.sse({ response: idParam(request) }))
 
-  fastify.delete('/responses/:id', async (request, reply) => {
-    const status = await fastify.sse.responses.cancel(idParam(request))
-    if (status === undefined) return reply.code(404).send({ error: 'unknown response' })
-    return reply.code(202).send({ status })
-  })
+  fastify.delete('/responses/:id', async (request, reply) =>
+    send(reply, await routes.cancelAnswer(fastify.sse.responses, idParam(request))),
+  )
 
-  fastify.post('/drop', (request, reply) => {
-    const client = readClientId(clientParam(request))
-    if (client === undefined) {
-      return reply.code(400).send({ error: 'expected ?client=<the id the page connected with>' })
-    }
-    return reply.send({ dropped: drops.drop(client) })
-  })
+  fastify.post('/drop', (request, reply) => send(reply, routes.dropClient(drops, clientParam(request))))
 
-  fastify.post('/gap', async (request, reply) => {
-    const client = readClientId(clientParam(request))
-    if (client === undefined) {
-      return reply.code(400).send({ error: 'expected ?client=<the id the page connected with>' })
-    }
-    return reply.send(await forceGap({ drops, client, history, publish }))
-  })
+  fastify.post('/gap', async (request, reply) =>
+    send(reply, await routes.gapClient({ drops, history, publish }, clientParam(request))),
+  )
 
   fastify.get('/ticker', () => ticks.state())
 
-  fastify.post('/ticker', (request, reply) => {
-    const body = readTickerBody(request.body)
-    if ('error' in body) return reply.code(400).send({ error: body.error })
-    if (body.running) ticks.start()
-    else ticks.stop()
-    return reply.send(ticks.state())
-  })
+  fastify.post('/ticker', (request, reply) => send(reply, routes.setTicker(ticks, request.body)))
 
   fastify.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` })

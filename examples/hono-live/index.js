@@ -14,104 +14,82 @@
  * Environment: PORT (3000), HOST (127.0.0.1), HISTORY (events kept for resuming clients, 100),
  * TICKER (`off` starts with the ticker paused), RESPONSE_LEASE (ms; the library's default).
  */
-import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { RewindError, sse } from '@rewind/fetch'
 import { Hono } from 'hono'
-import { fakeAnswer, readAnswerBody } from '../shared/answers.js'
-import { CLIENT_BUNDLE_PATH, readClientBundle } from '../shared/assets.js'
+import { CLIENT_BUNDLE_PATH } from '../shared/assets.js'
 import { readClientId } from '../shared/clients.js'
-import { forceGap } from '../shared/gap.js'
-import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS, readPublishBody } from '../shared/publish.js'
-import { DEFAULT_DEMO_HISTORY, readSettings, stopOnSignals } from '../shared/run.js'
-import { createTicker, readTickerBody } from '../shared/ticker.js'
+import { MAX_BODY_BYTES, PUBLISH_ERROR_STATUS } from '../shared/publish.js'
+import * as routes from '../shared/routes.js'
+import { readSettings, stopOnSignals } from '../shared/run.js'
+import { createTicker } from '../shared/ticker.js'
 
-const STREAM = 'demo'
-const PAGE_FILE = new URL('../shared/page.html', import.meta.url)
-const PAGE = readFileSync(PAGE_FILE, 'utf8').replaceAll('{{server}}', 'Hono')
-const CLIENT_BUNDLE = readClientBundle(import.meta.resolve('@rewind/client/browser'))
+/** @import { Answer, DemoOptions } from '../shared/routes.js' */
+
+const ASSETS = routes.readDemoAssets('Hono', import.meta.resolve('@rewind/client/browser'))
+
+/**
+ * Sends a shared route's answer. Its statuses all carry a body, which Hono's type wants said.
+ *
+ * @param {import('hono').Context} c
+ * @param {Answer} answer
+ */
+const send = (c, { status, body }) => c.json(body, /** @type {200} */ (status))
 
 /**
  * Builds the demo app. `events` is its Rewind (close it to end the streams), `ticker` its background
- * ticker (it stops by itself once `events` is closed).
+ * ticker (it stops by itself once `events` is closed). It keeps its history in memory: no `store`.
  *
- * @param {{ history?: number, retry?: number, ticker?: boolean, responses?: { lease?: number } }} [options]
- *   events kept for resuming clients (100), the reconnection delay sent to clients in milliseconds
- *   (1000), whether the background ticker starts running (true), and the bounds of streamed answers
+ * @param {Omit<DemoOptions<never, { lease?: number }>, 'store'>} [options] see there
  */
-export function createApp({
-  history = DEFAULT_DEMO_HISTORY,
-  retry = 1000,
-  ticker = true,
-  responses = {},
-} = {}) {
+export function createApp(options) {
+  const { history, retry, ticker, responses } = routes.demoOptions(options)
   const events = sse({ history: { maxEvents: history }, retry, responses })
   const drops = createBodyDrops()
   /** @param {{ event?: string, data: unknown }} input */
-  const publish = (input) => events.publish(STREAM, input)
+  const publish = (input) => events.publish(routes.DEMO_STREAM, input)
   const ticks = createTicker(publish, { running: ticker })
-  const page = PAGE.replaceAll('{{history}}', String(history))
+  const page = ASSETS.page.replaceAll('{{history}}', String(history))
   const app = new Hono()
 
   app.get('/', (c) => c.html(page))
-  app.get(CLIENT_BUNDLE_PATH, (c) => c.body(CLIENT_BUNDLE, 200, { 'content-type': 'text/javascript' }))
+  app.get(CLIENT_BUNDLE_PATH, (c) => c.body(ASSETS.clientBundle, 200, { 'content-type': 'text/javascript' }))
 
   app.get('/events', async (c) => {
-    const response = await events.serve(c.req.raw, STREAM)
+    const response = await events.serve(c.req.raw, routes.DEMO_STREAM)
     return drops.track(readClientId(c.req.query('client')), response)
   })
 
   app.post('/events', async (c) => {
     const json = await readJson(c.req.raw)
     if (json === TOO_LARGE) return c.json({ error: `the body is larger than ${MAX_BODY_BYTES} bytes` }, 413)
-    const body = readPublishBody(json)
-    if ('error' in body) return c.json({ error: body.error }, 400)
-    return c.json({ id: publish(body.input) }, 201)
+    return send(c, await routes.publishEvent(publish, json))
   })
 
-  // A streamed answer: started once, it runs to its end whoever is connected; clients get it from
-  // the start (or their Last-Event-ID), then the terminal event; 204 once they have it.
   app.post('/responses', async (c) => {
     const json = await readJson(c.req.raw)
     if (json === TOO_LARGE) return c.json({ error: `the body is larger than ${MAX_BODY_BYTES} bytes` }, 413)
-    const body = readAnswerBody(json)
-    if ('error' in body) return c.json({ error: body.error }, 400)
-    const { id } = await events.responses.start((signal) => fakeAnswer(body.answer, signal))
-    return c.json({ id }, 201)
+    return send(c, await routes.startAnswer(events.responses, json))
   })
 
   app.get('/responses/:id', (c) => events.serve(c.req.raw, { response: c.req.param('id') }))
 
-  app.delete('/responses/:id', async (c) => {
-    const status = await events.responses.cancel(c.req.param('id'))
-    if (status === undefined) return c.json({ error: 'unknown response' }, 404)
-    return c.json({ status }, 202)
-  })
+  app.delete('/responses/:id', async (c) =>
+    send(c, await routes.cancelAnswer(events.responses, c.req.param('id'))),
+  )
 
-  app.post('/drop', (c) => {
-    const client = readClientId(c.req.query('client'))
-    if (client === undefined)
-      return c.json({ error: 'expected ?client=<the id the page connected with>' }, 400)
-    return c.json({ dropped: drops.drop(client) })
-  })
+  app.post('/drop', (c) => send(c, routes.dropClient(drops, c.req.query('client'))))
 
-  app.post('/gap', async (c) => {
-    const client = readClientId(c.req.query('client'))
-    if (client === undefined)
-      return c.json({ error: 'expected ?client=<the id the page connected with>' }, 400)
-    return c.json(await forceGap({ drops, client, history, publish }))
-  })
+  app.post('/gap', async (c) =>
+    send(c, await routes.gapClient({ drops, history, publish }, c.req.query('client'))),
+  )
 
   app.get('/ticker', (c) => c.json(ticks.state()))
 
   app.post('/ticker', async (c) => {
     const json = await readJson(c.req.raw)
     if (json === TOO_LARGE) return c.json({ error: `the body is larger than ${MAX_BODY_BYTES} bytes` }, 413)
-    const body = readTickerBody(json)
-    if ('error' in body) return c.json({ error: body.error }, 400)
-    if (body.running) ticks.start()
-    else ticks.stop()
-    return c.json(ticks.state())
+    return send(c, routes.setTicker(ticks, json))
   })
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404))

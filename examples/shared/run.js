@@ -32,11 +32,11 @@ export function readSettings(defaults) {
   if (url && databaseUrl) {
     throw new RangeError('set REDIS_URL or DATABASE_URL, not both: the history lives in one store')
   }
-  const lease = integer('RESPONSE_LEASE', undefined, 1)
+  const lease = envInteger('RESPONSE_LEASE', undefined, 1)
   return {
-    port: integer('PORT', defaults.port, 0),
+    port: envInteger('PORT', defaults.port, 0),
     host: process.env.HOST || '127.0.0.1',
-    history: integer('HISTORY', DEFAULT_DEMO_HISTORY, 1),
+    history: envInteger('HISTORY', DEFAULT_DEMO_HISTORY, 1),
     ticker: process.env.TICKER !== 'off',
     // Only what is set, so the hub keeps its own defaults for the rest.
     responses: lease === undefined ? {} : { lease },
@@ -107,13 +107,16 @@ export function stopOnSignals(stop) {
 }
 
 /**
+ * An integer setting from the environment (the demos' PORT, HISTORY, ...); throws a `RangeError`
+ * naming the variable when it is not a whole number of at least `min`.
+ *
  * @template {number | undefined} F
  * @param {string} name of the environment variable
  * @param {F} fallback when it is unset or empty
  * @param {number} min smallest value accepted
  * @returns {number | F}
  */
-function integer(name, fallback, min) {
+export function envInteger(name, fallback, min) {
   const text = process.env[name]
   if (text === undefined || text === '') return fallback
   const value = Number(text)

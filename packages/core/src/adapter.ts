@@ -9,6 +9,18 @@ export { describeError } from './errors.js'
 export { readResumeId } from './last-event-id.js'
 export { RESPONSE_STREAM_PREFIX } from './responses.js'
 export { ServedStreams } from './served-streams.js'
+// What the stores do the same way: one copy for all of them.
+export {
+  AttachedHub,
+  boundOption,
+  decodeStoredData,
+  encodeStoredFrame,
+  positiveDelay,
+  type ResolvedSharedStoreOptions,
+  resolveSharedStoreOptions,
+  SharedResponseRecords,
+  type SharedStoreOptions,
+} from './shared-store.js'
 export { type SinkAnswer, type SinkServeOptions, serveSink } from './sink-serve.js'
 export type {
   AsyncHistoryStore,

@@ -3,7 +3,6 @@
  * beside them (see memory-responses.ts), in this process only.
  */
 
-import { RewindError } from './errors.js'
 import {
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_EVENTS,
@@ -11,6 +10,7 @@ import {
   MemoryHistory,
 } from './memory-history.js'
 import { DEFAULT_MAX_RESPONSES, MemoryResponses } from './memory-responses.js'
+import { AttachedHub } from './shared-store.js'
 import type { NewEvent, ReadResult, StoreDelivery, StoredEvent, SyncHistoryStore } from './store.js'
 import { positiveInteger } from './validation.js'
 
@@ -77,7 +77,9 @@ export class MemoryStore implements SyncHistoryStore {
   private readonly watched = new Set<string>()
   private readonly maxStreams: number
   /** The hub using this store, if any (see {@link MemoryStore.attach}). */
-  private hub: StoreDelivery | undefined
+  private readonly hub = new AttachedHub(
+    'this memory store is already attached to a hub, which would never pass its events to another; use one hub per store: share that hub (or close it first), or use @rewind/redis to share events between hubs and processes',
+  )
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
     this.maxStreams = positiveInteger('maxStreams', options.maxStreams ?? MEMORY_STORE_DEFAULTS.maxStreams)
@@ -146,19 +148,12 @@ export class MemoryStore implements SyncHistoryStore {
    * that hub's events would never reach this one's subscribers, not even after they reconnect.
    */
   attach(delivery: StoreDelivery): void {
-    if (this.hub !== undefined && this.hub !== delivery) {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        'this memory store is already attached to a hub, which would never pass its events to another; use one hub per store: share that hub (or close it first), or use @rewind/redis to share events between hubs and processes',
-        { field: 'store' },
-      )
-    }
-    this.hub = delivery
+    this.hub.attach(delivery)
   }
 
   /** Called when the hub that attached has closed: the store is free for another hub. */
   detach(delivery: StoreDelivery): void {
-    if (this.hub === delivery) this.hub = undefined
+    this.hub.detach(delivery)
   }
 
   /** Clears the responses' expiry timers (the hub that created this store is closing). */

@@ -82,26 +82,7 @@ export function serve(
   source: StreamSource,
   options: ServeOptions,
 ): Subscription {
-  if (typeof source === 'string') {
-    assertStreamName(source)
-    if (isResponseStream(source)) throw reservedStream(source)
-  } else if (isResponseSource(source)) {
-    if (typeof source.response !== 'string') {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        'a response source is { response: id } with a string id',
-        {
-          field: 'response',
-        },
-      )
-    }
-  } else if (!isAsyncIterable(source)) {
-    throw new RewindError(
-      'ERR_INVALID_ARGUMENT',
-      'the source of an event stream must be a stream name, { response: id } or an async iterable',
-      { field: 'source' },
-    )
-  }
+  checkSource(source)
   if (res.headersSent) {
     throw new RewindError(
       'ERR_INVALID_ARGUMENT',
@@ -274,8 +255,36 @@ export function reservedStream(stream: string): RewindError {
   )
 }
 
-function isResponseSource(source: unknown): source is ResponseSource {
+export function isResponseSource(source: unknown): source is ResponseSource {
   return source !== null && typeof source === 'object' && 'response' in source
+}
+
+/**
+ * Checks the source of `Hub.serve` and `serveSink` before anything is written, so both refuse the
+ * same sources with the same errors: a stream name (not a response's), `{ response: id }` with a
+ * string id, or an async iterable; else `ERR_INVALID_STREAM` or `ERR_INVALID_ARGUMENT`.
+ */
+export function checkSource(source: unknown): void {
+  if (typeof source === 'string') {
+    assertStreamName(source)
+    if (isResponseStream(source)) throw reservedStream(source)
+  } else if (isResponseSource(source)) {
+    if (typeof source.response !== 'string') {
+      throw new RewindError(
+        'ERR_INVALID_ARGUMENT',
+        'a response source is { response: id } with a string id',
+        {
+          field: 'response',
+        },
+      )
+    }
+  } else if (!isAsyncIterable(source)) {
+    throw new RewindError(
+      'ERR_INVALID_ARGUMENT',
+      'the source of an event stream must be a stream name, { response: id } or an async iterable',
+      { field: 'source' },
+    )
+  }
 }
 
 /** A subscription that ended before it began (a client gone already, a HEAD request, a refusal). */

@@ -5,13 +5,11 @@
  * and 404, an async iterable), told to the adapter instead of written to a response head.
  */
 import { Connection } from './connection.js'
-import { RewindError } from './errors.js'
 import { type Hub, serveHostOf } from './hub.js'
-import { isAsyncIterable } from './iterable.js'
 import type { ResumeId } from './last-event-id.js'
 import {
-  isResponseStream,
-  reservedStream,
+  checkSource,
+  isResponseSource,
   type ServeHost,
   type ServeOptions,
   type StreamSource,
@@ -19,7 +17,6 @@ import {
   UNKNOWN_RESPONSE_BODY,
 } from './serve.js'
 import type { EventSink, Subscription } from './types.js'
-import { assertStreamName } from './validation.js'
 
 /** Options of {@link serveSink}: the serve options, and the client's resume position. */
 export interface SinkServeOptions extends ServeOptions {
@@ -61,27 +58,8 @@ export function serveSink(
   options: SinkServeOptions,
 ): Promise<SinkAnswer> {
   const host = serveHostOf(hub)
-  if (typeof source === 'string') {
-    assertStreamName(source)
-    if (isResponseStream(source)) throw reservedStream(source)
-  } else if (isResponseSource(source)) {
-    if (typeof source.response !== 'string') {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        'a response source is { response: id } with a string id',
-        {
-          field: 'response',
-        },
-      )
-    }
-    return serveResponse(host, sink, source.response, options.lastEventId)
-  } else if (!isAsyncIterable(source)) {
-    throw new RewindError(
-      'ERR_INVALID_ARGUMENT',
-      'the source of an event stream must be a stream name, { response: id } or an async iterable',
-      { field: 'source' },
-    )
-  }
+  checkSource(source)
+  if (isResponseSource(source)) return serveResponse(host, sink, source.response, options.lastEventId)
   return new Promise((resolve) => {
     const answer = streamAnswer(resolve)
     const subscription =
@@ -150,8 +128,4 @@ function streamAnswer(resolve: (answer: SinkAnswer) => void) {
       }
     },
   }
-}
-
-function isResponseSource(source: unknown): source is { response: unknown } {
-  return source !== null && typeof source === 'object' && 'response' in source
 }

@@ -88,6 +88,13 @@ const ADAPTER_VALUES = [
   'storeErrorReport',
   'ServedStreams',
   'timerDelay',
+  'resolveSharedStoreOptions',
+  'positiveDelay',
+  'boundOption',
+  'decodeStoredData',
+  'encodeStoredFrame',
+  'SharedResponseRecords',
+  'AttachedHub',
 ]
 
 const ADAPTER_TYPES = [
@@ -107,6 +114,8 @@ const ADAPTER_TYPES = [
   'StoreDelivery',
   'StoredEvent',
   'SyncHistoryStore',
+  'SharedStoreOptions',
+  'ResolvedSharedStoreOptions',
 ]
 
 const entry = (name: string): string => `${PACKAGE_DIR}src/${name}.ts`

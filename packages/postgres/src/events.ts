@@ -1,9 +1,8 @@
 /**
  * Rows of the `events` table turned into stored events, each frame encoded once.
  */
-import { RewindError, type StoredEvent } from '@rewind/core'
-import { describeError } from '@rewind/core/adapter'
-import { encodeEvent } from '@rewind/core/frame'
+import type { StoredEvent } from '@rewind/core'
+import { decodeStoredData, encodeStoredFrame } from '@rewind/core/adapter'
 import type { Deserializer } from './options.js'
 
 /** How rows' data becomes values, and where a failure to do so is reported. */
@@ -42,33 +41,22 @@ export class PostgresEvent implements StoredEvent {
   ) {
     this.id = `${epoch}-${major}`
     this.event = event === '' ? undefined : event
-    this.frame = Buffer.from(encodeFrame(this.id, this.event, data))
+    this.frame = Buffer.from(encodeStoredFrame(this.id, this.event, data))
   }
 
   /**
-   * The value as published: the string itself, or `data` deserialized on first access. Data that does
-   * not deserialize gives the raw string instead, and is reported: throwing would fail every
-   * subscriber whose filter reads `value`, on every resume, for as long as the row is kept.
+   * The value as published: the string itself, or `data` deserialized on first access; data that
+   * does not deserialize gives the raw string, and is reported (see `decodeStoredData`).
    */
   get value(): unknown {
     if (this.isString) return this.data
-    let parsed = this.parsed
-    if (parsed === undefined) {
-      try {
-        parsed = { value: this.decoder.deserialize(this.data) }
-      } catch (error) {
-        parsed = { value: this.data }
-        this.decoder.report(
-          new RewindError(
-            'ERR_SERIALIZE',
-            `the data of event ${this.id} of stream ${JSON.stringify(this.stream)} could not be deserialized (${describeError(error)}); its value is the raw data string. Give the store a deserialize that undoes the serialize of every publisher of this stream`,
-            { cause: error },
-          ),
-        )
-      }
-      this.parsed = parsed
-    }
-    return parsed.value
+    this.parsed ??= { value: decodeStoredData(this.data, this.decoder, () => this.where()) }
+    return this.parsed.value
+  }
+
+  /** This row, as a report names it. */
+  private where(): string {
+    return `event ${this.id} of stream ${JSON.stringify(this.stream)}`
   }
 }
 
@@ -88,14 +76,4 @@ export function toEvent(stream: string, epoch: string, row: EventRow, decoder: D
 /** What an event weighs against `maxBytes`: its data, its type and a fixed 32 bytes for the rest. */
 export function weightOf(event: string | undefined, data: string): number {
   return Buffer.byteLength(data) + (event === undefined ? 0 : Buffer.byteLength(event)) + 32
-}
-
-function encodeFrame(id: string, event: string | undefined, data: string): string {
-  try {
-    return encodeEvent({ id, event, data })
-  } catch {
-    // Only a row written by something else than this store can hold an event type with CR, LF or
-    // NUL; it is still sent, in its place in the stream, as a plain message.
-    return encodeEvent({ id, data })
-  }
 }

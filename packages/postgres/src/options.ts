@@ -2,7 +2,14 @@
  * Options of the Postgres store, their defaults, and their validation.
  */
 import { RewindError } from '@rewind/core'
-import { describeValue, positiveInteger, timerDelay } from '@rewind/core/adapter'
+import {
+  boundOption,
+  describeValue,
+  positiveDelay,
+  positiveInteger,
+  type ResolvedSharedStoreOptions,
+  resolveSharedStoreOptions,
+} from '@rewind/core/adapter'
 import type { ClientConfig, Pool } from 'pg'
 import { checkSchema } from './schema.js'
 
@@ -159,11 +166,10 @@ export interface PostgresStoreOptions {
 }
 
 /** Options after defaults and validation. */
-export interface ResolvedOptions {
+export interface ResolvedOptions extends ResolvedSharedStoreOptions {
   readonly schema: string
   readonly createSchema: boolean
   readonly poolSize: number
-  readonly maxLen: number
   /** `Infinity` for none. */
   readonly maxBytes: number
   /** In milliseconds; `Infinity` for none. */
@@ -173,12 +179,8 @@ export interface ResolvedOptions {
   readonly commandTimeout: number
   readonly pollInterval: number
   readonly probeTimeout: number
-  readonly minReconnectDelay: number
-  readonly maxReconnectDelay: number
   readonly sweepInterval: number
   readonly maxBatch: number
-  readonly deserialize: Deserializer
-  readonly onError: ((error: unknown) => void) | undefined
 }
 
 /** Applies defaults and throws `ERR_INVALID_ARGUMENT` for a value out of range. */
@@ -195,46 +197,32 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
       `connectionString must be a string, got ${describeValue(options.connectionString)}`,
     )
   }
-  const deserialize = options.deserialize ?? JSON.parse
-  if (typeof deserialize !== 'function') {
-    throw invalid('deserialize', `deserialize must be a function, got ${describeValue(deserialize)}`)
-  }
-  const onError = options.onError
-  if (onError !== undefined && typeof onError !== 'function') {
-    throw invalid('onError', `onError must be a function, got ${describeValue(onError)}`)
-  }
   const createSchema = options.createSchema ?? true
   if (typeof createSchema !== 'boolean') {
     throw invalid('createSchema', `createSchema must be true or false, got ${describeValue(createSchema)}`)
   }
-  const minReconnectDelay = timer(
-    'minReconnectDelay',
-    options.minReconnectDelay ?? DEFAULT_MIN_RECONNECT_DELAY,
+  const { maxLen, deserialize, onError, minReconnectDelay, maxReconnectDelay } = resolveSharedStoreOptions(
+    options,
+    {
+      maxLen: DEFAULT_MAX_LEN,
+      minReconnectDelay: DEFAULT_MIN_RECONNECT_DELAY,
+      maxReconnectDelay: DEFAULT_MAX_RECONNECT_DELAY,
+    },
   )
-  const maxReconnectDelay = timer(
-    'maxReconnectDelay',
-    options.maxReconnectDelay ?? Math.max(DEFAULT_MAX_RECONNECT_DELAY, minReconnectDelay),
-  )
-  if (maxReconnectDelay < minReconnectDelay) {
-    throw invalid(
-      'maxReconnectDelay',
-      `maxReconnectDelay (${maxReconnectDelay}) must not be less than minReconnectDelay (${minReconnectDelay})`,
-    )
-  }
   return {
     schema: checkSchema(options.schema ?? DEFAULT_SCHEMA),
     createSchema,
     poolSize: positiveInteger('poolSize', options.poolSize ?? DEFAULT_POOL_SIZE),
-    maxLen: positiveInteger('maxLen', options.maxLen ?? DEFAULT_MAX_LEN),
-    maxBytes: limit('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES),
-    maxAge: limit('maxAge', options.maxAge ?? Number.POSITIVE_INFINITY),
-    streamTtl: limit('streamTtl', options.streamTtl ?? DEFAULT_STREAM_TTL),
-    commandTimeout: timer('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT),
-    pollInterval: timer('pollInterval', options.pollInterval ?? DEFAULT_POLL_INTERVAL),
-    probeTimeout: timer('probeTimeout', options.probeTimeout ?? DEFAULT_PROBE_TIMEOUT),
+    maxLen,
+    maxBytes: boundOption('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES),
+    maxAge: boundOption('maxAge', options.maxAge ?? Number.POSITIVE_INFINITY),
+    streamTtl: boundOption('streamTtl', options.streamTtl ?? DEFAULT_STREAM_TTL),
+    commandTimeout: positiveDelay('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT),
+    pollInterval: positiveDelay('pollInterval', options.pollInterval ?? DEFAULT_POLL_INTERVAL),
+    probeTimeout: positiveDelay('probeTimeout', options.probeTimeout ?? DEFAULT_PROBE_TIMEOUT),
     minReconnectDelay,
     maxReconnectDelay,
-    sweepInterval: timer('sweepInterval', options.sweepInterval ?? DEFAULT_SWEEP_INTERVAL),
+    sweepInterval: positiveDelay('sweepInterval', options.sweepInterval ?? DEFAULT_SWEEP_INTERVAL),
     maxBatch: positiveInteger('maxBatch', options.maxBatch ?? DEFAULT_MAX_BATCH),
     deserialize,
     onError,
@@ -244,23 +232,6 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
 /** Delay before the `attempt`-th consecutive retry (counted from 1): doubling, bounded. */
 export function backoff(attempt: number, min: number, max: number): number {
   return Math.min(max, min * 2 ** Math.min(Math.max(attempt - 1, 0), 30))
-}
-
-/**
- * A delay a timer of this process waits for: at least 1 ms (a zero poll or backoff would spin) and
- * at most `MAX_TIMER_DELAY`, as core checks every delay.
- */
-function timer(field: string, value: unknown): number {
-  return timerDelay(field, positiveInteger(field, value))
-}
-
-/** A bound Postgres applies: a positive integer, or `Infinity` for none. */
-function limit(field: string, value: unknown): number {
-  if (value === Number.POSITIVE_INFINITY) return value
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(field, `${field} must be a positive integer or Infinity, got ${describeValue(value)}`)
-  }
-  return value
 }
 
 function invalid(field: string, message: string): RewindError {

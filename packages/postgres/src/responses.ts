@@ -13,9 +13,9 @@ import {
   RESPONSE_STREAM_PREFIX,
   type ResponseEnd,
   type ResponseLimits,
-  type ResponseRecords,
   type ResponseState,
   type ResponseStatus,
+  SharedResponseRecords,
 } from '@rewind/core/adapter'
 import { Batches } from './batches.js'
 import type { Database } from './database.js'
@@ -43,10 +43,11 @@ interface Append {
 const REFUSED = -1
 
 /** The responses of a Postgres store (`store.responses`); the hub drives them. */
-export class PostgresResponses implements ResponseRecords {
+export class PostgresResponses extends SharedResponseRecords {
   private readonly batches: Batches<Append, string | undefined>
 
   constructor(private readonly host: ResponseHost) {
+    super()
     this.batches = new Batches(
       host.maxBatch,
       (stream, items) => this.send(stream, items),
@@ -100,28 +101,8 @@ export class PostgresResponses implements ResponseRecords {
     return this.batches.add(stream, { n: seq, event })
   }
 
-  end(
-    _id: string,
-    stream: string,
-    event: NewEvent,
-    reason: ResponseEnd,
-    limits: ResponseLimits,
-  ): Promise<{ state: ResponseState } | undefined> {
-    return this.finish(stream, event, reason, limits, false)
-  }
-
-  endIfLapsed(
-    _id: string,
-    stream: string,
-    event: NewEvent,
-    reason: ResponseEnd,
-    limits: ResponseLimits,
-  ): Promise<{ state: ResponseState } | undefined> {
-    return this.finish(stream, event, reason, limits, true)
-  }
-
-  /** `end` and `endIfLapsed`: one atomic statement, told whether a live lease stops it. */
-  private async finish(
+  /** One atomic statement, told whether a live lease stops it. */
+  protected async finish(
     stream: string,
     event: NewEvent,
     reason: ResponseEnd,

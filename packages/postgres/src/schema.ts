@@ -14,6 +14,16 @@ export const SCHEMA_VERSION = 1
 /** Schema names the store accepts: a plain lower-case identifier, short enough for a channel name. */
 const SCHEMA_SHAPE = /^[a-z_][a-z0-9_]{0,39}$/
 
+/**
+ * The first statement of each function that locks a stream's row: with the store's lock timeout
+ * (0.8 × `commandTimeout`), a write waits that long at most for the row, and fails instead of
+ * being applied after its caller gave up. Set here because PgBouncer refuses it at connection start.
+ */
+const BOUND_LOCK_WAIT = `  IF p_lock_timeout_ms IS NOT NULL THEN
+    -- Bounds the wait for the stream's row (local to this transaction): see commandTimeout.
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
+  END IF;`
+
 /** Throws `ERR_INVALID_ARGUMENT` unless `schema` is a plain lower-case identifier. */
 export function checkSchema(schema: unknown): string {
   if (typeof schema !== 'string' || !SCHEMA_SHAPE.test(schema)) {
@@ -131,10 +141,7 @@ DECLARE
   v_added bigint;
   v_keep bigint;
 BEGIN
-  IF p_lock_timeout_ms IS NOT NULL THEN
-    -- Bounds the wait for the stream's row (local to this transaction): see commandTimeout.
-    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
-  END IF;
+${BOUND_LOCK_WAIT}
   INSERT INTO ${s}.streams AS t (stream, epoch, expires_at)
   VALUES (p_stream, p_epoch, clock_timestamp() + p_ttl_ms * interval '1 millisecond')
   ON CONFLICT (stream) DO UPDATE SET expires_at = excluded.expires_at
@@ -166,10 +173,7 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   v_expires timestamptz;
 BEGIN
-  IF p_lock_timeout_ms IS NOT NULL THEN
-    -- Bounds the wait for the stream's row (local to this transaction): see commandTimeout.
-    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
-  END IF;
+${BOUND_LOCK_WAIT}
   SELECT expires_at INTO v_expires FROM ${s}.streams WHERE stream = p_stream FOR UPDATE;
   IF FOUND THEN
     IF v_expires IS NULL OR v_expires > clock_timestamp() THEN RETURN false; END IF;
@@ -203,10 +207,7 @@ DECLARE
   v_keep bigint;
   v_refused boolean := false;
 BEGIN
-  IF p_lock_timeout_ms IS NOT NULL THEN
-    -- Bounds the wait for the stream's row (local to this transaction): see commandTimeout.
-    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
-  END IF;
+${BOUND_LOCK_WAIT}
   seqs := '{}';
   SELECT * INTO v_row FROM ${s}.streams t WHERE t.stream = p_stream FOR UPDATE;
   IF NOT FOUND OR v_row.status IS DISTINCT FROM 'active' OR v_row.expires_at <= clock_timestamp() THEN
@@ -255,10 +256,7 @@ DECLARE
   v_row ${s}.streams%ROWTYPE;
   v_keep bigint;
 BEGIN
-  IF p_lock_timeout_ms IS NOT NULL THEN
-    -- Bounds the wait for the stream's row (local to this transaction): see commandTimeout.
-    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
-  END IF;
+${BOUND_LOCK_WAIT}
   SELECT * INTO v_row FROM ${s}.streams t WHERE t.stream = p_stream FOR UPDATE;
   IF NOT FOUND OR v_row.status IS NULL OR v_row.expires_at <= clock_timestamp() THEN RETURN; END IF;
   IF v_row.status <> 'active' THEN

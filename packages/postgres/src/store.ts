@@ -7,6 +7,7 @@
 import { type GapReason, RewindError } from '@rewind/core'
 import {
   type AsyncHistoryStore,
+  AttachedHub,
   describeError,
   type NewEvent,
   type Position,
@@ -44,7 +45,10 @@ export class PostgresStore implements AsyncHistoryStore {
   private readonly tail: Tail
   private readonly notifier: Notifier
   private readonly appends: Batches<NewEvent, string>
-  private delivery: StoreDelivery | undefined
+  /** The hub the live tail delivers to. */
+  private readonly hub = new AttachedHub(
+    'this Postgres store is already attached to a hub; create one store per hub',
+  )
   private readonly sweeper: NodeJS.Timeout
   private closing: Promise<void> | undefined
   /** Failures no caller sees: to `onError`, or logged (each kind at most once a minute). */
@@ -67,8 +71,8 @@ export class PostgresStore implements AsyncHistoryStore {
       probeTimeout: this.options.probeTimeout,
       minReconnectDelay: this.options.minReconnectDelay,
       maxReconnectDelay: this.options.maxReconnectDelay,
-      deliver: (stream, events) => this.delivery?.deliver(stream, events),
-      reset: (stream) => this.delivery?.reset(stream),
+      deliver: (stream, events) => this.hub.deliver(stream, events),
+      reset: (stream) => this.hub.reset(stream),
     })
     this.appends = new Batches(
       this.options.maxBatch,
@@ -232,19 +236,12 @@ export class PostgresStore implements AsyncHistoryStore {
 
   /** Called once by the hub: where the live tail delivers events. */
   attach(delivery: StoreDelivery): void {
-    if (this.delivery !== undefined && this.delivery !== delivery) {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        'this Postgres store is already attached to a hub; create one store per hub',
-        { field: 'store' },
-      )
-    }
-    this.delivery = delivery
+    this.hub.attach(delivery)
   }
 
   /** Called once the hub that attached with `delivery` has closed: another hub may attach now. */
   detach(delivery: StoreDelivery): void {
-    if (this.delivery === delivery) this.delivery = undefined
+    this.hub.detach(delivery)
   }
 
   /**

@@ -2,9 +2,8 @@
  * Stream entries turned into stored events, each frame encoded once, and a small cache so history
  * reads and the live tail of one process share the same event objects.
  */
-import { RewindError, type StoredEvent } from '@rewind/core'
-import { describeError } from '@rewind/core/adapter'
-import { encodeEvent } from '@rewind/core/frame'
+import type { StoredEvent } from '@rewind/core'
+import { decodeStoredData, encodeStoredFrame } from '@rewind/core/adapter'
 import { orderOf } from './ids.js'
 import type { Deserializer } from './options.js'
 import { FIELDS, type RawEntry } from './scripts.js'
@@ -42,44 +41,22 @@ export class RedisEvent implements StoredEvent {
     const order = orderOf(id)
     this.major = order.major
     this.minor = order.minor
-    this.frame = Buffer.from(encodeFrame(id, event, data))
+    this.frame = Buffer.from(encodeStoredFrame(id, event, data))
   }
 
   /**
-   * The value as published: the string itself, or `data` deserialized on first access. Data that
-   * does not deserialize (an entry written by other code, or by another serializer) gives the raw
-   * `data` string instead, and is reported once: throwing would fail every subscriber whose filter
-   * reads `value` on this entry, on every resume, for as long as Redis keeps it.
+   * The value as published: the string itself, or `data` deserialized on first access; data that
+   * does not deserialize gives the raw string, and is reported (see `decodeStoredData`).
    */
   get value(): unknown {
     if (this.isString) return this.data
-    let parsed = this.parsed
-    if (parsed === undefined) {
-      try {
-        parsed = { value: this.decoder.deserialize(this.data) }
-      } catch (error) {
-        parsed = { value: this.data }
-        this.decoder.report(
-          new RewindError(
-            'ERR_SERIALIZE',
-            `the data of entry ${this.id} in Redis key ${JSON.stringify(this.key)} could not be deserialized (${describeError(error)}); its value is the raw data string. Give the store a deserialize that undoes the serialize of every publisher of this stream`,
-            { cause: error },
-          ),
-        )
-      }
-      this.parsed = parsed
-    }
-    return parsed.value
+    this.parsed ??= { value: decodeStoredData(this.data, this.decoder, () => this.where()) }
+    return this.parsed.value
   }
-}
 
-function encodeFrame(id: string, event: string | undefined, data: string): string {
-  try {
-    return encodeEvent({ id, event, data })
-  } catch {
-    // Only an entry written by something else than this store can hold an event type with CR, LF or
-    // NUL; it is still sent, in its place in the stream, as a plain message.
-    return encodeEvent({ id, data })
+  /** This entry, as a report names it. */
+  private where(): string {
+    return `entry ${this.id} in Redis key ${JSON.stringify(this.key)}`
   }
 }
 

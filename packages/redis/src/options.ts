@@ -2,7 +2,13 @@
  * Options of the Redis store, their defaults, and their validation.
  */
 import { MAX_TIMER_DELAY, RewindError } from '@rewind/core'
-import { describeValue, positiveInteger, timerDelay } from '@rewind/core/adapter'
+import {
+  boundOption,
+  describeValue,
+  positiveDelay,
+  type ResolvedSharedStoreOptions,
+  resolveSharedStoreOptions,
+} from '@rewind/core/adapter'
 import type { Cluster, ClusterNode, Redis } from 'ioredis'
 import { checkPrefix } from './keys.js'
 
@@ -128,20 +134,15 @@ export interface RedisStoreOptions {
 }
 
 /** Options after defaults and validation. */
-export interface ResolvedOptions {
+export interface ResolvedOptions extends ResolvedSharedStoreOptions {
   readonly prefix: string
-  readonly maxLen: number
   readonly trim: TrimMode
   /** In milliseconds; `Infinity` for none. */
   readonly maxAge: number
   /** In milliseconds; `Infinity` to keep keys forever. */
   readonly streamTtl: number
-  readonly deserialize: Deserializer
   readonly blockMs: number
   readonly commandTimeout: number
-  readonly minReconnectDelay: number
-  readonly maxReconnectDelay: number
-  readonly onError: ((error: unknown) => void) | undefined
 }
 
 /** Applies defaults and throws `ERR_INVALID_ARGUMENT` for a value out of range. */
@@ -157,30 +158,16 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   if (trim !== 'approximate' && trim !== 'exact') {
     throw invalid('trim', `trim must be 'approximate' or 'exact', got ${describeValue(trim)}`)
   }
-  const deserialize = options.deserialize ?? JSON.parse
-  if (typeof deserialize !== 'function') {
-    throw invalid('deserialize', `deserialize must be a function, got ${describeValue(deserialize)}`)
-  }
-  const onError = options.onError
-  if (onError !== undefined && typeof onError !== 'function') {
-    throw invalid('onError', `onError must be a function, got ${describeValue(onError)}`)
-  }
-  const minReconnectDelay = timer(
-    'minReconnectDelay',
-    options.minReconnectDelay ?? DEFAULT_MIN_RECONNECT_DELAY,
+  const { maxLen, deserialize, onError, minReconnectDelay, maxReconnectDelay } = resolveSharedStoreOptions(
+    options,
+    {
+      maxLen: DEFAULT_MAX_LEN,
+      minReconnectDelay: DEFAULT_MIN_RECONNECT_DELAY,
+      maxReconnectDelay: DEFAULT_MAX_RECONNECT_DELAY,
+    },
   )
-  const maxReconnectDelay = timer(
-    'maxReconnectDelay',
-    options.maxReconnectDelay ?? Math.max(DEFAULT_MAX_RECONNECT_DELAY, minReconnectDelay),
-  )
-  if (maxReconnectDelay < minReconnectDelay) {
-    throw invalid(
-      'maxReconnectDelay',
-      `maxReconnectDelay (${maxReconnectDelay}) must not be less than minReconnectDelay (${minReconnectDelay})`,
-    )
-  }
-  const blockMs = timer('blockMs', options.blockMs ?? DEFAULT_BLOCK_MS)
-  const commandTimeout = timer('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT)
+  const blockMs = positiveDelay('blockMs', options.blockMs ?? DEFAULT_BLOCK_MS)
+  const commandTimeout = positiveDelay('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT)
   if (blockMs + commandTimeout > MAX_TIMER_DELAY) {
     throw invalid(
       'blockMs',
@@ -189,10 +176,10 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   }
   return {
     prefix,
-    maxLen: positiveInteger('maxLen', options.maxLen ?? DEFAULT_MAX_LEN),
+    maxLen,
     trim,
-    maxAge: duration('maxAge', options.maxAge ?? Number.POSITIVE_INFINITY),
-    streamTtl: duration('streamTtl', options.streamTtl ?? DEFAULT_STREAM_TTL),
+    maxAge: boundOption('maxAge', options.maxAge ?? Number.POSITIVE_INFINITY, 'milliseconds'),
+    streamTtl: boundOption('streamTtl', options.streamTtl ?? DEFAULT_STREAM_TTL, 'milliseconds'),
     deserialize,
     blockMs,
     commandTimeout,
@@ -217,29 +204,6 @@ export function backoff(
   // 2^31 times any min is past every max (at most MAX_TIMER_DELAY): the bound keeps the exponent finite.
   const ceiling = Math.min(max, min * 2 ** Math.min(Math.max(attempt, 1), 31))
   return Math.min(ceiling, min + Math.floor(random() * (ceiling - min + 1)))
-}
-
-/**
- * A delay a timer of this process waits for: at least 1 ms (`XREAD BLOCK 0` would block forever, a
- * zero backoff would spin) and at most `MAX_TIMER_DELAY`, as core checks every delay.
- */
-function timer(field: string, value: unknown): number {
-  return timerDelay(field, positiveInteger(field, value))
-}
-
-/**
- * A duration Redis applies (an expiry, an age): a positive integer, or `Infinity` for none. No
- * timer in this process waits for it, so it is not bound by {@link MAX_TIMER_DELAY}.
- */
-function duration(field: string, value: unknown): number {
-  if (value === Number.POSITIVE_INFINITY) return value
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(
-      field,
-      `${field} must be a positive integer (milliseconds) or Infinity, got ${describeValue(value)}`,
-    )
-  }
-  return value
 }
 
 function invalid(field: string, message: string): RewindError {

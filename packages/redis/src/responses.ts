@@ -11,9 +11,9 @@ import {
   RESPONSE_STREAM_PREFIX,
   type ResponseEnd,
   type ResponseLimits,
-  type ResponseRecords,
   type ResponseState,
   type ResponseStatus,
+  SharedResponseRecords,
 } from '@rewind/core/adapter'
 import type { Cluster, Redis } from 'ioredis'
 import type { CommandConnection } from './connection.js'
@@ -163,13 +163,14 @@ interface ResponseScripts {
 type ScriptedClient = (Redis | Cluster) & ResponseScripts
 
 /** The responses of a Redis store (`store.responses`); the hub drives them. */
-export class RedisResponses implements ResponseRecords {
+export class RedisResponses extends SharedResponseRecords {
   constructor(
     private readonly connection: CommandConnection,
     /** The Redis key of a stream. */
     private readonly key: (stream: string) => string,
     private readonly unavailable: (action: string, stream: string, cause: unknown) => Error,
   ) {
+    super()
     const client = connection.client
     client.defineCommand('rewindResponseCreate', { numberOfKeys: 2, lua: CREATE })
     client.defineCommand('rewindResponseAppend', { numberOfKeys: 2, lua: APPEND })
@@ -219,28 +220,8 @@ export class RedisResponses implements ResponseRecords {
     return reply ?? undefined
   }
 
-  end(
-    _id: string,
-    stream: string,
-    event: NewEvent,
-    reason: ResponseEnd,
-    limits: ResponseLimits,
-  ): Promise<{ state: ResponseState } | undefined> {
-    return this.finish(stream, event, reason, limits, false)
-  }
-
-  endIfLapsed(
-    _id: string,
-    stream: string,
-    event: NewEvent,
-    reason: ResponseEnd,
-    limits: ResponseLimits,
-  ): Promise<{ state: ResponseState } | undefined> {
-    return this.finish(stream, event, reason, limits, true)
-  }
-
-  /** `end` and `endIfLapsed`: one atomic script, told whether a live lease stops it. */
-  private async finish(
+  /** One atomic script, told whether a live lease stops it. */
+  protected async finish(
     stream: string,
     event: NewEvent,
     reason: ResponseEnd,

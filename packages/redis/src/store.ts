@@ -6,6 +6,7 @@
 import { type GapReason, RewindError } from '@rewind/core'
 import {
   type AsyncHistoryStore,
+  AttachedHub,
   describeError,
   type NewEvent,
   type Position,
@@ -52,7 +53,10 @@ export class RedisStore implements AsyncHistoryStore {
   private readonly connection: CommandConnection
   private readonly cache: EventCache
   private readonly tail: LiveTail
-  private delivery: StoreDelivery | undefined
+  /** The hub the live tail delivers to. */
+  private readonly hub = new AttachedHub(
+    'this Redis store is already attached to a hub; create one store per hub',
+  )
   /** Watches whose start id is being fetched; a watch in this map when it lands joins the tail. */
   private readonly starting = new Map<string, { promise: Promise<void> }>()
   private closing: Promise<void> | undefined
@@ -75,8 +79,8 @@ export class RedisStore implements AsyncHistoryStore {
     )
     const sink: EntrySink = {
       toEvent: (key, entry) => this.cache.event(key, entry),
-      deliver: (stream, events) => this.delivery?.deliver(stream, events),
-      reset: (stream) => this.delivery?.reset(stream),
+      deliver: (stream, events) => this.hub.deliver(stream, events),
+      reset: (stream) => this.hub.reset(stream),
       report: this.report,
     }
     const cluster = this.connection.cluster
@@ -222,14 +226,7 @@ export class RedisStore implements AsyncHistoryStore {
 
   /** Called once by the hub: where the live tail delivers events. */
   attach(delivery: StoreDelivery): void {
-    if (this.delivery !== undefined && this.delivery !== delivery) {
-      throw new RewindError(
-        'ERR_INVALID_ARGUMENT',
-        'this Redis store is already attached to a hub; create one store per hub',
-        { field: 'store' },
-      )
-    }
-    this.delivery = delivery
+    this.hub.attach(delivery)
   }
 
   /**
