@@ -6,13 +6,15 @@
  * The server runs in a child process, so its resident memory (from /proc) is its own. Tens of MiB
  * are published while a raw socket that subscribed never reads (`socket.pause()`).
  */
+
+import { DEFAULT_MAX_QUEUE_BYTES } from '@rewind/core'
 import { EventSource } from 'eventsource'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { DEFAULT_MAX_QUEUE_BYTES } from '../../packages/core/dist/index.js'
+import { sleep, waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
 import { RawClient } from './helpers/raw.js'
-import { KiB, MiB, mib, percentile, report, sleep, waitFor, waitForValue } from './helpers/wait.js'
+import { KiB, MiB, mib, percentile, report, waitForValue } from './helpers/wait.js'
 
 const EVENT_BYTES = 16 * KiB
 /** 32 MiB per run: 2048 events of 16 KiB. */
@@ -96,7 +98,11 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
 
     // Control: the same publishing with only the reading client.
     const control = await measure(server, () => Promise.resolve())
-    await waitFor(() => received.length >= TOTAL_EVENTS, 'the reading client to get the control run', 30_000)
+    await waitUntil(
+      () => received.length >= TOTAL_EVENTS,
+      'the reading client to get the control run',
+      30_000,
+    )
     received.length = 0
     latencies.length = 0
 
@@ -115,7 +121,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
     const publishedBytes = TOTAL_EVENTS * EVENT_BYTES
 
     // The reading client gets every event, in order.
-    await waitFor(
+    await waitUntil(
       () => received.length >= TOTAL_EVENTS,
       () => `the reading client to get ${TOTAL_EVENTS} events, has ${received.length}`,
       30_000,
@@ -217,7 +223,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
     expect(during.hub.subscribers).toBe(before.hub.subscribers + 1)
 
     replaying.socket.resume()
-    await waitFor(
+    await waitUntil(
       () => collected.at(-1) === pace.last,
       () =>
         `the replaying client to catch up to ${pace.last}, at ${collected.at(-1)} after ${collected.length}`,
@@ -254,7 +260,7 @@ describe('the memory measurement itself', () => {
     await running.call('publish', { count: HISTORY_EVENTS + 100, size: EVENT_BYTES })
     const normal = new RawClient(running.port, { light: true })
     clients.push(normal)
-    await waitFor(() => normal.sawId, 'the reading client')
+    await waitUntil(() => normal.sawId, 'the reading client')
     const run = await measure(running, async () => {
       const stalled = new RawClient(running.port, { light: true })
       clients.push(stalled)
@@ -306,9 +312,9 @@ describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
     const running = app
     const client = new RawClient(running.port)
     reader = client
-    await waitFor(() => client.sawId, 'the reader to open')
+    await waitUntil(() => client.sawId, 'the reader to open')
     for (let i = 0; i < count; i++) running.publish('s', { data: `${i} `.padEnd(size, 'x') })
-    await waitFor(
+    await waitUntil(
       () => client.events.length >= count || client.closed,
       () => `the burst to arrive or the reader to be cut: ${client.describe()}`,
     )
@@ -330,14 +336,14 @@ describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
     source = client
     const ids: string[] = []
     client.addEventListener('message', (event) => ids.push(event.lastEventId))
-    await waitFor(() => client.readyState === EventSource.OPEN, 'the client to open')
+    await waitUntil(() => client.readyState === EventSource.OPEN, 'the client to open')
     running.publish('s', { data: 'first' })
-    await waitFor(() => ids.length === 1, 'the first event')
+    await waitUntil(() => ids.length === 1, 'the first event')
     const published = [ids[0]!]
     // 16 MiB in one turn: more than the socket buffers take at once plus the queue limit.
     for (let i = 0; i < BURST_EVENTS; i++)
       published.push(running.publish('s', { data: `${i} `.padEnd(KiB, 'x') }))
-    await waitFor(
+    await waitUntil(
       () => ids.length >= published.length,
       () => `${published.length} events, has ${ids.length}`,
       30_000,
@@ -363,12 +369,12 @@ describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
     source = client
     const ids: string[] = []
     client.addEventListener('message', (event) => ids.push(event.lastEventId))
-    await waitFor(() => client.readyState === EventSource.OPEN, 'the client to open')
+    await waitUntil(() => client.readyState === EventSource.OPEN, 'the client to open')
     const published: string[] = []
     for (let i = 0; i < 5; i++) published.push(running.publish('s', { data: `${i} `.padEnd(256 * KiB, 'x') }))
     await sleep(500)
     published.push(running.publish('s', { data: 'after the burst' }))
-    await waitFor(() => ids.at(-1) === published.at(-1), 'the event after the burst')
+    await waitUntil(() => ids.at(-1) === published.at(-1), 'the event after the burst')
     report(`${adapter} burst-wrapped-write-eventsource`, {
       published: published.length,
       received: ids.length,

@@ -1,7 +1,8 @@
 /** Catch-up from history over real sockets: what a client that does not read costs during replay. */
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { createHub, DEFAULT_MAX_QUEUE_BYTES, type Hub } from '../src/index.js'
-import { rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
+import { rawClient, serveHub, type TestServer } from './helpers/http.js'
 
 const cleanups: (() => unknown)[] = []
 afterEach(async () => {
@@ -31,7 +32,7 @@ describe('replay to a client that does not read', () => {
     const client = rawClient(server.port, '/', { 'last-event-id': first })
     cleanups.push(() => client.close())
     client.socket.pause()
-    await waitFor(() => hub.stats().subscribers === 1, 5000)
+    await waitUntil(() => hub.stats().subscribers === 1, 'hub.stats().subscribers === 1', 5000)
     // Let replay run as far as it goes while the kernel's buffers fill and nothing drains them.
     let peak = 0
     let still = 0

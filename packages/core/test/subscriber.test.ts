@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { Batch } from '../src/fan-out.js'
 import { encodeEvent } from '../src/frame.js'
 import {
@@ -14,7 +15,7 @@ import {
 import type { StoredEvent } from '../src/store.js'
 import { Subscriber, type SubscriberOwner } from '../src/subscriber.js'
 import { TurnClock } from '../src/wire-writer.js'
-import { closesAfterEach, listen, rawClient, waitFor } from './helpers/http.js'
+import { closesAfterEach, listen, rawClient } from './helpers/http.js'
 import { caught, cleanUpAfterEach, events, gaps, hub, publishAll, sink, track } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, lastEventIdOf, MemorySink } from './helpers/memory-sink.js'
@@ -715,7 +716,7 @@ describe("a response's subscriber", () => {
     await client.until(() => client.events.length === 2)
     expect(client.events.map((e) => e.data)).toEqual(['a', 'done'])
     // `end` is API: what Subscription.done resolves to and what onDisconnect is told.
-    await waitFor(() => onDisconnect.mock.calls.length > 0, 5000)
+    await waitUntil(() => onDisconnect.mock.calls.length > 0, 'onDisconnect.mock.calls.length > 0', 5000)
     expect(onDisconnect).toHaveBeenCalledWith(expect.objectContaining({ reason: 'end' }))
   })
 })

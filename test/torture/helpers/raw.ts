@@ -6,7 +6,8 @@
 import { connect, type Socket } from 'node:net'
 import { StringDecoder } from 'node:string_decoder'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
-import { waitFor } from './wait.js'
+import { waitUntil } from '../../support/wait.js'
+import { pool } from './wait.js'
 
 export interface RawOptions {
   /** Path and query of the request. @defaultValue `/events` */
@@ -99,7 +100,7 @@ export class RawClient {
   }
 
   waitForHead(timeout = 10_000): Promise<void> {
-    return waitFor(
+    return waitUntil(
       () => this.status !== undefined || this.closed,
       () => `the response head (${this.describe()})`,
       timeout,
@@ -107,7 +108,7 @@ export class RawClient {
   }
 
   waitForEvents(count: number, timeout = 10_000): Promise<void> {
-    return waitFor(
+    return waitUntil(
       () => this.events.length >= count,
       () => `${count} events (${this.describe()})`,
       timeout,
@@ -115,7 +116,7 @@ export class RawClient {
   }
 
   waitForEnd(timeout = 10_000): Promise<void> {
-    return waitFor(
+    return waitUntil(
       () => this.ended || this.closed,
       () => `the end of the stream (${this.describe()})`,
       timeout,
@@ -216,4 +217,20 @@ export async function rawStatus(
   } finally {
     client.destroy()
   }
+}
+
+/**
+ * Opens `count` light streams to `port`, 200 at a time, each pushed to `clients` as it connects;
+ * resolves once every one has its first body bytes (or was closed: the caller checks which).
+ */
+export async function openLightStreams(port: number, count: number, clients: RawClient[]): Promise<void> {
+  await pool(count, 200, async () => {
+    const client = new RawClient(port, { light: true })
+    clients.push(client)
+    await waitUntil(
+      () => client.bodyBytes > 0 || client.closed,
+      () => `a stream to open: ${client.describe()}`,
+      30_000,
+    )
+  })
 }

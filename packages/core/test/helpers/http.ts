@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterEach } from 'vitest'
+import { waitUntil } from '../../../../test/support/wait.js'
 import type { Hub } from '../../src/hub.js'
 import type { HubOptions } from '../../src/hub-options.js'
 import { createHub } from '../../src/index.js'
@@ -65,7 +66,7 @@ export function rawClient(port: number, path = '/', headers: Record<string, stri
     text: () => raw,
     ended: new Promise((resolve) => socket.once('close', () => resolve())),
     until: (predicate, ms = 5000) =>
-      waitFor(predicate, ms, () => `received: ${JSON.stringify(client.events)}`),
+      waitUntil(predicate, () => `received: ${JSON.stringify(client.events)}`, ms),
     close: () => socket.destroy(),
   }
   let raw = ''
@@ -97,18 +98,6 @@ export function rawClient(port: number, path = '/', headers: Record<string, stri
   })
   socket.on('error', () => {})
   return client
-}
-
-export async function waitFor(
-  predicate: () => boolean,
-  ms: number,
-  describe: () => string = () => '',
-): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms; ${describe()}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
 }
 
 /**
