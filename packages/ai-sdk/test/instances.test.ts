@@ -16,6 +16,7 @@ import {
   createChat,
   cuttingProxy,
   loadSdk,
+  postChat,
   type Sdk,
   startChatServer,
 } from './helpers/chat-app.js'
@@ -125,14 +126,7 @@ describe.runIf(available)(`across instances with Redis (${SDK})`, () => {
 
   it('stops on B what A produces, within 1 s: A’s producer is aborted, the stream ends with abort', async () => {
     const chatId = `stop-${Date.now()}`
-    const response = await fetch(`${a.url}/api/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id: chatId,
-        messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'hello' }] }],
-      }),
-    })
+    const response = await postChat(a.url, chatId)
     const reader = response.body!.getReader()
     await reader.read()
     // B resumes the chat while A writes it.

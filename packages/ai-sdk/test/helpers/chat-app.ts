@@ -264,3 +264,24 @@ export async function cuttingProxy(
   }
   return proxy
 }
+
+/**
+ * POSTs one user message (`u1`, `text`) of chat `chatId` to the chat app at `url`, as the SDK's
+ * transport does; `extra` fields join the body.
+ */
+export function postChat(
+  url: string,
+  chatId: string,
+  text = 'hello',
+  extra: Record<string, unknown> = {},
+): Promise<Response> {
+  return fetch(`${url}/api/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      id: chatId,
+      messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text }] }],
+      ...extra,
+    }),
+  })
+}
