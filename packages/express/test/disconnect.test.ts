@@ -1,11 +1,11 @@
 /** Clients leaving and application code failing mid-stream: nothing stays behind, nobody else notices. */
 import { request as httpRequest } from 'node:http'
 import express from 'express'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { sleep, waitUntil } from '../../../test/support/wait.js'
+import { describe, expect, it } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import type { Subscription } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
-import { useEvents, useEventsApp } from './helpers/events.js'
+import { mountStreams, recordUnhandled, useEvents, useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
@@ -13,21 +13,7 @@ describe('client disconnect', () => {
   it('cleans up every connection, subscriber and stream once the clients close', async () => {
     const disconnects: unknown[] = []
     const { events, app } = useEventsApp({ onDisconnect: (info) => disconnects.push(info) })
-    app.get('/news', events.stream('news'))
-    app.get(
-      '/rooms/:room',
-      events.stream(({ params: { room } }) => `room:${room}`),
-    )
-    app.get('/ticks', (_req, res) => {
-      res.sse(
-        (async function* () {
-          for (let n = 0; ; n++) {
-            yield String(n)
-            await sleep(10)
-          }
-        })(),
-      )
-    })
+    mountStreams(app, events, 10)
     const { url } = await listen(app)
 
     const clients = [connect(url('/news')), connect(url('/news')), connect(url('/rooms/a'))]
@@ -117,15 +103,7 @@ describe('a client that leaves before the stream starts', () => {
 })
 
 describe('an error after the stream started', () => {
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  beforeEach(() => {
-    unhandled.length = 0
-    process.on('unhandledRejection', onUnhandled)
-  })
-  afterEach(() => {
-    process.off('unhandledRejection', onUnhandled)
-  })
+  const unhandled = recordUnhandled()
 
   it('a filter that throws closes its stream, reaches onError once, and leaves other clients alone', async () => {
     const reported: { error: unknown; info: unknown }[] = []

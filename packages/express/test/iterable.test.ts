@@ -1,22 +1,16 @@
 /** An async iterable as the source of a stream: items go out as they come, and the producer is stopped. */
 import express from 'express'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import type { StreamItem } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
-import { useEvents, useEventsApp } from './helpers/events.js'
+import { recordUnhandled, useEvents, useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 describe('async iterable source', () => {
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  beforeEach(() => {
-    unhandled.length = 0
-    process.on('unhandledRejection', onUnhandled)
-  })
+  const unhandled = recordUnhandled()
   afterEach(() => {
-    process.off('unhandledRejection', onUnhandled)
     expect(unhandled).toEqual([])
   })
 

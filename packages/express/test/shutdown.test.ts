@@ -1,10 +1,10 @@
 /** `events.close({ server })`: every stream ends, the server closes, and the promise resolves. */
 import { Agent, get } from 'node:http'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { sleep, waitUntil, within } from '../../../test/support/wait.js'
+import { waitUntil, within } from '../../../test/support/wait.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
-import { useEventsApp } from './helpers/events.js'
+import { mountStreams, useEventsApp } from './helpers/events.js'
 import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
@@ -16,21 +16,7 @@ async function startApp() {
   app.get('/health', (_req, res) => {
     res.json({ ok: true })
   })
-  app.get('/news', events.stream('news'))
-  app.get(
-    '/rooms/:room',
-    events.stream(({ params: { room } }) => `room:${room}`),
-  )
-  app.get('/ticks', (_req, res) => {
-    res.sse(
-      (async function* () {
-        for (let n = 0; ; n++) {
-          yield String(n)
-          await sleep(20)
-        }
-      })(),
-    )
-  })
+  mountStreams(app, events, 20)
   return { events, ...(await listen(app)) }
 }
 
