@@ -1,16 +1,9 @@
-/**
- * The store on a real Redis Cluster of three masters, started by this file: the slot function
- * against Redis's own, publish/resume/gap on streams of every shard, two hubs sharing the cluster,
- * one tail connection per shard however many streams, responses across instances, and a stream
- * whose slot moves to another master while it is followed.
- */
-import type { StoredEvent } from '@rewind/core'
-import type { StoreDelivery } from '@rewind/core/adapter'
 import fc from 'fast-check'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { tokens } from '../../../test/support/answers-across-instances.js'
 import { RawClient } from '../../../test/support/sse-clients.js'
+import { Collector } from '../../../test/support/store-delivery.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { keySlot } from '../src/slots.js'
@@ -19,23 +12,6 @@ import { uniquePrefix } from './helpers/redis-server.js'
 import { type App, startApp } from './helpers/sse.js'
 
 const cluster = await clusterForTests('Redis Cluster')
-
-/** Collects what the tail delivers, as the hub would receive it. */
-class Collector implements StoreDelivery {
-  readonly delivered = new Map<string, string[]>()
-  readonly resets: string[] = []
-  deliver(stream: string, events: readonly StoredEvent[]): void {
-    const list = this.delivered.get(stream) ?? []
-    list.push(...events.map((event) => event.id))
-    this.delivered.set(stream, list)
-  }
-  reset(stream: string): void {
-    this.resets.push(stream)
-  }
-  ids(stream: string): string[] {
-    return this.delivered.get(stream) ?? []
-  }
-}
 
 describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () => {
   const nodes = cluster?.nodes ?? []

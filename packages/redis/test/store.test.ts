@@ -4,9 +4,9 @@
  */
 import type { StoredEvent } from '@rewind/core'
 import { RewindError } from '@rewind/core'
-import type { StoreDelivery } from '@rewind/core/adapter'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Collector, newEvent } from '../../../test/support/store-delivery.js'
 import { thrownBy } from '../../../test/support/throws.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
@@ -14,29 +14,6 @@ import { TAIL_BUDGET } from '../src/tail.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
 
 const server = await redisForTests('store contract')
-
-/** Collects what the tail delivers, as the hub would receive it. */
-class Collector implements StoreDelivery {
-  readonly delivered = new Map<string, StoredEvent[]>()
-  batches = 0
-  deliver(stream: string, events: readonly StoredEvent[]): void {
-    this.batches++
-    const list = this.delivered.get(stream) ?? []
-    list.push(...events)
-    this.delivered.set(stream, list)
-  }
-  readonly resets: string[] = []
-  reset(stream: string): void {
-    this.resets.push(stream)
-  }
-  ids(stream: string): string[] {
-    return (this.delivered.get(stream) ?? []).map((event) => event.id)
-  }
-}
-
-function newEvent(data: unknown, event?: string) {
-  return { event, data: typeof data === 'string' ? data : JSON.stringify(data), value: data }
-}
 
 describe.skipIf(server === undefined)('RedisStore', () => {
   let admin: Redis
