@@ -27,12 +27,13 @@ import {
   loadSdk,
   mockModel,
   postChat,
+  REDIS_URL,
+  runSeed,
   type Sdk,
   startChatServer,
 } from './helpers/chat-app.js'
 
-const env = process.env as { COMPARE_RUNS?: string; REDIS_URL?: string; CI?: string; SEED?: string }
-const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const env = process.env as { COMPARE_RUNS?: string }
 const RUNS = Number(env.COMPARE_RUNS ?? 8)
 const TOKENS = 40
 const INTERVAL = 2
@@ -185,7 +186,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
     const uncut = createChat(sdk, { id: chatId(), transport: setups.rewind(rewind.url) })
     await uncut.chat.sendMessage({ text: 'hello' })
     expected = JSON.stringify(uncut.state.messages)
-    const seed = Number(env.SEED ?? Date.now() % 100_000)
+    const seed = runSeed()
     const random = seededRandom(seed)
     const cases = [
       ['rewind server, Rewind transport', rewind.url, setups.rewind],

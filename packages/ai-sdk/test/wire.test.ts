@@ -13,13 +13,11 @@ import {
   createChat,
   loadSdk,
   postChat,
+  SDK,
   type Sdk,
   startChatServer,
 } from './helpers/chat-app.js'
 
-/** The environment, typed for the variables these tests read. */
-const env = process.env as { REWIND_AI_SDK?: string; SEED?: string; REDIS_URL?: string; CI?: string }
-const SDK = env.REWIND_AI_SDK ?? 'ai'
 const TOKENS = 30
 
 function post(url: string, chatId: string, text = 'hello'): Promise<Response> {
