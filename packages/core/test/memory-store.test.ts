@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
+import { listen } from '../../../test/support/listen.js'
 import { thrownBy } from '../../../test/support/throws.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { RewindError } from '../src/errors.js'
@@ -17,7 +18,7 @@ import {
 } from '../src/memory-store.js'
 import { isAfter, type NewEvent, type Position, type ReadResult } from '../src/store.js'
 import { unicodeString } from './helpers/arbitraries.js'
-import { listen, type RawClient, rawClient } from './helpers/http.js'
+import { type RawClient, rawClient } from './helpers/http.js'
 
 function newEvent(data: string, event?: string): NewEvent {
   return { event, data, value: data }

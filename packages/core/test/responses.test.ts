@@ -2,6 +2,7 @@
 import { EventSource } from 'eventsource'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { type Listening, listen } from '../../../test/support/listen.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import {
   createHub,
@@ -11,7 +12,7 @@ import {
   type MemoryStore,
   RewindError,
 } from '../src/index.js'
-import { closesAfterEach, listen, type RawClient, rawClient, type TestServer } from './helpers/http.js'
+import { closesAfterEach, type RawClient, rawClient } from './helpers/http.js'
 
 const { cleanups, hubFor: socketHub } = closesAfterEach()
 
@@ -20,7 +21,7 @@ function hubFor(options: HubOptions = {}): Hub<string> {
 }
 
 /** Serves `GET /responses/:id` from `hub`, and counts the requests. */
-async function serveResponses(hub: Hub<string>): Promise<TestServer & { counted: { requests: number } }> {
+async function serveResponses(hub: Hub<string>): Promise<Listening & { counted: { requests: number } }> {
   const counted = { requests: 0 }
   const server = await listen((req, res) => {
     counted.requests++

@@ -2,9 +2,10 @@ import http2 from 'node:http2'
 import net, { type AddressInfo } from 'node:net'
 import { EventSource } from 'eventsource'
 import { describe, expect, it } from 'vitest'
+import { listen } from '../../../test/support/listen.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { createHub, type Hub, RewindError } from '../src/index.js'
-import { closesAfterEach, listen, rawClient, serveHub } from './helpers/http.js'
+import { closesAfterEach, rawClient, serveHub } from './helpers/http.js'
 import { ManualStore } from './helpers/manual-store.js'
 
 const { cleanups, hubFor, started } = closesAfterEach()

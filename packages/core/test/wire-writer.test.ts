@@ -8,9 +8,10 @@ import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { listen } from '../../../test/support/listen.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { frameChunk, TurnClock } from '../src/wire-writer.js'
-import { closesAfterEach, listen, rawClient, serveHub } from './helpers/http.js'
+import { closesAfterEach, rawClient, serveHub } from './helpers/http.js'
 
 const { cleanups, hubFor, started } = closesAfterEach()
 

@@ -2,11 +2,11 @@
 import { request as httpRequest } from 'node:http'
 import express from 'express'
 import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import type { Subscription } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { mountStreams, recordUnhandled, useEvents, useEventsApp } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 describe('client disconnect', () => {
@@ -14,10 +14,10 @@ describe('client disconnect', () => {
     const disconnects: unknown[] = []
     const { events, app } = useEventsApp({ onDisconnect: (info) => disconnects.push(info) })
     mountStreams(app, events, 10)
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
 
-    const clients = [connect(url('/news')), connect(url('/news')), connect(url('/rooms/a'))]
-    const raw = [await openStream(url('/rooms/b')), await openStream(url('/ticks'))]
+    const clients = [connect(`${url}/news`), connect(`${url}/news`), connect(`${url}/rooms/a`)]
+    const raw = [await openStream(`${url}/rooms/b`), await openStream(`${url}/ticks`)]
     for (const client of clients) await client.opened()
     expect(events.hub.stats()).toMatchObject({ connections: 5, subscribers: 4, streams: 3 })
     events.publish('news', { data: 'hello' })
@@ -46,8 +46,8 @@ describe('the subscription returned by res.sse', () => {
     app.get('/once', (_req, res) => {
       subscription = res.sse('news')
     })
-    const { url } = await listen(app)
-    const stream = await openStream(url('/once'))
+    const { url } = await listenForTest(app)
+    const stream = await openStream(`${url}/once`)
     const id = events.publish('news', { data: 'just this' })
     await stream.waitForEvents(1)
     expect(subscription).toMatchObject({ stream: 'news', closed: false })
@@ -85,8 +85,8 @@ describe('a client that leaves before the stream starts', () => {
       },
       events.stream('news'),
     )
-    const { url } = await listen(app)
-    const client = httpRequest(url('/events'), { agent: false })
+    const { url } = await listenForTest(app)
+    const client = httpRequest(`${url}/events`, { agent: false })
     client.on('error', () => {})
     client.end()
     await waitUntil(() => arrived, 'the request to reach the app')
@@ -124,11 +124,11 @@ describe('an error after the stream started', () => {
       }),
     )
     app.get('/all', events.stream('news'))
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
     // A raw reader does not reconnect, so the end of its stream is observable (an EventSource would
     // come back and meet the same failing filter on replay).
-    const picky = await openStream(url('/picky'))
-    const bystander = connect(url('/all'))
+    const picky = await openStream(`${url}/picky`)
+    const bystander = connect(`${url}/all`)
     await bystander.opened()
 
     events.publish('news', { data: 'ok 1' })

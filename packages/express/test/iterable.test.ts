@@ -1,11 +1,11 @@
 /** An async iterable as the source of a stream: items go out as they come, and the producer is stopped. */
 import express from 'express'
 import { afterEach, describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import type { StreamItem } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { recordUnhandled, useEvents, useEventsApp } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 describe('async iterable source', () => {
@@ -34,8 +34,8 @@ describe('async iterable source', () => {
         })(),
       )
     })
-    const { url } = await listen(app)
-    const client = connect(url('/ticks'), { types: ['tick'] })
+    const { url } = await listenForTest(app)
+    const client = connect(`${url}/ticks`, { types: ['tick'] })
     expect((await client.take(3)).map((event) => JSON.parse(event.data))).toEqual([
       { n: 0 },
       { n: 1 },
@@ -63,8 +63,8 @@ describe('async iterable source', () => {
         yield { event: 'done', data: 'bye', retry: 5000 }
       }),
     )
-    const { url } = await listen(app)
-    const stream = await openStream(url('/report'))
+    const { url } = await listenForTest(app)
+    const stream = await openStream(`${url}/report`)
     await stream.waitForEnd()
     expect(stream.events).toEqual([
       { id: undefined, event: undefined, data: 'start' },
@@ -86,8 +86,8 @@ describe('async iterable source', () => {
         })(),
       )
     })
-    const { url } = await listen(app)
-    const stream = await openStream(url('/fails'))
+    const { url } = await listenForTest(app)
+    const stream = await openStream(`${url}/fails`)
     await stream.waitForEnd()
     expect(stream.events.map((event) => event.data)).toEqual(['before'])
     expect(reported).toHaveLength(1)

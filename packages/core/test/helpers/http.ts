@@ -1,40 +1,14 @@
-/** Real sockets for core tests: a node:http server on port 0 and clients that read raw SSE. */
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterEach } from 'vitest'
+import { type Listening, listen } from '../../../../test/support/listen.js'
 import { waitUntil } from '../../../../test/support/wait.js'
 import type { Hub } from '../../src/hub.js'
 import type { HubOptions } from '../../src/hub-options.js'
 import { createHub } from '../../src/index.js'
 
-export interface TestServer {
-  server: http.Server
-  url: string
-  port: number
-  close(): Promise<void>
-}
-
-/** Serves `handler` on 127.0.0.1, port 0. `close()` ends every connection. */
-export async function listen(handler: http.RequestListener): Promise<TestServer> {
-  const server = http.createServer(handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  return {
-    server,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
-}
-
 /** Serves `stream` of `hub` at every URL. */
-export function serveHub(hub: Hub<string | Promise<string>>, stream = 'test'): Promise<TestServer> {
+export function serveHub(hub: Hub<string | Promise<string>>, stream = 'test'): Promise<Listening> {
   return listen((req, res) => hub.serve(req, res, stream))
 }
 
@@ -107,7 +81,7 @@ export function rawClient(port: number, path = '/', headers: Record<string, stri
 export function closesAfterEach(): {
   cleanups: (() => unknown)[]
   hubFor(options?: HubOptions): Hub<string>
-  started(server: Promise<TestServer>): Promise<TestServer>
+  started(server: Promise<Listening>): Promise<Listening>
 } {
   const cleanups: (() => unknown)[] = []
   afterEach(async () => {
