@@ -1,5 +1,5 @@
 import http2 from 'node:http2'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { EventSource } from 'eventsource'
 import { describe, expect, it } from 'vitest'
 import { listen } from '../../../test/support/listen.js'
@@ -427,10 +427,9 @@ describe('the Connection header', () => {
 describe('serve over HTTP/2', () => {
   it('sends no connection-specific headers and delivers frames in order', async () => {
     const hub = hubFor()
-    const server = http2.createServer((req, res) => hub.serve(req, res, 'news'))
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
-    const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+    const server = await listen(http2.createServer((req, res) => hub.serve(req, res, 'news')))
+    cleanups.push(() => server.close())
+    const session = http2.connect(server.url)
     cleanups.push(() => session.destroy())
     const ids = ['a', 'b'].map((data) => hub.publish('news', { data }))
     const request = session.request({ ':path': '/events', 'last-event-id': ids[0]! })
@@ -456,7 +455,7 @@ describe('serve over HTTP/2', () => {
     expect(body.indexOf('data: b')).toBeLessThan(body.indexOf('data: c'))
     expect(body).not.toContain('data: a')
     // Shutting down closes the session gracefully, so the server can close.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    const closed = new Promise<void>((resolve) => server.server.close(() => resolve()))
     await hub.close()
     await closed
   })

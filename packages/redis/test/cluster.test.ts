@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { tokens } from '../../../test/support/answers-across-instances.js'
+import { listen } from '../../../test/support/listen.js'
 import { RawClient } from '../../../test/support/sse-clients.js'
 import { Collector } from '../../../test/support/store-delivery.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
@@ -234,17 +235,8 @@ describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () =>
 
 /** Serves `{ response: id }` of `on`'s hub at `/responses/<id>` on a port of its own. */
 async function startResponseServer(on: App): Promise<{ url(id: string): string; close(): Promise<void> }> {
-  const { createServer } = await import('node:http')
-  const server = createServer((req, res) => {
+  const listening = await listen((req, res) => {
     on.hub.serve(req, res, { response: decodeURIComponent((req.url ?? '').split('/')[2] ?? '') })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  return {
-    url: (id) => `http://127.0.0.1:${port}/responses/${id}`,
-    async close() {
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
-    },
-  }
+  return { url: (id) => `${listening.url}/responses/${id}`, close: listening.close }
 }

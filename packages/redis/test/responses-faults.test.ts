@@ -4,11 +4,11 @@
  * is bounded by its own limits, never by a feed's `maxAge`.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createHub, type Hub } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { tokens } from '../../../test/support/answers-across-instances.js'
+import { listen } from '../../../test/support/listen.js'
 import { RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
@@ -43,17 +43,15 @@ async function instance(url: string, prefix: string, options: RedisStoreOptions 
     hub.serve(req, res, { response: decodeURIComponent((req.url ?? '').split('/')[2] ?? '') })
   })
   http.keepAliveTimeout = 20
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-  const { port } = http.address() as AddressInfo
+  const listening = await listen(http)
   const created: Instance = {
     hub,
     store,
-    url: (id) => `http://127.0.0.1:${port}/responses/${id}`,
+    url: (id) => `${listening.url}/responses/${id}`,
     async close() {
       await hub.close()
       await store.close()
-      http.closeAllConnections()
-      await new Promise((resolve) => http.close(resolve))
+      await listening.close()
     },
   }
   instances.push(created)

@@ -3,8 +3,8 @@
  * clients that read them are in test/support/sse-clients.ts.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createHub, type Hub, type HubOptions, type ServeOptions } from '@rewind/core'
+import { listen } from '../../../../test/support/listen.js'
 import type { RedisStore } from '../../src/index.js'
 
 /** A hub on a store, served over HTTP at `/<stream>`. */
@@ -27,19 +27,17 @@ export async function startApp(
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
     hub.serve(req, res, decodeURIComponent(path.slice(1)), serve)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const listening = await listen(server)
   return {
     hub,
     server,
     url(stream, lastEventId) {
-      const base = `http://127.0.0.1:${port}/${encodeURIComponent(stream)}`
+      const base = `${listening.url}/${encodeURIComponent(stream)}`
       return lastEventId === undefined ? base : `${base}?lastEventId=${encodeURIComponent(lastEventId)}`
     },
     async close() {
       await hub.close()
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await listening.close()
     },
   }
 }
