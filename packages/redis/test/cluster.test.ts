@@ -3,28 +3,26 @@ import { Cluster } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { tokens } from '../../../test/support/answers-across-instances.js'
 import { listen } from '../../../test/support/listen.js'
-import { RawClient } from '../../../test/support/sse-clients.js'
 import { Collector } from '../../../test/support/store-delivery.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { keySlot } from '../src/slots.js'
 import { clusterForTests } from './helpers/cluster.js'
 import { uniquePrefix } from './helpers/redis-server.js'
-import { type App, startApp } from './helpers/sse.js'
+import { type App, Opened } from './helpers/sse.js'
 
 const cluster = await clusterForTests('Redis Cluster')
 
 describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () => {
   const nodes = cluster?.nodes ?? []
   const stores: RedisStore[] = []
-  const apps: App[] = []
-  const clients: { close(): void }[] = []
+  const opened = new Opened()
+  const { raw } = opened
   const given: Cluster[] = []
   let reported: unknown[] = []
 
   afterEach(async () => {
-    for (const client of clients.splice(0)) client.close()
-    await Promise.all(apps.splice(0).map((app) => app.close()))
+    await opened.closeAll()
     await Promise.all(stores.splice(0).map((store) => store.close()))
     for (const client of given.splice(0)) await client.quit()
     const errors = reported
@@ -54,17 +52,7 @@ describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () =>
     return client
   }
 
-  async function app(on: RedisStore): Promise<App> {
-    const started = await startApp(on, { heartbeatInterval: 0 })
-    apps.push(started)
-    return started
-  }
-
-  async function raw(url: string, lastEventId?: string): Promise<RawClient> {
-    const client = await RawClient.open(url, lastEventId)
-    clients.push(client)
-    return client
-  }
+  const app = (on: RedisStore): Promise<App> => opened.app(on, { heartbeatInterval: 0 })
 
   /** One stream name per master, `label0`, `label1`…, with the port of the master holding it. */
   async function oneStreamPerShard(on: RedisStore, label: string): Promise<[string, number][]> {

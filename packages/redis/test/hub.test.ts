@@ -5,19 +5,18 @@
 import { createParser } from 'eventsource-parser'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { BrowserClient, RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { type App, startApp } from './helpers/sse.js'
+import { type App, Opened } from './helpers/sse.js'
 
 const server = await redisForTests('hub over HTTP')
 
 describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () => {
   let admin: Redis
   const stores: RedisStore[] = []
-  const apps: App[] = []
-  const clients: { close(): void }[] = []
+  const opened = new Opened()
+  const { app, raw, browser } = opened
   const prefixes: string[] = []
   /** What the stores report: nothing, when Redis is healthy. */
   let reported: unknown[] = []
@@ -34,28 +33,6 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
     return created
   }
 
-  async function app(
-    on: RedisStore,
-    options: Parameters<typeof startApp>[1] = {},
-    serve: Parameters<typeof startApp>[2] = {},
-  ): Promise<App> {
-    const started = await startApp(on, options, serve)
-    apps.push(started)
-    return started
-  }
-
-  async function raw(url: string, lastEventId?: string): Promise<RawClient> {
-    const client = await RawClient.open(url, lastEventId)
-    clients.push(client)
-    return client
-  }
-
-  function browser(url: string, names: string[] = []): BrowserClient {
-    const client = new BrowserClient(url, names)
-    clients.push(client)
-    return client
-  }
-
   async function publishAll(on: App, stream: string, count: number, label = 'e'): Promise<string[]> {
     const ids: string[] = []
     for (let i = 0; i < count; i++) ids.push(await on.hub.publish(stream, { data: `${label}${i}` }))
@@ -67,8 +44,7 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
   })
 
   afterEach(async () => {
-    for (const client of clients.splice(0)) client.close()
-    await Promise.all(apps.splice(0).map((started) => started.close()))
+    await opened.closeAll()
     await Promise.all(stores.splice(0).map((created) => created.close()))
     for (const prefix of prefixes.splice(0)) await deleteKeys(admin, prefix)
     const errors = reported
