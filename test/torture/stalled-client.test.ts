@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { sleep, waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
-import { RawClient } from './helpers/raw.js'
+import { RawClient, type RawOptions } from './helpers/raw.js'
 import { KiB, MiB, mib, percentile, report, waitForValue } from './helpers/wait.js'
 
 const EVENT_BYTES = 16 * KiB
@@ -56,6 +56,26 @@ async function measure(server: ServerProcess, setup: () => Promise<void>) {
   const peakRss = server.peakRss()
   await server.gc()
   return { pace, liveBaseline, rssBaseline, peakRss, rssAfterGc: server.rss() }
+}
+
+/**
+ * Opens a client of `server` that never reads (the kernel's socket buffers fill, then the server's
+ * queue for it), pushed to `clients`; resolves once it is the server's second subscriber.
+ */
+async function openStalled(
+  server: ServerProcess,
+  clients: RawClient[],
+  options?: RawOptions,
+): Promise<RawClient> {
+  const stalled = new RawClient(server.port, options)
+  clients.push(stalled)
+  stalled.socket.pause()
+  await waitForValue(
+    () => server.stats(),
+    (s) => s.hub.subscribers === 2,
+    'the stalled client to subscribe',
+  )
+  return stalled
 }
 
 describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
@@ -108,15 +128,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
 
     let stalled: RawClient | undefined
     const run = await measure(server, async () => {
-      stalled = new RawClient(server.port)
-      clients.push(stalled)
-      // Never read: the kernel's socket buffers fill, then the server's queue for this client.
-      stalled.socket.pause()
-      await waitForValue(
-        () => server.stats(),
-        (s) => s.hub.subscribers === 2,
-        'the stalled client to subscribe',
-      )
+      stalled = await openStalled(server, clients)
     })
     const publishedBytes = TOTAL_EVENTS * EVENT_BYTES
 
@@ -262,14 +274,7 @@ describe('the memory measurement itself', () => {
     clients.push(normal)
     await waitUntil(() => normal.sawId, 'the reading client')
     const run = await measure(running, async () => {
-      const stalled = new RawClient(running.port, { light: true })
-      clients.push(stalled)
-      stalled.socket.pause()
-      await waitForValue(
-        () => running.stats(),
-        (s) => s.hub.subscribers === 2,
-        'the stalled client to subscribe',
-      )
+      await openStalled(running, clients, { light: true })
     })
     const growth = run.pace.maxLiveBytes - run.liveBaseline
     const stats = await running.stats()
