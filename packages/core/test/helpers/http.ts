@@ -2,6 +2,7 @@ import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterEach } from 'vitest'
 import { type Listening, listen } from '../../../../test/support/listen.js'
+import { Http1Response } from '../../../../test/support/raw-http.js'
 import { waitUntil } from '../../../../test/support/wait.js'
 import type { Hub } from '../../src/hub.js'
 import type { HubOptions } from '../../src/hub-options.js'
@@ -44,31 +45,16 @@ export function rawClient(port: number, path = '/', headers: Record<string, stri
     close: () => socket.destroy(),
   }
   let raw = ''
-  let body = Buffer.alloc(0)
-  let inBody = false
   const decoder = new TextDecoder()
   const parser = createParser({
     onEvent: (event) => client.events.push(event),
     onComment: (comment) => client.comments.push(comment),
     onRetry: (retry) => client.retries.push(retry),
   })
+  const response = new Http1Response((data) => parser.feed(decoder.decode(data, { stream: true })))
   socket.on('data', (chunk: Buffer) => {
     raw += chunk.toString('latin1')
-    if (!inBody) {
-      const end = raw.indexOf('\r\n\r\n')
-      if (end === -1) return
-      inBody = true
-      body = Buffer.from(raw.slice(end + 4), 'latin1')
-    } else body = Buffer.concat([body, chunk])
-    // Strip chunked transfer framing (sizes are in bytes) as whole chunks arrive.
-    for (;;) {
-      const lineEnd = body.indexOf('\r\n')
-      if (lineEnd === -1) return
-      const size = Number.parseInt(body.subarray(0, lineEnd).toString('latin1'), 16)
-      if (body.length < lineEnd + 2 + size + 2) return
-      parser.feed(decoder.decode(body.subarray(lineEnd + 2, lineEnd + 2 + size), { stream: true }))
-      body = body.subarray(lineEnd + 2 + size + 2)
-    }
+    response.feed(chunk)
   })
   socket.on('error', () => {})
   return client
