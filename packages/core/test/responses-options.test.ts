@@ -1,3 +1,7 @@
+/**
+ * The options, ids and handle of responses (responses.ts): what is refused and how, the defaults,
+ * and the bookkeeping of running producers. Serving responses is in responses.test.ts.
+ */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { listen } from '../../../test/support/listen.js'
 import { createHub, type Hub, RewindError } from '../src/index.js'

@@ -1,3 +1,9 @@
+/**
+ * The Postgres store's own contract, against a real Postgres: ids and every read path, bounds by
+ * count, bytes and age with the gap signal, a new epoch after the TTL, 1 MB events, one transaction
+ * per batch, and live delivery across stores: by notification, after the LISTEN connection is killed,
+ * and by polling alone.
+ */
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Collector, newEvent } from '../../../test/support/store-delivery.js'

@@ -1,3 +1,9 @@
+/**
+ * The store on a real Redis Cluster of three masters, started by this file: the slot function
+ * against Redis's own, publish/resume/gap on streams of every shard, two hubs sharing the cluster,
+ * one tail connection per shard however many streams, responses across instances, and a stream
+ * whose slot moves to another master while it is followed.
+ */
 import fc from 'fast-check'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'

@@ -1,3 +1,4 @@
+/** Real sockets for core tests: a hub served on port 0 and clients that read raw SSE. */
 import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterEach } from 'vitest'
