@@ -330,18 +330,31 @@ describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
     }
   }
 
-  it('delivers a burst of up to maxQueueBytes published in one turn to a reading client', async () => {
-    expect(await burst(4, 256 * KiB)).toEqual({ received: 4, slowClosed: 0, closed: false })
-  })
-
-  it('resumes a client cut by a burst far past the queue limit from history, with every event exactly once', async () => {
-    app = await startApp(adapter, { heartbeatInterval: 0, retry: 50, history: { maxEvents: 20_000 } })
+  /** Starts the app with `hubOptions` (and `options`) and an EventSource on it; resolves once it is open. */
+  async function openEventSource(
+    hubOptions: Parameters<typeof startApp>[1],
+    options?: Parameters<typeof startApp>[3],
+  ) {
+    app = await startApp(adapter, hubOptions, {}, options)
     const running = app
     const client = new EventSource(running.url())
     source = client
     const ids: string[] = []
     client.addEventListener('message', (event) => ids.push(event.lastEventId))
     await waitUntil(() => client.readyState === EventSource.OPEN, 'the client to open')
+    return { running, client, ids }
+  }
+
+  it('delivers a burst of up to maxQueueBytes published in one turn to a reading client', async () => {
+    expect(await burst(4, 256 * KiB)).toEqual({ received: 4, slowClosed: 0, closed: false })
+  })
+
+  it('resumes a client cut by a burst far past the queue limit from history, with every event exactly once', async () => {
+    const { running, ids } = await openEventSource({
+      heartbeatInterval: 0,
+      retry: 50,
+      history: { maxEvents: 20_000 },
+    })
     running.publish('s', { data: 'first' })
     await waitUntil(() => ids.length === 1, 'the first event')
     const published = [ids[0]!]
@@ -368,13 +381,7 @@ describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
   })
 
   it('gives a connected EventSource every event of that burst when the app wraps res.write', async () => {
-    app = await startApp(adapter, { heartbeatInterval: 0, retry: 50 }, {}, { wrapWrite: true })
-    const running = app
-    const client = new EventSource(running.url())
-    source = client
-    const ids: string[] = []
-    client.addEventListener('message', (event) => ids.push(event.lastEventId))
-    await waitUntil(() => client.readyState === EventSource.OPEN, 'the client to open')
+    const { running, ids } = await openEventSource({ heartbeatInterval: 0, retry: 50 }, { wrapWrite: true })
     const published: string[] = []
     for (let i = 0; i < 5; i++) published.push(running.publish('s', { data: `${i} `.padEnd(256 * KiB, 'x') }))
     await sleep(500)
