@@ -1,4 +1,20 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
+
+/**
+ * `@rewind/core` and its subpaths, resolved to the TypeScript source: a suite that imports core by
+ * name then tests an edit to `src` without a rebuild. An alias rather than a `source` export
+ * condition: a condition would ship in the published `exports`, pointing at files the tarball does
+ * not contain, and break any consumer whose bundler or tsconfig also asks for `source`.
+ */
+const coreSource = Object.fromEntries(
+  ['', '/frame', '/adapter'].map((subpath) => [
+    `@rewind/core${subpath}`,
+    fileURLToPath(
+      new URL(`./packages/core/src/${subpath === '' ? 'index' : subpath.slice(1)}.ts`, import.meta.url),
+    ),
+  ]),
+)
 
 const shared = {
   exclude: ['**/node_modules/**', '**/dist/**'],
@@ -26,6 +42,12 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'torture',
+          // Core from source; the adapters' built files import it by name too, so it is one module
+          // (and `RewindError` one class) for the test and the in-process apps.
+          alias: Object.entries(coreSource).map(([find, replacement]) => ({
+            find: new RegExp(`^${find}$`),
+            replacement,
+          })),
           include: ['test/torture/**/*.test.ts'],
           fileParallelism: false,
           sequence: { groupOrder: 1 },

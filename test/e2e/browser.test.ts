@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApp } from '../../examples/express-live/index.js'
 import { buildApp } from '../../examples/fastify-live/index.js'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.js'
+import { Gate } from '../support/gate.js'
 
 const CHROMIUM = CHROMIUM_PATH
 const SCREENSHOT = fileURLToPath(new URL('../../docs/demo.png', import.meta.url))
@@ -66,19 +67,11 @@ interface DemoServer {
 
 function createWatch() {
   const connects: Connect[] = []
-  let gate: Promise<void> | undefined
-  let open = () => {}
+  const gate = new Gate()
   return {
     connects,
-    hold() {
-      gate = new Promise((resolve) => {
-        open = resolve
-      })
-    },
-    release() {
-      gate = undefined
-      open()
-    },
+    hold: gate.hold,
+    release: gate.release,
     /** Records the request; resolves when the app may see it. */
     see(req: IncomingMessage): Promise<void> | undefined {
       const url = new URL(req.url ?? '/', 'http://localhost')
@@ -88,7 +81,7 @@ function createWatch() {
         client: url.searchParams.get('client'),
         lastEventId: typeof header === 'string' ? header : null,
       })
-      return gate
+      return gate.passage
     },
   }
 }

@@ -5,7 +5,6 @@
  * resumed and cancelled on B, and when A dies its clients on B learn it from the lapsed lease.
  */
 import type { EventSource } from 'eventsource'
-import { createParser } from 'eventsource-parser'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   type AnswerFollower,
@@ -19,6 +18,7 @@ import {
 } from '../../examples/shared/test/answers.js'
 import { startExample } from '../../examples/shared/test/smoke.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from '../../packages/postgres/test/helpers/database.js'
+import { readEvents } from '../support/sse-clients.js'
 
 const url = await databaseForTests('the live demos on Postgres')
 
@@ -37,32 +37,13 @@ interface Received {
 /** Reads `count` events of the demo's feed from `base`, after `lastEventId` if given. */
 async function readFeed(base: string, count: number, lastEventId?: string): Promise<Received[]> {
   const controller = new AbortController()
-  const events: Received[] = []
   const response = await fetch(`${base}/events`, {
     headers: lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
     signal: controller.signal,
   })
-  const parser = createParser({
-    onEvent: (event) => {
-      if (event.event === undefined || event.event === 'message')
-        events.push({ id: event.id!, data: event.data })
-    },
-  })
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
-  const deadline = setTimeout(() => controller.abort(), WAIT.timeout)
-  try {
-    while (events.length < count) {
-      const { value, done } = await reader.read()
-      if (done) break
-      parser.feed(value)
-    }
-  } catch {
-    // Aborted at the deadline: the assertion says what was missing.
-  } finally {
-    clearTimeout(deadline)
-    controller.abort()
-  }
-  return events
+  return readEvents(response, controller, count, WAIT.timeout, (event) =>
+    event.event === undefined || event.event === 'message' ? { id: event.id!, data: event.data } : undefined,
+  )
 }
 
 async function publish(base: string, data: string): Promise<Received> {

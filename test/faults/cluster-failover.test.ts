@@ -6,51 +6,41 @@
  * record), never left with a silent hole or open.
  */
 import { afterAll, describe } from 'vitest'
-import { uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
 import { failoverClusterForTests } from './helpers/cluster.js'
-import { defineRuns } from './helpers/kinds.js'
-import { describeVariant, redisPair, redisRun, variant } from './helpers/redis-runs.js'
-import { runAnswer } from './helpers/scenario.js'
+import { defineRedisRuns } from './helpers/redis-runs.js'
 
 const cluster = await failoverClusterForTests('faults: Redis Cluster failover')
 
 describe.skipIf(cluster === undefined)('an answer through a Redis Cluster failover', () => {
   afterAll(() => cluster!.close())
 
-  defineRuns('cluster failover', {
-    normalRuns: 3,
+  defineRedisRuns('cluster failover', {
     timeout: 60_000,
-    name: (i) => describeVariant(variant(i)),
-    async run(i, random) {
-      const prefix = uniquePrefix('faults-failover')
-      const pair = await redisPair({ cluster: cluster!.nodes }, prefix)
+    connection: () => ({ cluster: cluster!.nodes }),
+    prefix: 'faults-failover',
+    fault(_random, prefix) {
       let replicaLacked = false
-      try {
-        return await runAnswer({
-          ...redisRun(pair, variant(i), random),
-          // Replication is asynchronous: a replica promoted before it received the answer's record
-          // makes it lost for good, and then a 404 is the end (checked just before the kill).
-          dataMayBeLost: () => replicaLacked,
-          async fault(id) {
-            // The answer's two keys share the hash tag of its stream (packages/redis README, Key layout).
-            const key = `${prefix}{rewind:response:${id}}:record`
-            const slot = await cluster!.slotOf(key)
-            const seen = await cluster!
-              .replicasHolding(key)
-              .catch(() => ({ replicas: -1, holding: -1, views: '' }))
-            if (seen.holding < 1) {
-              replicaLacked = true
-              console.info(
-                `[faults] before the kill, ${seen.holding} of the ${seen.replicas} replica(s) of slot ${slot} held ${key} (${seen.views})`,
-              )
-            }
-            await cluster!.failover(slot)
-          },
-        })
-      } finally {
-        await pair.close()
-        await cluster!.restore()
+      return {
+        // Replication is asynchronous: a replica promoted before it received the answer's record
+        // makes it lost for good, and then a 404 is the end (checked just before the kill).
+        dataMayBeLost: () => replicaLacked,
+        async fault(id) {
+          // The answer's two keys share the hash tag of its stream (packages/redis README, Key layout).
+          const key = `${prefix}{rewind:response:${id}}:record`
+          const slot = await cluster!.slotOf(key)
+          const seen = await cluster!
+            .replicasHolding(key)
+            .catch(() => ({ replicas: -1, holding: -1, views: '' }))
+          if (seen.holding < 1) {
+            replicaLacked = true
+            console.info(
+              `[faults] before the kill, ${seen.holding} of the ${seen.replicas} replica(s) of slot ${slot} held ${key} (${seen.views})`,
+            )
+          }
+          await cluster!.failover(slot)
+        },
       }
     },
+    afterRun: () => cluster!.restore(),
   })
 })

@@ -5,11 +5,9 @@
  * answer, and no reader open forever.
  */
 import { afterAll, describe } from 'vitest'
-import { spawnForTests, uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
+import { spawnForTests } from '../../packages/redis/test/helpers/redis-server.js'
 import { sleep } from '../support/wait.js'
-import { defineRuns } from './helpers/kinds.js'
-import { describeVariant, redisPair, redisRun, variant } from './helpers/redis-runs.js'
-import { runAnswer } from './helpers/scenario.js'
+import { defineRedisRuns } from './helpers/redis-runs.js'
 
 const redis = await spawnForTests('faults: Redis restarted with its data', { persistent: true })
 
@@ -17,27 +15,19 @@ describe.skipIf(redis === undefined)('an answer through a Redis restart that kee
   afterAll(() => redis!.close())
 
   for (const speed of ['fast', 'slow'] as const) {
-    defineRuns(`restart with data, ${speed} producer`, {
-      normalRuns: 3,
+    defineRedisRuns(`restart with data, ${speed} producer`, {
       timeout: 40_000,
-      name: (i) => describeVariant(variant(i, speed)),
-      async run(i, random) {
-        const v = variant(i, speed)
-        const pair = await redisPair({ redis: redis!.url }, uniquePrefix('faults-restart'))
-        try {
-          return await runAnswer({
-            ...redisRun(pair, v, random),
-            dataMayBeLost: false,
-            async fault() {
-              await redis!.stop()
-              await sleep(random.int(300, 2000))
-              await redis!.start()
-            },
-          })
-        } finally {
-          await pair.close()
-        }
-      },
+      connection: () => ({ redis: redis!.url }),
+      prefix: 'faults-restart',
+      speed,
+      fault: (random) => ({
+        dataMayBeLost: false,
+        async fault() {
+          await redis!.stop()
+          await sleep(random.int(300, 2000))
+          await redis!.start()
+        },
+      }),
     })
   }
 })

@@ -6,7 +6,6 @@
  * unknown one), cancel. Shared stores also share history and answers between two hubs.
  */
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import {
   createHub,
   createMemoryStore,
@@ -21,6 +20,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createPostgresStore } from '../../packages/postgres/src/index.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from '../../packages/postgres/test/helpers/database.js'
 import { deleteKeys, redisForTests, uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
+import { listen } from '../support/listen.js'
 import { RawClient } from '../support/sse-clients.js'
 import { sleep, waitUntil } from '../support/wait.js'
 
@@ -167,18 +167,16 @@ for (const kind of kinds) {
         else hub.serve(req, res, decodeURIComponent(path[1] ?? ''), serve)
       })
       http.keepAliveTimeout = 20
-      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-      const { port } = http.address() as AddressInfo
+      const listening = await listen(http)
       closers.push(async () => {
         await hub.close()
         await store.close?.()
-        http.closeAllConnections()
-        await new Promise((resolve) => http.close(resolve))
+        await listening.close()
       })
       return {
         hub,
-        url: (stream) => `http://127.0.0.1:${port}/${encodeURIComponent(stream)}`,
-        responseUrl: (id) => `http://127.0.0.1:${port}/responses/${id}`,
+        url: (stream) => `${listening.url}/${encodeURIComponent(stream)}`,
+        responseUrl: (id) => `${listening.url}/responses/${id}`,
       }
     }
 

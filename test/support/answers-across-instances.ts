@@ -5,11 +5,11 @@
  * what only it does (expiry in Redis, sweeps in Postgres...).
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createHub, type Hub, type HubOptions, type StreamItem } from '@rewind/core'
 import type { AsyncHistoryStore } from '@rewind/core/adapter'
 import { EventSource } from 'eventsource'
 import { afterEach, expect, it } from 'vitest'
+import { listen } from './listen.js'
 import { RawClient } from './sse-clients.js'
 import { sleep, waitUntil } from './wait.js'
 
@@ -74,19 +74,17 @@ export function answerInstances<S extends ClosableStore, O>(maker: StoreMaker<S,
       hub.serve(req, res, { response: decodeURIComponent((req.url ?? '').split('/')[2] ?? '') })
     })
     http.keepAliveTimeout = 20
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-    const { port } = http.address() as AddressInfo
+    const listening = await listen(http)
     const created: Instance<S> = {
       hub,
       store,
       http,
       requests,
-      url: (id) => `http://127.0.0.1:${port}/responses/${id}`,
+      url: (id) => `${listening.url}/responses/${id}`,
       async close() {
         await hub.close()
         await store.close()
-        http.closeAllConnections()
-        await new Promise((resolve) => http.close(resolve))
+        await listening.close()
       },
     }
     instances.push(created)

@@ -3,7 +3,7 @@
  * `eventsource` package, reconnecting by itself) or byte by byte (fetch + `eventsource-parser`).
  */
 import { EventSource } from 'eventsource'
-import { createParser } from 'eventsource-parser'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
 
 /** One event as a client saw it. */
 export interface Received {
@@ -115,4 +115,41 @@ export class BrowserClient {
   close(): void {
     this.source.close()
   }
+}
+
+/**
+ * Reads the event stream of `response` until `keep` has accepted `count` events (it returns what to
+ * keep of an event, or `undefined` to pass it over), the body ends, or `timeout` ms pass. It then
+ * aborts `controller` (the request's) and returns what it kept: the caller's assertion says what
+ * was missing.
+ */
+export async function readEvents<T>(
+  response: Response,
+  controller: AbortController,
+  count: number,
+  timeout: number,
+  keep: (event: EventSourceMessage) => T | undefined,
+): Promise<T[]> {
+  const kept: T[] = []
+  const parser = createParser({
+    onEvent: (event) => {
+      const value = keep(event)
+      if (value !== undefined) kept.push(value)
+    },
+  })
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+  const deadline = setTimeout(() => controller.abort(), timeout)
+  try {
+    while (kept.length < count) {
+      const { value, done } = await reader.read()
+      if (done) break
+      parser.feed(value)
+    }
+  } catch {
+    // Aborted at the deadline.
+  } finally {
+    clearTimeout(deadline)
+    controller.abort()
+  }
+  return kept
 }

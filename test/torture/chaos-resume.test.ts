@@ -11,10 +11,11 @@
  */
 import { EventSource, type FetchLike } from 'eventsource'
 import { afterEach, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../support/wait.js'
 import { ADAPTERS } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
 import { type ChaosProxy, startChaosProxy } from './helpers/proxy.js'
-import { report, sleep, waitFor } from './helpers/wait.js'
+import { report } from './helpers/wait.js'
 
 const CLIENTS = 30
 /** Reconnection delay the hub sends (`retry:`): short, so reconnections are many and quick. */
@@ -77,7 +78,7 @@ describe.each(ADAPTERS)('%s: chaos resume', (adapter) => {
       }
       followers.push(follower)
     }
-    await waitFor(() => followers.every((f) => f.opens > 0), 'every client to open once', 15_000)
+    await waitUntil(() => followers.every((f) => f.opens > 0), 'every client to open once', 15_000)
 
     await server.call('startPublisher', { tickMs: 10, minBurst: 1, maxBurst: 9 })
     await sleep(publishMs)
@@ -87,7 +88,7 @@ describe.each(ADAPTERS)('%s: chaos resume', (adapter) => {
     // No more cuts: every client must now converge on the last event.
     proxy.calm()
     const last = published.at(-1)
-    await waitFor(
+    await waitUntil(
       () => followers.every((f) => f.log.at(-1)?.id === last),
       () =>
         `every client to reach the last event ${last}; behind: ${followers

@@ -9,10 +9,11 @@
  */
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitUntil } from '../support/wait.js'
 import { ADAPTERS } from './helpers/app.mjs'
 import { type ChildStats, type ServerProcess, startServerProcess } from './helpers/child.js'
 import { RawClient } from './helpers/raw.js'
-import { KiB, MiB, mib, pool, report, waitFor, waitForValue } from './helpers/wait.js'
+import { KiB, MiB, mib, pool, report, waitForValue } from './helpers/wait.js'
 
 const ROUNDS = 2
 const CYCLES_PER_ROUND = 1000
@@ -47,7 +48,7 @@ async function cycle(port: number, kind: Kind, oldId: string): Promise<void> {
       await client.connected()
       return
     }
-    await waitFor(
+    await waitUntil(
       () => client.bodyBytes > 0 || client.closed,
       () => `the first bytes (${kind}): ${client.describe()}`,
     )

@@ -7,15 +7,17 @@
  *   with the documented code, never anything else; and a bystander on a real socket parses the
  *   stream (with `eventsource-parser`) into exactly the accepted events.
  */
+
+import { RewindError } from '@rewind/core'
+import { readResumeId } from '@rewind/core/adapter'
+import { encodeIdOnly } from '@rewind/core/frame'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readResumeId } from '../../packages/core/dist/adapter.js'
-import { encodeIdOnly } from '../../packages/core/dist/frame.js'
-import { RewindError } from '../../packages/core/dist/index.js'
 import { MAX_LAST_EVENT_ID_LENGTH, parseLastEventId } from '../../packages/core/src/last-event-id.js'
+import { waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { RawClient } from './helpers/raw.js'
-import { report, waitFor } from './helpers/wait.js'
+import { report } from './helpers/wait.js'
 
 /** The documented classification of one raw value (see docs/replay.md, "Malformed id"). */
 function model(value: string | readonly string[] | undefined): string | null | undefined {
@@ -202,7 +204,7 @@ describe.each(ADAPTERS)('%s: publish input (fuzz)', (adapter) => {
   beforeAll(async () => {
     app = await startApp(adapter, { maxEventBytes: MAX_EVENT_BYTES, heartbeatInterval: 0 })
     bystander = new RawClient(app.port)
-    await waitFor(() => bystander.sawId, 'the bystander to open')
+    await waitUntil(() => bystander.sawId, 'the bystander to open')
   })
 
   afterAll(async () => {
@@ -236,7 +238,7 @@ describe.each(ADAPTERS)('%s: publish input (fuzz)', (adapter) => {
       fc.assert(property, { numRuns: RUNS_PER_ROUND })
       await new Promise((resolve) => setImmediate(resolve))
     }
-    await waitFor(
+    await waitUntil(
       () => bystander.events.length >= accepted.length,
       () => `${accepted.length} events on the bystander, has ${bystander.events.length}`,
     )

@@ -10,13 +10,15 @@
  *   cannot be serialized: a `RewindError` with its documented code, or (in the live demos) 400/413 JSON.
  * A bystander stream, open throughout, must receive exactly the events that were published.
  */
+
+import { RewindError } from '@rewind/core'
+import { encodeEvent } from '@rewind/core/frame'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { encodeEvent } from '../../packages/core/dist/frame.js'
-import { RewindError } from '../../packages/core/dist/index.js'
+import { waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { type RunningDemo, startDemo } from './helpers/demos.js'
 import { RawClient, rawStatus } from './helpers/raw.js'
-import { report, waitFor } from './helpers/wait.js'
+import { report } from './helpers/wait.js'
 
 const HISTORY = 50
 const PUBLISHED_BEFORE = 60
@@ -63,7 +65,7 @@ describe.each(ADAPTERS)('%s: hostile input', (adapter) => {
   beforeAll(async () => {
     app = await startApp(adapter, { retry: 1000, heartbeatInterval: 0, history: { maxEvents: HISTORY } })
     bystander = new RawClient(app.port)
-    await waitFor(() => bystander.sawId, 'the bystander to open')
+    await waitUntil(() => bystander.sawId, 'the bystander to open')
     for (let i = 0; i < PUBLISHED_BEFORE; i++) publish(`before ${i}`)
     epoch = expected[0]!.split('-')[0]!
     await bystander.waitForEvents(PUBLISHED_BEFORE)
@@ -156,7 +158,7 @@ describe.each(ADAPTERS)('%s: hostile input', (adapter) => {
     // An empty value is a fresh connection: no gap, no replay.
     const fresh = new RawClient(app.port, { path: q(''), headers: ['Last-Event-ID:'] })
     others.push(fresh)
-    await waitFor(() => fresh.sawId, 'the fresh stream')
+    await waitUntil(() => fresh.sawId, 'the fresh stream')
     expect(fresh.events).toEqual([])
     client.destroy()
     fresh.destroy()
@@ -273,7 +275,7 @@ describe.each(ADAPTERS)('%s live demo: hostile input', (adapter) => {
   beforeAll(async () => {
     demo = await startDemo(adapter)
     bystander = new RawClient(demo.port)
-    await waitFor(() => bystander.sawId, 'the bystander to open')
+    await waitUntil(() => bystander.sawId, 'the bystander to open')
   })
 
   afterAll(async () => {

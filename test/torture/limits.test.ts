@@ -6,9 +6,10 @@
  */
 import { EventSource } from 'eventsource'
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { RawClient } from './helpers/raw.js'
-import { pool, report, waitFor } from './helpers/wait.js'
+import { pool, report } from './helpers/wait.js'
 
 const OVERLOAD_RETRY = 200
 
@@ -39,7 +40,7 @@ describe.each(ADAPTERS)('%s: connection limits', (adapter) => {
     const client = new RawClient(app!.port, { path })
     clients.push(client)
     // An accepted stream sends `retry:` and an `id:` line; a refused one sends `retry:` and ends.
-    await waitFor(
+    await waitUntil(
       () => client.sawId || client.ended || client.closed,
       () => `an answer: ${client.describe()}`,
     )
@@ -55,7 +56,7 @@ describe.each(ADAPTERS)('%s: connection limits', (adapter) => {
       const client = new RawClient(app!.port, { path: `/events?stream=s${i % 3}` })
       clients.push(client)
       burst.push(client)
-      await waitFor(
+      await waitUntil(
         () => client.sawId || client.ended,
         () => `an answer: ${client.describe()}`,
       )
@@ -74,7 +75,7 @@ describe.each(ADAPTERS)('%s: connection limits', (adapter) => {
 
     // Once a slot frees, a client is let in again.
     accepted[0]!.destroy()
-    await waitFor(() => app!.hub.stats().connections === limit - 1, 'a slot to free')
+    await waitUntil(() => app!.hub.stats().connections === limit - 1, 'a slot to free')
     const next = await open('/events?stream=s0')
     expect(next.ended).toBe(false)
     expect(app.hub.stats().connections).toBe(limit)
@@ -111,15 +112,15 @@ describe.each(ADAPTERS)('%s: connection limits', (adapter) => {
     source.addEventListener('message', (event) => received.push(String(event.data)))
     source.addEventListener('error', () => errors++)
     // Turned away at least twice: it keeps trying (a non-200 answer would have closed it for good).
-    await waitFor(() => errors >= 2, 'the client to be turned away twice')
+    await waitUntil(() => errors >= 2, 'the client to be turned away twice')
     expect(source.readyState).not.toBe(EventSource.CLOSED)
     holder.destroy()
-    await waitFor(
+    await waitUntil(
       () => app!.hub.stats().connections === 1 && source.readyState === EventSource.OPEN,
       'the client to get in',
     )
     app.publish('s', { data: 'welcome' })
-    await waitFor(() => received.length === 1, 'the event')
+    await waitUntil(() => received.length === 1, 'the event')
     expect(received).toEqual(['welcome'])
     expect(app.hub.stats().rejected).toBeGreaterThanOrEqual(2)
   })

@@ -6,10 +6,11 @@
  * The server runs in a child process (RSS from /proc); the clients are raw sockets in this process.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitUntil } from '../support/wait.js'
 import { ADAPTERS } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
-import { RawClient } from './helpers/raw.js'
-import { KiB, pool, report, waitFor, waitForValue } from './helpers/wait.js'
+import { openLightStreams, RawClient } from './helpers/raw.js'
+import { KiB, report, waitForValue } from './helpers/wait.js'
 
 const CONNECTIONS = 4000
 const HEARTBEAT_MS = 500
@@ -35,7 +36,7 @@ describe.each(ADAPTERS)('%s: many connections', (adapter) => {
     // Warm up the code paths (and the history) so the baseline holds them.
     await server.call('publish', { count: 10, size: 100 })
     const warm = new RawClient(server.port, { light: true })
-    await waitFor(() => warm.bodyBytes > 0, 'a warm-up stream')
+    await waitUntil(() => warm.bodyBytes > 0, 'a warm-up stream')
     warm.destroy()
     await waitForValue(
       () => server.stats(),
@@ -46,15 +47,7 @@ describe.each(ADAPTERS)('%s: many connections', (adapter) => {
     const baselineRss = server.rss()
 
     const opening = performance.now()
-    await pool(CONNECTIONS, 200, async () => {
-      const client = new RawClient(server.port, { light: true })
-      clients.push(client)
-      await waitFor(
-        () => client.bodyBytes > 0 || client.closed,
-        () => `a stream to open: ${client.describe()}`,
-        30_000,
-      )
-    })
+    await openLightStreams(server.port, CONNECTIONS, clients)
     const openMs = performance.now() - opening
     expect(clients.filter((c) => c.status !== 200 || c.closed)).toHaveLength(0)
     const stats = await waitForValue(
@@ -74,7 +67,7 @@ describe.each(ADAPTERS)('%s: many connections', (adapter) => {
     // Heartbeats: every idle stream hears one within two periods (plus slack for a busy machine).
     const counts = clients.map((c) => c.comments)
     const waiting = performance.now()
-    await waitFor(
+    await waitUntil(
       () => clients.every((c, i) => c.comments > counts[i]!),
       () =>
         `a heartbeat on every stream; ${clients.filter((c, i) => c.comments <= counts[i]!).length} still silent`,
@@ -85,7 +78,7 @@ describe.each(ADAPTERS)('%s: many connections', (adapter) => {
     // A publish reaches every one of them.
     const published = performance.now()
     await server.call('publish', { count: 1, size: 16 })
-    await waitFor(
+    await waitUntil(
       () => clients.every((c) => c.dataLines >= 1),
       () => `the event on every stream; ${clients.filter((c) => c.dataLines < 1).length} without it`,
       10_000,

@@ -6,10 +6,11 @@
  * A few of the clients do not read at all: shutdown waits `closeGrace` for them, then cuts them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sleep, waitUntil } from '../support/wait.js'
 import { ADAPTERS } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
-import { RawClient } from './helpers/raw.js'
-import { pool, report, sleep, waitFor, waitForValue } from './helpers/wait.js'
+import { openLightStreams, RawClient } from './helpers/raw.js'
+import { report, waitForValue } from './helpers/wait.js'
 
 const STREAMS = 3000
 /** Clients among them that do not read: `closeGrace` bounds how long shutdown waits for them. */
@@ -42,19 +43,11 @@ describe.each(ADAPTERS)('%s: shutdown under load', (adapter) => {
   })
 
   it(`closes ${STREAMS} busy streams promptly, ends every one of them and leaves no handle`, async () => {
-    await pool(STREAMS, 200, async () => {
-      const client = new RawClient(server.port, { light: true })
-      clients.push(client)
-      await waitFor(
-        () => client.bodyBytes > 0 || client.closed,
-        () => `a stream to open: ${client.describe()}`,
-        30_000,
-      )
-    })
+    await openLightStreams(server.port, STREAMS, clients)
     for (let i = 0; i < PAUSED; i++) {
       const client = new RawClient(server.port, { light: true, path: '/events?stream=big' })
       paused.push(client)
-      await waitFor(() => client.bodyBytes > 0, 'a paused stream to open')
+      await waitUntil(() => client.bodyBytes > 0, 'a paused stream to open')
       client.socket.pause()
     }
     // Fill their socket buffers and leave bytes queued in the server (under the 1 MiB limit), so
@@ -75,12 +68,16 @@ describe.each(ADAPTERS)('%s: shutdown under load', (adapter) => {
 
     // Publishing in progress: ~40 events per second to every stream, and still going when close() starts.
     await server.call('startPublisher', { tickMs: 50, minBurst: 1, maxBurst: 3, size: 64 })
-    await waitFor(() => clients.every((c) => c.dataLines > 0), 'every stream to receive live events', 15_000)
+    await waitUntil(
+      () => clients.every((c) => c.dataLines > 0),
+      'every stream to receive live events',
+      15_000,
+    )
     await sleep(1000)
 
     const closing = performance.now()
     const closed = server.call<CloseResult>('close')
-    await waitFor(
+    await waitUntil(
       () => clients.every((c) => c.ended || c.closed),
       () => `every stream to end; ${clients.filter((c) => !c.ended && !c.closed).length} still open`,
       15_000,
@@ -95,12 +92,12 @@ describe.each(ADAPTERS)('%s: shutdown under load', (adapter) => {
     expect(result.publisherStoppedBy).toBe('ERR_CLOSED')
     // Every client got the end of its body (the chunked terminator), not a reset.
     expect(cleanEnds).toBe(STREAMS)
-    await waitFor(() => clients.every((c) => c.closed), 'every socket to close', 10_000)
+    await waitUntil(() => clients.every((c) => c.closed), 'every socket to close', 10_000)
 
     // The clients that did not read were cut after closeGrace: once they read, they find their
     // connection closed (an EventSource reconnects, and resumes from its last id elsewhere).
     for (const client of paused) client.socket.resume()
-    await waitFor(
+    await waitUntil(
       () => paused.every((c) => c.closed),
       'the paused clients to see their connection close',
       10_000,

@@ -6,13 +6,15 @@
  * The server runs in a child process, so its resident memory (from /proc) is its own. Tens of MiB
  * are published while a raw socket that subscribed never reads (`socket.pause()`).
  */
+
+import { HUB_DEFAULTS } from '@rewind/core'
 import { EventSource } from 'eventsource'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { HUB_DEFAULTS } from '../../packages/core/dist/index.js'
+import { sleep, waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
-import { RawClient } from './helpers/raw.js'
-import { KiB, MiB, mib, percentile, report, sleep, waitFor, waitForValue } from './helpers/wait.js'
+import { RawClient, type RawOptions } from './helpers/raw.js'
+import { KiB, MiB, mib, percentile, report, waitForValue } from './helpers/wait.js'
 
 const EVENT_BYTES = 16 * KiB
 /** 32 MiB per run: 2048 events of 16 KiB. */
@@ -56,6 +58,26 @@ async function measure(server: ServerProcess, setup: () => Promise<void>) {
   return { pace, liveBaseline, rssBaseline, peakRss, rssAfterGc: server.rss() }
 }
 
+/**
+ * Opens a client of `server` that never reads (the kernel's socket buffers fill, then the server's
+ * queue for it), pushed to `clients`; resolves once it is the server's second subscriber.
+ */
+async function openStalled(
+  server: ServerProcess,
+  clients: RawClient[],
+  options?: RawOptions,
+): Promise<RawClient> {
+  const stalled = new RawClient(server.port, options)
+  clients.push(stalled)
+  stalled.socket.pause()
+  await waitForValue(
+    () => server.stats(),
+    (s) => s.hub.subscribers === 2,
+    'the stalled client to subscribe',
+  )
+  return stalled
+}
+
 describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
   let server: ServerProcess
   const clients: RawClient[] = []
@@ -96,26 +118,22 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
 
     // Control: the same publishing with only the reading client.
     const control = await measure(server, () => Promise.resolve())
-    await waitFor(() => received.length >= TOTAL_EVENTS, 'the reading client to get the control run', 30_000)
+    await waitUntil(
+      () => received.length >= TOTAL_EVENTS,
+      'the reading client to get the control run',
+      30_000,
+    )
     received.length = 0
     latencies.length = 0
 
     let stalled: RawClient | undefined
     const run = await measure(server, async () => {
-      stalled = new RawClient(server.port)
-      clients.push(stalled)
-      // Never read: the kernel's socket buffers fill, then the server's queue for this client.
-      stalled.socket.pause()
-      await waitForValue(
-        () => server.stats(),
-        (s) => s.hub.subscribers === 2,
-        'the stalled client to subscribe',
-      )
+      stalled = await openStalled(server, clients)
     })
     const publishedBytes = TOTAL_EVENTS * EVENT_BYTES
 
     // The reading client gets every event, in order.
-    await waitFor(
+    await waitUntil(
       () => received.length >= TOTAL_EVENTS,
       () => `the reading client to get ${TOTAL_EVENTS} events, has ${received.length}`,
       30_000,
@@ -217,7 +235,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
     expect(during.hub.subscribers).toBe(before.hub.subscribers + 1)
 
     replaying.socket.resume()
-    await waitFor(
+    await waitUntil(
       () => collected.at(-1) === pace.last,
       () =>
         `the replaying client to catch up to ${pace.last}, at ${collected.at(-1)} after ${collected.length}`,
@@ -254,16 +272,9 @@ describe('the memory measurement itself', () => {
     await running.call('publish', { count: HISTORY_EVENTS + 100, size: EVENT_BYTES })
     const normal = new RawClient(running.port, { light: true })
     clients.push(normal)
-    await waitFor(() => normal.sawId, 'the reading client')
+    await waitUntil(() => normal.sawId, 'the reading client')
     const run = await measure(running, async () => {
-      const stalled = new RawClient(running.port, { light: true })
-      clients.push(stalled)
-      stalled.socket.pause()
-      await waitForValue(
-        () => running.stats(),
-        (s) => s.hub.subscribers === 2,
-        'the stalled client to subscribe',
-      )
+      await openStalled(running, clients, { light: true })
     })
     const growth = run.pace.maxLiveBytes - run.liveBaseline
     const stats = await running.stats()
@@ -306,9 +317,9 @@ describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
     const running = app
     const client = new RawClient(running.port)
     reader = client
-    await waitFor(() => client.sawId, 'the reader to open')
+    await waitUntil(() => client.sawId, 'the reader to open')
     for (let i = 0; i < count; i++) running.publish('s', { data: `${i} `.padEnd(size, 'x') })
-    await waitFor(
+    await waitUntil(
       () => client.events.length >= count || client.closed,
       () => `the burst to arrive or the reader to be cut: ${client.describe()}`,
     )
@@ -319,25 +330,38 @@ describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
     }
   }
 
-  it('delivers a burst of up to maxQueueBytes published in one turn to a reading client', async () => {
-    expect(await burst(4, 256 * KiB)).toEqual({ received: 4, slowClosed: 0, closed: false })
-  })
-
-  it('resumes a client cut by a burst far past the queue limit from history, with every event exactly once', async () => {
-    app = await startApp(adapter, { heartbeatInterval: 0, retry: 50, history: { maxEvents: 20_000 } })
+  /** Starts the app with `hubOptions` (and `options`) and an EventSource on it; resolves once it is open. */
+  async function openEventSource(
+    hubOptions: Parameters<typeof startApp>[1],
+    options?: Parameters<typeof startApp>[3],
+  ) {
+    app = await startApp(adapter, hubOptions, {}, options)
     const running = app
     const client = new EventSource(running.url())
     source = client
     const ids: string[] = []
     client.addEventListener('message', (event) => ids.push(event.lastEventId))
-    await waitFor(() => client.readyState === EventSource.OPEN, 'the client to open')
+    await waitUntil(() => client.readyState === EventSource.OPEN, 'the client to open')
+    return { running, client, ids }
+  }
+
+  it('delivers a burst of up to maxQueueBytes published in one turn to a reading client', async () => {
+    expect(await burst(4, 256 * KiB)).toEqual({ received: 4, slowClosed: 0, closed: false })
+  })
+
+  it('resumes a client cut by a burst far past the queue limit from history, with every event exactly once', async () => {
+    const { running, ids } = await openEventSource({
+      heartbeatInterval: 0,
+      retry: 50,
+      history: { maxEvents: 20_000 },
+    })
     running.publish('s', { data: 'first' })
-    await waitFor(() => ids.length === 1, 'the first event')
+    await waitUntil(() => ids.length === 1, 'the first event')
     const published = [ids[0]!]
     // 16 MiB in one turn: more than the socket buffers take at once plus the queue limit.
     for (let i = 0; i < BURST_EVENTS; i++)
       published.push(running.publish('s', { data: `${i} `.padEnd(KiB, 'x') }))
-    await waitFor(
+    await waitUntil(
       () => ids.length >= published.length,
       () => `${published.length} events, has ${ids.length}`,
       30_000,
@@ -357,18 +381,12 @@ describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
   })
 
   it('gives a connected EventSource every event of that burst when the app wraps res.write', async () => {
-    app = await startApp(adapter, { heartbeatInterval: 0, retry: 50 }, {}, { wrapWrite: true })
-    const running = app
-    const client = new EventSource(running.url())
-    source = client
-    const ids: string[] = []
-    client.addEventListener('message', (event) => ids.push(event.lastEventId))
-    await waitFor(() => client.readyState === EventSource.OPEN, 'the client to open')
+    const { running, ids } = await openEventSource({ heartbeatInterval: 0, retry: 50 }, { wrapWrite: true })
     const published: string[] = []
     for (let i = 0; i < 5; i++) published.push(running.publish('s', { data: `${i} `.padEnd(256 * KiB, 'x') }))
     await sleep(500)
     published.push(running.publish('s', { data: 'after the burst' }))
-    await waitFor(() => ids.at(-1) === published.at(-1), 'the event after the burst')
+    await waitUntil(() => ids.at(-1) === published.at(-1), 'the event after the burst')
     report(`${adapter} burst-wrapped-write-eventsource`, {
       published: published.length,
       received: ids.length,

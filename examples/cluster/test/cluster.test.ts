@@ -7,8 +7,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { EventSource, type FetchLike } from 'eventsource'
-import { createParser } from 'eventsource-parser'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { readEvents } from '../../../test/support/sse-clients.js'
 
 const { REDIS_URL: redisUrl = 'redis://127.0.0.1:6379', CI } = process.env
 const prefix = `rewind-cluster-test-${process.pid}-${Date.now().toString(36)}:`
@@ -93,23 +93,11 @@ async function resume(base: string, lastEventId: string, count: number, avoid: s
       controller.abort()
       continue
     }
-    const events: { id: string; event: string; data: string }[] = []
-    const parser = createParser({
-      onEvent: (event) =>
-        events.push({ id: event.id ?? '', event: event.event ?? 'message', data: event.data }),
-    })
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
-    const deadline = setTimeout(() => controller.abort(), WAIT.timeout)
-    try {
-      while (events.length < count) {
-        const { value, done } = await reader.read()
-        if (done) break
-        parser.feed(value)
-      }
-    } finally {
-      clearTimeout(deadline)
-      controller.abort()
-    }
+    const events = await readEvents(response, controller, count, WAIT.timeout, (event) => ({
+      id: event.id ?? '',
+      event: event.event ?? 'message',
+      data: event.data,
+    }))
     return { worker, events }
   }
   throw new Error(`no connection landed off worker ${avoid} in ${MAX_TRIES} attempts`)

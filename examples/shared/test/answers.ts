@@ -6,6 +6,7 @@
 import { EventSource, type FetchLike } from 'eventsource'
 import { createParser } from 'eventsource-parser'
 import { describe, expect, it, vi } from 'vitest'
+import { Gate } from '../../../test/support/gate.js'
 import { runExample } from './smoke.js'
 
 /** Name of the terminal event of a response (the hub's default `endEvent`). */
@@ -163,15 +164,14 @@ export function followAnswer(url: string) {
   const events: AnswerEvent[] = []
   const attempts: Attempt[] = []
   let cutConnection: (() => void) | undefined
-  let held: Promise<void> | undefined
-  let release = () => {}
+  const gate = new Gate()
   const throughCuttableBody: FetchLike = async (input, init) => {
     const attempt: Attempt = {
       lastEventId: new Headers(init.headers).get('last-event-id'),
       seen: events.length,
     }
     attempts.push(attempt)
-    if (held !== undefined) await held
+    if (gate.passage !== undefined) await gate.passage
     const connection = new AbortController()
     init.signal?.addEventListener('abort', () => connection.abort(), { once: true })
     const response = await fetch(input, { ...init, signal: connection.signal })
@@ -220,15 +220,8 @@ export function followAnswer(url: string) {
       cutConnection?.()
     },
     /** Holds the next connection attempts back until `release()`. */
-    hold() {
-      held = new Promise((resolve) => {
-        release = resolve
-      })
-    },
-    release() {
-      held = undefined
-      release()
-    },
+    hold: gate.hold,
+    release: gate.release,
   }
 }
 

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { EventSource, type FetchLike } from 'eventsource'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { Gate } from '../../../test/support/gate.js'
 
 /** Bound of every wait; generous because CI machines are small and shared. */
 const WAIT = { timeout: 15_000, interval: 20 }
@@ -67,11 +68,10 @@ export async function startExample(
 function follow(url: string, names: string[] = []) {
   const received: Received[] = []
   const lastEventIds: (string | null)[] = []
-  let held: Promise<void> | undefined
-  let release = () => {}
+  const gate = new Gate()
   const recordingFetch: FetchLike = async (input, init) => {
     lastEventIds.push(new Headers(init.headers).get('last-event-id'))
-    if (held !== undefined) await held
+    if (gate.passage !== undefined) await gate.passage
     return fetch(input, init)
   }
   const source = new EventSource(url, { fetch: recordingFetch })
@@ -86,15 +86,8 @@ function follow(url: string, names: string[] = []) {
     received,
     lastEventIds,
     opened,
-    hold() {
-      held = new Promise((resolve) => {
-        release = resolve
-      })
-    },
-    release() {
-      held = undefined
-      release()
-    },
+    hold: gate.hold,
+    release: gate.release,
   }
 }
 

@@ -17,6 +17,7 @@ import { createResumableStreamContext } from 'resumable-stream/ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { seededRandom } from '../../../test/support/random.js'
 import { redisAnswers } from '../../../test/support/services.js'
+import { sleep } from '../../../test/support/wait.js'
 import { RewindChatTransport } from '../src/client.js'
 import { redisActiveAnswers } from '../src/index.js'
 import {
@@ -25,12 +26,14 @@ import {
   cuttingProxy,
   loadSdk,
   mockModel,
+  postChat,
+  REDIS_URL,
+  runSeed,
   type Sdk,
   startChatServer,
 } from './helpers/chat-app.js'
 
-const env = process.env as { COMPARE_RUNS?: string; REDIS_URL?: string; CI?: string; SEED?: string }
-const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const env = process.env as { COMPARE_RUNS?: string }
 const RUNS = Number(env.COMPARE_RUNS ?? 8)
 const TOKENS = 40
 const INTERVAL = 2
@@ -108,18 +111,9 @@ async function startBaseline(sdk: Sdk, prefix: string, active: Map<string, strin
 
 /** The size of an uncut answer's body from the server at `url`. */
 async function bodyBytes(url: string): Promise<number> {
-  const response = await fetch(`${url}/api/chat`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      id: `size-${Math.random().toString(36).slice(2)}`,
-      messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'hello' }] }],
-    }),
-  })
+  const response = await postChat(url, `size-${Math.random().toString(36).slice(2)}`)
   return Buffer.byteLength(await response.text())
 }
-
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** How a run ended against the uncut messages. */
 type Outcome = 'exact' | 'short' | 'duplicated' | 'other'
@@ -192,7 +186,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
     const uncut = createChat(sdk, { id: chatId(), transport: setups.rewind(rewind.url) })
     await uncut.chat.sendMessage({ text: 'hello' })
     expected = JSON.stringify(uncut.state.messages)
-    const seed = Number(env.SEED ?? Date.now() % 100_000)
+    const seed = runSeed()
     const random = seededRandom(seed)
     const cases = [
       ['rewind server, Rewind transport', rewind.url, setups.rewind],
@@ -233,7 +227,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
         const first = createChat(sdk, { id, transport: transport(url) })
         const sending = first.chat.sendMessage({ text: 'hello' }).catch(() => {})
         // The page goes away mid-answer, with what it had saved.
-        while (JSON.stringify(first.state.messages).split(' w').length < 8) await wait(2)
+        while (JSON.stringify(first.state.messages).split(' w').length < 8) await sleep(2)
         const saved = structuredClone(first.state.messages)
         await first.chat.stop()
         await sending
@@ -251,14 +245,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
     const times: number[] = []
     for (let i = 0; i < RUNS; i++) {
       const id = chatId()
-      const response = await fetch(`${rewind.url}/api/chat`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          id,
-          messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'hi' }] }],
-        }),
-      })
+      const response = await postChat(rewind.url, id, 'hi')
       const reader = response.body!.getReader()
       await reader.read()
       const asked = performance.now()
@@ -279,14 +266,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
 
   it('memory: Rewind keeps an answer in Redis; resumable-stream keeps it in the producer’s heap', async () => {
     const id = chatId()
-    const response = await fetch(`${rewind.url}/api/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id,
-        messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'hi' }] }],
-      }),
-    })
+    const response = await postChat(rewind.url, id, 'hi')
     const body = await response.text()
     const answer = new URL(response.headers.get('content-location')!, rewind.url).searchParams.get('answer')!
     const keys = await redis.keys(`${prefix}{rewind:response:${answer}}*`)
@@ -294,14 +274,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
     for (const key of keys) bytes += Number(await redis.call('MEMORY', 'USAGE', key))
     // The baseline's producer keeps the whole SSE text in its heap (`chunks`, resumable-stream's
     // runtime) while the answer runs; Redis holds only its sentinel keys.
-    const baselineResponse = await fetch(`${baseline.url}/api/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id: chatId(),
-        messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'hi' }] }],
-      }),
-    })
+    const baselineResponse = await postChat(baseline.url, chatId(), 'hi')
     const baselineBody = await baselineResponse.text()
     let baselineRedis = 0
     const baselineKeys = await baseline.redisKeys()
@@ -320,14 +293,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
 
   it('instance loss: the baseline’s resumer hangs; Rewind’s ends (measured in examples/ai-chat)', async () => {
     const id = chatId()
-    const response = await fetch(`${baseline.url}/api/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id,
-        messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'hi' }] }],
-      }),
-    })
+    const response = await postChat(baseline.url, id, 'hi')
     await response.body!.getReader().read()
     // A second instance of the baseline resumes the stream while the first produces it.
     const other = await startBaseline(sdk, `${prefix}rs`, active)
@@ -343,7 +309,7 @@ describe.runIf(available)('Rewind and the SDK’s resumable setup, side by side'
           while (!(await reader.read()).done) {}
           return true
         })(),
-        wait(watched).then(() => false),
+        sleep(watched).then(() => false),
       ])
       figures.instanceLoss = {
         baselineResumerEndedWithin: ended ? `${watched} ms` : `no end after ${watched} ms`,

@@ -12,13 +12,12 @@ import {
   createChat,
   cuttingProxy,
   loadSdk,
+  runSeed,
+  SDK,
   type Sdk,
   startChatServer,
 } from './helpers/chat-app.js'
 
-/** The environment, typed for the variables these tests read. */
-const env = process.env as { REWIND_AI_SDK?: string; SEED?: string; REDIS_URL?: string; CI?: string }
-const SDK = env.REWIND_AI_SDK ?? 'ai'
 const TOKENS = 40
 const RUNS = 16
 
@@ -56,7 +55,7 @@ describe(`drop mid-answer (${SDK})`, () => {
     expect(uncut.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant'])
     expect(JSON.stringify(uncut.messages)).toContain(text)
     const expected = JSON.stringify(uncut.messages)
-    const seed = Number(env.SEED ?? Date.now() % 100_000)
+    const seed = runSeed()
     // About 3.3 KB of body per answer; cutting every connection within 700 bytes drops each answer
     // several times, at every kind of place.
     const proxy = await cuttingProxy(server.url, 700, seededRandom(seed))

@@ -16,14 +16,14 @@ import {
   createChat,
   cuttingProxy,
   loadSdk,
+  postChat,
+  REDIS_URL,
+  runSeed,
+  SDK,
   type Sdk,
   startChatServer,
 } from './helpers/chat-app.js'
 
-/** The environment, typed for the variables these tests read. */
-const env = process.env as { REWIND_AI_SDK?: string; SEED?: string; REDIS_URL?: string; CI?: string }
-const SDK = env.REWIND_AI_SDK ?? 'ai'
-const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const TOKENS = 40
 
 const available = await redisAnswers(REDIS_URL, 'ai-sdk instance tests')
@@ -100,7 +100,7 @@ describe.runIf(available)(`across instances with Redis (${SDK})`, () => {
       return { messages: JSON.stringify(state.messages), errors, status: state.status }
     }
     const uncut = await run(undefined, a.url)
-    const seed = Number(env.SEED ?? Date.now() % 100_000)
+    const seed = runSeed()
     const random = seededRandom(seed)
     const proxyA = await cuttingProxy(a.url, 1500, random)
     const proxyB = await cuttingProxy(b.url, 700, random)
@@ -125,14 +125,7 @@ describe.runIf(available)(`across instances with Redis (${SDK})`, () => {
 
   it('stops on B what A produces, within 1 s: A’s producer is aborted, the stream ends with abort', async () => {
     const chatId = `stop-${Date.now()}`
-    const response = await fetch(`${a.url}/api/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id: chatId,
-        messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'hello' }] }],
-      }),
-    })
+    const response = await postChat(a.url, chatId)
     const reader = response.body!.getReader()
     await reader.read()
     // B resumes the chat while A writes it.

@@ -8,23 +8,20 @@ import { createHub, type Hub } from '@rewind/core'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FrameTranslator } from '../src/index.js'
-import { type ChatServer, createChat, loadSdk, type Sdk, startChatServer } from './helpers/chat-app.js'
+import {
+  type ChatServer,
+  createChat,
+  loadSdk,
+  postChat,
+  SDK,
+  type Sdk,
+  startChatServer,
+} from './helpers/chat-app.js'
 
-/** The environment, typed for the variables these tests read. */
-const env = process.env as { REWIND_AI_SDK?: string; SEED?: string; REDIS_URL?: string; CI?: string }
-const SDK = env.REWIND_AI_SDK ?? 'ai'
 const TOKENS = 30
 
 function post(url: string, chatId: string, text = 'hello'): Promise<Response> {
-  return fetch(`${url}/api/chat`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      id: chatId,
-      messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text }] }],
-      trigger: 'submit-message',
-    }),
-  })
+  return postChat(url, chatId, text, { trigger: 'submit-message' })
 }
 
 /** Every event of a body, as a spec-compliant parser reads it. */

@@ -16,13 +16,19 @@ function dataOf(sink: MemorySink): string[] {
     .map((event) => event.data)
 }
 
+/** A hub on a ManualStore with `data` published on stream `s` and delivered; `ids` in order, `first` of them. */
+async function publishedHub(...data: string[]) {
+  const store = new ManualStore()
+  const hub = createHub({ store, heartbeatInterval: 0 })
+  const ids: string[] = []
+  for (const item of data) ids.push(await hub.publish('s', { data: item }))
+  store.deliver('s')
+  return { store, hub, ids, first: ids[0]! }
+}
+
 describe('reads of an asynchronous store', () => {
   it('are shared by subscribers resuming from the same position at the same time', async () => {
-    const store = new ManualStore()
-    const hub = createHub({ store, heartbeatInterval: 0 })
-    const ids: string[] = []
-    for (let i = 0; i < 5; i++) ids.push(await hub.publish('s', { data: `e${i}` }))
-    store.deliver('s')
+    const { store, hub, ids } = await publishedHub('e0', 'e1', 'e2', 'e3', 'e4')
     const sinks = Array.from({ length: 40 }, () => new MemorySink())
     for (const sink of sinks) hub.subscribe('s', sink, { lastEventId: ids[1]! })
     await microtasks()
@@ -35,10 +41,7 @@ describe('reads of an asynchronous store', () => {
   })
 
   it('are not shared across a flush, which only the first reader would have queued', async () => {
-    const store = new ManualStore()
-    const hub = createHub({ store, heartbeatInterval: 0 })
-    const first = await hub.publish('s', { data: 'a' })
-    store.deliver('s')
+    const { store, hub, first } = await publishedHub('a')
     const early = new MemorySink()
     hub.subscribe('s', early, { lastEventId: first })
     await microtasks()
@@ -63,10 +66,7 @@ describe('reads of an asynchronous store', () => {
   })
 
   it('are not shared between a fresh or malformed position and an id spelled like one', async () => {
-    const store = new ManualStore()
-    const hub = createHub({ store, heartbeatInterval: 0 })
-    await hub.publish('s', { data: 'a' })
-    store.deliver('s')
+    const { store, hub } = await publishedHub('a')
     // `undefined` (a fresh client) and `null` (a malformed id) are not the ids "undefined" and "null".
     hub.subscribe('s', new MemorySink())
     hub.subscribe('s', new MemorySink(), { lastEventId: 'undefined' })
@@ -80,10 +80,7 @@ describe('reads of an asynchronous store', () => {
   })
 
   it('are forgotten once answered: a later reader of the same position reads afresh', async () => {
-    const store = new ManualStore()
-    const hub = createHub({ store, heartbeatInterval: 0 })
-    const first = await hub.publish('s', { data: 'a' })
-    store.deliver('s')
+    const { store, hub, first } = await publishedHub('a')
     hub.subscribe('s', new MemorySink(), { lastEventId: first })
     await microtasks()
     store.answer()
@@ -99,10 +96,7 @@ describe('reads of an asynchronous store', () => {
   })
 
   it('forget an answered read without forgetting a newer read of the same position', async () => {
-    const store = new ManualStore()
-    const hub = createHub({ store, heartbeatInterval: 0 })
-    const first = await hub.publish('s', { data: 'a' })
-    store.deliver('s')
+    const { store, hub, first } = await publishedHub('a')
     hub.subscribe('s', new MemorySink(), { lastEventId: first })
     await microtasks()
     await hub.publish('s', { data: 'b' })
@@ -124,11 +118,7 @@ describe('reads of an asynchronous store', () => {
   })
 
   it('count once per distinct position', async () => {
-    const store = new ManualStore()
-    const hub = createHub({ store, heartbeatInterval: 0 })
-    const ids: string[] = []
-    for (let i = 0; i < 3; i++) ids.push(await hub.publish('s', { data: `e${i}` }))
-    store.deliver('s')
+    const { store, hub, ids } = await publishedHub('e0', 'e1', 'e2')
     for (const id of [ids[0], ids[1], ids[0], undefined, undefined])
       hub.subscribe('s', new MemorySink(), { lastEventId: id })
     await microtasks()

@@ -179,25 +179,32 @@ describe('limits', () => {
     expect(h.stats().rejected).toBe(1)
   })
 
-  it('disconnects a subscriber whose unsent bytes pass maxQueueBytes, and only that one', async () => {
-    const onDisconnect = vi.fn()
-    const h = hub({ maxQueueBytes: 1024, maxEventBytes: 512, onDisconnect })
-    const slow = sink({ full: true })
-    const fast = sink()
-    const subscription = h.subscribe('s', slow)
-    h.subscribe('s', fast)
-    for (let i = 0; i < 5; i++) {
-      h.publish('s', { data: 'x'.repeat(300) })
-      await flushTurn()
-    }
-    expect(await subscription.done).toBe('slow')
-    // Ending gracefully would keep the queued bytes alive until the client reads them.
-    expect(slow.destroyed).toBe(true)
-    expect(onDisconnect).toHaveBeenCalledWith({ stream: 's', reason: 'slow' })
-    expect(h.stats().slowClosed).toBe(1)
-    expect(events(fast)).toHaveLength(5)
-    expect(fast.closed).toBe(false)
-  })
+  // A filtered subscriber is cut off the same way: its filter does not hide its backlog.
+  it.each([
+    ['', undefined],
+    [' (filtered)', () => true],
+  ] as const)(
+    'disconnects a subscriber whose unsent bytes pass maxQueueBytes, and only that one%s',
+    async (_, filter) => {
+      const onDisconnect = vi.fn()
+      const h = hub({ maxQueueBytes: 1024, maxEventBytes: 512, onDisconnect })
+      const slow = sink({ full: true })
+      const fast = sink()
+      const subscription = h.subscribe('s', slow, filter === undefined ? {} : { filter })
+      h.subscribe('s', fast)
+      for (let i = 0; i < 5; i++) {
+        h.publish('s', { data: 'x'.repeat(300) })
+        await flushTurn()
+      }
+      expect(await subscription.done).toBe('slow')
+      // Ending gracefully would keep the queued bytes alive until the client reads them.
+      expect(slow.destroyed).toBe(true)
+      expect(onDisconnect).toHaveBeenCalledWith({ stream: 's', reason: 'slow' })
+      expect(h.stats().slowClosed).toBe(1)
+      expect(events(fast)).toHaveLength(5)
+      expect(fast.closed).toBe(false)
+    },
+  )
 
   it('lets a slow-closed client resume from the last event it received', async () => {
     const h = hub({ maxQueueBytes: 1024, maxEventBytes: 512 })

@@ -1,7 +1,9 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
+import { listen } from '../../../test/support/listen.js'
 import { thrownBy } from '../../../test/support/throws.js'
+import { waitUntil } from '../../../test/support/wait.js'
 import { RewindError } from '../src/errors.js'
 import { encodeEvent } from '../src/frame.js'
 import { createHub, type Hub } from '../src/index.js'
@@ -14,7 +16,7 @@ import {
 } from '../src/memory-store.js'
 import { isAfter, type NewEvent, type Position, type ReadResult } from '../src/store.js'
 import { unicodeString } from './helpers/arbitraries.js'
-import { listen, type RawClient, rawClient, waitFor } from './helpers/http.js'
+import { type RawClient, rawClient } from './helpers/http.js'
 
 function newEvent(data: string, event?: string): NewEvent {
   return { event, data, value: data }
@@ -702,11 +704,15 @@ describe('MemoryStore over HTTP', () => {
       cleanups.push(() => client.close())
       strangers.push(client)
     }
-    await waitFor(() => hub.stats().subscribers === strangers.length, 5000)
+    await waitUntil(
+      () => hub.stats().subscribers === strangers.length,
+      'hub.stats().subscribers === strangers.length',
+      5000,
+    )
     // Each learns the position of its empty stream (an id-only frame).
     for (const client of strangers) await client.until(() => client.text().includes('id: '))
     for (const client of strangers) client.close()
-    await waitFor(() => hub.stats().subscribers === 0, 5000)
+    await waitUntil(() => hub.stats().subscribers === 0, 'hub.stats().subscribers === 0', 5000)
 
     // Every room resumes exactly: its second event, no gap signal.
     for (const [i, room] of rooms.entries()) {

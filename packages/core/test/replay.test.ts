@@ -1,7 +1,9 @@
 /** Catch-up from history over real sockets: what a client that does not read costs during replay. */
 import { afterEach, describe, expect, it } from 'vitest'
+import type { Listening } from '../../../test/support/listen.js'
+import { waitUntil } from '../../../test/support/wait.js'
 import { createHub, HUB_DEFAULTS, type Hub } from '../src/index.js'
-import { rawClient, serveHub, type TestServer, waitFor } from './helpers/http.js'
+import { rawClient, serveHub } from './helpers/http.js'
 
 const cleanups: (() => unknown)[] = []
 afterEach(async () => {
@@ -24,14 +26,14 @@ describe('replay to a client that does not read', () => {
     const data = 'x'.repeat(100)
     const first = hub.publish('room', { data })
     for (let i = 1; i < events; i++) hub.publish('room', { data })
-    const server: TestServer = await serveHub(hub, 'room')
+    const server: Listening = await serveHub(hub, 'room')
     cleanups.push(() => server.close())
 
     // Resume from the oldest event: about 11.5 MiB, in pages under one chunk.
     const client = rawClient(server.port, '/', { 'last-event-id': first })
     cleanups.push(() => client.close())
     client.socket.pause()
-    await waitFor(() => hub.stats().subscribers === 1, 5000)
+    await waitUntil(() => hub.stats().subscribers === 1, 'hub.stats().subscribers === 1', 5000)
     // Let replay run as far as it goes while the kernel's buffers fill and nothing drains them.
     let peak = 0
     let still = 0

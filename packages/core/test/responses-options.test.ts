@@ -2,9 +2,8 @@
  * The options, ids and handle of responses (responses.ts): what is refused and how, the defaults,
  * and the bookkeeping of running producers. Serving responses is in responses.test.ts.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { listen } from '../../../test/support/listen.js'
 import { createHub, type Hub, RewindError } from '../src/index.js'
 import { RESPONSE_DEFAULTS, type Responses } from '../src/responses.js'
 import { ManualStore } from './helpers/manual-store.js'
@@ -125,20 +124,17 @@ describe('response ids', () => {
 describe('serving a response id', () => {
   it('answers 404 to a request for an id that could never name a response', async () => {
     const hub = newHub()
-    const server = createServer((req, res) =>
+    const server = await listen((req, res) =>
       hub.serve(req, res, { response: decodeURIComponent(req.url!.slice(1)) }),
     )
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
-      const { port } = server.address() as AddressInfo
       for (const id of ['a b', 'a:b', 'x'.repeat(129)]) {
-        const response = await fetch(`http://127.0.0.1:${port}/${encodeURIComponent(id)}`)
+        const response = await fetch(`${server.url}/${encodeURIComponent(id)}`)
         expect(response.status, id).toBe(404)
         expect(await response.json()).toMatchObject({ error: expect.stringContaining('unknown response') })
       }
     } finally {
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await server.close()
     }
   })
 })

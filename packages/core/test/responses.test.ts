@@ -2,15 +2,10 @@
 import { EventSource } from 'eventsource'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { type Listening, listen } from '../../../test/support/listen.js'
+import { waitUntil } from '../../../test/support/wait.js'
 import { createHub, createMemoryStore, type Hub, type HubOptions, RewindError } from '../src/index.js'
-import {
-  closesAfterEach,
-  listen,
-  type RawClient,
-  rawClient,
-  type TestServer,
-  waitFor,
-} from './helpers/http.js'
+import { closesAfterEach, type RawClient, rawClient } from './helpers/http.js'
 
 const { cleanups, hubFor: socketHub } = closesAfterEach()
 
@@ -19,7 +14,7 @@ function hubFor(options: HubOptions = {}): Hub<string> {
 }
 
 /** Serves `GET /responses/:id` from `hub`, and counts the requests. */
-async function serveResponses(hub: Hub<string>): Promise<TestServer & { counted: { requests: number } }> {
+async function serveResponses(hub: Hub<string>): Promise<Listening & { counted: { requests: number } }> {
   const counted = { requests: 0 }
   const server = await listen((req, res) => {
     counted.requests++
@@ -88,7 +83,11 @@ describe('a response', () => {
     source.addEventListener('rewind-end', (event) => {
       ended = event.data
     })
-    await waitFor(() => source.readyState === EventSource.CLOSED, 5000)
+    await waitUntil(
+      () => source.readyState === EventSource.CLOSED,
+      'source.readyState === EventSource.CLOSED',
+      5000,
+    )
     expect(seen).toEqual(['t0', 't1', 't2', 't3', 't4'])
     expect(ended).toBe('done')
     // Two requests: the stream, then the reconnect that got 204. No third one ever comes.
@@ -140,7 +139,7 @@ describe('a response', () => {
     expect(endOf(a)?.data).toBe('cancelled')
     expect(endOf(b)?.data).toBe('cancelled')
     expect(await done).toBe('cancelled')
-    await waitFor(() => record.finished === true, 2000)
+    await waitUntil(() => record.finished === true, 'record.finished === true', 2000)
     expect(record.aborted).toBe(true)
     expect(await hub.responses.status(id)).toBe('cancelled')
     // Cancelling again changes nothing; an unknown id is undefined.
@@ -225,7 +224,7 @@ describe('a response', () => {
     const record: { finished?: boolean; aborted?: boolean } = {}
     const { done } = await hub.responses.start(tokens(100_000, 10, record))
     expect(await done).toBe('failed')
-    await waitFor(() => record.finished === true, 2000)
+    await waitUntil(() => record.finished === true, 'record.finished === true', 2000)
     expect(record.aborted).toBe(true)
   })
 
@@ -314,7 +313,11 @@ describe('a client of a response ends when the response does, whatever path it t
       // An id from the start of this answer, since evicted by maxEvents.
       const epoch = store.history(`rewind:response:${id}`)!.epoch
       const c = client(server.port, id, from === 'origin' ? `${epoch}-2` : from)
-      await waitFor(() => c.events.some((e) => e.event === 'rewind-gap'), 2000)
+      await waitUntil(
+        () => c.events.some((e) => e.event === 'rewind-gap'),
+        "c.events.some((e) => e.event === 'rewind-gap')",
+        2000,
+      )
       await Promise.race([
         c.ended,
         new Promise((_, reject) => setTimeout(() => reject(new Error('never ended')), 2000)),
@@ -337,7 +340,11 @@ describe('a client of a response ends when the response does, whatever path it t
     await done
     const c = client(server.port, id)
     c.socket.pause()
-    await waitFor(() => hub.stats().queuedBytes >= 256 * 1024, 5000)
+    await waitUntil(
+      () => hub.stats().queuedBytes >= 256 * 1024,
+      'hub.stats().queuedBytes >= 256 * 1024',
+      5000,
+    )
     while ((await hub.responses.status(id)) !== undefined)
       await new Promise((resolve) => setTimeout(resolve, 50))
     c.socket.resume()

@@ -1,9 +1,11 @@
 import http2 from 'node:http2'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { EventSource } from 'eventsource'
 import { describe, expect, it } from 'vitest'
+import { listen } from '../../../test/support/listen.js'
+import { waitUntil } from '../../../test/support/wait.js'
 import { createHub, type Hub, RewindError } from '../src/index.js'
-import { closesAfterEach, listen, rawClient, serveHub, waitFor } from './helpers/http.js'
+import { closesAfterEach, rawClient, serveHub } from './helpers/http.js'
 import { ManualStore } from './helpers/manual-store.js'
 
 const { cleanups, hubFor, started } = closesAfterEach()
@@ -50,7 +52,7 @@ describe('serve over HTTP/1.1', () => {
     })
     hub.publish('news', { data: 'one' })
     hub.publish('news', { data: { two: 2 } })
-    await waitFor(() => received.length === 2, 5000)
+    await waitUntil(() => received.length === 2, 'received.length === 2', 5000)
     expect(received).toEqual(['one', '{"two":2}'])
   })
 
@@ -62,15 +64,15 @@ describe('serve over HTTP/1.1', () => {
     source.onmessage = (event) => received.push({ id: event.lastEventId, data: event.data })
     let opens = 0
     source.onopen = () => opens++
-    await waitFor(() => opens === 1, 5000)
+    await waitUntil(() => opens === 1, 'opens === 1', 5000)
     for (let i = 0; i < 5; i++) hub.publish('news', { data: `before ${i}` })
-    await waitFor(() => received.length === 5, 5000)
+    await waitUntil(() => received.length === 5, 'received.length === 5', 5000)
     server.server.closeAllConnections()
-    await waitFor(() => hub.stats().subscribers === 0, 5000)
+    await waitUntil(() => hub.stats().subscribers === 0, 'hub.stats().subscribers === 0', 5000)
     const missed = [0, 1, 2].map((i) => hub.publish('news', { data: `missed ${i}` }))
-    await waitFor(() => received.length === 8, 5000)
+    await waitUntil(() => received.length === 8, 'received.length === 8', 5000)
     hub.publish('news', { data: 'after' })
-    await waitFor(() => received.length === 9, 5000)
+    await waitUntil(() => received.length === 9, 'received.length === 9', 5000)
     expect(opens).toBe(2)
     expect(received.slice(5).map((event) => event.id)).toEqual([...missed, expect.any(String)])
     expect(received.map((event) => event.data)).toEqual([
@@ -213,7 +215,7 @@ describe('serve over HTTP/1.1', () => {
       ['token', '{"text":"world"}'],
     ])
     client.close()
-    await waitFor(() => hub.stats().connections === 0, 5000)
+    await waitUntil(() => hub.stats().connections === 0, 'hub.stats().connections === 0', 5000)
     // The generator is suspended in an await that never settles, so return() only queues; a finite
     // producer is the case that matters: see the next test.
     expect(finalized).toBe(false)
@@ -247,7 +249,7 @@ describe('serve over HTTP/1.1', () => {
     const endless = rawClient(server.port, '/endless')
     await endless.until(() => endless.events.length >= 3)
     endless.close()
-    await waitFor(() => finalized, 5000)
+    await waitUntil(() => finalized, 'finalized', 5000)
     const stoppedAt = produced
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(produced).toBe(stoppedAt)
@@ -288,7 +290,7 @@ describe('serve over HTTP/1.1', () => {
     cleanups.push(() => {
       for (const client of clients) client.close()
     })
-    await waitFor(() => hub.stats().subscribers === 20, 5000)
+    await waitUntil(() => hub.stats().subscribers === 20, 'hub.stats().subscribers === 20', 5000)
     hub.publish('news', { data: 'last words' })
     const closed = new Promise<void>((resolve) => server.server.close(() => resolve()))
     await hub.close({ retry: 1000 })
@@ -317,7 +319,7 @@ describe('serve with an asynchronous store', () => {
     const server = await started(serveHub(hub as Hub<string | Promise<string>>, 'news'))
     const client = rawClient(server.port, '/', { 'last-event-id': newest })
     cleanups.push(() => client.close())
-    await waitFor(() => store.reads.length === 1, 5000)
+    await waitUntil(() => store.reads.length === 1, 'store.reads.length === 1', 5000)
     store.answer()
     const answered = Date.now()
     await client.until(() => client.retries.length === 1, 2000)
@@ -337,7 +339,7 @@ describe('serve with an asynchronous store', () => {
     )
     const client = rawClient(server.port, '/', { 'last-event-id': first })
     cleanups.push(() => client.close())
-    await waitFor(() => store.reads.length === 1, 5000)
+    await waitUntil(() => store.reads.length === 1, 'store.reads.length === 1', 5000)
     store.answer()
     await client.until(() => client.retries.length === 1, 2000)
     expect(client.text()).toMatch(/^HTTP\/1\.1 200/)
@@ -406,7 +408,7 @@ describe('the Connection header', () => {
     // Node then answers `Connection: close` (and 503 to any later request on the socket).
     server.server.maxRequestsPerSocket = 1
     const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', () => {})
-    await waitFor(() => client.head().includes('\r\n'), 5000)
+    await waitUntil(() => client.head().includes('\r\n'), "client.head().includes('\\r\\n')", 5000)
     expect(client.head()).toContain('connection: close')
     expect(client.head()).not.toContain('keep-alive')
     subscriptions[0]!.close()
@@ -417,7 +419,7 @@ describe('the Connection header', () => {
     const subscriptions: { close(): void }[] = []
     const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
     const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', () => subscriptions[0]!.close())
-    await waitFor(() => client.head().includes('\r\n'), 5000)
+    await waitUntil(() => client.head().includes('\r\n'), "client.head().includes('\\r\\n')", 5000)
     expect(client.head()).toContain('connection: keep-alive')
   })
 })
@@ -425,10 +427,9 @@ describe('the Connection header', () => {
 describe('serve over HTTP/2', () => {
   it('sends no connection-specific headers and delivers frames in order', async () => {
     const hub = hubFor()
-    const server = http2.createServer((req, res) => hub.serve(req, res, 'news'))
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
-    const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+    const server = await listen(http2.createServer((req, res) => hub.serve(req, res, 'news')))
+    cleanups.push(() => server.close())
+    const session = http2.connect(server.url)
     cleanups.push(() => session.destroy())
     const ids = ['a', 'b'].map((data) => hub.publish('news', { data }))
     const request = session.request({ ':path': '/events', 'last-event-id': ids[0]! })
@@ -446,15 +447,15 @@ describe('serve over HTTP/2', () => {
       body += chunk
     })
     hub.publish('news', { data: 'c' })
-    await waitFor(
+    await waitUntil(
       () => body.includes('data: c'),
-      5000,
       () => body,
+      5000,
     )
     expect(body.indexOf('data: b')).toBeLessThan(body.indexOf('data: c'))
     expect(body).not.toContain('data: a')
     // Shutting down closes the session gracefully, so the server can close.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    const closed = new Promise<void>((resolve) => server.server.close(() => resolve()))
     await hub.close()
     await closed
   })

@@ -8,8 +8,10 @@ import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { listen } from '../../../test/support/listen.js'
+import { waitUntil } from '../../../test/support/wait.js'
 import { frameChunk, TurnClock } from '../src/wire-writer.js'
-import { closesAfterEach, listen, rawClient, serveHub, waitFor } from './helpers/http.js'
+import { closesAfterEach, rawClient, serveHub } from './helpers/http.js'
 
 const { cleanups, hubFor, started } = closesAfterEach()
 
@@ -54,13 +56,13 @@ describe('the path of the bytes', () => {
     socket.setEncoding('latin1').on('data', (chunk: string) => {
       raw += chunk
     })
-    await waitFor(() => hub.stats().subscribers === 1, 5000)
+    await waitUntil(() => hub.stats().subscribers === 1, 'hub.stats().subscribers === 1', 5000)
     hub.publish('news', { data: 'one' })
     hub.publish('news', { data: 'two\nlines' })
-    await waitFor(
+    await waitUntil(
       () => raw.includes('data: lines'),
-      5000,
       () => raw,
+      5000,
     )
     const [head, body] = raw.split('\r\n\r\n') as [string, string]
     expect(head).toMatch(/^HTTP\/1\.[01] 200/)
@@ -133,7 +135,7 @@ describe('the end of a response', () => {
       raw = Buffer.concat([raw, chunk])
     })
     socket.write('GET /events HTTP/1.1\r\nhost: x\r\n\r\n')
-    await waitFor(() => hub.stats().subscribers === 1, 5000)
+    await waitUntil(() => hub.stats().subscribers === 1, 'hub.stats().subscribers === 1', 5000)
     socket.pause()
     // Fill the kernel's buffers, then some: a backlog waits in the server.
     const data = 'x'.repeat(64 * 1024)
@@ -149,17 +151,21 @@ describe('the end of a response', () => {
       await new Promise((resolve) => setImmediate(resolve))
     }
     socket.resume()
-    await waitFor(() => afterChunkedResponse(raw) !== undefined, 10_000)
+    await waitUntil(
+      () => afterChunkedResponse(raw) !== undefined,
+      'afterChunkedResponse(raw) !== undefined',
+      10_000,
+    )
     await new Promise((resolve) => setTimeout(resolve, 100))
     const trailing = afterChunkedResponse(raw)!
     expect(trailing.toString('latin1').slice(0, 80)).toBe('')
     // The same connection serves the next request with a well-formed response.
     const before = raw.length
     socket.write('GET /plain HTTP/1.1\r\nhost: x\r\n\r\n')
-    await waitFor(
+    await waitUntil(
       () => raw.subarray(before).includes('plain'),
-      5000,
       () => raw.subarray(before).toString(),
+      5000,
     )
     expect(raw.subarray(before).toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
     expect(hub.stats().subscribers).toBe(0)

@@ -6,9 +6,9 @@ import compression from 'compression'
 import express from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 async function startApp() {
@@ -20,7 +20,7 @@ async function startApp() {
     res.json({ items: Array.from({ length: 500 }, (_, n) => `item ${n}`) })
   })
   app.get('/events', events.handler('news'))
-  return { app, events, ...(await listen(app)) }
+  return { app, events, ...(await listenForTest(app)) }
 }
 
 describe('behind compression()', () => {
@@ -33,7 +33,7 @@ describe('behind compression()', () => {
 
   it('the event stream is not: each event arrives at once, as plain text', async () => {
     const { events, url } = await startApp()
-    const stream = await openStream(url('/events'), { 'accept-encoding': 'gzip, deflate, br' })
+    const stream = await openStream(`${url}/events`, { 'accept-encoding': 'gzip, deflate, br' })
     expect(stream.status).toBe(200)
     expect(stream.headers['content-encoding']).toBeUndefined()
     expect(stream.headers['cache-control']).toMatch(/\bno-transform\b/)
@@ -47,7 +47,7 @@ describe('behind compression()', () => {
 
   it('an EventSource (which asks for gzip) gets every event as it is published', async () => {
     const { events, url } = await startApp()
-    const client = connect(url('/events'))
+    const client = connect(`${url}/events`)
     await client.opened()
     for (const data of ['a', 'b', 'c']) {
       const id = events.publish('news', { data })

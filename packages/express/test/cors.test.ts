@@ -6,8 +6,8 @@ import cors from 'cors'
 import express from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { useEvents } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 const ORIGIN = 'https://app.example'
@@ -57,8 +57,8 @@ describe('behind cors()', () => {
 
   it('the stream response keeps the CORS headers set by the middleware', async () => {
     const { app, events } = appWith({ origin: ORIGIN, credentials: true })
-    const { url } = await listen(app)
-    const stream = await openStream(url('/events'), { origin: ORIGIN })
+    const { url } = await listenForTest(app)
+    const stream = await openStream(`${url}/events`, { origin: ORIGIN })
     expect(stream.status).toBe(200)
     expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8')
     expect(stream.headers['access-control-allow-origin']).toBe(ORIGIN)
@@ -70,9 +70,9 @@ describe('behind cors()', () => {
 
   it('a resuming cross-origin request is served from its Last-Event-ID', async () => {
     const { app, events } = appWith({ origin: ORIGIN, credentials: true })
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
     const ids = ['a', 'b'].map((data) => events.publish('news', { data }))
-    const stream = await openStream(url('/events'), { origin: ORIGIN, 'last-event-id': ids[0]! })
+    const stream = await openStream(`${url}/events`, { origin: ORIGIN, 'last-event-id': ids[0]! })
     expect(stream.headers['access-control-allow-origin']).toBe(ORIGIN)
     expect(await stream.waitForEvents(1)).toEqual([{ id: ids[1], event: undefined, data: 'b' }])
   })

@@ -1,37 +1,23 @@
 /** Clients leaving and application code failing mid-stream: nothing stays behind, nobody else notices. */
 import { request as httpRequest } from 'node:http'
 import express from 'express'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { sleep, waitUntil } from '../../../test/support/wait.js'
+import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
+import { waitUntil } from '../../../test/support/wait.js'
 import type { Subscription } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
-import { useEvents, useEventsApp } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
+import { mountStreams, recordUnhandled, useEvents, useEventsApp } from './helpers/events.js'
 import { openStream } from './helpers/raw.js'
 
 describe('client disconnect', () => {
   it('cleans up every connection, subscriber and stream once the clients close', async () => {
     const disconnects: unknown[] = []
     const { events, app } = useEventsApp({ onDisconnect: (info) => disconnects.push(info) })
-    app.get('/news', events.handler('news'))
-    app.get(
-      '/rooms/:room',
-      events.handler(({ params: { room } }) => `room:${room}`),
-    )
-    app.get('/ticks', (_req, res) => {
-      res.sse(
-        (async function* () {
-          for (let n = 0; ; n++) {
-            yield String(n)
-            await sleep(10)
-          }
-        })(),
-      )
-    })
-    const { url } = await listen(app)
+    mountStreams(app, events, 10)
+    const { url } = await listenForTest(app)
 
-    const clients = [connect(url('/news')), connect(url('/news')), connect(url('/rooms/a'))]
-    const raw = [await openStream(url('/rooms/b')), await openStream(url('/ticks'))]
+    const clients = [connect(`${url}/news`), connect(`${url}/news`), connect(`${url}/rooms/a`)]
+    const raw = [await openStream(`${url}/rooms/b`), await openStream(`${url}/ticks`)]
     for (const client of clients) await client.opened()
     expect(events.hub.stats()).toMatchObject({ connections: 5, subscribers: 4, streams: 3 })
     events.publish('news', { data: 'hello' })
@@ -60,8 +46,8 @@ describe('the subscription returned by res.sse', () => {
     app.get('/once', (_req, res) => {
       subscription = res.sse('news')
     })
-    const { url } = await listen(app)
-    const stream = await openStream(url('/once'))
+    const { url } = await listenForTest(app)
+    const stream = await openStream(`${url}/once`)
     const id = events.publish('news', { data: 'just this' })
     await stream.waitForEvents(1)
     expect(subscription).toMatchObject({ stream: 'news', closed: false })
@@ -99,8 +85,8 @@ describe('a client that leaves before the stream starts', () => {
       },
       events.handler('news'),
     )
-    const { url } = await listen(app)
-    const client = httpRequest(url('/events'), { agent: false })
+    const { url } = await listenForTest(app)
+    const client = httpRequest(`${url}/events`, { agent: false })
     client.on('error', () => {})
     client.end()
     await waitUntil(() => arrived, 'the request to reach the app')
@@ -117,15 +103,7 @@ describe('a client that leaves before the stream starts', () => {
 })
 
 describe('an error after the stream started', () => {
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  beforeEach(() => {
-    unhandled.length = 0
-    process.on('unhandledRejection', onUnhandled)
-  })
-  afterEach(() => {
-    process.off('unhandledRejection', onUnhandled)
-  })
+  const unhandled = recordUnhandled()
 
   it('a filter that throws closes its stream, reaches onError once, and leaves other clients alone', async () => {
     const reported: { error: unknown; info: unknown }[] = []
@@ -146,11 +124,11 @@ describe('an error after the stream started', () => {
       }),
     )
     app.get('/all', events.handler('news'))
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
     // A raw reader does not reconnect, so the end of its stream is observable (an EventSource would
     // come back and meet the same failing filter on replay).
-    const picky = await openStream(url('/picky'))
-    const bystander = connect(url('/all'))
+    const picky = await openStream(`${url}/picky`)
+    const bystander = connect(`${url}/all`)
     await bystander.opened()
 
     events.publish('news', { data: 'ok 1' })

@@ -4,11 +4,11 @@ import type { ErrorRequestHandler } from 'express'
 import express4 from 'express4'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 describe('Express 4', () => {
@@ -30,8 +30,8 @@ describe('Express 4', () => {
       },
       events.handler(({ params: { room } }) => `room:${room}`),
     )
-    const { url, sockets } = await listen(app)
-    const client = connect(url('/rooms/lobby'))
+    const { url, sockets } = await listenForTest(app)
+    const client = connect(`${url}/rooms/lobby`)
     await client.opened()
 
     const ids = ['a', 'b'].map((data) => events.publish('room:lobby', { data }))
@@ -60,8 +60,8 @@ describe('Express 4', () => {
       res.set('x-request-id', 'abc')
       res.sse('news')
     })
-    const { url } = await listen(app)
-    const stream = await openStream(url('/events'))
+    const { url } = await listenForTest(app)
+    const stream = await openStream(`${url}/events`)
     expect(stream.status).toBe(200)
     expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8')
     expect(stream.headers['cache-control']).toMatch(/\bno-transform\b/)
@@ -113,8 +113,8 @@ describe('Express 4', () => {
     const app = express4()
     app.use(events)
     app.get('/events', events.handler('news'))
-    const { server, url } = await listen(app)
-    const client = connect(url('/events'))
+    const { server, url } = await listenForTest(app)
+    const client = connect(`${url}/events`)
     await client.opened()
     await events.close({ server })
     expect(server.listening).toBe(false)

@@ -1,10 +1,10 @@
 /** One publish, many clients: every client gets every event it should, and only those. */
 import express, { type Request } from 'express'
 import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { type Client, connect } from './helpers/event-source.js'
 import { useEventsApp } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 
 const CLIENTS = 200
 /** Bound for waits that involve every one of the clients on a shared two-core machine. */
@@ -14,9 +14,9 @@ describe('fan-out', () => {
   it(`${CLIENTS} concurrent EventSources all receive every event, in order`, async () => {
     const { events, app } = useEventsApp()
     app.get('/events', events.handler('news'))
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
 
-    const clients: Client[] = Array.from({ length: CLIENTS }, () => connect(url('/events')))
+    const clients: Client[] = Array.from({ length: CLIENTS }, () => connect(`${url}/events`))
     await waitUntil(
       () => clients.every((client) => client.opens > 0),
       () => `every client to open: ${clients.filter((client) => client.opens > 0).length} of ${CLIENTS}`,
@@ -55,9 +55,9 @@ describe('per-request filter', () => {
         return { filter: (event) => (event.value as Order).user === user }
       }),
     )
-    const { server, url } = await listen(app)
-    const alice = connect(url('/orders'), { headers: { 'x-user': 'alice' } })
-    const bob = connect(url('/orders'), { headers: { 'x-user': 'bob' } })
+    const { server, url } = await listenForTest(app)
+    const alice = connect(`${url}/orders`, { headers: { 'x-user': 'alice' } })
+    const bob = connect(`${url}/orders`, { headers: { 'x-user': 'bob' } })
     await alice.opened()
     await bob.opened()
 
@@ -96,15 +96,15 @@ describe('per-request stream choice', () => {
       const { room } = req.params
       res.status(201).json({ id: events.publish(`room:${room}`, { data: req.body }) })
     })
-    const { url } = await listen(app)
-    const kitchen = connect(url('/rooms/kitchen'))
-    const garden = connect(url('/rooms/garden'))
+    const { url } = await listenForTest(app)
+    const kitchen = connect(`${url}/rooms/kitchen`)
+    const garden = connect(`${url}/rooms/garden`)
     await kitchen.opened()
     await garden.opened()
     expect(events.hub.stats().streams).toBe(2)
 
     const post = async (room: string, text: string): Promise<string> => {
-      const res = await fetch(url(`/rooms/${room}/messages`), {
+      const res = await fetch(`${url}/rooms/${room}/messages`, {
         method: 'POST',
         headers: { 'content-type': 'text/plain' },
         body: text,

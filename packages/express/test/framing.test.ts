@@ -5,10 +5,10 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEventsApp } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 /** What a spec-following client makes of data: every line break becomes LF. */
@@ -19,7 +19,7 @@ function normalise(data: string): string {
 async function startApp() {
   const { events, app } = useEventsApp()
   app.get('/events', events.handler('news'))
-  return { events, ...(await listen(app)) }
+  return { events, ...(await listenForTest(app)) }
 }
 
 const AWKWARD: [string, string][] = [
@@ -48,7 +48,7 @@ const AWKWARD: [string, string][] = [
 describe('data round trip through eventsource', () => {
   it('every awkward payload arrives as published, with CR and CRLF read as LF', async () => {
     const { events, url } = await startApp()
-    const client = connect(url('/events'))
+    const client = connect(`${url}/events`)
     await client.opened()
     const ids = AWKWARD.map(([, data]) => events.publish('news', { data }))
     const received = await client.take(AWKWARD.length)
@@ -63,7 +63,7 @@ describe('data round trip through eventsource', () => {
 
   it('arbitrary strings with line breaks, spaces and colons arrive as published (property)', async () => {
     const { events, url } = await startApp()
-    const client = connect(url('/events'))
+    const client = connect(`${url}/events`)
     await client.opened()
     const piece = fc.oneof(
       fc.string({ unit: 'binary', maxLength: 12 }),
@@ -85,7 +85,7 @@ describe('data round trip through eventsource', () => {
   it('unusual but valid event names reach listeners of that name', async () => {
     const { events, url } = await startApp()
     const names = ['price update', 'ünïcödé', '事件', 'with:colon', ' leading-space']
-    const client = connect(url('/events'), { types: names })
+    const client = connect(`${url}/events`, { types: names })
     await client.opened()
     for (const name of names) events.publish('news', { event: name, data: name })
     const received = await client.take(names.length)
@@ -103,8 +103,8 @@ describe('event names that would break the framing', () => {
     ['NUL', 'a\0b'],
   ])('%s: publish throws ERR_INVALID_FIELD and nothing is sent', async (_name, event) => {
     const { events, url } = await startApp()
-    const stream = await openStream(url('/events'))
-    const client = connect(url('/events'), { types: ['message', 'admin', 'a', 'ping', 'x'] })
+    const stream = await openStream(`${url}/events`)
+    const client = connect(`${url}/events`, { types: ['message', 'admin', 'a', 'ping', 'x'] })
     await client.opened()
 
     let thrown: unknown

@@ -2,22 +2,16 @@
 
 import type { StreamItem } from '@rewind/core'
 import express from 'express'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { connect } from './helpers/event-source.js'
-import { useEvents, useEventsApp } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
+import { recordUnhandled, useEvents, useEventsApp } from './helpers/events.js'
 import { openStream } from './helpers/raw.js'
 
 describe('async iterable source', () => {
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  beforeEach(() => {
-    unhandled.length = 0
-    process.on('unhandledRejection', onUnhandled)
-  })
+  const unhandled = recordUnhandled()
   afterEach(() => {
-    process.off('unhandledRejection', onUnhandled)
     expect(unhandled).toEqual([])
   })
 
@@ -41,8 +35,8 @@ describe('async iterable source', () => {
         })(),
       )
     })
-    const { url } = await listen(app)
-    const client = connect(url('/ticks'), { types: ['tick'] })
+    const { url } = await listenForTest(app)
+    const client = connect(`${url}/ticks`, { types: ['tick'] })
     expect((await client.take(3)).map((event) => JSON.parse(event.data))).toEqual([
       { n: 0 },
       { n: 1 },
@@ -70,8 +64,8 @@ describe('async iterable source', () => {
         yield { event: 'done', data: 'bye', retry: 5000 }
       }),
     )
-    const { url } = await listen(app)
-    const stream = await openStream(url('/report'))
+    const { url } = await listenForTest(app)
+    const stream = await openStream(`${url}/report`)
     await stream.waitForEnd()
     expect(stream.events).toEqual([
       { id: undefined, event: undefined, data: 'start' },
@@ -93,8 +87,8 @@ describe('async iterable source', () => {
         })(),
       )
     })
-    const { url } = await listen(app)
-    const stream = await openStream(url('/fails'))
+    const { url } = await listenForTest(app)
+    const stream = await openStream(`${url}/fails`)
     await stream.waitForEnd()
     expect(stream.events.map((event) => event.data)).toEqual(['before'])
     expect(reported).toHaveLength(1)

@@ -3,11 +3,12 @@
  * 200 event stream that starts with the gap signal: any other status would make a browser's
  * EventSource give up for good. Raw sockets send bytes no HTTP client library would.
  */
+import { createServer } from 'node:http'
 import express from 'express'
 import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { useEvents } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 import { getWithLastEventId, openStream, type RawExchange, rawRequest } from './helpers/raw.js'
 
 async function startApp(serverOptions?: { insecureHTTPParser: boolean }) {
@@ -24,7 +25,7 @@ async function startApp(serverOptions?: { insecureHTTPParser: boolean }) {
     },
     events.handler('news'),
   )
-  const listening = await listen(app, serverOptions)
+  const listening = await listenForTest(createServer(serverOptions ?? {}, app))
   const ids = ['a', 'b'].map((data) => events.publish('news', { data }))
   return { events, errors, listening, ids, handled: () => handled }
 }
@@ -111,7 +112,7 @@ describe('a Last-Event-ID header that is not an id this server issued', () => {
       await refused.waitForClose()
       expect(refused.status).toBe(400)
       expect(handled()).toBe(0)
-      const stream = await openStream(listening.url('/events'))
+      const stream = await openStream(`${listening.url}/events`)
       expect(stream.status).toBe(200)
       expect(handled()).toBe(1)
       expect(events.hub.stats().subscribers).toBe(1)
@@ -164,7 +165,7 @@ describe('after a barrage of bad positions', () => {
       () => events.hub.stats().connections === 0,
       () => `every connection to close: ${JSON.stringify(events.hub.stats())}`,
     )
-    const stream = await openStream(listening.url('/events'))
+    const stream = await openStream(`${listening.url}/events`)
     const live = events.publish('news', { data: 'still here' })
     expect(await stream.waitForEvents(1)).toEqual([{ id: live, event: undefined, data: 'still here' }])
     expect(events.hub.stats().gaps).toBe(4)

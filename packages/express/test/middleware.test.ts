@@ -6,9 +6,9 @@ import { HUB_DEFAULTS } from '@rewind/core'
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { RewindError, type SseMiddleware } from '../src/index.js'
 import { useEvents, useEventsApp } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 /** An error handler that records what reached it and answers with the status it chose. */
@@ -78,9 +78,9 @@ describe('event-stream headers', () => {
       res.setHeader('x-request-id', 'abc')
       res.sse('news')
     })
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
     // Nothing is published: the head can only arrive because it was flushed at once.
-    const stream = await openStream(url('/events'))
+    const stream = await openStream(`${url}/events`)
     expect(stream.status).toBe(200)
     expectEventStreamHeaders(stream.headers)
     expect(stream.headers['x-request-id']).toBe('abc')
@@ -100,8 +100,8 @@ describe('event-stream headers', () => {
     const rejected: unknown[] = []
     const { events, app } = useEventsApp({ maxConnections: 1, onReject: (info) => rejected.push(info) })
     app.get('/events', events.handler('news'))
-    const { url } = await listen(app)
-    await openStream(url('/events'))
+    const { url } = await listenForTest(app)
+    await openStream(`${url}/events`)
     const res = await request(app).get('/events')
     expect(res.status).toBe(200)
     expectEventStreamHeaders(res.headers)

@@ -4,10 +4,10 @@
  */
 import express from 'express'
 import { describe, expect, it } from 'vitest'
+import { listenForTest } from '../../../test/support/listen.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents, useEventsApp } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
 import { openStream } from './helpers/raw.js'
 
 function dataOf(events: readonly { data: string }[]): string[] {
@@ -18,9 +18,9 @@ describe('a live stream', () => {
   it('opens before the first event, then receives what is published', async () => {
     const { events, app } = useEventsApp()
     app.get('/events', events.handler('news'))
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
 
-    const client = connect(url('/events'))
+    const client = connect(`${url}/events`)
     // Nothing has been published: `open` can only fire because the headers were flushed at once.
     await client.opened()
     expect(events.hub.stats().subscribers).toBe(1)
@@ -37,8 +37,8 @@ describe('a live stream', () => {
     app.get('/events', (_req, res) => {
       res.sse('orders')
     })
-    const { url } = await listen(app)
-    const client = connect(url('/events'), { types: ['created', 'message'] })
+    const { url } = await listenForTest(app)
+    const client = connect(`${url}/events`, { types: ['created', 'message'] })
     await client.opened()
     const id = events.publish('orders', { event: 'created', data: { orderId: 42 } })
     expect(await client.take(1)).toEqual([{ type: 'created', data: '{"orderId":42}', lastEventId: id }])
@@ -61,8 +61,8 @@ describe('resume after a dropped connection', () => {
       },
       events.handler('news'),
     )
-    const { server, url } = await listen(app)
-    const client = connect(url('/events'))
+    const { server, url } = await listenForTest(app)
+    const client = connect(`${url}/events`)
     await client.opened()
 
     const ids = ['a', 'b'].map((data) => events.publish('news', { data }))
@@ -87,10 +87,10 @@ describe('resume after a dropped connection', () => {
   it('resumes from the lastEventId query parameter when there is no header', async () => {
     const { events, app } = useEventsApp()
     app.get('/events', events.handler('news'))
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
     const ids = ['a', 'b', 'c'].map((data) => events.publish('news', { data }))
 
-    const stream = await openStream(url(`/events?lastEventId=${encodeURIComponent(ids[0]!)}`))
+    const stream = await openStream(`${url}/events?lastEventId=${encodeURIComponent(ids[0]!)}`)
     expect(stream.status).toBe(200)
     expect(await stream.waitForEvents(2)).toEqual([
       { id: ids[1], event: undefined, data: 'b' },
@@ -104,10 +104,10 @@ describe('resume after a dropped connection', () => {
   it('prefers the Last-Event-ID header to the query parameter', async () => {
     const { events, app } = useEventsApp()
     app.get('/events', events.handler('news'))
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
     const ids = ['a', 'b', 'c'].map((data) => events.publish('news', { data }))
     // A reconnecting EventSource keeps its first URL but sends the newer position in the header.
-    const stream = await openStream(url(`/events?lastEventId=${encodeURIComponent(ids[0]!)}`), {
+    const stream = await openStream(`${url}/events?lastEventId=${encodeURIComponent(ids[0]!)}`, {
       'last-event-id': ids[1]!,
     })
     expect(dataOf(await stream.waitForEvents(1))).toEqual(['c'])
@@ -118,9 +118,9 @@ describe('resume after a dropped connection', () => {
   it('a fresh client is told the current position first, so it never replays the past', async () => {
     const { events, app } = useEventsApp()
     app.get('/events', events.handler('news'))
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
     const old = events.publish('news', { data: 'old' })
-    const stream = await openStream(url('/events'))
+    const stream = await openStream(`${url}/events`)
     const live = events.publish('news', { data: 'live' })
     expect(await stream.waitForEvents(1)).toEqual([{ id: live, event: undefined, data: 'live' }])
     expect(stream.text).toContain(`id: ${old}\n\n`)
@@ -131,11 +131,11 @@ describe('gaps', () => {
   it('an evicted position gets the gap signal, then every retained event, and resumes without a second gap', async () => {
     const { events, app } = useEventsApp({ retry: 50, history: { maxEvents: 3 } })
     app.get('/events', events.handler('news'))
-    const { server, url } = await listen(app)
+    const { server, url } = await listenForTest(app)
     const ids = ['1', '2', '3', '4', '5', '6'].map((data) => events.publish('news', { data }))
 
     // The query parameter sets the first position; reconnections then send the header.
-    const client = connect(url(`/events?lastEventId=${encodeURIComponent(ids[0]!)}`))
+    const client = connect(`${url}/events?lastEventId=${encodeURIComponent(ids[0]!)}`)
     expect(await client.take(4)).toEqual([
       // The signal's id is the position just before the oldest retained event.
       { type: 'rewind-gap', data: 'evicted', lastEventId: ids[2] },
@@ -156,15 +156,15 @@ describe('gaps', () => {
   it('a client dropped right after the signal resumes from its id, losing nothing and without a second gap', async () => {
     const { events, app } = useEventsApp({ history: { maxEvents: 2 } })
     app.get('/events', events.handler('news'))
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
     const ids = ['1', '2', '3', '4'].map((data) => events.publish('news', { data }))
 
-    const first = await openStream(url('/events'), { 'last-event-id': ids[0]! })
+    const first = await openStream(`${url}/events`, { 'last-event-id': ids[0]! })
     const [signal] = await first.waitForEvents(1)
     expect(signal).toEqual({ id: ids[1], event: 'rewind-gap', data: 'evicted' })
     first.close()
 
-    const again = await openStream(url('/events'), { 'last-event-id': signal!.id! })
+    const again = await openStream(`${url}/events`, { 'last-event-id': signal!.id! })
     expect(await again.waitForEvents(2)).toEqual([
       { id: ids[2], event: undefined, data: '3' },
       { id: ids[3], event: undefined, data: '4' },
@@ -175,9 +175,9 @@ describe('gaps', () => {
   it('the reset policy chosen per request sends the signal at the newest event and no replay', async () => {
     const { events, app } = useEventsApp({ history: { maxEvents: 2 } })
     app.get('/events', events.handler('news', { gapPolicy: 'reset' }))
-    const { url } = await listen(app)
+    const { url } = await listenForTest(app)
     const ids = ['1', '2', '3', '4'].map((data) => events.publish('news', { data }))
-    const stream = await openStream(url('/events'), { 'last-event-id': ids[0]! })
+    const stream = await openStream(`${url}/events`, { 'last-event-id': ids[0]! })
     expect(await stream.waitForEvents(1)).toEqual([{ id: ids[3], event: 'rewind-gap', data: 'evicted' }])
     const live = events.publish('news', { data: '5' })
     expect((await stream.waitForEvents(2))[1]).toEqual({ id: live, event: undefined, data: '5' })

@@ -3,11 +3,11 @@ import { Agent, get } from 'node:http'
 import { createHub } from '@rewind/core'
 import express from 'express'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { sleep, waitUntil, within } from '../../../test/support/wait.js'
+import { listenForTest } from '../../../test/support/listen.js'
+import { waitUntil, within } from '../../../test/support/wait.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
-import { useEventsApp } from './helpers/events.js'
-import { listen } from './helpers/listen.js'
+import { mountStreams, useEventsApp } from './helpers/events.js'
 import { openStream } from './helpers/raw.js'
 
 /** A generous guard, not a speed claim: without the shutdown, keep-alive streams hold the server forever. */
@@ -18,22 +18,8 @@ async function startApp() {
   app.get('/health', (_req, res) => {
     res.json({ ok: true })
   })
-  app.get('/news', events.handler('news'))
-  app.get(
-    '/rooms/:room',
-    events.handler(({ params: { room } }) => `room:${room}`),
-  )
-  app.get('/ticks', (_req, res) => {
-    res.sse(
-      (async function* () {
-        for (let n = 0; ; n++) {
-          yield String(n)
-          await sleep(20)
-        }
-      })(),
-    )
-  })
-  return { events, ...(await listen(app)) }
+  mountStreams(app, events, 20)
+  return { events, ...(await listenForTest(app)) }
 }
 
 describe('shutdown', () => {
@@ -43,20 +29,20 @@ describe('shutdown', () => {
     const agent = new Agent({ keepAlive: true })
     onTestFinished(() => agent.destroy())
     await new Promise<void>((resolve, reject) => {
-      get(url('/health'), { agent }, (res) => {
+      get(`${url}/health`, { agent }, (res) => {
         res.resume()
         res.on('end', resolve)
       }).on('error', reject)
     })
     await waitUntil(() => Object.keys(agent.freeSockets).length === 1, 'the keep-alive socket to go idle')
     const clients = [
-      connect(url('/news')),
-      connect(url('/news')),
-      connect(url('/rooms/a')),
-      connect(url('/ticks')),
+      connect(`${url}/news`),
+      connect(`${url}/news`),
+      connect(`${url}/rooms/a`),
+      connect(`${url}/ticks`),
     ]
     for (const client of clients) await client.opened()
-    const raw = await openStream(url('/news'))
+    const raw = await openStream(`${url}/news`)
     const id = events.publish('news', { data: 'last words' })
 
     await within(events.close({ server }), 'events.close({ server }) to resolve', CLOSE_GUARD_MS)
@@ -70,7 +56,7 @@ describe('shutdown', () => {
 
   it('with retry, each client is told to come back after a jittered delay before its stream ends', async () => {
     const { events, server, url } = await startApp()
-    const streams = [await openStream(url('/news')), await openStream(url('/ticks'))]
+    const streams = [await openStream(`${url}/news`), await openStream(`${url}/ticks`)]
     await within(events.close({ server, retry: 1000 }), 'events.close({ server, retry })', CLOSE_GUARD_MS)
     for (const stream of streams) {
       await stream.waitForEnd()
@@ -94,7 +80,7 @@ describe('shutdown', () => {
 
   it('a retry no timer can take rejects close() with ERR_INVALID_ARGUMENT before anything closes', async () => {
     const { events, server, url } = await startApp()
-    const stream = await openStream(url('/news'))
+    const stream = await openStream(`${url}/news`)
     const error = await events.close({ server, retry: 2 ** 31 }).then(
       () => undefined,
       (caught: unknown) => caught,
@@ -111,7 +97,7 @@ describe('shutdown', () => {
 
   it('close() without a server ends the streams and leaves the server to the app', async () => {
     const { events, server, url } = await startApp()
-    const stream = await openStream(url('/news'))
+    const stream = await openStream(`${url}/news`)
     await within(events.close(), 'events.close() to resolve', CLOSE_GUARD_MS)
     await stream.waitForEnd()
     expect(server.listening).toBe(true)
@@ -124,10 +110,10 @@ describe('shutdown', () => {
     app.get('/news', events.handler('news'))
     const other = express()
     other.get('/news', (req, res) => hub.serve(req, res, 'news'))
-    const { server, url } = await listen(app)
-    const elsewhere = await listen(other)
-    const ours = await openStream(url('/news'))
-    const theirs = await openStream(elsewhere.url('/news'))
+    const { server, url } = await listenForTest(app)
+    const elsewhere = await listenForTest(other)
+    const ours = await openStream(`${url}/news`)
+    const theirs = await openStream(`${elsewhere.url}/news`)
 
     // The retry hint goes out when a hub closes: only the hub's owner can send it.
     await expect(events.close({ server, retry: 1000 })).rejects.toMatchObject({

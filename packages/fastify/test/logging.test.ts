@@ -3,10 +3,9 @@
  * and the plugin logs per stream at debug level, never per event.
  */
 import type { Socket } from 'node:net'
-import type { StreamItem } from '@rewind/core'
 import { describe, expect, it } from 'vitest'
 import { waitUntil, within } from '../../../test/support/wait.js'
-import { createLogCollector, createSseApp, LEVEL, listen } from './helpers/app.js'
+import { createLogCollector, createSseApp, LEVEL, listen, routeBroken } from './helpers/app.js'
 import { EventSourceClient, FetchStream } from './helpers/clients.js'
 
 describe('a normal stream lifecycle logs no warning and no error', () => {
@@ -84,11 +83,7 @@ describe('what the plugin logs', () => {
   it('without onError, a failing stream is logged at error level through fastify.log', async () => {
     const logs = createLogCollector()
     const app = await createSseApp({}, { logger: { level: 'warn', stream: logs.stream } })
-    async function* broken(): AsyncGenerator<StreamItem> {
-      yield 'partial'
-      throw new Error('upstream failed')
-    }
-    app.get('/broken', (_request, reply) => reply.sse(broken()))
+    routeBroken(app)
 
     const response = await app.inject({ url: '/broken' })
 

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { StreamItem } from '@rewind/core'
 import { describe, expect, it } from 'vitest'
 import { waitUntil, within } from '../../../test/support/wait.js'
-import { createSseApp, idOf, listen } from './helpers/app.js'
+import { createSseApp, idOf, listen, routeBroken, routeOrdersByUser } from './helpers/app.js'
 import { deferred, EventLog, EventSourceClient, FetchStream } from './helpers/clients.js'
 
 describe('many clients', () => {
@@ -31,11 +31,7 @@ describe('many clients', () => {
 describe('what each request follows', () => {
   it('a per-request filter sends each client only its events, while ids stay the stream ids', async () => {
     const app = await createSseApp()
-    app.get<{ Querystring: { user: string } }>('/events', (request, reply) =>
-      reply.sse('orders', {
-        filter: (event) => (event.value as { user: string }).user === request.query.user,
-      }),
-    )
+    routeOrdersByUser(app)
     const { url } = await listen(app)
     const alice = await FetchStream.open(`${url}/events?user=alice`)
     const bob = await FetchStream.open(`${url}/events?user=bob`)
@@ -58,11 +54,7 @@ describe('what each request follows', () => {
 
   it('a filtered client resumes with its filter applied to the replay', async () => {
     const app = await createSseApp()
-    app.get<{ Querystring: { user: string } }>('/events', (request, reply) =>
-      reply.sse('orders', {
-        filter: (event) => (event.value as { user: string }).user === request.query.user,
-      }),
-    )
+    routeOrdersByUser(app)
     const { url } = await listen(app)
     const ids = ['alice', 'bob', 'alice', 'bob'].map((user) =>
       idOf(app.sse.publish('orders', { data: { user } })),
@@ -176,11 +168,7 @@ describe('async iterable sources', () => {
   it('a throwing iterable ends its stream, and onError is told', async () => {
     const errors: unknown[] = []
     const app = await createSseApp({ onError: (error) => errors.push(error) })
-    async function* broken(): AsyncGenerator<StreamItem> {
-      yield 'partial'
-      throw new Error('upstream failed')
-    }
-    app.get('/broken', (_request, reply) => reply.sse(broken()))
+    routeBroken(app)
 
     const response = await app.inject({ url: '/broken' })
 

@@ -4,36 +4,14 @@
  * per batch, and live delivery across stores: by notification, after the LISTEN connection is killed,
  * and by polling alone.
  */
-import type { StoredEvent } from '@rewind/core'
-import type { StoreDelivery } from '@rewind/core/adapter'
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { Collector, newEvent } from '../../../test/support/store-delivery.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from './helpers/database.js'
 
 const url = await databaseForTests('Postgres store contract')
-
-/** Collects what the tail delivers, as the hub would receive it. */
-class Collector implements StoreDelivery {
-  readonly delivered = new Map<string, StoredEvent[]>()
-  readonly resets: string[] = []
-  deliver(stream: string, events: readonly StoredEvent[]): void {
-    const list = this.delivered.get(stream) ?? []
-    list.push(...events)
-    this.delivered.set(stream, list)
-  }
-  reset(stream: string): void {
-    this.resets.push(stream)
-  }
-  data(stream: string): string[] {
-    return (this.delivered.get(stream) ?? []).map((event) => event.data)
-  }
-}
-
-function message(data: unknown, event?: string) {
-  return { event, data: typeof data === 'string' ? data : JSON.stringify(data), value: data }
-}
 
 describe.skipIf(url === undefined)('PostgresStore', () => {
   const stores: PostgresStore[] = []
@@ -88,7 +66,10 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
         position: { id: '0-0', major: 0, minor: 0 },
         done: true,
       })
-      const ids = [await store.append('s', message('a')), await store.append('s', message({ n: 2 }, 'tick'))]
+      const ids = [
+        await store.append('s', newEvent('a')),
+        await store.append('s', newEvent({ n: 2 }, 'tick')),
+      ]
       const epoch = ids[0]!.split('-')[0]!
       expect(ids).toEqual([`${epoch}-1`, `${epoch}-2`])
       const fresh = await store.read('s', undefined, 10)
@@ -116,7 +97,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
     it('keeps any data a string can carry, NUL and astral characters included', async () => {
       const store = open()
       const data = 'a\u0000b 🙂 é\r\n'
-      const id = await store.append('s', message(data))
+      const id = await store.append('s', newEvent(data))
       const page = await store.read('s', `${id.split('-')[0]}-0`, 10)
       expect(page.events.map((e) => [e.data, e.value])).toEqual([[data, data]])
     })
@@ -124,34 +105,34 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
     it('bounds a stream by count and bytes, with the gap signal for what was evicted', async () => {
       const store = open({ maxLen: 3, maxBytes: 3 * (32 + 10) })
       const ids: string[] = []
-      for (let i = 0; i < 5; i++) ids.push(await store.append('s', message(`${i}`.padStart(10, '0'))))
+      for (let i = 0; i < 5; i++) ids.push(await store.append('s', newEvent(`${i}`.padStart(10, '0'))))
       const epoch = ids[0]!.split('-')[0]
       const gap = await store.read('s', ids[0], 10)
       expect(gap).toMatchObject({ gap: 'evicted', position: { id: `${epoch}-2` } })
       expect((await store.read('s', `${epoch}-2`, 10)).events.map((e) => e.id)).toEqual(ids.slice(2))
       // One event over the byte bound evicts two.
-      ids.push(await store.append('s', message('x'.repeat(10 + 42))))
+      ids.push(await store.append('s', newEvent('x'.repeat(10 + 42))))
       expect((await store.read('s', null, 10)).position.id).toBe(`${epoch}-4`)
     })
 
     it('bounds a stream by age, by the database clock', async () => {
       const store = open({ maxAge: 300 })
-      const first = await store.append('s', message('old'))
+      const first = await store.append('s', newEvent('old'))
       await sleep(400)
       expect(await store.read('s', first, 10)).toMatchObject({ events: [], done: true })
       const epoch = first.split('-')[0]
       expect((await store.read('s', `${epoch}-0`, 10)).gap).toBe('evicted')
-      await store.append('s', message('new'))
+      await store.append('s', newEvent('new'))
       expect((await store.read('s', first, 10)).events.map((e) => e.data)).toEqual(['new'])
     })
 
     it('starts a new epoch when a stream is written again after its TTL, and old ids get the gap signal', async () => {
       const store = open({ streamTtl: 100 })
-      const old = await store.append('s', message('a'))
+      const old = await store.append('s', newEvent('a'))
       await sleep(150)
       expect(await store.sweep()).toBe(1)
       expect((await store.read('s', old, 10)).gap).toBe('epoch')
-      const next = await store.append('s', message('b'))
+      const next = await store.append('s', newEvent('b'))
       expect(next.endsWith('-1')).toBe(true)
       expect(next).not.toBe(old)
       expect((await store.read('s', old, 10)).gap).toBe('epoch')
@@ -164,7 +145,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
       reader.attach(collector)
       await reader.watch('big')
       const data = 'x'.repeat(1024 * 1024)
-      const id = await writer.append('big', message(data))
+      const id = await writer.append('big', newEvent(data))
       await waitUntil(() => collector.data('big').length === 1, 'the 1 MB event')
       expect(collector.data('big')[0]).toBe(data)
       expect((await reader.read('big', null, 10)).position.id).toBe(`${id.split('-')[0]}-0`)
@@ -181,7 +162,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
         return query(...args)
       }) as typeof pool.query
       const ids = await Promise.all(
-        Array.from({ length: 300 }, (_, i) => store.append('tokens', message(`t${i}`))),
+        Array.from({ length: 300 }, (_, i) => store.append('tokens', newEvent(`t${i}`))),
       )
       const seqs = ids.map((id) => Number(id.split('-')[1]))
       expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i + 1))
@@ -193,7 +174,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
     it('refuses appends past 16 batches waiting for one stream, and stores the others in order', async () => {
       const store = open({ maxBatch: 2 })
       const outcomes = await Promise.allSettled(
-        Array.from({ length: 60 }, (_, i) => store.append('s', message(`${i}`))),
+        Array.from({ length: 60 }, (_, i) => store.append('s', newEvent(`${i}`))),
       )
       const stored = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []))
       const refused = outcomes.filter((o) => o.status === 'rejected')
@@ -207,20 +188,22 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
 
     it('fails an append stuck behind a lock after commandTimeout, with ERR_STORE_UNAVAILABLE', async () => {
       const store = open({ commandTimeout: 300 })
-      await store.append('s', message('a'))
+      await store.append('s', newEvent('a'))
       const locker = new pg.Client({ connectionString: url })
       await locker.connect()
       try {
         await locker.query('BEGIN')
         await locker.query(`SELECT 1 FROM "${store.schema}".streams WHERE stream = 's' FOR UPDATE`)
         const started = Date.now()
-        await expect(store.append('s', message('b'))).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' })
+        await expect(store.append('s', newEvent('b'))).rejects.toMatchObject({
+          code: 'ERR_STORE_UNAVAILABLE',
+        })
         expect(Date.now() - started).toBeLessThan(1000)
         // Past Postgres's own lock timeout (0.8 × commandTimeout from when the wait began).
         await sleep(200)
         await locker.query('ROLLBACK')
         // Postgres gave up waiting for the row too (lock_timeout), so the append left no hole.
-        expect(await store.append('s', message('c'))).toMatch(/-2$/)
+        expect(await store.append('s', newEvent('c'))).toMatch(/-2$/)
       } finally {
         await locker.end()
       }
@@ -228,7 +211,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
 
     it('refuses an append with ERR_STORE_UNAVAILABLE when Postgres is unreachable', async () => {
       const store = open({ connectionString: 'postgres://postgres@127.0.0.1:1/none', listen: false })
-      await expect(store.append('s', message('a'))).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' })
+      await expect(store.append('s', newEvent('a'))).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' })
     })
   })
 
@@ -240,7 +223,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
       reader.attach(collector)
       await reader.watch('s')
       await waitUntil(() => reader.mode === 'listening', 'the LISTEN probe')
-      for (let i = 0; i < 20; i++) await writer.append('s', message(`${i}`))
+      for (let i = 0; i < 20; i++) await writer.append('s', newEvent(`${i}`))
       await waitUntil(() => collector.data('s').length === 20, 'the events')
       expect(collector.data('s')).toEqual(Array.from({ length: 20 }, (_, i) => `${i}`))
       expect(collector.resets).toEqual([])
@@ -258,7 +241,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
       let sent = 0
       const writing = (async () => {
         for (; sent < 60; sent++) {
-          await writer.append('s', message(`${sent}`))
+          await writer.append('s', newEvent(`${sent}`))
           await sleep(5)
         }
       })()
@@ -286,7 +269,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
       reader.attach(collector)
       await reader.watch('s')
       expect(reader.mode).toBe('polling')
-      for (let i = 0; i < 5; i++) await writer.append('s', message(`${i}`))
+      for (let i = 0; i < 5; i++) await writer.append('s', newEvent(`${i}`))
       await waitUntil(() => collector.data('s').length === 5, 'the events')
       expect(collector.data('s')).toEqual(['0', '1', '2', '3', '4'])
     })
@@ -296,9 +279,9 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
       const reader = open({ listen: false, pollInterval: 60_000 }, writer.schema)
       const collector = new Collector()
       reader.attach(collector)
-      await writer.append('s', message('0'))
+      await writer.append('s', newEvent('0'))
       await reader.watch('s')
-      for (let i = 1; i < 6; i++) await writer.append('s', message(`${i}`))
+      for (let i = 1; i < 6; i++) await writer.append('s', newEvent(`${i}`))
       ;(reader as unknown as { tail: { poke(stream: string): void } }).tail.poke('s')
       await waitUntil(() => collector.resets.length === 1, 'the reset')
       expect(collector.data('s')).toEqual([])

@@ -4,50 +4,31 @@
  * one tail connection per shard however many streams, responses across instances, and a stream
  * whose slot moves to another master while it is followed.
  */
-import type { StoredEvent } from '@rewind/core'
-import type { StoreDelivery } from '@rewind/core/adapter'
 import fc from 'fast-check'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { tokens } from '../../../test/support/answers-across-instances.js'
-import { RawClient } from '../../../test/support/sse-clients.js'
+import { listen } from '../../../test/support/listen.js'
+import { Collector } from '../../../test/support/store-delivery.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { keySlot } from '../src/slots.js'
 import { clusterForTests } from './helpers/cluster.js'
 import { uniquePrefix } from './helpers/redis-server.js'
-import { type App, startApp } from './helpers/sse.js'
+import { type App, Opened } from './helpers/sse.js'
 
 const cluster = await clusterForTests('Redis Cluster')
-
-/** Collects what the tail delivers, as the hub would receive it. */
-class Collector implements StoreDelivery {
-  readonly delivered = new Map<string, string[]>()
-  readonly resets: string[] = []
-  deliver(stream: string, events: readonly StoredEvent[]): void {
-    const list = this.delivered.get(stream) ?? []
-    list.push(...events.map((event) => event.id))
-    this.delivered.set(stream, list)
-  }
-  reset(stream: string): void {
-    this.resets.push(stream)
-  }
-  ids(stream: string): string[] {
-    return this.delivered.get(stream) ?? []
-  }
-}
 
 describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () => {
   const nodes = cluster?.nodes ?? []
   const stores: RedisStore[] = []
-  const apps: App[] = []
-  const clients: { close(): void }[] = []
+  const opened = new Opened()
+  const { raw } = opened
   const given: Cluster[] = []
   let reported: unknown[] = []
 
   afterEach(async () => {
-    for (const client of clients.splice(0)) client.close()
-    await Promise.all(apps.splice(0).map((app) => app.close()))
+    await opened.closeAll()
     await Promise.all(stores.splice(0).map((store) => store.close()))
     for (const client of given.splice(0)) await client.quit()
     const errors = reported
@@ -77,17 +58,7 @@ describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () =>
     return client
   }
 
-  async function app(on: RedisStore): Promise<App> {
-    const started = await startApp(on, { heartbeatInterval: 0 })
-    apps.push(started)
-    return started
-  }
-
-  async function raw(url: string, lastEventId?: string): Promise<RawClient> {
-    const client = await RawClient.open(url, lastEventId)
-    clients.push(client)
-    return client
-  }
+  const app = (on: RedisStore): Promise<App> => opened.app(on, { heartbeatInterval: 0 })
 
   /** One stream name per master, `label0`, `label1`…, with the port of the master holding it. */
   async function oneStreamPerShard(on: RedisStore, label: string): Promise<[string, number][]> {
@@ -258,17 +229,8 @@ describe.skipIf(cluster === undefined)('the Redis store on Redis Cluster', () =>
 
 /** Serves `{ response: id }` of `on`'s hub at `/responses/<id>` on a port of its own. */
 async function startResponseServer(on: App): Promise<{ url(id: string): string; close(): Promise<void> }> {
-  const { createServer } = await import('node:http')
-  const server = createServer((req, res) => {
+  const listening = await listen((req, res) => {
     on.hub.serve(req, res, { response: decodeURIComponent((req.url ?? '').split('/')[2] ?? '') })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  return {
-    url: (id) => `http://127.0.0.1:${port}/responses/${id}`,
-    async close() {
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
-    },
-  }
+  return { url: (id) => `${listening.url}/responses/${id}`, close: listening.close }
 }

@@ -3,58 +3,18 @@
  * with Last-Event-ID, every gap path, and two app instances sharing one Redis.
  */
 import { createParser } from 'eventsource-parser'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { BrowserClient, RawClient } from '../../../test/support/sse-clients.js'
+import { afterEach, describe, expect, it } from 'vitest'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
-import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
-import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
-import { type App, startApp } from './helpers/sse.js'
+import { redisForTests, suiteStores, uniquePrefix } from './helpers/redis-server.js'
+import { type App, Opened } from './helpers/sse.js'
 
 const server = await redisForTests('hub over HTTP')
 
 describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () => {
-  let admin: Redis
-  const stores: RedisStore[] = []
-  const apps: App[] = []
-  const clients: { close(): void }[] = []
-  const prefixes: string[] = []
-  /** What the stores report: nothing, when Redis is healthy. */
-  let reported: unknown[] = []
-
-  function store(options: RedisStoreOptions = {}, prefix = uniquePrefix('hub')): RedisStore {
-    prefixes.push(prefix)
-    const created = createRedisStore({
-      redis: server!.url,
-      prefix,
-      onError: (error) => reported.push(error),
-      ...options,
-    })
-    stores.push(created)
-    return created
-  }
-
-  async function app(
-    on: RedisStore,
-    options: Parameters<typeof startApp>[1] = {},
-    serve: Parameters<typeof startApp>[2] = {},
-  ): Promise<App> {
-    const started = await startApp(on, options, serve)
-    apps.push(started)
-    return started
-  }
-
-  async function raw(url: string, lastEventId?: string): Promise<RawClient> {
-    const client = await RawClient.open(url, lastEventId)
-    clients.push(client)
-    return client
-  }
-
-  function browser(url: string, names: string[] = []): BrowserClient {
-    const client = new BrowserClient(url, names)
-    clients.push(client)
-    return client
-  }
+  const redis = suiteStores(server, 'hub')
+  const { store, reported } = redis
+  const opened = new Opened()
+  const { app, raw, browser } = opened
 
   async function publishAll(on: App, stream: string, count: number, label = 'e'): Promise<string[]> {
     const ids: string[] = []
@@ -62,23 +22,8 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
     return ids
   }
 
-  beforeAll(() => {
-    admin = new Redis(server!.url)
-  })
-
   afterEach(async () => {
-    for (const client of clients.splice(0)) client.close()
-    await Promise.all(apps.splice(0).map((started) => started.close()))
-    await Promise.all(stores.splice(0).map((created) => created.close()))
-    for (const prefix of prefixes.splice(0)) await deleteKeys(admin, prefix)
-    const errors = reported
-    reported = []
-    expect(errors).toEqual([])
-  })
-
-  afterAll(async () => {
-    await admin.quit()
-    await server!.close()
+    await opened.closeAll()
   })
 
   it('delivers published events live, with ids, types and multi-line data', async () => {
@@ -187,8 +132,8 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
     const on = store({ streamTtl: 150 })
     const a = await app(on)
     const ids = await publishAll(a, 's', 3)
-    for (let tries = 0; tries < 100 && (await admin.exists(on.key('s'))) === 1; tries++) await sleep(20)
-    expect(await admin.exists(on.key('s'))).toBe(0)
+    for (let tries = 0; tries < 100 && (await redis.admin.exists(on.key('s'))) === 1; tries++) await sleep(20)
+    expect(await redis.admin.exists(on.key('s'))).toBe(0)
     const client = await raw(a.url('s'), ids[2])
     await waitUntil(() => client.events.length === 1, 'the signal')
     expect(client.events[0]).toEqual({ id: '0-0', event: 'rewind-gap', data: 'unknown' })
@@ -207,7 +152,7 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
     )
     const first = await a.hub.publish('s', { data: { room: 'x', n: 1 } })
     // Written by other code: not JSON, so JSON.parse (the default deserialize) throws on it.
-    const bad = await admin.xadd(
+    const bad = await redis.admin.xadd(
       on.key('s'),
       '*',
       'prev',
@@ -268,7 +213,7 @@ describe.skipIf(server === undefined)('a hub on the Redis store, over HTTP', () 
     const published: Promise<string>[] = []
     for (let i = 0; i < 1000; i++) published.push(a.hub.publish('s', { data: `e${i}` }))
     const ids = await Promise.all(published)
-    const retained = await admin.xrange(s.key('s'), '-', '+')
+    const retained = await redis.admin.xrange(s.key('s'), '-', '+')
     // Approximate trimming keeps whole nodes: more than maxLen, never everything.
     expect(retained.length).toBeGreaterThanOrEqual(100)
     expect(retained.length).toBeLessThan(1000)

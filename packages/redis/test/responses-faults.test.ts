@@ -3,12 +3,9 @@
  * its bounds: a stored answer never has a hole, every client ends when the answer does, and an answer
  * is bounded by its own limits, never by a feed's `maxAge`.
  */
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { createHub, type Hub } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { tokens } from '../../../test/support/answers-across-instances.js'
+import { answerInstances, tokens } from '../../../test/support/answers-across-instances.js'
 import { RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
@@ -20,50 +17,24 @@ const own = await spawnForTests('responses-faults')
 const LEASE = 1000
 const fast: RedisStoreOptions = { minReconnectDelay: 20, maxReconnectDelay: 100, commandTimeout: 200 }
 
-interface Instance {
-  readonly hub: Hub<Promise<string>>
-  readonly store: RedisStore
-  url(id: string): string
-  close(): Promise<void>
-}
-
-const instances: Instance[] = []
 const prefixes: { url: string; prefix: string }[] = []
 
-async function instance(url: string, prefix: string, options: RedisStoreOptions = {}): Promise<Instance> {
-  const store = createRedisStore({ redis: url, prefix, ...fast, onError: () => {}, ...options })
-  const hub = createHub({
-    store,
-    heartbeatInterval: 0,
-    closeGrace: 200,
-    onError: () => {},
-    responses: { lease: LEASE },
-  })
-  const http: Server = createServer((req, res) => {
-    hub.serve(req, res, { response: decodeURIComponent((req.url ?? '').split('/')[2] ?? '') })
-  })
-  http.keepAliveTimeout = 20
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-  const { port } = http.address() as AddressInfo
-  const created: Instance = {
-    hub,
-    store,
-    url: (id) => `http://127.0.0.1:${port}/responses/${id}`,
-    async close() {
-      await hub.close()
-      await store.close()
-      http.closeAllConnections()
-      await new Promise((resolve) => http.close(resolve))
-    },
-  }
-  instances.push(created)
-  return created
-}
+// At the top level: its afterEach (closing the instances) runs after this file's, which thaws a frozen Redis.
+const fixture = answerInstances<RedisStore, RedisStoreOptions & { redis: string }>({
+  namespace: () => uniquePrefix('responses-faults'),
+  store: (prefix, options) => createRedisStore({ prefix, ...fast, onError: () => {}, ...options! }),
+})
 
-async function pair(url: string, options: RedisStoreOptions = {}): Promise<[Instance, Instance]> {
+/** Two instances on the Redis at `url`, under one fresh prefix, with `options` for their stores. */
+async function pair(url: string, options: RedisStoreOptions = {}) {
   const prefix = uniquePrefix('responses-faults')
   prefixes.push({ url, prefix })
-  return [await instance(url, prefix, options), await instance(url, prefix, options)]
+  const hubOptions = { responses: { lease: LEASE } }
+  const storeOptions = { ...options, redis: url }
+  return [
+    await fixture.instance(prefix, hubOptions, storeOptions),
+    await fixture.instance(prefix, hubOptions, storeOptions),
+  ] as const
 }
 
 /** How a resuming reader's answer ended: the terminal event's data, or the status that stopped it. */
@@ -125,9 +96,8 @@ function checkTokens(received: { event: string | undefined; data: string }[], n:
   return tokensSeen
 }
 
-afterEach(async () => {
+afterEach(() => {
   own?.signal('SIGCONT')
-  for (const created of instances.splice(0)) await created.close()
 })
 
 afterAll(async () => {

@@ -4,76 +4,22 @@
  */
 import type { StoredEvent } from '@rewind/core'
 import { RewindError } from '@rewind/core'
-import type { StoreDelivery } from '@rewind/core/adapter'
 import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { Collector, newEvent } from '../../../test/support/store-delivery.js'
 import { thrownBy } from '../../../test/support/throws.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { TAIL_BUDGET } from '../src/tail.js'
-import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
+import { deleteKeys, redisForTests, suiteStores, uniquePrefix } from './helpers/redis-server.js'
 
 const server = await redisForTests('store contract')
 
-/** Collects what the tail delivers, as the hub would receive it. */
-class Collector implements StoreDelivery {
-  readonly delivered = new Map<string, StoredEvent[]>()
-  batches = 0
-  deliver(stream: string, events: readonly StoredEvent[]): void {
-    this.batches++
-    const list = this.delivered.get(stream) ?? []
-    list.push(...events)
-    this.delivered.set(stream, list)
-  }
-  readonly resets: string[] = []
-  reset(stream: string): void {
-    this.resets.push(stream)
-  }
-  ids(stream: string): string[] {
-    return (this.delivered.get(stream) ?? []).map((event) => event.id)
-  }
-}
-
-function newEvent(data: unknown, event?: string) {
-  return { event, data: typeof data === 'string' ? data : JSON.stringify(data), value: data }
-}
-
 describe.skipIf(server === undefined)('RedisStore', () => {
-  let admin: Redis
-  const stores: RedisStore[] = []
-  const prefixes: string[] = []
-  /** What stores opened with `open` report: nothing, when Redis is healthy. */
-  let reported: unknown[] = []
-
-  function open(options: RedisStoreOptions = {}): RedisStore {
-    const prefix = uniquePrefix('store')
-    prefixes.push(prefix)
-    const store = createRedisStore({
-      redis: server!.url,
-      prefix,
-      onError: (error) => reported.push(error),
-      ...options,
-    })
-    stores.push(store)
-    return store
-  }
-
-  beforeAll(() => {
-    admin = new Redis(server!.url)
-  })
-
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((store) => store.close()))
-    for (const prefix of prefixes.splice(0)) await deleteKeys(admin, prefix)
-    const errors = reported
-    reported = []
-    expect(errors).toEqual([])
-  })
-
-  afterAll(async () => {
-    await admin.quit()
-    await server!.close()
-  })
+  const redis = suiteStores(server, 'store')
+  const { reported } = redis
+  /** A store on the server under a fresh prefix, closed and emptied after the test. */
+  const open = (options: RedisStoreOptions = {}): RedisStore => redis.store(options)
 
   describe('options', () => {
     it('refuses values out of range with ERR_INVALID_ARGUMENT naming the option', () => {
@@ -147,7 +93,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       const b = await store.append('s', newEvent({ n: 1 }, 'created'))
       const c = await store.append('s', newEvent('"quoted"'))
       expect(a).toMatch(/^\d+-\d+$/)
-      const entries = await admin.xrange(store.key('s'), '-', '+')
+      const entries = await redis.admin.xrange(store.key('s'), '-', '+')
       expect(entries).toEqual([
         [a, ['prev', '0-0', 'event', '', 'string', '1', 'data', 'plain text']],
         [b, ['prev', a, 'event', 'created', 'string', '0', 'data', '{"n":1}']],
@@ -158,7 +104,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     it('trims exactly to maxLen with exact trimming', async () => {
       const store = open({ maxLen: 5, trim: 'exact' })
       for (let i = 0; i < 20; i++) await store.append('s', newEvent(i))
-      expect(await admin.xlen(store.key('s'))).toBe(5)
+      expect(await redis.admin.xlen(store.key('s'))).toBe(5)
     })
   })
 
@@ -167,17 +113,17 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       const store = open({ streamTtl: 400 })
       const key = store.key('s')
       const first = await store.append('s', newEvent('a'))
-      const ttl = await admin.pttl(key)
+      const ttl = await redis.admin.pttl(key)
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(400)
       await sleep(250)
       await store.append('s', newEvent('b'))
       // Refreshed: the key outlives the first append's expiry.
       await sleep(250)
-      expect(await admin.exists(key)).toBe(1)
-      const refreshed = await admin.pttl(key)
-      for (let tries = 0; tries < 100 && (await admin.exists(key)) === 1; tries++) await sleep(20)
-      expect(await admin.exists(key), 'the idle key to expire').toBe(0)
+      expect(await redis.admin.exists(key)).toBe(1)
+      const refreshed = await redis.admin.pttl(key)
+      for (let tries = 0; tries < 100 && (await redis.admin.exists(key)) === 1; tries++) await sleep(20)
+      expect(await redis.admin.exists(key), 'the idle key to expire').toBe(0)
       console.info(`streamTtl 400: PTTL ${ttl} ms after an append, ${refreshed} ms 250 ms after the next one`)
       // Redis kept nothing of an expired stream, not even its ids: a resume from one is unknown.
       const expired = await store.read('s', first, 10)
@@ -194,14 +140,14 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     it('sets a day-long TTL by default, and keeps keys forever with Infinity', async () => {
       const byDefault = open()
       await byDefault.append('s', newEvent('a'))
-      const ttl = await admin.pttl(byDefault.key('s'))
+      const ttl = await redis.admin.pttl(byDefault.key('s'))
       expect(ttl).toBeGreaterThan(86_400_000 - 60_000)
       expect(ttl).toBeLessThanOrEqual(86_400_000)
       // Another store on the same key, told to keep it forever, removes the expiry.
       const forever = createRedisStore({ redis: server!.url, prefix: byDefault.prefix, streamTtl: Infinity })
-      stores.push(forever)
+      redis.stores.push(forever)
       await forever.append('s', newEvent('b'))
-      expect(await admin.pttl(byDefault.key('s'))).toBe(-1)
+      expect(await redis.admin.pttl(byDefault.key('s'))).toBe(-1)
     })
 
     it('trims entries older than maxAge on append and on read, and resumes exactly across an emptied stream', async () => {
@@ -210,7 +156,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       const old = [await store.append('s', newEvent('a')), await store.append('s', newEvent('b'))]
       await sleep(250)
       const fresh = await store.append('s', newEvent('c'))
-      expect((await admin.xrange(key, '-', '+')).map(([id]) => id)).toEqual([fresh])
+      expect((await redis.admin.xrange(key, '-', '+')).map(([id]) => id)).toEqual([fresh])
       expect((await store.read('s', old[0], 10)).gap).toBe('evicted')
       // The trimmed entry just before the first retained one still resumes exactly.
       expect((await store.read('s', old[1], 10)).events.map((event) => event.id)).toEqual([fresh])
@@ -219,7 +165,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       // An idle stream is trimmed when read: nothing older than maxAge is served.
       const fromStart = await store.read('s', null, 10)
       expect(fromStart.events).toEqual([])
-      expect(await admin.xlen(key)).toBe(0)
+      expect(await redis.admin.xlen(key)).toBe(0)
       // The emptied stream still knows its last id: a client that saw it misses nothing.
       expect(await store.read('s', fresh, 10)).toEqual({
         events: [],
@@ -375,7 +321,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       for (let i = 0; i < 5; i++) ids.push(await store.append('s', newEvent(i)))
       // The shape a reload of an older snapshot leaves: the newest entries gone, then new ones
       // appended after the last entry Redis kept.
-      await admin.xdel(store.key('s'), ids[3]!, ids[4]!)
+      await redis.admin.xdel(store.key('s'), ids[3]!, ids[4]!)
       const later = await store.append('s', newEvent('later'))
       for (const id of [ids[3]!, ids[4]!]) {
         const result = await store.read('s', id, 10)
@@ -465,7 +411,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         prefix: store.prefix,
         onError: (e) => reported.push(e),
       })
-      stores.push(other)
+      redis.stores.push(other)
       const collector = new Collector()
       store.attach(collector)
       await store.append('s', newEvent('before'))
@@ -545,9 +491,9 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         return tail
       }
       const prefix = uniquePrefix('leaving')
-      prefixes.push(prefix)
+      redis.prefixes.push(prefix)
       const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
-      stores.push(store)
+      redis.stores.push(store)
       const collector = new Collector()
       store.attach(collector)
       unwatchOnReady = () => store.unwatch('s')
@@ -570,9 +516,9 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         return duplicate(override)
       }
       const prefix = uniquePrefix('many')
-      prefixes.push(prefix)
+      redis.prefixes.push(prefix)
       const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
-      stores.push(store)
+      redis.stores.push(store)
       const collector = new Collector()
       store.attach(collector)
       const streams = Array.from({ length: 60 }, (_, i) => `stream-${i}`)
@@ -613,9 +559,9 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         return tail
       }
       const prefix = uniquePrefix('budget')
-      prefixes.push(prefix)
+      redis.prefixes.push(prefix)
       const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
-      stores.push(store)
+      redis.stores.push(store)
       const collector = new Collector()
       store.attach(collector)
       const streams = ['a', 'b', 'c', 'd', 'e']
@@ -673,7 +619,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     it('uses a given client, duplicates it for the tail, and leaves it open on close', async () => {
       const client = new Redis(server!.url)
       const prefix = uniquePrefix('given')
-      prefixes.push(prefix)
+      redis.prefixes.push(prefix)
       const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
       const collector = new Collector()
       store.attach(collector)
@@ -689,7 +635,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
 
     it('works through a client with an ioredis keyPrefix', async () => {
       const outer = uniquePrefix('outer')
-      prefixes.push(outer)
+      redis.prefixes.push(outer)
       const client = new Redis(server!.url, { keyPrefix: outer })
       const store = createRedisStore({ redis: client, prefix: 'inner:', onError: (e) => reported.push(e) })
       const collector = new Collector()
@@ -698,7 +644,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
       const id = await store.append('s', newEvent('x'))
       await waitUntil(() => collector.ids('s').length === 1, 'the delivery')
       expect((await store.read('s', '0-0', 10)).events.map((event) => event.id)).toEqual([id])
-      expect(await admin.xlen(`${outer}inner:{s}`)).toBe(1)
+      expect(await redis.admin.xlen(`${outer}inner:{s}`)).toBe(1)
       await store.close()
       await client.quit()
     })
@@ -711,7 +657,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         commandTimeout: 1000,
         onError: (error) => errors.push(error),
       })
-      stores.push(store)
+      redis.stores.push(store)
       store.attach(new Collector())
       await waitUntil(() => errors.length > 0, 'the first connection failure')
       const started = performance.now()
@@ -758,7 +704,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
         3000,
       )
       expect(new Set(process.getActiveResourcesInfo().filter((kind) => kind !== 'TTYWrap'))).toEqual(before)
-      await deleteKeys(admin, store.prefix)
+      await deleteKeys(redis.admin, store.prefix)
     })
   })
 })

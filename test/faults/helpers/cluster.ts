@@ -6,23 +6,26 @@
  * the killed node again, which comes back as a replica. The rule for a missing binary is the one of
  * packages/redis/test/helpers/redis-server.ts: a loud skip, a failure under CI.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
-import { clusterBinaries, killAll, killOnExit } from '../../../packages/redis/test/helpers/cluster.js'
+import {
+  clusterBinaries,
+  clusterOk,
+  createCluster,
+  killAll,
+  masterSeenBy,
+  type SlotRange,
+  startClusterNode,
+  until as untilCluster,
+} from '../../../packages/redis/test/helpers/cluster.js'
 import { unavailable } from '../../../packages/redis/test/helpers/redis-server.js'
 import { freeClusterPorts } from '../../support/ports.js'
-import { eventually } from '../../support/wait.js'
-
-const run = promisify(execFile)
 
 /** `cluster-node-timeout`: a master unreachable this long is failed over. */
 export const NODE_TIMEOUT = 1000
-
-type SlotRange = [from: number, to: number, master: [host: string, port: number, id: string], ...unknown[]]
 
 export interface FailoverCluster {
   /** Every node's address (startup nodes for the store's `cluster` option). */
@@ -50,41 +53,18 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
   const killed: number[] = []
 
   const startNode = (port: number): void => {
-    const child = spawn(
-      server,
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout',
-        String(NODE_TIMEOUT),
-        // A replica may always be promoted, however long its link was down.
-        '--cluster-replica-validity-factor',
-        '0',
-        '--repl-diskless-sync',
-        'yes',
-        '--repl-diskless-sync-delay',
-        '0',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dbfilename',
-        `dump-${port}.rdb`,
-        '--dir',
-        dir,
-        '--daemonize',
-        'no',
-      ],
-      { stdio: 'ignore' },
-    )
+    const child = startClusterNode(server, dir, port, NODE_TIMEOUT, [
+      // A replica may always be promoted, however long its link was down.
+      '--cluster-replica-validity-factor',
+      '0',
+      '--repl-diskless-sync',
+      'yes',
+      '--repl-diskless-sync-delay',
+      '0',
+      '--dbfilename',
+      `dump-${port}.rdb`,
+    ])
     children.set(port, child)
-    killOnExit(child)
     child.once('exit', () => {
       if (children.get(port) === child) children.delete(port)
     })
@@ -111,31 +91,13 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
     await killAll(children.values())
     await rm(dir, { recursive: true, force: true })
   }
-  const allOk = async (): Promise<boolean> => {
-    const infos = await Promise.all(up().map((port) => admin(port).cluster('INFO') as Promise<string>))
-    return infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384'))
-  }
-  const masterSeenBy = async (port: number, slot: number): Promise<number | undefined> => {
-    const ranges = (await admin(port).call('CLUSTER', 'SLOTS')) as SlotRange[]
-    return ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1]
-  }
+  const allOk = () => clusterOk(up().map(admin))
 
   try {
     const ports = await freeClusterPorts(6)
     for (const port of ports) startNode(port)
     await until(async () => (await Promise.all(ports.map((p) => admin(p).ping()))).every((p) => p === 'PONG'))
-    await run(
-      cli,
-      [
-        '--cluster',
-        'create',
-        ...ports.map((p) => `127.0.0.1:${p}`),
-        '--cluster-replicas',
-        '1',
-        '--cluster-yes',
-      ],
-      { timeout: 30_000 },
-    )
+    await createCluster(cli, ports, 1)
     await until(allOk)
     // Every replica in sync before the first fault.
     await until(async () => {
@@ -146,7 +108,7 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
       nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
       slotOf: async (key) => (await admin(up()[0]!).cluster('KEYSLOT', key)) as number,
       async masterOf(slot) {
-        const master = await masterSeenBy(up()[0]!, slot)
+        const master = await masterSeenBy(admin(up()[0]!), slot)
         if (master === undefined) throw new Error(`no master serves slot ${slot}`)
         return master
       },
@@ -188,7 +150,7 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
         admins.delete(master)
         let promoted = master
         await until(async () => {
-          const seen = await Promise.all(up().map((port) => masterSeenBy(port, slot)))
+          const seen = await Promise.all(up().map((port) => masterSeenBy(admin(port), slot)))
           if (seen.some((p) => p === undefined || p === master || p !== seen[0])) return false
           promoted = seen[0]!
           return allOk()
@@ -223,5 +185,5 @@ export async function failoverClusterForTests(suite: string): Promise<FailoverCl
 
 /** Waits for the cluster to reach a state (up to 20,000 ms unless told). */
 function until(check: () => Promise<boolean>, timeout = 20_000): Promise<void> {
-  return eventually(check, 'the cluster', timeout)
+  return untilCluster(check, timeout)
 }

@@ -10,6 +10,7 @@ import { sse } from '@rewind/express'
 import { ssePlugin } from '@rewind/fastify'
 import express from 'express'
 import Fastify from 'fastify'
+import { listen } from '../../support/listen.js'
 import { sleep } from '../../support/wait.js'
 
 export type Adapter = 'express' | 'fastify'
@@ -50,12 +51,11 @@ export async function startInstance(
     })
     const server = createServer(app)
     server.keepAliveTimeout = 50
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address() as AddressInfo
+    const { url } = await listen(server)
     return {
       adapter,
       responses: events.responses,
-      url: (id) => `http://127.0.0.1:${port}/answers/${id}`,
+      url: (id) => `${url}/answers/${id}`,
       async close() {
         server.closeAllConnections()
         await events.close({ server })

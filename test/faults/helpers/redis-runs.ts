@@ -5,9 +5,11 @@
  * readers are, how fast the producer is), so that a few runs already cover every combination.
  */
 import { createRedisStore, type RedisStoreOptions } from '@rewind/redis'
+import { uniquePrefix } from '../../../packages/redis/test/helpers/redis-server.js'
 import { ADAPTERS, type Adapter, type Instance, type ProducerPlan, startInstance } from './instances.js'
+import { defineRuns } from './kinds.js'
 import type { Random } from './random.js'
-import type { RunOptions } from './scenario.js'
+import { type RunOptions, runAnswer } from './scenario.js'
 
 /** The lease of every hub in the Redis runs: short, so a lapse is told soon. */
 export const LEASE = 1000
@@ -91,4 +93,47 @@ export function redisRun(
     faultAt: random.int(200, Math.round(plan.tokens * plan.interval * 0.6)),
     lease: LEASE,
   }
+}
+
+/** A run's fault on Redis: what it does while the answer is produced, and whether data may be lost. */
+export type RedisFault = Pick<RunOptions, 'dataMayBeLost' | 'fault'>
+
+export interface RedisRunsOptions {
+  /** Bound of one run. */
+  readonly timeout: number
+  /** The Redis (a server or a cluster) of a run's pair, read when the run starts. */
+  connection(): RedisStoreOptions
+  /** Start of each run's unique key prefix. */
+  readonly prefix: string
+  /** The producer's speed in every run; by default it varies with the run's index. */
+  readonly speed?: 'fast' | 'slow'
+  /** The fault of one run, on its seeded `random`, for the pair under `prefix`. */
+  fault(random: Random, prefix: string): RedisFault
+  /** After each run, once its pair is closed (to repair the Redis for the next run). */
+  afterRun?(): Promise<void>
+}
+
+/**
+ * Defines the runs of a Redis fault kind: each run gets a fresh pair under its own prefix, placed by
+ * the variant of its index, lives through `fault`, and is closed whatever the outcome.
+ */
+export function defineRedisRuns(kind: string, options: RedisRunsOptions): void {
+  defineRuns(kind, {
+    normalRuns: 3,
+    timeout: options.timeout,
+    name: (i) => describeVariant(variant(i, options.speed)),
+    async run(i, random) {
+      const prefix = uniquePrefix(options.prefix)
+      const pair = await redisPair(options.connection(), prefix)
+      try {
+        return await runAnswer({
+          ...redisRun(pair, variant(i, options.speed), random),
+          ...options.fault(random, prefix),
+        })
+      } finally {
+        await pair.close()
+        await options.afterRun?.()
+      }
+    },
+  })
 }

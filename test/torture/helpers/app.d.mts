@@ -1,5 +1,5 @@
 import type { Server } from 'node:http'
-import type { Hub, HubOptions, PublishInput } from '../../../packages/core/dist/index.js'
+import type { Hub, HubOptions, PublishInput } from '@rewind/core'
 
 export type Adapter = 'express' | 'fastify'
 

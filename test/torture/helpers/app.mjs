@@ -5,10 +5,11 @@
  * Plain ESM so that the child-process server (`server.mjs`, run by bare `node`) and the in-process
  * tests (run by vitest) use the very same code.
  *
- * Resolution: the root package does not depend on `@rewind/*`, so the adapters are imported from
- * their BUILT files by relative path (`pnpm test` builds before it runs vitest, and that is what
- * users get); the adapters' own `@rewind/core` import resolves, through the workspace link, to the
- * same `packages/core/dist/index.js` imported here, so `RewindError` is one class everywhere.
+ * Resolution: the adapters are imported from their BUILT files by relative path (plain `node` runs
+ * this file in the child process, and that is what users get). Their own `@rewind/core` import
+ * resolves, in the child, to `packages/core/dist` through the workspace link; in vitest, the
+ * torture project's alias sends it (and the tests' own `@rewind/core` imports) to core's source, so
+ * either way `RewindError` is one class for the test and the app.
  * The frameworks are resolved from the adapter packages, whose devDependencies pin the versions
  * the adapters are built and tested against.
  */

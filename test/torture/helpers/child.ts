@@ -2,11 +2,16 @@
  * Starts `server.mjs` in a child process (with `--expose-gc` and an IPC channel) and talks to it:
  * commands over IPC, memory read from `/proc/<pid>/status` (what the operating system charges the
  * process, not what V8 believes).
+ *
+ * The child is plain `node`, which cannot load the TypeScript source: it runs the BUILT adapters and
+ * core (what users get; `pnpm test` builds first). So that a `src` edit without a rebuild fails
+ * loudly instead of measuring the old code, a child is not started while any source file is newer
+ * than its package's build.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { HubOptions, HubStats } from '../../../packages/core/dist/index.js'
+import type { HubOptions, HubStats } from '@rewind/core'
 import type { Adapter } from './app.mjs'
 
 const SERVER = fileURLToPath(new URL('./server.mjs', import.meta.url))
@@ -70,6 +75,7 @@ export async function startServerProcess(
   adapter: Adapter,
   config: ServerConfig = {},
 ): Promise<ServerProcess> {
+  assertBuilt()
   const args = ['--expose-gc', SERVER, JSON.stringify({ adapter, hub: config.hub, fastify: config.fastify })]
   const needed = config.files ?? 0
   // Raise only the soft limit, and only when needed: `exec` keeps the pid and the IPC descriptor.
@@ -163,5 +169,22 @@ export async function startServerProcess(
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     },
+  }
+}
+
+/** The packages the child loads from `dist`. */
+const BUILT = ['core', 'express', 'fastify']
+
+/** Throws if a source file of a package the child runs is newer than that package's build. */
+function assertBuilt(): void {
+  for (const name of BUILT) {
+    const root = new URL(`../../../packages/${name}/`, import.meta.url)
+    const built = statSync(new URL('dist/index.js', root)).mtimeMs
+    const src = fileURLToPath(new URL('src/', root))
+    for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+      if (statSync(`${src}${file}`).mtimeMs > built) {
+        throw new Error(`packages/${name}/src/${file} is newer than its build: run \`pnpm build\` first`)
+      }
+    }
   }
 }

@@ -4,6 +4,7 @@
  */
 import { createServer, type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { listen } from '../../support/listen.js'
 import type { Adapter } from './app.mjs'
 
 export interface RunningDemo {
@@ -31,10 +32,8 @@ export async function startDemo(adapter: Adapter): Promise<RunningDemo> {
     }
     // The ticker off: the tests count exactly the events they publish, however slow the machine.
     const app = createApp({ retry: 100, ticker: false })
-    const server = createServer(app)
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address() as AddressInfo
-    return { base: `http://127.0.0.1:${port}`, port, close: () => app.locals.events.close({ server }) }
+    const { server, url, port } = await listen(createServer(app))
+    return { base: url, port, close: () => app.locals.events.close({ server }) }
   }
   const { buildApp } = (await import(FASTIFY_DEMO)) as {
     buildApp(options?: { retry?: number; ticker?: boolean }): FastifyDemo

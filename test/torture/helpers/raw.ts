@@ -1,12 +1,14 @@
 /**
  * An SSE client on a bare TCP socket: it sends exactly the bytes it is given (so a test can send
- * what no HTTP client library would), decodes the response head and the chunked body itself, and
+ * what no HTTP client library would), reads the response with test/support's Http1Response, and
  * feeds the body to `eventsource-parser` (a spec-following parser, as a browser would use).
  */
 import { connect, type Socket } from 'node:net'
 import { StringDecoder } from 'node:string_decoder'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
-import { waitFor } from './wait.js'
+import { Http1Response } from '../../support/raw-http.js'
+import { waitUntil } from '../../support/wait.js'
+import { pool } from './wait.js'
 
 export interface RawOptions {
   /** Path and query of the request. @defaultValue `/events` */
@@ -23,8 +25,6 @@ export interface RawOptions {
 
 /** What a raw client has received so far. */
 export class RawClient {
-  status: number | undefined
-  headers: Record<string, string> = {}
   readonly events: EventSourceMessage[] = []
   readonly retries: number[] = []
   /** Comments (`:` lines); a heartbeat is an empty one. */
@@ -37,19 +37,12 @@ export class RawClient {
   bodyBytes = 0
   /** Body text, kept only in light mode (for `includes` checks). */
   tail = ''
-  /** The server ended the chunked body (`0\r\n\r\n`): a clean end of the stream. */
-  ended = false
   /** The socket has closed (whatever the cause). */
   closed = false
   /** The socket failed (`ECONNRESET`, ...). */
   error: Error | undefined
   readonly socket: Socket
-  private head: Buffer = Buffer.alloc(0)
-  private inBody = false
-  private chunked = false
-  /** Bytes of the current chunk still to read; -1 while reading a chunk-size line. */
-  private chunkLeft = -1
-  private pending: Buffer = Buffer.alloc(0)
+  private readonly response = new Http1Response((data) => this.body(data))
   private readonly decoder = new StringDecoder('utf8')
   private readonly parser
   private readonly light: boolean
@@ -75,7 +68,7 @@ export class RawClient {
     socket.on('close', () => {
       this.closed = true
     })
-    socket.on('data', (data: Buffer) => this.receive(data))
+    socket.on('data', (data: Buffer) => this.response.feed(data))
     const request =
       options.request ??
       [
@@ -89,6 +82,21 @@ export class RawClient {
     socket.write(request)
   }
 
+  /** The status code, once the head has arrived. */
+  get status(): number | undefined {
+    return this.response.status
+  }
+
+  /** The response headers, names lowercased. */
+  get headers(): Record<string, string> {
+    return this.response.headers
+  }
+
+  /** The server ended the chunked body (`0\r\n\r\n`): a clean end of the stream. */
+  get ended(): boolean {
+    return this.response.ended
+  }
+
   /** Resolves once the socket is connected. */
   connected(): Promise<void> {
     if (!this.socket.connecting) return Promise.resolve()
@@ -99,7 +107,7 @@ export class RawClient {
   }
 
   waitForHead(timeout = 10_000): Promise<void> {
-    return waitFor(
+    return waitUntil(
       () => this.status !== undefined || this.closed,
       () => `the response head (${this.describe()})`,
       timeout,
@@ -107,7 +115,7 @@ export class RawClient {
   }
 
   waitForEvents(count: number, timeout = 10_000): Promise<void> {
-    return waitFor(
+    return waitUntil(
       () => this.events.length >= count,
       () => `${count} events (${this.describe()})`,
       timeout,
@@ -115,7 +123,7 @@ export class RawClient {
   }
 
   waitForEnd(timeout = 10_000): Promise<void> {
-    return waitFor(
+    return waitUntil(
       () => this.ended || this.closed,
       () => `the end of the stream (${this.describe()})`,
       timeout,
@@ -128,56 +136,6 @@ export class RawClient {
 
   destroy(): void {
     this.socket.destroy()
-  }
-
-  private receive(data: Buffer): void {
-    if (!this.inBody) {
-      this.head = Buffer.concat([this.head, data])
-      const end = this.head.indexOf('\r\n\r\n')
-      if (end === -1) return
-      const lines = this.head.subarray(0, end).toString('latin1').split('\r\n')
-      this.status = Number(lines[0]!.split(' ')[1])
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(':')
-        this.headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
-      }
-      this.chunked = this.headers['transfer-encoding'] === 'chunked'
-      this.inBody = true
-      const rest = this.head.subarray(end + 4)
-      this.head = Buffer.alloc(0)
-      if (rest.length > 0) this.receive(rest)
-      return
-    }
-    if (!this.chunked) {
-      this.body(data)
-      return
-    }
-    this.pending = this.pending.length === 0 ? data : Buffer.concat([this.pending, data])
-    while (this.pending.length > 0 && !this.ended) {
-      if (this.chunkLeft === -1) {
-        const eol = this.pending.indexOf('\r\n')
-        if (eol === -1) return
-        const size = Number.parseInt(this.pending.subarray(0, eol).toString('latin1'), 16)
-        if (size === 0) {
-          this.ended = true
-          return
-        }
-        this.chunkLeft = size
-        this.pending = this.pending.subarray(eol + 2)
-        continue
-      }
-      if (this.chunkLeft > 0) {
-        const take = Math.min(this.chunkLeft, this.pending.length)
-        this.body(this.pending.subarray(0, take))
-        this.chunkLeft -= take
-        this.pending = this.pending.subarray(take)
-        continue
-      }
-      // The CRLF after a chunk's data.
-      if (this.pending.length < 2) return
-      this.pending = this.pending.subarray(2)
-      this.chunkLeft = -1
-    }
   }
 
   private body(data: Buffer): void {
@@ -216,4 +174,20 @@ export async function rawStatus(
   } finally {
     client.destroy()
   }
+}
+
+/**
+ * Opens `count` light streams to `port`, 200 at a time, each pushed to `clients` as it connects;
+ * resolves once every one has its first body bytes (or was closed: the caller checks which).
+ */
+export async function openLightStreams(port: number, count: number, clients: RawClient[]): Promise<void> {
+  await pool(count, 200, async () => {
+    const client = new RawClient(port, { light: true })
+    clients.push(client)
+    await waitUntil(
+      () => client.bodyBytes > 0 || client.closed,
+      () => `a stream to open: ${client.describe()}`,
+      30_000,
+    )
+  })
 }

@@ -1,20 +1,5 @@
-/** Bounded waiting, percentiles and the summary lines the suite prints. */
-
-/** Polls `check` every `interval` ms; rejects after `timeout` ms with what was awaited. */
-export async function waitFor(
-  check: () => boolean,
-  what: string | (() => string),
-  timeout = 10_000,
-  interval = 5,
-): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!check()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${typeof what === 'string' ? what : what()}`)
-    }
-    await sleep(interval)
-  }
-}
+/** Bounded waiting on a probe, percentiles and the summary lines the suite prints (plain waits: test/support/wait.ts). */
+import { sleep } from '../../support/wait.js'
 
 /** Polls an asynchronous `probe` until `check` accepts its value; resolves with that value. */
 export async function waitForValue<T>(
@@ -36,8 +21,6 @@ export async function waitForValue<T>(
     await sleep(interval)
   }
 }
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** The `p`th percentile (0..100) of `values`, nearest rank. */
 export function percentile(values: readonly number[], p: number): number {

@@ -21,6 +21,20 @@ export interface Sdk {
   test: Module
 }
 
+/** The environment, typed for the variables these tests read. */
+const env = process.env as { REWIND_AI_SDK?: string; SEED?: string; REDIS_URL?: string }
+
+/** The SDK under test: `REWIND_AI_SDK` (`ai7` for the next major), else `ai`. */
+export const SDK = env.REWIND_AI_SDK ?? 'ai'
+
+/** The Redis of the cross-instance tests: `REDIS_URL`, else the local default. */
+export const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** The seed of a randomized run: `SEED` (to replay a failure), else a fresh one. */
+export function runSeed(): number {
+  return Number(env.SEED ?? Date.now() % 100_000)
+}
+
 export async function loadSdk(name = 'ai'): Promise<Sdk> {
   const major = Number(process.versions.node.split('.')[0])
   // ai 7 supports Node 22 and later only: running it on an older Node would test nothing real.
@@ -263,4 +277,25 @@ export async function cuttingProxy(
     await new Promise((resolve) => server.close(resolve))
   }
   return proxy
+}
+
+/**
+ * POSTs one user message (`u1`, `text`) of chat `chatId` to the chat app at `url`, as the SDK's
+ * transport does; `extra` fields join the body.
+ */
+export function postChat(
+  url: string,
+  chatId: string,
+  text = 'hello',
+  extra: Record<string, unknown> = {},
+): Promise<Response> {
+  return fetch(`${url}/api/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      id: chatId,
+      messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text }] }],
+      ...extra,
+    }),
+  })
 }

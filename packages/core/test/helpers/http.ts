@@ -1,39 +1,16 @@
-/** Real sockets for core tests: a node:http server on port 0 and clients that read raw SSE. */
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+/** Real sockets for core tests: a hub served on port 0 and clients that read raw SSE. */
 import net from 'node:net'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { afterEach } from 'vitest'
+import { type Listening, listen } from '../../../../test/support/listen.js'
+import { Http1Response } from '../../../../test/support/raw-http.js'
+import { waitUntil } from '../../../../test/support/wait.js'
 import type { Hub } from '../../src/hub.js'
 import type { HubOptions } from '../../src/hub-options.js'
 import { createHub } from '../../src/index.js'
 
-export interface TestServer {
-  server: http.Server
-  url: string
-  port: number
-  close(): Promise<void>
-}
-
-/** Serves `handler` on 127.0.0.1, port 0. `close()` ends every connection. */
-export async function listen(handler: http.RequestListener): Promise<TestServer> {
-  const server = http.createServer(handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  return {
-    server,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
-}
-
 /** Serves `stream` of `hub` at every URL. */
-export function serveHub(hub: Hub<string | Promise<string>>, stream = 'test'): Promise<TestServer> {
+export function serveHub(hub: Hub<string | Promise<string>>, stream = 'test'): Promise<Listening> {
   return listen((req, res) => hub.serve(req, res, stream))
 }
 
@@ -65,50 +42,23 @@ export function rawClient(port: number, path = '/', headers: Record<string, stri
     text: () => raw,
     ended: new Promise((resolve) => socket.once('close', () => resolve())),
     until: (predicate, ms = 5000) =>
-      waitFor(predicate, ms, () => `received: ${JSON.stringify(client.events)}`),
+      waitUntil(predicate, () => `received: ${JSON.stringify(client.events)}`, ms),
     close: () => socket.destroy(),
   }
   let raw = ''
-  let body = Buffer.alloc(0)
-  let inBody = false
   const decoder = new TextDecoder()
   const parser = createParser({
     onEvent: (event) => client.events.push(event),
     onComment: (comment) => client.comments.push(comment),
     onRetry: (retry) => client.retries.push(retry),
   })
+  const response = new Http1Response((data) => parser.feed(decoder.decode(data, { stream: true })))
   socket.on('data', (chunk: Buffer) => {
     raw += chunk.toString('latin1')
-    if (!inBody) {
-      const end = raw.indexOf('\r\n\r\n')
-      if (end === -1) return
-      inBody = true
-      body = Buffer.from(raw.slice(end + 4), 'latin1')
-    } else body = Buffer.concat([body, chunk])
-    // Strip chunked transfer framing (sizes are in bytes) as whole chunks arrive.
-    for (;;) {
-      const lineEnd = body.indexOf('\r\n')
-      if (lineEnd === -1) return
-      const size = Number.parseInt(body.subarray(0, lineEnd).toString('latin1'), 16)
-      if (body.length < lineEnd + 2 + size + 2) return
-      parser.feed(decoder.decode(body.subarray(lineEnd + 2, lineEnd + 2 + size), { stream: true }))
-      body = body.subarray(lineEnd + 2 + size + 2)
-    }
+    response.feed(chunk)
   })
   socket.on('error', () => {})
   return client
-}
-
-export async function waitFor(
-  predicate: () => boolean,
-  ms: number,
-  describe: () => string = () => '',
-): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms; ${describe()}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
 }
 
 /**
@@ -118,7 +68,7 @@ export async function waitFor(
 export function closesAfterEach(): {
   cleanups: (() => unknown)[]
   hubFor(options?: HubOptions): Hub<string>
-  started(server: Promise<TestServer>): Promise<TestServer>
+  started(server: Promise<Listening>): Promise<Listening>
 } {
   const cleanups: (() => unknown)[] = []
   afterEach(async () => {

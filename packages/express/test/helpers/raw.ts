@@ -7,6 +7,7 @@ import { connect as connectTcp, type Socket } from 'node:net'
 import { StringDecoder } from 'node:string_decoder'
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser'
 import { onTestFinished } from 'vitest'
+import { Http1Response } from '../../../../test/support/raw-http.js'
 import { WAIT_MS, waitUntil, within } from '../../../../test/support/wait.js'
 
 /** What a spec-following parser makes of a response body so far. */
@@ -94,16 +95,10 @@ export async function openStream(url: string, headers: Record<string, string> = 
 
 /** A response read off a raw TCP socket, with its chunked body decoded and parsed as an event stream. */
 export class RawExchange extends SseReader {
-  /** The status code, once the head has arrived. */
-  status: number | undefined
-  /** The response headers, names lowercased. */
-  readonly headers: Record<string, string> = {}
   /** The socket has closed. */
   closed = false
   private readonly decoder = new StringDecoder('utf8')
-  private pending = Buffer.alloc(0)
-  private inBody = false
-  private chunked = false
+  private readonly response = new Http1Response((data) => this.feed(this.decoder.write(data)))
 
   constructor(private readonly socket: Socket) {
     super()
@@ -111,7 +106,17 @@ export class RawExchange extends SseReader {
     socket.on('close', () => {
       this.closed = true
     })
-    socket.on('data', (data: Buffer) => this.receive(data))
+    socket.on('data', (data: Buffer) => this.response.feed(data))
+  }
+
+  /** The status code, once the head has arrived. */
+  get status(): number | undefined {
+    return this.response.status
+  }
+
+  /** The response headers, names lowercased. */
+  get headers(): Record<string, string> {
+    return this.response.headers
   }
 
   waitForHead(timeout = WAIT_MS): Promise<void> {
@@ -124,37 +129,6 @@ export class RawExchange extends SseReader {
 
   close(): void {
     this.socket.destroy()
-  }
-
-  private receive(data: Buffer): void {
-    this.pending = Buffer.concat([this.pending, data])
-    if (!this.inBody) {
-      const end = this.pending.indexOf('\r\n\r\n')
-      if (end === -1) return
-      const [statusLine = '', ...lines] = this.pending.subarray(0, end).toString('latin1').split('\r\n')
-      for (const line of lines) {
-        const colon = line.indexOf(':')
-        this.headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
-      }
-      this.chunked = this.headers['transfer-encoding'] === 'chunked'
-      this.inBody = true
-      this.pending = this.pending.subarray(end + 4)
-      this.status = Number(statusLine.split(' ')[1])
-    }
-    if (!this.chunked) {
-      this.feed(this.decoder.write(this.pending))
-      this.pending = Buffer.alloc(0)
-      return
-    }
-    // Chunked transfer coding: `<hex size>\r\n<bytes>\r\n`, repeated; a zero size ends the body.
-    for (;;) {
-      const lineEnd = this.pending.indexOf('\r\n')
-      if (lineEnd === -1) return
-      const size = Number.parseInt(this.pending.subarray(0, lineEnd).toString('latin1'), 16)
-      if (size === 0 || this.pending.length < lineEnd + 2 + size + 2) return
-      this.feed(this.decoder.write(this.pending.subarray(lineEnd + 2, lineEnd + 2 + size)))
-      this.pending = this.pending.subarray(lineEnd + 2 + size + 2)
-    }
   }
 }
 

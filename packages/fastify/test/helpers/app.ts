@@ -1,5 +1,6 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { StreamItem } from '@rewind/core'
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { onTestFinished } from 'vitest'
 import { type SsePluginOptions, ssePlugin } from '../../src/index.js'
@@ -75,4 +76,22 @@ export function idOf(published: string | Promise<string>): string {
   if (typeof published !== 'string')
     throw new TypeError('expected the in-memory store to return the id at once')
   return published
+}
+
+/** Serves `GET /broken`: an iterable that yields `partial`, then throws `upstream failed`. */
+export function routeBroken(app: FastifyInstance): void {
+  async function* broken(): AsyncGenerator<StreamItem> {
+    yield 'partial'
+    throw new Error('upstream failed')
+  }
+  app.get('/broken', (_request, reply) => reply.sse(broken()))
+}
+
+/** Serves `GET /events?user=<user>`: stream `orders`, filtered to the events of that user. */
+export function routeOrdersByUser(app: FastifyInstance): void {
+  app.get<{ Querystring: { user: string } }>('/events', (request, reply) =>
+    reply.sse('orders', {
+      filter: (event) => (event.value as { user: string }).user === request.query.user,
+    }),
+  )
 }

@@ -9,6 +9,7 @@ import { connect as connectTcp } from 'node:net'
 import { EventSource } from 'eventsource'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { onTestFinished } from 'vitest'
+import { Http1Response } from '../../../../test/support/raw-http.js'
 import { waitUntil, within } from '../../../../test/support/wait.js'
 
 /** A promise with its resolve function, for gates a test opens by hand. */
@@ -172,52 +173,36 @@ export function rawRequest(
       onTestFinished(() => {
         socket.destroy()
       })
-      let received = Buffer.alloc(0)
-      const parse = (): RawResponse | undefined => {
-        const end = received.indexOf('\r\n\r\n')
-        if (end === -1) return undefined
-        const [statusLine = '', ...lines] = received.subarray(0, end).toString('latin1').split('\r\n')
-        const headers: Record<string, string> = {}
-        for (const line of lines) {
-          const colon = line.indexOf(':')
-          headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
-        }
-        const rest = received.subarray(end + 4)
-        const body = headers['transfer-encoding'] === 'chunked' ? dechunk(rest) : rest.toString('utf8')
-        return { status: Number(statusLine.split(' ')[1]), headers, body }
-      }
+      const parts: Buffer[] = []
+      const response = new Http1Response((data) => parts.push(data))
+      const parse = (): RawResponse | undefined =>
+        response.status === undefined
+          ? undefined
+          : {
+              status: response.status,
+              headers: response.headers,
+              body: Buffer.concat(parts).toString('utf8'),
+            }
+      let received = 0
       socket.on('data', (chunk: Buffer) => {
-        received = Buffer.concat([received, chunk])
-        const response = parse()
-        if (response !== undefined && done(response.body)) {
+        received += chunk.length
+        response.feed(chunk)
+        const parsed = parse()
+        if (parsed !== undefined && done(parsed.body)) {
           socket.destroy()
-          resolve(response)
+          resolve(parsed)
         }
       })
       socket.on('error', reject)
       socket.on('close', () => {
-        const response = parse()
-        if (response === undefined) reject(new Error(`connection closed without a response: ${received}`))
-        else resolve(response)
+        const parsed = parse()
+        if (parsed === undefined)
+          reject(new Error(`connection closed without a response, after ${received} bytes`))
+        else resolve(parsed)
       })
     }),
     'a raw HTTP response',
   )
-}
-
-/** Removes HTTP/1.1 chunked framing from as many complete chunks as have arrived. */
-function dechunk(data: Buffer): string {
-  const parts: Buffer[] = []
-  let offset = 0
-  for (;;) {
-    const lineEnd = data.indexOf('\r\n', offset)
-    if (lineEnd === -1) break
-    const size = Number.parseInt(data.subarray(offset, lineEnd).toString('latin1'), 16)
-    if (!(size > 0) || lineEnd + 2 + size > data.length) break
-    parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size))
-    offset = lineEnd + 2 + size + 2
-  }
-  return Buffer.concat(parts).toString('utf8')
 }
 
 /** An HTTP/2 cleartext (h2c) session, destroyed when the test finishes. */

@@ -19,7 +19,12 @@ import { findRedisServer, unavailable } from './redis-server.js'
 const run = promisify(execFile)
 
 /** A range of `CLUSTER SLOTS`: first slot, last slot, then the master as [host, port, id]. */
-type SlotRange = [from: number, to: number, master: [host: string, port: number, id: string]]
+export type SlotRange = [
+  from: number,
+  to: number,
+  master: [host: string, port: number, id: string],
+  ...unknown[],
+]
 
 /** A running cluster of three masters. */
 export interface TestCluster {
@@ -96,34 +101,7 @@ export async function clusterForTests(suite: string): Promise<TestCluster | unde
   }
   try {
     const ports = await freeClusterPorts(3)
-    for (const port of ports) {
-      const child = spawn(
-        server,
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          join(dir, `nodes-${port}.conf`),
-          '--cluster-node-timeout',
-          '2000',
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--dir',
-          dir,
-          '--daemonize',
-          'no',
-        ],
-        { stdio: 'ignore' },
-      )
-      children.push(child)
-      killOnExit(child)
-    }
+    for (const port of ports) children.push(startClusterNode(server, dir, port, 2000))
     const node = (port: number): Redis => {
       const connection = new Redis({ port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 1 })
       connection.on('error', () => {})
@@ -134,23 +112,14 @@ export async function clusterForTests(suite: string): Promise<TestCluster | unde
     await until(async () =>
       (await Promise.all(admins.map((a) => a.ping().catch(() => '')))).every((p) => p === 'PONG'),
     )
-    const addresses = ports.map((port) => `127.0.0.1:${port}`)
-    await run(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
-      timeout: 20_000,
-    })
-    await until(async () => {
-      const infos = await Promise.all(admins.map((a) => a.cluster('INFO') as Promise<string>))
-      return infos.every(
-        (info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384'),
-      )
-    })
+    await createCluster(cli, ports, 0)
+    await until(() => clusterOk(admins))
     const ids = new Map<number, string>()
     for (const [i, port] of ports.entries()) ids.set(port, (await admins[i]!.cluster('MYID')) as string)
     const masterOf = async (slot: number): Promise<number> => {
-      const ranges = (await admins[0]!.call('CLUSTER', 'SLOTS')) as SlotRange[]
-      const range = ranges.find(([from, to]) => slot >= from && slot <= to)
-      if (range === undefined) throw new Error(`no master serves slot ${slot}`)
-      return range[2][1]
+      const master = await masterSeenBy(admins[0]!, slot)
+      if (master === undefined) throw new Error(`no master serves slot ${slot}`)
+      return master
     }
     return {
       nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
@@ -172,12 +141,7 @@ export async function clusterForTests(suite: string): Promise<TestCluster | unde
           await admin.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids.get(to)!)
         }
         await until(async () => {
-          const owners = await Promise.all(
-            admins.map(async (a) => {
-              const ranges = (await a.call('CLUSTER', 'SLOTS')) as SlotRange[]
-              return ranges.find(([f, t]) => slot >= f && slot <= t)?.[2][1]
-            }),
-          )
+          const owners = await Promise.all(admins.map((a) => masterSeenBy(a, slot)))
           return owners.every((owner) => owner === to)
         })
       },
@@ -190,6 +154,70 @@ export async function clusterForTests(suite: string): Promise<TestCluster | unde
 }
 
 /** Waits for the cluster to reach a state (up to 15,000 ms unless told). */
-function until(check: () => Promise<boolean>, timeout = 15_000): Promise<void> {
+export function until(check: () => Promise<boolean>, timeout = 15_000): Promise<void> {
   return eventually(check, 'the cluster', timeout)
+}
+
+/**
+ * Starts one cluster node of `server` on `port` (its bus on port + 10000), without persistence, its
+ * files in `dir`; `extra` arguments come last. It is killed if this process exits first.
+ */
+export function startClusterNode(
+  server: string,
+  dir: string,
+  port: number,
+  nodeTimeout: number,
+  extra: readonly string[] = [],
+): ChildProcess {
+  const child = spawn(
+    server,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      join(dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout',
+      String(nodeTimeout),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+      ...extra,
+    ],
+    { stdio: 'ignore' },
+  )
+  killOnExit(child)
+  return child
+}
+
+/** Joins the nodes on `ports` into one cluster, `replicas` replicas to a master (`redis-cli --cluster create`). */
+export async function createCluster(cli: string, ports: readonly number[], replicas: number): Promise<void> {
+  const addresses = ports.map((port) => `127.0.0.1:${port}`)
+  await run(
+    cli,
+    ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'],
+    {
+      timeout: 30_000,
+    },
+  )
+}
+
+/** Whether every one of `admins` reports the cluster ok with all 16384 slots served. */
+export async function clusterOk(admins: readonly Redis[]): Promise<boolean> {
+  const infos = await Promise.all(admins.map((admin) => admin.cluster('INFO') as Promise<string>))
+  return infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384'))
+}
+
+/** The port of the master serving `slot`, as the node behind `admin` sees it. */
+export async function masterSeenBy(admin: Redis, slot: number): Promise<number | undefined> {
+  const ranges = (await admin.call('CLUSTER', 'SLOTS')) as SlotRange[]
+  return ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1]
 }

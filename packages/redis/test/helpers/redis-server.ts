@@ -10,8 +10,10 @@ import { access, mkdtemp, rm } from 'node:fs/promises'
 import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, expect } from 'vitest'
 import { freePort } from '../../../../test/support/ports.js'
+import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../../src/index.js'
 
 /** A Redis server for tests. */
 export interface RedisServer {
@@ -221,4 +223,62 @@ export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
     cursor = next
     if (keys.length > 0) await client.del(...keys)
   } while (cursor !== '0')
+}
+
+/** The stores of a suite on one server, and a plain connection to it. */
+export interface SuiteStores {
+  /** A store on the server under `prefix` (by default a fresh one), its errors recorded. */
+  store(options?: RedisStoreOptions, prefix?: string): RedisStore
+  /** What the stores reported and no test took yet: nothing, when Redis is healthy. */
+  readonly reported: unknown[]
+  /** A plain connection to the server (from `beforeAll`), to look at keys. */
+  readonly admin: Redis
+  /** Stores closed after each test: those `store` made, and any a test makes itself. */
+  readonly stores: RedisStore[]
+  /** Prefixes whose keys are deleted after each test. */
+  readonly prefixes: string[]
+}
+
+/**
+ * The stores of the suite in the enclosing `describe`, on `server`: after each test they are closed,
+ * their keys deleted, and nothing may have been reported; after the suite the server is closed. Call
+ * it first in the `describe`, so that the suite's own `afterEach` (closing what runs on the stores)
+ * runs before this one.
+ */
+export function suiteStores(server: RedisServer | undefined, label: string): SuiteStores {
+  let admin: Redis | undefined
+  const stores: RedisStore[] = []
+  const prefixes: string[] = []
+  const reported: unknown[] = []
+  beforeAll(() => {
+    admin = new Redis(server!.url)
+  })
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()))
+    for (const prefix of prefixes.splice(0)) await deleteKeys(admin!, prefix)
+    expect(reported.splice(0)).toEqual([])
+  })
+  afterAll(async () => {
+    await admin?.quit()
+    await server!.close()
+  })
+  return {
+    store(options = {}, prefix = uniquePrefix(label)) {
+      prefixes.push(prefix)
+      const store = createRedisStore({
+        redis: server!.url,
+        prefix,
+        onError: (error) => reported.push(error),
+        ...options,
+      })
+      stores.push(store)
+      return store
+    },
+    reported,
+    stores,
+    prefixes,
+    get admin() {
+      return admin!
+    },
+  }
 }

@@ -3,8 +3,9 @@
  * clients that read them are in test/support/sse-clients.ts.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createHub, type Hub, type HubOptions, type ServeOptions } from '@rewind/core'
+import { listen } from '../../../../test/support/listen.js'
+import { BrowserClient, RawClient } from '../../../../test/support/sse-clients.js'
 import type { RedisStore } from '../../src/index.js'
 
 /** A hub on a store, served over HTTP at `/<stream>`. */
@@ -27,19 +28,56 @@ export async function startApp(
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
     hub.serve(req, res, decodeURIComponent(path.slice(1)), serve)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const listening = await listen(server)
   return {
     hub,
     server,
     url(stream, lastEventId) {
-      const base = `http://127.0.0.1:${port}/${encodeURIComponent(stream)}`
+      const base = `${listening.url}/${encodeURIComponent(stream)}`
       return lastEventId === undefined ? base : `${base}?lastEventId=${encodeURIComponent(lastEventId)}`
     },
     async close() {
       await hub.close()
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await listening.close()
     },
+  }
+}
+
+/**
+ * What a test opens: apps and clients, all closed (clients first) by `closeAll`, which the suite
+ * calls in its `afterEach` before it closes the stores the apps were on.
+ */
+export class Opened {
+  private readonly apps: App[] = []
+  private readonly clients: { close(): void }[] = []
+
+  /** {@link startApp}, closed by `closeAll`. */
+  readonly app = async (
+    on: RedisStore,
+    options: Parameters<typeof startApp>[1] = {},
+    serve: Parameters<typeof startApp>[2] = {},
+  ): Promise<App> => {
+    const started = await startApp(on, options, serve)
+    this.apps.push(started)
+    return started
+  }
+
+  /** A byte-level client of `url`, closed by `closeAll`. */
+  readonly raw = async (url: string, lastEventId?: string): Promise<RawClient> => {
+    const client = await RawClient.open(url, lastEventId)
+    this.clients.push(client)
+    return client
+  }
+
+  /** A browser-like client of `url`, closed by `closeAll`. */
+  readonly browser = (url: string, names: string[] = []): BrowserClient => {
+    const client = new BrowserClient(url, names)
+    this.clients.push(client)
+    return client
+  }
+
+  async closeAll(): Promise<void> {
+    for (const client of this.clients.splice(0)) client.close()
+    await Promise.all(this.apps.splice(0).map((app) => app.close()))
   }
 }
