@@ -183,15 +183,8 @@ export function sse(options: SseOptions = {}): SseMiddleware<string | Promise<st
   })
 }
 
-// The core names this adapter's own signatures use, and the error it throws: the same list in every
-// adapter (test/adapter-exports.test.ts). Anything else, `createHub` included, comes from
+export type { Hub, HubOptions, PublishInput, ServeOptions, StreamSource, Subscription } from '@rewind/core'
+// The error this adapter throws and the core types its own signatures use: the same list in every
+// adapter, pinned by test/adapter-exports.test.ts. Anything else, `createHub` included, comes from
 // `@rewind/core`, the peer dependency the app installs anyway, so each name has one home.
-export {
-  type Hub,
-  type HubOptions,
-  type PublishInput,
-  RewindError,
-  type ServeOptions,
-  type StreamSource,
-  type Subscription,
-} from '@rewind/core'
+export { RewindError } from '@rewind/core'
