@@ -49,10 +49,12 @@ interface Kind {
 const redisPrefixes: string[] = []
 const schemas: string[] = []
 const keys = new Map<string, string>()
-const named = (key: string, make: (name: string) => string): string => {
+/** The name (key prefix, schema) of the stores made with `key`: made once, and listed in `made` for cleanup. */
+const named = (key: string, make: (label: string) => string, made: string[]): string => {
   let value = keys.get(key)
   if (value === undefined) {
-    value = make(key)
+    value = make('conformance')
+    made.push(value)
     keys.set(key, value)
   }
   return value
@@ -72,20 +74,14 @@ const kinds: Kind[] = [
     shared: true,
     scopedIds: false,
     available: redis !== undefined,
-    create: (key) => {
-      const prefix = named(`redis ${key}`, () => {
-        const made = uniquePrefix('conformance')
-        redisPrefixes.push(made)
-        return made
-      })
-      return createRedisStore({
+    create: (key) =>
+      createRedisStore({
         redis: redis!.url,
-        prefix,
+        prefix: named(`redis ${key}`, uniquePrefix, redisPrefixes),
         maxLen: MAX_EVENTS,
         trim: 'exact',
         onError: () => {},
-      })
-    },
+      }),
     cleanup: async () => {
       const { Redis } = await import('ioredis')
       const admin = new Redis(redis!.url)
@@ -99,20 +95,14 @@ const kinds: Kind[] = [
     shared: true,
     scopedIds: true,
     available: database !== undefined,
-    create: (key) => {
-      const schema = named(`pg ${key}`, () => {
-        const made = uniqueSchema('conformance')
-        schemas.push(made)
-        return made
-      })
-      return createPostgresStore({
+    create: (key) =>
+      createPostgresStore({
         connectionString: database,
-        schema,
+        schema: named(`pg ${key}`, uniqueSchema, schemas),
         maxLen: MAX_EVENTS,
         poolSize: 3,
         onError: () => {},
-      })
-    },
+      }),
     cleanup: () => dropSchemas(database!, schemas),
   },
 ]

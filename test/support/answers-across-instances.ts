@@ -35,6 +35,10 @@ export interface StoreMaker<S extends ClosableStore, O> {
 
 export interface Instances<S extends ClosableStore, O> {
   instance(namespace: string, options?: Omit<HubOptions, 'store'>, storeOptions?: O): Promise<Instance<S>>
+  /** A fresh namespace from the maker, listed in `namespaces`. */
+  namespace(): string
+  /** Every namespace made so far, for the suite to drop after its tests. */
+  readonly namespaces: readonly string[]
   /** Two instances on one fresh namespace. */
   pair(options?: Omit<HubOptions, 'store'>): Promise<[Instance<S>, Instance<S>]>
   /** A byte-level client of `url`, closed after the test. */
@@ -47,6 +51,7 @@ export interface Instances<S extends ClosableStore, O> {
 export function answerInstances<S extends ClosableStore, O>(maker: StoreMaker<S, O>): Instances<S, O> {
   const instances: Instance<S>[] = []
   const clients: { close(): void }[] = []
+  const namespaces: string[] = []
 
   afterEach(async () => {
     for (const client of clients.splice(0)) client.close()
@@ -91,11 +96,19 @@ export function answerInstances<S extends ClosableStore, O>(maker: StoreMaker<S,
     return created
   }
 
+  function namespace(): string {
+    const made = maker.namespace()
+    namespaces.push(made)
+    return made
+  }
+
   return {
     instance,
+    namespace,
+    namespaces,
     async pair(options = {}) {
-      const namespace = maker.namespace()
-      return [await instance(namespace, options), await instance(namespace, options)]
+      const shared = namespace()
+      return [await instance(shared, options), await instance(shared, options)]
     },
     async open(url, lastEventId) {
       const client = await RawClient.open(url, lastEventId)
