@@ -20,6 +20,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createPostgresStore } from '../../packages/postgres/src/index.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from '../../packages/postgres/test/helpers/database.js'
 import { deleteKeys, redisForTests, uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
+import { QUICK_HUB } from '../support/hub-options.js'
 import { listen } from '../support/listen.js'
 import { RawClient } from '../support/sse-clients.js'
 import { sleep, waitUntil } from '../support/wait.js'
@@ -142,14 +143,7 @@ for (const kind of kinds) {
 
     async function instance(key: string, options: Omit<HubOptions, 'store'> = {}): Promise<Instance> {
       const store = kind.create(key)
-      const hub = createHub({
-        retry: 50,
-        heartbeatInterval: 0,
-        closeGrace: 100,
-        onError: () => {},
-        ...options,
-        store,
-      })
+      const hub = createHub({ ...QUICK_HUB, closeGrace: 100, ...options, store })
       const serve: ServeOptions = {}
       const http = createServer((req, res) => {
         const path = new URL(req.url ?? '/', 'http://localhost').pathname.split('/')

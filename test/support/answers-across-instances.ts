@@ -9,6 +9,7 @@ import { createHub, type Hub, type HubOptions, type StreamItem } from '@rewind/c
 import type { AsyncHistoryStore } from '@rewind/core/adapter'
 import { EventSource } from 'eventsource'
 import { afterEach, expect, it } from 'vitest'
+import { QUICK_HUB } from './hub-options.js'
 import { listen } from './listen.js'
 import { RawClient } from './sse-clients.js'
 import { sleep, waitUntil } from './wait.js'
@@ -65,14 +66,7 @@ export function answerInstances<S extends ClosableStore, O>(maker: StoreMaker<S,
   ): Promise<Instance<S>> {
     const store = maker.store(namespace, storeOptions)
     // Errors are expected where a test cuts an instance off its store; the assertions say what clients see.
-    const hub = createHub({
-      retry: 50,
-      heartbeatInterval: 0,
-      closeGrace: 200,
-      onError: () => {},
-      ...options,
-      store,
-    })
+    const hub = createHub({ ...QUICK_HUB, closeGrace: 200, ...options, store })
     const requests = { count: 0 }
     const http = createServer((req, res) => {
       requests.count++

@@ -6,7 +6,7 @@ import type { StoredEvent } from '@rewind/core'
 import { RewindError } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { Collector, newEvent } from '../../../test/support/store-delivery.js'
+import { Collector, EMPTY_READ, newEvent } from '../../../test/support/store-delivery.js'
 import { thrownBy } from '../../../test/support/throws.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
@@ -212,21 +212,9 @@ describe.skipIf(server === undefined)('RedisStore', () => {
   describe('read', () => {
     it('reads nothing at 0-0 from an empty stream', async () => {
       const store = open()
-      expect(await store.read('empty', undefined, 10)).toEqual({
-        events: [],
-        position: { id: '0-0', major: 0, minor: 0 },
-        done: true,
-      })
-      expect(await store.read('empty', null, 10)).toEqual({
-        events: [],
-        position: { id: '0-0', major: 0, minor: 0 },
-        done: true,
-      })
-      expect(await store.read('empty', '0-0', 10)).toEqual({
-        events: [],
-        position: { id: '0-0', major: 0, minor: 0 },
-        done: true,
-      })
+      for (const after of [undefined, null, '0-0']) {
+        expect(await store.read('empty', after, 10), String(after)).toEqual(EMPTY_READ)
+      }
       const gap = await store.read('empty', '5-1', 10)
       expect(gap.gap).toBe('unknown')
       expect(gap.position.id).toBe('0-0')
