@@ -30,18 +30,19 @@ async function start(history = 1000) {
   return { ...todo, server, url, stop: () => todo.close(server) }
 }
 
-/** A started app for `run`, stopped after it whatever the outcome. */
+/** Every EventSource of a test, closed after it. */
+const sources: EventSource[] = []
+
+/** A started app for `run`, stopped after it whatever the outcome, once its clients are closed. */
 async function withApp(run: (app: Awaited<ReturnType<typeof start>>) => Promise<void>, history?: number) {
   const app = await start(history)
   try {
     await run(app)
   } finally {
+    for (const source of sources.splice(0)) source.close()
     await app.stop()
   }
 }
-
-/** Every EventSource of a test, closed after it. */
-const sources: EventSource[] = []
 
 function follow(url: string) {
   const received: Received[] = []
