@@ -4,8 +4,9 @@
  */
 import { EventSource } from 'eventsource'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startExample } from '../../examples/shared/test/smoke.js'
+import { publishData, startExample } from '../../examples/shared/test/smoke.js'
 import { redisForTests, uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
+import { waitUntil } from '../support/wait.js'
 
 const redis = await redisForTests('live demos as a cluster')
 
@@ -15,14 +16,10 @@ interface Received {
   data: string
 }
 
-async function waitFor(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
+/** The EventSources of the tests, closed after them. */
+const clients: EventSource[] = []
 
+/** An EventSource on `url` that records the messages it receives; closed after the tests. */
 function follow(url: string) {
   const received: Received[] = []
   const source = new EventSource(url)
@@ -34,13 +31,7 @@ function follow(url: string) {
 }
 
 async function publish(example: Example, data: string): Promise<string> {
-  const res = await fetch(`${example.url}/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ data }),
-  })
-  expect(res.status, await res.clone().text()).toBe(201)
-  return ((await res.json()) as { id: string }).id
+  return (await publishData(example.url, data)).id
 }
 
 /** Orders Redis stream ids (`<ms>-<seq>`). */
@@ -53,7 +44,6 @@ const byStreamId = (a: string, b: string) => {
 describe.skipIf(redis === undefined)('live demos sharing Redis', () => {
   let express: Example
   let fastify: Example
-  const clients: EventSource[] = []
 
   beforeAll(async () => {
     const env = { REDIS_URL: redis!.url, REDIS_PREFIX: uniquePrefix('cluster') }
@@ -69,17 +59,22 @@ describe.skipIf(redis === undefined)('live demos sharing Redis', () => {
     await redis?.close()
   })
 
-  it('delivers events published on either instance to subscribers of the other', async () => {
+  /** A subscriber on each instance, once both are connected. */
+  async function followBoth() {
     const onFastify = follow(`${fastify.url}/events`)
     const onExpress = follow(`${express.url}/events`)
-    clients.push(onFastify.source, onExpress.source)
     await Promise.all([onFastify.opened, onExpress.opened])
+    return { onFastify, onExpress }
+  }
+
+  it('delivers events published on either instance to subscribers of the other', async () => {
+    const { onFastify, onExpress } = await followBoth()
     const ids: string[] = []
     for (let i = 0; i < 3; i++) {
       ids.push(await publish(express, `express ${i}`))
       ids.push(await publish(fastify, `fastify ${i}`))
     }
-    await waitFor(
+    await waitUntil(
       () => onFastify.received.length === 6 && onExpress.received.length === 6,
       'six events on both',
     )
@@ -100,10 +95,9 @@ describe.skipIf(redis === undefined)('live demos sharing Redis', () => {
 
   it('resumes on one instance a client that dropped from the other, with exactly what it missed', async () => {
     const first = follow(`${express.url}/events`)
-    clients.push(first.source)
     await first.opened
     await publish(fastify, 'seen')
-    await waitFor(() => first.received.length === 1, 'the first event')
+    await waitUntil(() => first.received.length === 1, 'the first event')
     const lastSeen = first.received[0]!.id
     first.source.close()
     const missed = [
@@ -112,10 +106,9 @@ describe.skipIf(redis === undefined)('live demos sharing Redis', () => {
       await publish(express, 'missed 3'),
     ]
     const resumed = follow(`${fastify.url}/events?lastEventId=${encodeURIComponent(lastSeen)}`)
-    clients.push(resumed.source)
-    await waitFor(() => resumed.received.length === 3, 'the missed events')
+    await waitUntil(() => resumed.received.length === 3, 'the missed events')
     await publish(express, 'live again')
-    await waitFor(() => resumed.received.length === 4, 'the next live event')
+    await waitUntil(() => resumed.received.length === 4, 'the next live event')
     expect(resumed.received.map((event) => event.id).slice(0, 3)).toEqual(missed)
     expect(resumed.received.map((event) => event.data)).toEqual([
       'missed 1',
@@ -127,17 +120,14 @@ describe.skipIf(redis === undefined)('live demos sharing Redis', () => {
   })
 
   it('shows every subscriber one global order while both instances publish at once', async () => {
-    const onFastify = follow(`${fastify.url}/events`)
-    const onExpress = follow(`${express.url}/events`)
-    clients.push(onFastify.source, onExpress.source)
-    await Promise.all([onFastify.opened, onExpress.opened])
+    const { onFastify, onExpress } = await followBoth()
     const published: string[] = []
     for (let round = 0; round < 20; round++) {
       const pair = await Promise.all([publish(express, `e${round}`), publish(fastify, `f${round}`)])
       published.push(...pair)
     }
     published.sort(byStreamId)
-    await waitFor(
+    await waitUntil(
       () => onFastify.received.length === 40 && onExpress.received.length === 40,
       'forty events on both',
     )
@@ -161,7 +151,6 @@ describe.skipIf(redis === undefined)('live demos sharing Redis', () => {
 
   it('stops both processes promptly on SIGTERM', async () => {
     const open = follow(`${express.url}/events`)
-    clients.push(open.source)
     await open.opened
     const t0 = Date.now()
     for (const example of [express, fastify]) example.child.kill('SIGTERM')

@@ -5,18 +5,16 @@
  * master: readers may be told (`failed`, or a 404 when the replica had not even received the answer's
  * record), never left with a silent hole or open.
  */
-import { afterAll, describe } from 'vitest'
+import { describeOnRedis } from '../../packages/redis/test/helpers/redis-server.js'
 import { failoverClusterForTests } from './helpers/cluster.js'
 import { defineRedisRuns } from './helpers/redis-runs.js'
 
 const cluster = await failoverClusterForTests('faults: Redis Cluster failover')
 
-describe.skipIf(cluster === undefined)('an answer through a Redis Cluster failover', () => {
-  afterAll(() => cluster!.close())
-
+describeOnRedis('an answer through a Redis Cluster failover', cluster, (cluster) => {
   defineRedisRuns('cluster failover', {
     timeout: 60_000,
-    connection: () => ({ cluster: cluster!.nodes }),
+    connection: () => ({ cluster: cluster.nodes }),
     prefix: 'faults-failover',
     fault(_random, prefix) {
       let replicaLacked = false
@@ -27,7 +25,7 @@ describe.skipIf(cluster === undefined)('an answer through a Redis Cluster failov
         async fault(id) {
           // The answer's two keys share the hash tag of its stream (packages/redis README, Key layout).
           const key = `${prefix}{rewind:response:${id}}:record`
-          const slot = await cluster!.slotOf(key)
+          const slot = await cluster.slotOf(key)
           const seen = await cluster!
             .replicasHolding(key)
             .catch(() => ({ replicas: -1, holding: -1, views: '' }))
@@ -37,10 +35,10 @@ describe.skipIf(cluster === undefined)('an answer through a Redis Cluster failov
               `[faults] before the kill, ${seen.holding} of the ${seen.replicas} replica(s) of slot ${slot} held ${key} (${seen.views})`,
             )
           }
-          await cluster!.failover(slot)
+          await cluster.failover(slot)
         },
       }
     },
-    afterRun: () => cluster!.restore(),
+    afterRun: () => cluster.restore(),
   })
 })

@@ -43,72 +43,76 @@ async function settled(instance: Instance, id: string, what: 'ended' | 'gone'): 
   }
 }
 
-describe('answers on the memory store through its faults', () => {
-  defineRuns('memory: producer throws', {
+/** A run's answer on its instance: everything of `runAnswer`'s options but where everyone is. */
+type MemoryRun = Omit<RunOptions, keyof ReturnType<typeof on>>
+
+/**
+ * Defines the runs of a memory fault kind: each run gets one fresh instance (answers kept `ttl` ms
+ * after they end, if given), plays `answer` on it, and closes it whatever the outcome.
+ */
+function defineMemoryRuns(
+  kind: string,
+  name: (i: number) => string,
+  answer: (instance: Instance, random: Random, i: number) => MemoryRun,
+  ttl?: number,
+): void {
+  defineRuns(kind, {
     normalRuns: 2,
     timeout: 30_000,
-    name: (i) => `${adapterOf(i)}, ${i % 4 < 2 ? 'fast' : 'slow'} producer`,
+    name,
     async run(i, random) {
-      const instance = await single(i)
+      const instance = await single(i, ttl)
+      try {
+        return await runAnswer({ ...on(instance, random), ...answer(instance, random, i) })
+      } finally {
+        await instance.close()
+      }
+    },
+  })
+}
+
+describe('answers on the memory store through its faults', () => {
+  defineMemoryRuns(
+    'memory: producer throws',
+    (i) => `${adapterOf(i)}, ${i % 4 < 2 ? 'fast' : 'slow'} producer`,
+    (instance, random, i) => {
       const interval = i % 4 < 2 ? 10 : 40
       const plan = { tokens: 100, interval, throwAt: random.int(10, 90) }
-      try {
-        return await runAnswer({
-          ...on(instance, random),
-          plan,
-          faultAt: Math.max(0, plan.throwAt * interval - 100),
-          dataMayBeLost: false,
-          fault: (id) => settled(instance, id, 'ended'),
-        })
-      } finally {
-        await instance.close()
+      return {
+        plan,
+        faultAt: Math.max(0, plan.throwAt * interval - 100),
+        dataMayBeLost: false,
+        fault: (id) => settled(instance, id, 'ended'),
       }
     },
-  })
+  )
 
-  defineRuns('memory: answer expires mid-replay', {
-    normalRuns: 2,
-    timeout: 30_000,
-    name: (i) => `${adapterOf(i)}, 12 MB answer, ttl 300 ms, slow readers`,
-    async run(i, random) {
-      const instance = await single(i, 300)
-      try {
-        return await runAnswer({
-          ...on(instance, random),
-          // Big enough that a reader that stops reading is still replaying when the ttl runs out.
-          plan: { tokens: 12_000, interval: 0, padding: 1000 },
-          faultAt: random.int(0, 100),
-          dataMayBeLost: true,
-          stallFor: [random.int(800, 2000), random.int(800, 2000), random.int(0, 600), undefined],
-          fault: (id) => settled(instance, id, 'gone'),
-        })
-      } finally {
-        await instance.close()
-      }
-    },
-  })
+  defineMemoryRuns(
+    'memory: answer expires mid-replay',
+    (i) => `${adapterOf(i)}, 12 MB answer, ttl 300 ms, slow readers`,
+    (instance, random) => ({
+      // Big enough that a reader that stops reading is still replaying when the ttl runs out.
+      plan: { tokens: 12_000, interval: 0, padding: 1000 },
+      faultAt: random.int(0, 100),
+      dataMayBeLost: true,
+      stallFor: [random.int(800, 2000), random.int(800, 2000), random.int(0, 600), undefined],
+      fault: (id) => settled(instance, id, 'gone'),
+    }),
+    300,
+  )
 
-  defineRuns('memory: maxEvents evicts while read', {
-    normalRuns: 2,
-    timeout: 30_000,
-    name: (i) => `${adapterOf(i)}, maxEvents 30 of 150 tokens`,
-    async run(i, random) {
-      const instance = await single(i)
-      try {
-        return await runAnswer({
-          ...on(instance, random),
-          plan: { tokens: 150, interval: 10 },
-          start: { maxEvents: 30 },
-          faultAt: random.int(100, 900),
-          dataMayBeLost: false,
-          evictionAllowed: true,
-          stallFor: [undefined, random.int(100, 500), undefined, random.int(100, 500)],
-          // Eviction goes on all along: the "fault" is a moment readers come and go around.
-          fault: async () => {},
-        })
-      } finally {
-        await instance.close()
-      }
-    },
-  })
+  defineMemoryRuns(
+    'memory: maxEvents evicts while read',
+    (i) => `${adapterOf(i)}, maxEvents 30 of 150 tokens`,
+    (_instance, random) => ({
+      plan: { tokens: 150, interval: 10 },
+      start: { maxEvents: 30 },
+      faultAt: random.int(100, 900),
+      dataMayBeLost: false,
+      evictionAllowed: true,
+      stallFor: [undefined, random.int(100, 500), undefined, random.int(100, 500)],
+      // Eviction goes on all along: the "fault" is a moment readers come and go around.
+      fault: async () => {},
+    }),
+  )
 })

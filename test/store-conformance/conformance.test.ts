@@ -20,6 +20,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createPostgresStore } from '../../packages/postgres/src/index.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from '../../packages/postgres/test/helpers/database.js'
 import { deleteKeys, redisForTests, uniquePrefix } from '../../packages/redis/test/helpers/redis-server.js'
+import { QUICK_HUB } from '../support/hub-options.js'
 import { listen } from '../support/listen.js'
 import { RawClient } from '../support/sse-clients.js'
 import { sleep, waitUntil } from '../support/wait.js'
@@ -49,10 +50,12 @@ interface Kind {
 const redisPrefixes: string[] = []
 const schemas: string[] = []
 const keys = new Map<string, string>()
-const named = (key: string, make: (name: string) => string): string => {
+/** The name (key prefix, schema) of the stores made with `key`: made once, and listed in `made` for cleanup. */
+const named = (key: string, make: (label: string) => string, made: string[]): string => {
   let value = keys.get(key)
   if (value === undefined) {
-    value = make(key)
+    value = make('conformance')
+    made.push(value)
     keys.set(key, value)
   }
   return value
@@ -72,20 +75,14 @@ const kinds: Kind[] = [
     shared: true,
     scopedIds: false,
     available: redis !== undefined,
-    create: (key) => {
-      const prefix = named(`redis ${key}`, () => {
-        const made = uniquePrefix('conformance')
-        redisPrefixes.push(made)
-        return made
-      })
-      return createRedisStore({
+    create: (key) =>
+      createRedisStore({
         redis: redis!.url,
-        prefix,
+        prefix: named(`redis ${key}`, uniquePrefix, redisPrefixes),
         maxLen: MAX_EVENTS,
         trim: 'exact',
         onError: () => {},
-      })
-    },
+      }),
     cleanup: async () => {
       const { Redis } = await import('ioredis')
       const admin = new Redis(redis!.url)
@@ -99,20 +96,14 @@ const kinds: Kind[] = [
     shared: true,
     scopedIds: true,
     available: database !== undefined,
-    create: (key) => {
-      const schema = named(`pg ${key}`, () => {
-        const made = uniqueSchema('conformance')
-        schemas.push(made)
-        return made
-      })
-      return createPostgresStore({
+    create: (key) =>
+      createPostgresStore({
         connectionString: database,
-        schema,
+        schema: named(`pg ${key}`, uniqueSchema, schemas),
         maxLen: MAX_EVENTS,
         poolSize: 3,
         onError: () => {},
-      })
-    },
+      }),
     cleanup: () => dropSchemas(database!, schemas),
   },
 ]
@@ -152,14 +143,7 @@ for (const kind of kinds) {
 
     async function instance(key: string, options: Omit<HubOptions, 'store'> = {}): Promise<Instance> {
       const store = kind.create(key)
-      const hub = createHub({
-        retry: 50,
-        heartbeatInterval: 0,
-        closeGrace: 100,
-        onError: () => {},
-        ...options,
-        store,
-      })
+      const hub = createHub({ ...QUICK_HUB, closeGrace: 100, ...options, store })
       const serve: ServeOptions = {}
       const http = createServer((req, res) => {
         const path = new URL(req.url ?? '/', 'http://localhost').pathname.split('/')

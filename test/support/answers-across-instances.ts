@@ -9,6 +9,7 @@ import { createHub, type Hub, type HubOptions, type StreamItem } from '@rewind/c
 import type { AsyncHistoryStore } from '@rewind/core/adapter'
 import { EventSource } from 'eventsource'
 import { afterEach, expect, it } from 'vitest'
+import { QUICK_HUB } from './hub-options.js'
 import { listen } from './listen.js'
 import { RawClient } from './sse-clients.js'
 import { sleep, waitUntil } from './wait.js'
@@ -35,6 +36,10 @@ export interface StoreMaker<S extends ClosableStore, O> {
 
 export interface Instances<S extends ClosableStore, O> {
   instance(namespace: string, options?: Omit<HubOptions, 'store'>, storeOptions?: O): Promise<Instance<S>>
+  /** A fresh namespace from the maker, listed in `namespaces`. */
+  namespace(): string
+  /** Every namespace made so far, for the suite to drop after its tests. */
+  readonly namespaces: readonly string[]
   /** Two instances on one fresh namespace. */
   pair(options?: Omit<HubOptions, 'store'>): Promise<[Instance<S>, Instance<S>]>
   /** A byte-level client of `url`, closed after the test. */
@@ -47,6 +52,7 @@ export interface Instances<S extends ClosableStore, O> {
 export function answerInstances<S extends ClosableStore, O>(maker: StoreMaker<S, O>): Instances<S, O> {
   const instances: Instance<S>[] = []
   const clients: { close(): void }[] = []
+  const namespaces: string[] = []
 
   afterEach(async () => {
     for (const client of clients.splice(0)) client.close()
@@ -60,14 +66,7 @@ export function answerInstances<S extends ClosableStore, O>(maker: StoreMaker<S,
   ): Promise<Instance<S>> {
     const store = maker.store(namespace, storeOptions)
     // Errors are expected where a test cuts an instance off its store; the assertions say what clients see.
-    const hub = createHub({
-      retry: 50,
-      heartbeatInterval: 0,
-      closeGrace: 200,
-      onError: () => {},
-      ...options,
-      store,
-    })
+    const hub = createHub({ ...QUICK_HUB, closeGrace: 200, ...options, store })
     const requests = { count: 0 }
     const http = createServer((req, res) => {
       requests.count++
@@ -91,11 +90,19 @@ export function answerInstances<S extends ClosableStore, O>(maker: StoreMaker<S,
     return created
   }
 
+  function namespace(): string {
+    const made = maker.namespace()
+    namespaces.push(made)
+    return made
+  }
+
   return {
     instance,
+    namespace,
+    namespaces,
     async pair(options = {}) {
-      const namespace = maker.namespace()
-      return [await instance(namespace, options), await instance(namespace, options)]
+      const shared = namespace()
+      return [await instance(shared, options), await instance(shared, options)]
     },
     async open(url, lastEventId) {
       const client = await RawClient.open(url, lastEventId)

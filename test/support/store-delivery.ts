@@ -31,3 +31,10 @@ export class Collector implements StoreDelivery {
 export function newEvent(data: unknown, event?: string) {
   return { event, data: typeof data === 'string' ? data : JSON.stringify(data), value: data }
 }
+
+/** What a store reads from a stream with no events, from the start: nothing, at `0-0`, done. */
+export const EMPTY_READ = {
+  events: [],
+  position: { id: '0-0', major: 0, minor: 0 },
+  done: true,
+} as const

@@ -14,6 +14,7 @@
 import { RewindError } from '@rewind/core'
 import { encodeEvent } from '@rewind/core/frame'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { thrownAs } from '../support/throws.js'
 import { waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { type RunningDemo, startDemo } from './helpers/demos.js'
@@ -39,13 +40,7 @@ const lastEventId = (value: string | Buffer) =>
 
 /** Calls `publish` and returns the `RewindError` it throws (failing if it throws anything else, or nothing). */
 function refusal(publish: () => unknown): RewindError {
-  try {
-    publish()
-  } catch (error) {
-    expect(error).toBeInstanceOf(RewindError)
-    return error as RewindError
-  }
-  throw new Error('publish was expected to throw a RewindError')
+  return thrownAs(publish, RewindError)
 }
 
 describe.each(ADAPTERS)('%s: hostile input', (adapter) => {

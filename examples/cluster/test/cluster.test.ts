@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { EventSource, type FetchLike } from 'eventsource'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { readEvents } from '../../../test/support/sse-clients.js'
+import { publishData } from '../../shared/test/smoke.js'
 
 const { REDIS_URL: redisUrl = 'redis://127.0.0.1:6379', CI } = process.env
 const prefix = `rewind-cluster-test-${process.pid}-${Date.now().toString(36)}:`
@@ -103,16 +104,8 @@ async function resume(base: string, lastEventId: string, count: number, avoid: s
   throw new Error(`no connection landed off worker ${avoid} in ${MAX_TRIES} attempts`)
 }
 
-async function publish(base: string, data: string): Promise<{ id: string; worker: string }> {
-  const response = await fetch(`${base}/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ data }),
-  })
-  const text = await response.text()
-  expect(response.status, text).toBe(201)
-  return JSON.parse(text) as { id: string; worker: string }
-}
+/** Publishes `data` through `base`; the reply names the worker that took the POST. */
+const publish = (base: string, data: string) => publishData<{ id: string; worker: string }>(base, data)
 
 describe.skipIf(!available)('cluster example: 2 workers on one Redis history', () => {
   let child: ChildProcess

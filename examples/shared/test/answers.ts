@@ -7,7 +7,7 @@ import { EventSource, type FetchLike } from 'eventsource'
 import { createParser } from 'eventsource-parser'
 import { describe, expect, it, vi } from 'vitest'
 import { Gate } from '../../../test/support/gate.js'
-import { runExample } from './smoke.js'
+import { post, runExample } from './smoke.js'
 
 /** Name of the terminal event of a response (the hub's default `endEvent`). */
 export const END_EVENT = 'rewind-end'
@@ -45,21 +45,7 @@ export async function postAnswer(
   body?: unknown,
   contentType = 'application/json',
 ): Promise<Answered> {
-  const response = await fetch(
-    `${base}/responses`,
-    body === undefined
-      ? { method: 'POST' }
-      : {
-          method: 'POST',
-          headers: { 'content-type': contentType },
-          body: typeof body === 'string' ? body : JSON.stringify(body),
-        },
-  )
-  return {
-    status: response.status,
-    type: response.headers.get('content-type') ?? '',
-    text: await response.text(),
-  }
+  return post(`${base}/responses`, body, contentType)
 }
 
 /** Starts a fake answer and resolves with its id. */
@@ -82,6 +68,26 @@ export async function cancelAnswer(base: string, id: string): Promise<Answered> 
     type: response.headers.get('content-type') ?? '',
     text: await response.text(),
   }
+}
+
+/**
+ * Cancels answer `id` with a DELETE to `base` once `follower` has `after` events, checks the 202
+ * `cancelled` reply, waits for the follower to see the end, and returns the milliseconds from the
+ * DELETE to that end.
+ */
+export async function cancelWhileFollowed(
+  base: string,
+  id: string,
+  follower: AnswerFollower,
+  after: number,
+): Promise<number> {
+  await vi.waitFor(() => expect(follower.events.length).toBeGreaterThanOrEqual(after), WAIT)
+  const cancelledAt = performance.now()
+  const cancelled = await cancelAnswer(base, id)
+  expect(cancelled.status, cancelled.text).toBe(202)
+  expect(JSON.parse(cancelled.text)).toEqual({ status: 'cancelled' })
+  await vi.waitFor(() => expect(follower.end()).toBeDefined(), { ...WAIT, interval: 2 })
+  return performance.now() - cancelledAt
 }
 
 export function expectJsonError(answered: Answered, status: number): void {
@@ -387,14 +393,7 @@ export function answersTest(name: string, entry: URL, command?: readonly string[
       const raw = readAnswer(url)
       // Awaited below; this keeps a failure before then from being reported as unhandled.
       raw.catch(() => {})
-      await vi.waitFor(() => expect(follower.events.length).toBeGreaterThanOrEqual(10), WAIT)
-
-      const cancelledAt = performance.now()
-      const cancelled = await cancelAnswer(running.base, id)
-      expect(cancelled.status, cancelled.text).toBe(202)
-      expect(JSON.parse(cancelled.text)).toEqual({ status: 'cancelled' })
-      await vi.waitFor(() => expect(follower.end()).toBeDefined(), WAIT)
-      const latency = performance.now() - cancelledAt
+      const latency = await cancelWhileFollowed(running.base, id, follower, 10)
       console.log(`${name}: DELETE to the cancelled event on a client: ${latency.toFixed(1)} ms`)
 
       const count = follower.tokens().length

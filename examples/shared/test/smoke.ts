@@ -92,7 +92,7 @@ function follow(url: string, names: string[] = []) {
 }
 
 /** POSTs a JSON value, raw text with a content type, or (body `undefined`) nothing at all. */
-async function post(url: string, body?: unknown, contentType = 'application/json') {
+export async function post(url: string, body?: unknown, contentType = 'application/json') {
   const response = await fetch(
     url,
     body === undefined
@@ -105,6 +105,19 @@ async function post(url: string, body?: unknown, contentType = 'application/json
   )
   const text = await response.text()
   return { status: response.status, type: response.headers.get('content-type') ?? '', text }
+}
+
+/**
+ * Publishes `data` through the demo's `POST /events` at `base`, checks the 201, and returns the
+ * reply (the event's `id`, and whatever else the demo tells).
+ */
+export async function publishData<T extends { id: string } = { id: string }>(
+  base: string,
+  data: string,
+): Promise<T> {
+  const answer = await post(`${base}/events`, { data })
+  expect(answer.status, answer.text).toBe(201)
+  return JSON.parse(answer.text) as T
 }
 
 async function publish(base: string, input: { event?: string; data: unknown }): Promise<Received> {

@@ -5,29 +5,13 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { EventSource } from 'eventsource'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { DATABASE_URL, databaseForTests } from '../../../packages/postgres/test/helpers/database.js'
+import { waitUntil } from '../../../test/support/wait.js'
 import { createTodoApp } from '../index.js'
 
-const { CI, DATABASE_URL } = process.env
-const databaseUrl = DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 2000 })
-  try {
-    await client.connect()
-    await client.end()
-    return true
-  } catch (error) {
-    if (CI)
-      throw new Error(`Postgres is required in CI and is not reachable at ${databaseUrl}`, { cause: error })
-    console.warn(
-      `\n*** SKIPPING the Postgres example tests: no Postgres at ${databaseUrl} (set DATABASE_URL) ***\n`,
-    )
-    return false
-  }
-}
-
-const available = await reachable()
+const available = (await databaseForTests('Postgres example')) !== undefined
+const databaseUrl = DATABASE_URL
 const schema = `todo_test_${process.pid}_${Date.now().toString(36)}`
 const admin = new pg.Pool({ connectionString: databaseUrl, max: 2 })
 
@@ -35,14 +19,6 @@ interface Received {
   id: string
   event: string
   data: string
-}
-
-async function waitFor(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 async function start(history = 1000) {
@@ -54,9 +30,24 @@ async function start(history = 1000) {
   return { ...todo, server, url, stop: () => todo.close(server) }
 }
 
+/** Every EventSource of a test, closed after it. */
+const sources: EventSource[] = []
+
+/** A started app for `run`, stopped after it whatever the outcome, once its clients are closed. */
+async function withApp(run: (app: Awaited<ReturnType<typeof start>>) => Promise<void>, history?: number) {
+  const app = await start(history)
+  try {
+    await run(app)
+  } finally {
+    for (const source of sources.splice(0)) source.close()
+    await app.stop()
+  }
+}
+
 function follow(url: string) {
   const received: Received[] = []
   const source = new EventSource(url)
+  sources.push(source)
   for (const name of ['todo', 'rewind-gap', 'resync']) {
     source.addEventListener(name, (event) =>
       received.push({ id: event.lastEventId, event: name, data: event.data }),
@@ -68,6 +59,24 @@ function follow(url: string) {
   return { source, received, opened }
 }
 
+/**
+ * Follows the app's events from `lastId` on, as a client coming back does, until `count` have come
+ * (`what`) and then `quietMs` more have passed; returns what came, with the client closed.
+ */
+async function resumedFrom(url: string, lastId: string, count: number, what: string, quietMs = 0) {
+  const again = follow(`${url}/events?lastEventId=${encodeURIComponent(lastId)}`)
+  try {
+    await waitUntil(() => again.received.length >= count, what)
+    if (quietMs > 0) await new Promise((resolve) => setTimeout(resolve, quietMs))
+    return again.received
+  } finally {
+    again.source.close()
+  }
+}
+
+/** The event name and todo title of each event. */
+const titled = (received: Received[]) => received.map((r) => [r.event, JSON.parse(r.data).title])
+
 const post = (url: string, body: unknown) =>
   fetch(`${url}/todos`, {
     method: 'POST',
@@ -75,9 +84,25 @@ const post = (url: string, body: unknown) =>
     body: JSON.stringify(body),
   })
 
+/** Follows the app's events while a todo titled `title` is posted, leaves, and returns its event's id. */
+async function idOfPosted(url: string, title: string): Promise<string> {
+  const first = follow(`${url}/events`)
+  try {
+    await first.opened
+    await post(url, { title })
+    await waitUntil(() => first.received.length === 1, 'the first todo')
+    return first.received[0]!.id
+  } finally {
+    first.source.close()
+  }
+}
+
 describe.skipIf(!available)('todo-postgres example', () => {
   beforeAll(async () => {
     await admin.query('SELECT 1')
+  })
+  afterEach(() => {
+    for (const source of sources.splice(0)) source.close()
   })
   afterAll(async () => {
     for (const name of [schema, `rewind_${schema}`]) {
@@ -87,109 +112,67 @@ describe.skipIf(!available)('todo-postgres example', () => {
   })
 
   it('publishes rows inserted through the app and straight into the table', async () => {
-    const app = await start()
-    const client = follow(`${app.url}/events`)
-    try {
+    await withApp(async (app) => {
+      const client = follow(`${app.url}/events`)
       await client.opened
       const created = await post(app.url, { title: 'buy milk' })
       expect(created.status).toBe(201)
       await admin.query(`INSERT INTO ${pg.escapeIdentifier(schema)}.todos (title) VALUES ('from psql')`)
-      await waitFor(() => client.received.length === 2, 'two todo events')
+      await waitUntil(() => client.received.length === 2, 'two todo events')
       expect(client.received.map((r) => JSON.parse(r.data).title)).toEqual(['buy milk', 'from psql'])
       const list = (await (await fetch(`${app.url}/todos`)).json()) as { title: string }[]
       expect(list.map((t) => t.title)).toEqual(expect.arrayContaining(['buy milk', 'from psql']))
-    } finally {
-      client.source.close()
-      await app.stop()
-    }
+    })
   })
 
   it('gives a client that was offline exactly the todos it missed', async () => {
-    const app = await start()
-    const first = follow(`${app.url}/events`)
-    try {
-      await first.opened
-      await post(app.url, { title: 'seen' })
-      await waitFor(() => first.received.length === 1, 'the first todo')
-      const lastId = first.received[0]!.id
-      first.source.close()
+    await withApp(async (app) => {
+      const lastId = await idOfPosted(app.url, 'seen')
       for (const title of ['missed 1', 'missed 2', 'missed 3']) await post(app.url, { title })
       // Notifications reach the app after the INSERT commits: wait until all were published.
-      await waitFor(() => app.events.hub.stats().published === 4, 'the notifications')
-      const again = follow(`${app.url}/events?lastEventId=${encodeURIComponent(lastId)}`)
-      try {
-        await waitFor(() => again.received.length === 3, 'three missed todos')
-        expect(again.received.map((r) => [r.event, JSON.parse(r.data).title])).toEqual([
-          ['todo', 'missed 1'],
-          ['todo', 'missed 2'],
-          ['todo', 'missed 3'],
-        ])
-      } finally {
-        again.source.close()
-      }
-    } finally {
-      await app.stop()
-    }
+      await waitUntil(() => app.events.hub.stats().published === 4, 'the notifications')
+      expect(titled(await resumedFrom(app.url, lastId, 3, 'three missed todos'))).toEqual([
+        ['todo', 'missed 1'],
+        ['todo', 'missed 2'],
+        ['todo', 'missed 3'],
+      ])
+    })
   })
 
   it('keeps the history in Postgres: a client resumes exactly after the app restarts', async () => {
     const before = await start()
-    const first = follow(`${before.url}/events`)
     let lastId: string
     try {
-      await first.opened
-      await post(before.url, { title: 'before the restart' })
-      await waitFor(() => first.received.length === 1, 'the first todo')
-      lastId = first.received[0]!.id
-      first.source.close()
+      lastId = await idOfPosted(before.url, 'before the restart')
       await post(before.url, { title: 'missed while away' })
-      await waitFor(() => before.events.hub.stats().published === 2, 'the notifications')
+      await waitUntil(() => before.events.hub.stats().published === 2, 'the notifications')
     } finally {
       await before.stop()
     }
-    const after = await start()
-    const again = follow(`${after.url}/events?lastEventId=${encodeURIComponent(lastId)}`)
-    try {
-      await waitFor(() => again.received.length === 1, 'the missed todo')
-      expect(again.received.map((r) => [r.event, JSON.parse(r.data).title])).toEqual([
+    await withApp(async (after) => {
+      expect(titled(await resumedFrom(after.url, lastId, 1, 'the missed todo'))).toEqual([
         ['todo', 'missed while away'],
       ])
-    } finally {
-      again.source.close()
-      await after.stop()
-    }
+    })
   })
 
   it('tells a client that missed more than history holds to refetch, without a partial replay', async () => {
-    const app = await start(2)
-    const first = follow(`${app.url}/events`)
-    try {
-      await first.opened
-      await post(app.url, { title: 'before' })
-      await waitFor(() => first.received.length === 1, 'the first todo')
-      const lastId = first.received[0]!.id
-      first.source.close()
+    await withApp(async (app) => {
+      const lastId = await idOfPosted(app.url, 'before')
       for (let i = 0; i < 5; i++) await post(app.url, { title: `offline ${i}` })
-      await waitFor(() => app.events.hub.stats().published === 6, 'the notifications')
-      const again = follow(`${app.url}/events?lastEventId=${encodeURIComponent(lastId)}`)
-      try {
-        await waitFor(() => again.received.length >= 1, 'the gap signal')
-        await new Promise((resolve) => setTimeout(resolve, 100))
-        expect(again.received).toEqual([{ id: expect.any(String), event: 'rewind-gap', data: 'evicted' }])
-        const list = (await (await fetch(`${app.url}/todos`)).json()) as { title: string }[]
-        expect(list.map((t) => t.title)).toEqual(expect.arrayContaining(['offline 0', 'offline 4']))
-      } finally {
-        again.source.close()
-      }
-    } finally {
-      await app.stop()
-    }
+      await waitUntil(() => app.events.hub.stats().published === 6, 'the notifications')
+      // Nothing may follow the gap signal: no partial replay.
+      expect(await resumedFrom(app.url, lastId, 1, 'the gap signal', 100)).toEqual([
+        { id: expect.any(String), event: 'rewind-gap', data: 'evicted' },
+      ])
+      const list = (await (await fetch(`${app.url}/todos`)).json()) as { title: string }[]
+      expect(list.map((t) => t.title)).toEqual(expect.arrayContaining(['offline 0', 'offline 4']))
+    }, 2)
   })
 
   it('recovers its LISTEN connection and tells clients to resync', async () => {
-    const app = await start()
-    const client = follow(`${app.url}/events`)
-    try {
+    await withApp(async (app) => {
+      const client = follow(`${app.url}/events`)
       await client.opened
       const channel = `todos_${schema}`
       const { rows } = await admin.query(
@@ -198,18 +181,14 @@ describe.skipIf(!available)('todo-postgres example', () => {
       )
       expect(rows.length).toBe(1)
       await admin.query('SELECT pg_terminate_backend($1)', [rows[0].pid])
-      await waitFor(() => client.received.some((r) => r.event === 'resync'), 'the resync event', 10_000)
+      await waitUntil(() => client.received.some((r) => r.event === 'resync'), 'the resync event', 10_000)
       await post(app.url, { title: 'after the reconnect' })
-      await waitFor(() => client.received.some((r) => r.event === 'todo'), 'a todo after the reconnect')
-    } finally {
-      client.source.close()
-      await app.stop()
-    }
+      await waitUntil(() => client.received.some((r) => r.event === 'todo'), 'a todo after the reconnect')
+    })
   })
 
   it('answers bad input with 400 JSON and unknown routes with 404 JSON', async () => {
-    const app = await start()
-    try {
+    await withApp(async (app) => {
       for (const body of [{}, { title: '' }, { title: 42 }, { title: 'x'.repeat(501) }]) {
         const res = await post(app.url, body)
         expect(res.status).toBe(400)
@@ -225,9 +204,7 @@ describe.skipIf(!available)('todo-postgres example', () => {
       const missing = await fetch(`${app.url}/nowhere`)
       expect(missing.status).toBe(404)
       expect(await missing.json()).toEqual({ error: 'not found' })
-    } finally {
-      await app.stop()
-    }
+    })
   })
 
   it('runs as a process and exits promptly on SIGTERM', async () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { type Batch, FanOut, type Follower } from '../src/fan-out.js'
-import { createHub, createMemoryStore } from '../src/index.js'
+import { createHub, createMemoryStore, type Hub } from '../src/index.js'
 import type { HistoryStore, StoredEvent } from '../src/store.js'
 import { cleanUpAfterEach, events, hub, publishAll, sink } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
@@ -26,6 +26,23 @@ async function publishedHub(...data: string[]) {
   return { store, hub, ids, first: ids[0]! }
 }
 
+/** Subscribes a fresh sink to `s` from `lastEventId`, lets its history read start, and returns the sink. */
+async function subscribeFrom(
+  hub: Hub<string | Promise<string>>,
+  lastEventId: string | null | undefined,
+): Promise<MemorySink> {
+  const subscriber = new MemorySink()
+  hub.subscribe('s', subscriber, { lastEventId })
+  await microtasks()
+  return subscriber
+}
+
+/** Answers the oldest read in flight and lets its subscribers take the answer. */
+async function answerOne(store: ManualStore): Promise<void> {
+  store.answer()
+  await microtasks()
+}
+
 describe('reads of an asynchronous store', () => {
   it('are shared by subscribers resuming from the same position at the same time', async () => {
     const { store, hub, ids } = await publishedHub('e0', 'e1', 'e2', 'e3', 'e4')
@@ -42,18 +59,14 @@ describe('reads of an asynchronous store', () => {
 
   it('are not shared across a flush, which only the first reader would have queued', async () => {
     const { store, hub, first } = await publishedHub('a')
-    const early = new MemorySink()
-    hub.subscribe('s', early, { lastEventId: first })
-    await microtasks()
+    const early = await subscribeFrom(hub, first)
     expect(store.reads).toHaveLength(1)
     // 'b' is appended after the early read ran (its answer will not hold it) and reaches the
     // subscribers while that read is in flight: the early subscriber queues it.
     await hub.publish('s', { data: 'b' })
     store.deliver('s')
     await flushTurn()
-    const late = new MemorySink()
-    hub.subscribe('s', late, { lastEventId: first })
-    await microtasks()
+    const late = await subscribeFrom(hub, first)
     // Joining the early read would lose 'b' for the late subscriber: it reads for itself.
     expect(store.reads).toHaveLength(2)
     store.answer('call')
@@ -81,39 +94,30 @@ describe('reads of an asynchronous store', () => {
 
   it('are forgotten once answered: a later reader of the same position reads afresh', async () => {
     const { store, hub, first } = await publishedHub('a')
-    hub.subscribe('s', new MemorySink(), { lastEventId: first })
-    await microtasks()
-    store.answer()
-    await microtasks()
+    await subscribeFrom(hub, first)
+    await answerOne(store)
     expect(store.reads).toHaveLength(0)
     // No flush since: only a kept, settled read could be shared now, and none may be.
-    hub.subscribe('s', new MemorySink(), { lastEventId: first })
-    await microtasks()
+    await subscribeFrom(hub, first)
     expect(store.reads).toHaveLength(1)
-    store.answer()
-    await microtasks()
+    await answerOne(store)
     await hub.close()
   })
 
   it('forget an answered read without forgetting a newer read of the same position', async () => {
     const { store, hub, first } = await publishedHub('a')
-    hub.subscribe('s', new MemorySink(), { lastEventId: first })
-    await microtasks()
+    await subscribeFrom(hub, first)
     await hub.publish('s', { data: 'b' })
     store.deliver('s')
     await flushTurn()
     // After a flush the first read cannot be shared: the second reader starts its own.
-    hub.subscribe('s', new MemorySink(), { lastEventId: first })
-    await microtasks()
+    await subscribeFrom(hub, first)
     expect(store.reads).toHaveLength(2)
-    store.answer()
-    await microtasks()
+    await answerOne(store)
     // The first read's answer must not drop the second, still shareable, read.
-    hub.subscribe('s', new MemorySink(), { lastEventId: first })
-    await microtasks()
+    await subscribeFrom(hub, first)
     expect(store.reads).toHaveLength(1)
-    store.answer()
-    await microtasks()
+    await answerOne(store)
     await hub.close()
   })
 

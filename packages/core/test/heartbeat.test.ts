@@ -40,13 +40,15 @@ describe('heartbeats', () => {
     const hub = createHub({ heartbeatInterval: 15_000 })
     const { sink, record } = recordingSink()
     hub.subscribe('news', sink)
+    /** The comments sent by the time `ms` more have passed. */
+    const commentsAfter = async (ms: number): Promise<number> => {
+      await vi.advanceTimersByTimeAsync(ms)
+      return record.comments
+    }
     // Opening wrote the retry hint and the position, so the first tick finds the stream busy.
-    await vi.advanceTimersByTimeAsync(15_000)
-    expect(record.comments).toBe(0)
-    await vi.advanceTimersByTimeAsync(14_999)
-    expect(record.comments).toBe(0)
-    await vi.advanceTimersByTimeAsync(1)
-    expect(record.comments).toBe(1)
+    expect(await commentsAfter(15_000)).toBe(0)
+    expect(await commentsAfter(14_999)).toBe(0)
+    expect(await commentsAfter(1)).toBe(1)
     // Traffic in every period postpones heartbeats.
     for (let i = 0; i < 4; i++) {
       await vi.advanceTimersByTimeAsync(10_000)
@@ -56,10 +58,8 @@ describe('heartbeats', () => {
     expect(record.comments).toBe(1)
     // Idle again since the last event (85 s), whose tick (90 s) found it busy: one comment per
     // period from 105 s on.
-    await vi.advanceTimersByTimeAsync(14_999)
-    expect(record.comments).toBe(1)
-    await vi.advanceTimersByTimeAsync(30_001)
-    expect(record.comments).toBe(4)
+    expect(await commentsAfter(14_999)).toBe(1)
+    expect(await commentsAfter(30_001)).toBe(4)
     // A heartbeat is a comment only: it must never move the client's resume point.
     const heartbeatFrames = record.text.split('\n\n').filter((frame) => frame.startsWith(':'))
     expect(heartbeatFrames).toHaveLength(4)

@@ -96,7 +96,23 @@ function follower(waiting = false) {
   return { f, seen, done, leave: () => resolveDone() }
 }
 
+/** Records (`shared` or not) under `Responses`, with one client `a` of response `r` that waits live. */
+function oneWaitingClient(shared: boolean) {
+  const store = recordsWith(shared)
+  const { responses, reported } = responsesOver(store.records)
+  const a = follower(true)
+  responses.follow('r', a.f, a.done)
+  return { store, responses, reported, a }
+}
+
 const settle = () => new Promise((resolve) => setImmediate(resolve))
+
+/** Checks response `r` at once and lets the check finish. */
+async function verifyNow(responses: Responses): Promise<void> {
+  responses.verify('r')
+  await settle()
+}
+
 const ended = (status: 'done' | 'cancelled' | 'failed'): ResponseState => ({
   status,
   origin: 'o',
@@ -140,38 +156,27 @@ describe('the clients of a response on this instance', () => {
   })
 
   it('are all ended when the record is gone, so they come back to 404', async () => {
-    const store = recordsWith(false)
-    const { responses } = responsesOver(store.records)
-    const a = follower(true)
+    const { store, responses, a } = oneWaitingClient(false)
     const b = follower(false)
-    responses.follow('r', a.f, a.done)
     responses.follow('r', b.f, b.done)
     store.set(undefined)
-    responses.verify('r')
-    await settle()
+    await verifyNow(responses)
     expect([a.seen.ended, b.seen.ended]).toEqual([['reset'], ['reset']])
   })
 
   it('once the response has ended: verify ends the clients that wait live at once, not the others', async () => {
-    const store = recordsWith(false)
-    const { responses } = responsesOver(store.records)
-    const waiting = follower(true)
+    const { store, responses, a: waiting } = oneWaitingClient(false)
     const replaying = follower(false)
-    responses.follow('r', waiting.f, waiting.done)
     responses.follow('r', replaying.f, replaying.done)
     store.set(ended('done'))
-    responses.verify('r')
-    await settle()
+    await verifyNow(responses)
     expect(waiting.seen.ended).toEqual(['reset'])
     expect(replaying.seen.ended).toEqual([])
   })
 
   it('once the response has ended: the timed check ends a waiting client only at its second look', async () => {
     vi.useFakeTimers()
-    const store = recordsWith(false)
-    const { responses } = responsesOver(store.records)
-    const a = follower(true)
-    responses.follow('r', a.f, a.done)
+    const { store, a } = oneWaitingClient(false)
     store.set(ended('cancelled'))
     await vi.advanceTimersByTimeAsync(LEASE / 2)
     expect(a.seen.ended).toEqual([])
@@ -181,10 +186,7 @@ describe('the clients of a response on this instance', () => {
 
   it('counts the looks in a row: one that finds no client waiting starts the count again', async () => {
     vi.useFakeTimers()
-    const store = recordsWith(false)
-    const { responses } = responsesOver(store.records)
-    const a = follower(true)
-    responses.follow('r', a.f, a.done)
+    const { store, a } = oneWaitingClient(false)
     store.set(ended('done'))
     await vi.advanceTimersByTimeAsync(LEASE / 2)
     a.f.waiting = false
@@ -202,61 +204,43 @@ describe('the clients of a response on this instance', () => {
   })
 
   it('of an active response on a shared store with no producer here: it is ended failed once its lease has lapsed', async () => {
-    const store = recordsWith(true)
-    const { responses } = responsesOver(store.records)
-    const a = follower(true)
-    responses.follow('r', a.f, a.done)
-    responses.verify('r')
-    await settle()
+    const { store, responses, a } = oneWaitingClient(true)
+    await verifyNow(responses)
     expect(store.calls.end).toEqual([{ id: 'r', onlyIfLapsed: true }])
     expect(a.seen.ended).toEqual([])
   })
 
   it('of an active response in memory (no lease): nothing is ended', async () => {
-    const store = recordsWith(false)
-    const { responses } = responsesOver(store.records)
-    const a = follower(true)
-    responses.follow('r', a.f, a.done)
-    responses.verify('r')
-    await settle()
+    const { store, responses, a } = oneWaitingClient(false)
+    await verifyNow(responses)
     expect(store.calls.end).toEqual([])
     expect(a.seen.ended).toEqual([])
   })
 
   it('are not checked twice at once: a slow store gets one read in flight per response', async () => {
-    const store = recordsWith(false)
-    const { responses } = responsesOver(store.records)
-    const a = follower(true)
-    responses.follow('r', a.f, a.done)
+    const { store, responses, a } = oneWaitingClient(false)
     store.hold(true)
     responses.verify('r')
-    responses.verify('r')
-    await settle()
+    await verifyNow(responses)
     expect(store.calls.get).toBe(1)
     store.set(undefined)
     store.release()
     await settle()
     expect(a.seen.ended).toEqual(['reset'])
     store.hold(false)
-    responses.verify('r')
-    await settle()
+    await verifyNow(responses)
     expect(store.calls.get, 'checked again once the first read is over').toBe(2)
   })
 
   it('survive a store that fails the check: it is reported, nobody is ended, and the next check runs', async () => {
-    const store = recordsWith(false)
-    const { responses, reported } = responsesOver(store.records)
-    const a = follower(true)
-    responses.follow('r', a.f, a.done)
+    const { store, responses, reported, a } = oneWaitingClient(false)
     store.failGets(new Error('down'))
-    responses.verify('r')
-    await settle()
+    await verifyNow(responses)
     expect(reported).toHaveLength(1)
     expect(a.seen.ended).toEqual([])
     store.failGets(undefined)
     store.set(undefined)
-    responses.verify('r')
-    await settle()
+    await verifyNow(responses)
     expect(a.seen.ended).toEqual(['reset'])
   })
 

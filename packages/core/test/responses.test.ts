@@ -55,25 +55,46 @@ function tokens(n: number, interval = 0, record: { finished?: boolean; aborted?:
 
 const dataOf = (c: RawClient) => c.events.filter((e) => e.event === undefined).map((e) => e.data)
 const endOf = (c: RawClient) => c.events.find((e) => e.event === 'rewind-end')
+/** The data of `tokens(...)` from t`from` on, `n` of them. */
+const tokenData = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `t${from + i}`)
+
+/** A served hub on which a response producing `tokens(...args)` has started. */
+async function servedTokens(...args: Parameters<typeof tokens>) {
+  const hub = hubFor()
+  const server = await serveResponses(hub)
+  const { id, done } = await hub.responses.start(tokens(...args))
+  return { hub, server, id, done }
+}
+
+/** A client of response `id` that leaves once it has seen `n` events. */
+async function clientCutAfter(port: number, id: string, n: number): Promise<RawClient> {
+  const cut = client(port, id)
+  await cut.until(() => cut.events.length >= n)
+  cut.close()
+  return cut
+}
+
+/** Resumes `first`, a client cut early, after its last event, and returns the new client once it has ended. */
+async function resumeToEnd(port: number, id: string, first: RawClient): Promise<RawClient> {
+  const rest = client(port, id, first.events.at(-1)!.id!)
+  await rest.ended
+  return rest
+}
 
 describe('a response', () => {
   it('gives a client without a position the answer from its start, then live tokens, then the end, and ends the body', async () => {
-    const hub = hubFor()
-    const server = await serveResponses(hub)
-    const { id, done } = await hub.responses.start(tokens(30, 5))
+    const { server, id, done } = await servedTokens(30, 5)
     await new Promise((resolve) => setTimeout(resolve, 60))
     const late = client(server.port, id)
     await late.ended
-    expect(dataOf(late)).toEqual(Array.from({ length: 30 }, (_, i) => `t${i}`))
+    expect(dataOf(late)).toEqual(tokenData(30))
     expect(endOf(late)?.data).toBe('done')
     expect(await done).toBe('done')
     expect(late.text()).toContain('content-type: text/event-stream')
   })
 
   it('answers 204 to a client that comes back with the id of the end, and the eventsource client stops for good', async () => {
-    const hub = hubFor()
-    const server = await serveResponses(hub)
-    const { id, done } = await hub.responses.start(tokens(5))
+    const { server, id, done } = await servedTokens(5)
     await done
     const source = new EventSource(`${server.url}/responses/${id}`)
     cleanups.push(() => source.close())
@@ -97,40 +118,27 @@ describe('a response', () => {
   })
 
   it('resumes a client cut mid-answer exactly after its last event', async () => {
-    const hub = hubFor()
-    const server = await serveResponses(hub)
-    const { id } = await hub.responses.start(tokens(200, 1))
-    const first = client(server.port, id)
-    await first.until(() => first.events.length >= 20)
-    first.close()
-    const lastId = first.events.at(-1)!.id!
-    const second = client(server.port, id, lastId)
-    await second.ended
-    expect([...dataOf(first), ...dataOf(second)]).toEqual(Array.from({ length: 200 }, (_, i) => `t${i}`))
+    const { server, id } = await servedTokens(200, 1)
+    const first = await clientCutAfter(server.port, id, 20)
+    const second = await resumeToEnd(server.port, id, first)
+    expect([...dataOf(first), ...dataOf(second)]).toEqual(tokenData(200))
     expect(endOf(second)?.data).toBe('done')
   })
 
   it('keeps producing when every client has gone; a client that comes back after the end gets the rest, then the end', async () => {
-    const hub = hubFor()
-    const server = await serveResponses(hub)
     const record: { finished?: boolean } = {}
-    const { id, done } = await hub.responses.start(tokens(50, 2, record))
-    const first = client(server.port, id)
-    await first.until(() => first.events.length >= 5)
-    first.close()
+    const { server, id, done } = await servedTokens(50, 2, record)
+    const first = await clientCutAfter(server.port, id, 5)
     expect(await done).toBe('done')
     expect(record.finished).toBe(true)
-    const back = client(server.port, id, first.events.at(-1)!.id!)
-    await back.ended
-    expect([...dataOf(first), ...dataOf(back)]).toEqual(Array.from({ length: 50 }, (_, i) => `t${i}`))
+    const back = await resumeToEnd(server.port, id, first)
+    expect([...dataOf(first), ...dataOf(back)]).toEqual(tokenData(50))
     expect(endOf(back)?.data).toBe('done')
   })
 
   it('cancel stops the producer (its signal aborts, its finally runs) and ends every client with `cancelled`', async () => {
-    const hub = hubFor()
-    const server = await serveResponses(hub)
     const record: { finished?: boolean; aborted?: boolean } = {}
-    const { id, done } = await hub.responses.start(tokens(100_000, 5, record))
+    const { hub, server, id, done } = await servedTokens(100_000, 5, record)
     const a = client(server.port, id)
     const b = client(server.port, id)
     await Promise.all([a.until(() => a.events.length >= 3), b.until(() => b.events.length >= 3)])
@@ -192,9 +200,7 @@ describe('a response', () => {
   })
 
   it('holds 20,000 tokens with the default bounds: a client from the start gets every one', async () => {
-    const hub = hubFor()
-    const server = await serveResponses(hub)
-    const { id, done } = await hub.responses.start(tokens(20_000))
+    const { server, id, done } = await servedTokens(20_000)
     await done
     const c = client(server.port, id)
     await c.ended
@@ -215,7 +221,7 @@ describe('a response', () => {
     const gap = c.events.find((e) => e.event === 'rewind-gap')
     expect(gap?.data).toBe('evicted')
     // The history keeps the newest 10 events: the last 9 tokens and the end.
-    expect(dataOf(c)).toEqual(Array.from({ length: 9 }, (_, i) => `t${16 + i}`))
+    expect(dataOf(c)).toEqual(tokenData(9, 16))
     expect(endOf(c)?.data).toBe('done')
   })
 
@@ -280,7 +286,7 @@ describe('a response', () => {
             }
             if (endOf(c) !== undefined) break
           }
-          expect(received).toEqual([...Array.from({ length: n }, (_, i) => `t${i}`), '<done>'])
+          expect(received).toEqual([...tokenData(n), '<done>'])
         },
       ),
       { numRuns: 15 },

@@ -449,45 +449,43 @@ const smallHistory = fc.record({
   seed: fc.integer(),
 })
 
+/**
+ * Asserts the invariant over `numRuns` runs: configurations from `configs`, actions drawn for the
+ * store kind in `options` (leaning to `bias`), played by `run` with `options`.
+ */
+function invariantHolds(
+  configs: fc.Arbitrary<Config>,
+  draw: Parameters<typeof actions>[0],
+  options: Omit<RunOptions, 'async'>,
+  numRuns: number,
+): Promise<void> {
+  return fc.assert(
+    fc.asyncProperty(configs, actions(draw), (cfg, acts) =>
+      run(cfg, acts, { ...options, async: draw.async }),
+    ),
+    { numRuns },
+  )
+}
+
 describe('resume invariant', () => {
   describe('with the in-memory store', () => {
     it('delivers every event once, in order, across reconnects, slow sockets and gaps', async () => {
-      await fc.assert(
-        fc.asyncProperty(config, actions({ async: false }), (cfg, acts) =>
-          run(cfg, acts, { async: false, big: false, queue: 'small' }),
-        ),
-        { numRuns: 200 },
-      )
+      await invariantHolds(config, { async: false }, { big: false, queue: 'small' }, 200)
     })
 
     it('signals the gaps that open while a replay is paused on a full socket', async () => {
-      await fc.assert(
-        fc.asyncProperty(bigConfig, actions({ async: false, bias: 'big' }), (cfg, acts) =>
-          run(cfg, acts, { async: false, big: true, queue: 'roomy' }),
-        ),
-        // Megabytes per run; the deterministic case is in hub.test.ts.
-        { numRuns: 50 },
-      )
+      // Megabytes per run; the deterministic case is in hub.test.ts.
+      await invariantHolds(bigConfig, { async: false, bias: 'big' }, { big: true, queue: 'roomy' }, 50)
     })
   })
 
   describe('with an asynchronous store whose reads run ahead of and behind the live tail', () => {
     it('delivers every event once, in order, across reconnects and gaps', async () => {
-      await fc.assert(
-        fc.asyncProperty(config, actions({ async: true }), (cfg, acts) =>
-          run(cfg, acts, { async: true, big: false, queue: 'roomy' }),
-        ),
-        { numRuns: 60 },
-      )
+      await invariantHolds(config, { async: true }, { big: false, queue: 'roomy' }, 60)
     })
 
     it('signals the gaps found when live events overflow the queue during a read', async () => {
-      await fc.assert(
-        fc.asyncProperty(smallHistory, actions({ async: true, bias: 'bursts' }), (cfg, acts) =>
-          run(cfg, acts, { async: true, big: false, queue: 'small' }),
-        ),
-        { numRuns: 50 },
-      )
+      await invariantHolds(smallHistory, { async: true, bias: 'bursts' }, { big: false, queue: 'small' }, 50)
     })
   })
 })

@@ -5,16 +5,12 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { AWKWARD_DATA, asReceived } from '../../../test/support/awkward-data.js'
 import { listenForTest } from '../../../test/support/listen.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEventsApp } from './helpers/events.js'
 import { openStream } from './helpers/raw.js'
-
-/** What a spec-following client makes of data: every line break becomes LF. */
-function normalise(data: string): string {
-  return data.replace(/\r\n|\r/g, '\n')
-}
 
 async function startApp() {
   const { events, app } = useEventsApp()
@@ -22,40 +18,17 @@ async function startApp() {
   return { events, ...(await listenForTest(app)) }
 }
 
-const AWKWARD: [string, string][] = [
-  ['plain text', 'hello'],
-  ['the empty string', ''],
-  ['LF', 'a\nb'],
-  ['CRLF', 'a\r\nb'],
-  ['a lone CR', 'a\rb'],
-  ['CR CR LF', 'a\r\r\nb'],
-  ['blank lines', 'a\n\n\nb'],
-  ['leading and trailing line breaks', '\nmiddle\r\n'],
-  ['only a line break', '\n'],
-  ['only a CR', '\r'],
-  ['emoji', 'party 🎉 thumbs 👍🏽 family 👨‍👩‍👧'],
-  ['CJK', '漢字 かな カナ 한글'],
-  ['a line that looks like an event field', 'event: x'],
-  ['a line that looks like an id', 'id: 9'],
-  ['fields after a line break', 'text\nevent: x\nid: 9\nretry: 1\n: comment\n\ndata: nested'],
-  ['leading spaces', '  two spaces\n one space'],
-  ['a leading colon', ':not a comment'],
-  ['a NUL inside data', 'a\0b'],
-  ['a BOM inside data', '\uFEFFafter a BOM'],
-  ['a tab and trailing spaces', '\tindented  '],
-]
-
 describe('data round trip through eventsource', () => {
   it('every awkward payload arrives as published, with CR and CRLF read as LF', async () => {
     const { events, url } = await startApp()
     const client = connect(`${url}/events`)
     await client.opened()
-    const ids = AWKWARD.map(([, data]) => events.publish('news', { data }))
-    const received = await client.take(AWKWARD.length)
-    for (const [index, [name, data]] of AWKWARD.entries()) {
+    const ids = AWKWARD_DATA.map(([, data]) => events.publish('news', { data }))
+    const received = await client.take(AWKWARD_DATA.length)
+    for (const [index, [name, data]] of AWKWARD_DATA.entries()) {
       expect(received[index], name).toEqual({
         type: 'message',
-        data: normalise(data),
+        data: asReceived(data),
         lastEventId: ids[index],
       })
     }
@@ -76,7 +49,7 @@ describe('data round trip through eventsource', () => {
         for (const data of batch) events.publish('news', { data })
         const received = (await client.take(sent + batch.length)).slice(sent)
         sent += batch.length
-        expect(received.map((event) => event.data)).toEqual(batch.map(normalise))
+        expect(received.map((event) => event.data)).toEqual(batch.map(asReceived))
       }),
       { numRuns: 25 },
     )

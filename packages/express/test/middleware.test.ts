@@ -3,7 +3,7 @@
  * is answered without a stream (auth, errors through `next(err)`, limits, a closed hub).
  */
 import { HUB_DEFAULTS } from '@rewind/core'
-import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
@@ -29,6 +29,23 @@ function errorHandler(seen: unknown[]): ErrorRequestHandler {
 
 function expectNoConnections(events: SseMiddleware): void {
   expect(events.hub.stats()).toMatchObject({ connections: 0, subscribers: 0, streams: 0 })
+}
+
+/**
+ * An app with the routes `route` adds and then `errorHandler`: what GET `path` answers and what
+ * reached the handler, once the request left no connection behind.
+ */
+async function throughErrorHandler(
+  route: (app: Express, events: SseMiddleware<string>) => void,
+  path = '/events',
+): Promise<{ res: request.Response; seen: unknown[] }> {
+  const seen: unknown[] = []
+  const { events, app } = useEventsApp()
+  route(app, events)
+  app.use(errorHandler(seen))
+  const res = await request(app).get(path)
+  expectNoConnections(events)
+  return { res, seen }
 }
 
 function expectEventStreamHeaders(headers: Record<string, string | string[] | undefined>): void {
@@ -162,70 +179,60 @@ describe('auth middleware before the stream', () => {
 
 describe('errors before the stream starts go to next(err)', () => {
   it('an error thrown by a source resolver reaches the error handler', async () => {
-    const seen: unknown[] = []
-    const { events, app } = useEventsApp()
-    app.get(
-      '/events',
-      events.handler(() => {
-        throw new Error('no stream for you')
-      }),
-    )
-    app.use(errorHandler(seen))
-    const res = await request(app).get('/events')
+    const { res, seen } = await throughErrorHandler((app, events) => {
+      app.get(
+        '/events',
+        events.handler(() => {
+          throw new Error('no stream for you')
+        }),
+      )
+    })
     expect(res.status).toBe(503)
     expect(res.body).toEqual({ message: 'no stream for you' })
     expect(seen).toHaveLength(1)
-    expectNoConnections(events)
   })
 
   it('an error thrown by an options resolver reaches the error handler', async () => {
-    const seen: unknown[] = []
-    const { events, app } = useEventsApp()
-    app.get(
-      '/events',
-      events.handler('news', () => {
-        throw new Error('no user')
-      }),
-    )
-    app.use(errorHandler(seen))
-    const res = await request(app).get('/events')
+    const { res, seen } = await throughErrorHandler((app, events) => {
+      app.get(
+        '/events',
+        events.handler('news', () => {
+          throw new Error('no user')
+        }),
+      )
+    })
     expect(res.status).toBe(503)
     expect(res.body).toEqual({ message: 'no user' })
-    expectNoConnections(events)
+    expect(seen).toHaveLength(1)
   })
 
   it.each([
     ['an empty stream name', '/empty'],
     ['a stream name longer than 256 characters', `/rooms/${'r'.repeat(300)}`],
   ])('%s is ERR_INVALID_STREAM, answered by the error handler', async (_name, path) => {
-    const seen: unknown[] = []
-    const { events, app } = useEventsApp()
-    app.get(
-      '/empty',
-      events.handler(() => ''),
-    )
-    app.get(
-      '/rooms/:room',
-      events.handler(({ params: { room } }) => `${room}`),
-    )
-    app.use(errorHandler(seen))
-    const res = await request(app).get(path)
+    const { res, seen } = await throughErrorHandler((app, events) => {
+      app.get(
+        '/empty',
+        events.handler(() => ''),
+      )
+      app.get(
+        '/rooms/:room',
+        events.handler(({ params: { room } }) => `${room}`),
+      )
+    }, path)
     expect(res.status).toBe(404)
     expect(res.body).toEqual({ code: 'ERR_INVALID_STREAM' })
     expect(seen[0]).toBeInstanceOf(RewindError)
-    expectNoConnections(events)
   })
 
   it('a source that is neither a name nor an async iterable is ERR_INVALID_ARGUMENT', async () => {
-    const seen: unknown[] = []
-    const { events, app } = useEventsApp()
-    // A resolver that returns a promise (an async function) is a common slip.
-    app.get('/events', events.handler((async () => 'news') as never))
-    app.use(errorHandler(seen))
-    const res = await request(app).get('/events')
+    const { res, seen } = await throughErrorHandler((app, events) => {
+      // A resolver that returns a promise (an async function) is a common slip.
+      app.get('/events', events.handler((async () => 'news') as never))
+    })
     expect(res.status).toBe(500)
     expect(res.body).toEqual({ code: 'ERR_INVALID_ARGUMENT' })
-    expectNoConnections(events)
+    expect(seen).toHaveLength(1)
   })
 
   it('res.sse with a bad stream name throws, and Express hands the error to the handler', async () => {
@@ -250,21 +257,18 @@ describe('errors before the stream starts go to next(err)', () => {
   })
 
   it('res.sse on a response that already sent its headers throws before writing anything', async () => {
-    const seen: unknown[] = []
-    const { events, app } = useEventsApp()
-    app.get('/late', (_req, res) => {
-      res.type('text/plain')
-      res.write('already started')
-      res.sse('news')
-    })
-    app.use(errorHandler(seen))
-    const res = await request(app).get('/late')
+    const { res, seen } = await throughErrorHandler((app) => {
+      app.get('/late', (_req, res) => {
+        res.type('text/plain')
+        res.write('already started')
+        res.sse('news')
+      })
+    }, '/late')
     expect(res.status).toBe(200)
     expect(res.headers['content-type']).toMatch(/^text\/plain/)
     expect(res.text).toBe('already started [error handler]')
     expect(seen).toHaveLength(1)
     expect(seen[0]).toBeInstanceOf(RewindError)
     expect((seen[0] as RewindError).code).toBe('ERR_INVALID_ARGUMENT')
-    expectNoConnections(events)
   })
 })

@@ -4,29 +4,11 @@
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  */
 import { describe, expect, it } from 'vitest'
+import { AWKWARD_DATA, asReceived } from '../../../test/support/awkward-data.js'
 import { thrownBy } from '../../../test/support/throws.js'
 import { RewindError } from '../src/index.js'
 import { createSseApp, listen } from './helpers/app.js'
 import { EventSourceClient } from './helpers/clients.js'
-
-/** What the client's parser makes of line breaks: CRLF and lone CR both become LF. */
-const asReceived = (data: string) => data.replace(/\r\n|\r/g, '\n')
-
-const AWKWARD: readonly [string, string][] = [
-  ['two lines', 'line one\nline two'],
-  ['CRLF', 'windows\r\nline'],
-  ['a lone CR', 'old mac\rline'],
-  ['a trailing CR', 'ends with CR\r'],
-  ['blank lines around and inside', '\n\nafter two blank lines\n\n\nand before two\n\n'],
-  ['mixed breaks', 'a\r\n\rb\n\r\nc'],
-  ['unicode', 'emoji 😀, CJK 中文, accents é, RTL שלום, a combining e\u0301'],
-  ['a line that looks like a field', 'event: injected\nid: 666\nretry: 1\ndata: smuggled'],
-  ['a line that looks like a comment', ': not a comment\n:also not'],
-  ['a leading space', ' leading space kept'],
-  ['only spaces', '   '],
-  ['the empty string', ''],
-  ['a line that is only a colon', ':'],
-]
 
 describe('data round trip through the eventsource client', () => {
   it('every awkward payload arrives as one message event with its own id', async () => {
@@ -36,11 +18,11 @@ describe('data round trip through the eventsource client', () => {
     const client = new EventSourceClient(`${url}/events`, { types: ['message', 'injected'] })
     await client.waitForOpen()
 
-    const ids = AWKWARD.map(([, data]) => app.sse.publish('awkward', { data }))
-    await client.waitForEvents(AWKWARD.length)
+    const ids = AWKWARD_DATA.map(([, data]) => app.sse.publish('awkward', { data }))
+    await client.waitForEvents(AWKWARD_DATA.length)
 
     expect(client.events).toEqual(
-      AWKWARD.map(([, data], n) => ({ type: 'message', data: asReceived(data), lastEventId: ids[n] })),
+      AWKWARD_DATA.map(([, data], n) => ({ type: 'message', data: asReceived(data), lastEventId: ids[n] })),
     )
   })
 

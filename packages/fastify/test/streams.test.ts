@@ -6,6 +6,16 @@ import { waitUntil, within } from '../../../test/support/wait.js'
 import { createSseApp, idOf, listen, routeBroken, routeOrdersByUser } from './helpers/app.js'
 import { deferred, EventLog, EventSourceClient, FetchStream } from './helpers/clients.js'
 
+/** Once the client has left: waits for the source's cleanup (`what`), then for its connection to be released. */
+async function releasedOnClose(
+  app: Awaited<ReturnType<typeof createSseApp>>,
+  cleanup: Promise<unknown>,
+  what: string,
+): Promise<void> {
+  await within(cleanup, what)
+  await waitUntil(() => app.sse.stats().connections === 0, 'the connection to be released')
+}
+
 describe('many clients', () => {
   it('200 concurrent EventSources each get every event once, in order', async () => {
     const app = await createSseApp()
@@ -133,9 +143,7 @@ describe('async iterable sources', () => {
     const stream = await FetchStream.open(`${url}/ticks`)
     await stream.waitForEvents(3)
     stream.close()
-
-    await within(finished.promise, "the generator's finally block")
-    await waitUntil(() => app.sse.stats().connections === 0, 'the connection to be released')
+    await releasedOnClose(app, finished.promise, "the generator's finally block")
     expect(stream.messages().slice(0, 3)).toEqual(['0', '1', '2'])
   })
 
@@ -160,9 +168,7 @@ describe('async iterable sources', () => {
     const stream = await FetchStream.open(`${url}/feed`)
     await stream.waitForEvents(1)
     stream.close()
-
-    await within(returned.promise, "the iterator's return()")
-    await waitUntil(() => app.sse.stats().connections === 0, 'the connection to be released')
+    await releasedOnClose(app, returned.promise, "the iterator's return()")
   })
 
   it('a throwing iterable ends its stream, and onError is told', async () => {

@@ -21,21 +21,15 @@ import { databaseForTests, dropSchemas, uniqueSchema } from './helpers/database.
 const url = await databaseForTests('Postgres responses')
 
 describe.skipIf(url === undefined)('responses on the Postgres store, across instances', () => {
-  const schemas: string[] = []
-  const freshSchema = () => {
-    const schema = uniqueSchema('responses')
-    schemas.push(schema)
-    return schema
-  }
   const fixture = answerInstances<PostgresStore, PostgresStoreOptions>({
-    namespace: freshSchema,
+    namespace: () => uniqueSchema('responses'),
     store: (schema, options) =>
       createPostgresStore({ connectionString: url, schema, poolSize: 4, onError: () => {}, ...options }),
   })
-  const { instance, pair, open } = fixture
+  const { instance, pair, open, namespace } = fixture
 
   afterAll(async () => {
-    await dropSchemas(url!, schemas)
+    await dropSchemas(url!, fixture.namespaces)
   })
 
   answersAcrossInstances(fixture)
@@ -83,7 +77,7 @@ describe.skipIf(url === undefined)('responses on the Postgres store, across inst
   })
 
   it("an answer is bounded by its own limits, not by the feeds' maxAge: all of it stays past that age", async () => {
-    const a = await instance(freshSchema(), {}, { maxAge: 100 })
+    const a = await instance(namespace(), {}, { maxAge: 100 })
     const { id, done } = await a.hub.responses.start(tokens(20, 1))
     expect(await done).toBe('done')
     await sleep(250)

@@ -6,7 +6,7 @@
  */
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { Collector, newEvent } from '../../../test/support/store-delivery.js'
+import { Collector, EMPTY_READ, newEvent } from '../../../test/support/store-delivery.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js'
 import { databaseForTests, dropSchemas, uniqueSchema } from './helpers/database.js'
@@ -61,11 +61,7 @@ describe.skipIf(url === undefined)('PostgresStore', () => {
   describe('append and read', () => {
     it('issues <epoch>-<seq> ids from 1, and reads every path of the contract', async () => {
       const store = open()
-      expect(await store.read('s', undefined, 10)).toEqual({
-        events: [],
-        position: { id: '0-0', major: 0, minor: 0 },
-        done: true,
-      })
+      expect(await store.read('s', undefined, 10)).toEqual(EMPTY_READ)
       const ids = [
         await store.append('s', newEvent('a')),
         await store.append('s', newEvent({ n: 2 }, 'tick')),

@@ -5,11 +5,11 @@
  */
 import { MAX_TIMER_DELAY } from '@rewind/core'
 import fc from 'fast-check'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { waitUntil } from '../../../test/support/wait.js'
 import { CommandConnection } from '../src/connection.js'
 import { backoff, resolveOptions } from '../src/options.js'
-import { spawnForTests } from './helpers/redis-server.js'
+import { describeOnRedis, spawnForTests } from './helpers/redis-server.js'
 
 /** A pair of reconnection delays `min` ≤ `max`, as `resolveOptions` accepts them. */
 const delays = fc
@@ -86,17 +86,13 @@ describe('backoff', () => {
 
 const redis = await spawnForTests('backoff')
 
-describe.skipIf(redis === undefined)('reconnecting after a Redis restart', () => {
-  afterAll(async () => {
-    await redis?.close()
-  })
-
+describeOnRedis('reconnecting after a Redis restart', redis, (redis) => {
   it('spreads the instances: their retry delays differ, all within min and max', async () => {
     const min = 20
     const max = 400
     const options = resolveOptions({ minReconnectDelay: min, maxReconnectDelay: max, commandTimeout: 1000 })
     const instances = Array.from({ length: 8 }, () => {
-      const connection = new CommandConnection(redis!.url, undefined, options, () => {})
+      const connection = new CommandConnection(redis.url, undefined, options, () => {})
       const delays: number[] = []
       connection.client.on('reconnecting', (delay: number) => delays.push(delay))
       return { connection, delays, readyAt: Number.NaN }
@@ -106,7 +102,7 @@ describe.skipIf(redis === undefined)('reconnecting after a Redis restart', () =>
         () => instances.every(({ connection }) => connection.client.status === 'ready'),
         'every instance connected',
       )
-      await redis!.stop('SIGKILL')
+      await redis.stop('SIGKILL')
       // Down long enough for a few attempts each.
       await new Promise((resolve) => setTimeout(resolve, 600))
       for (const instance of instances) {
@@ -115,7 +111,7 @@ describe.skipIf(redis === undefined)('reconnecting after a Redis restart', () =>
         })
       }
       const restarted = performance.now()
-      await redis!.start()
+      await redis.start()
       await waitUntil(() => instances.every(({ readyAt }) => !Number.isNaN(readyAt)), 'every instance back')
 
       const all = instances.flatMap(({ delays }) => delays)

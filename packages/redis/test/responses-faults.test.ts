@@ -172,12 +172,20 @@ describe.skipIf(shared === undefined)('a response on the Redis store, bounded by
 })
 
 describe.skipIf(own === undefined)('a response on the Redis store through faults of Redis', () => {
-  it('a freeze shorter than the lease costs the answer nothing: every reader gets every token once, then done', async () => {
+  /**
+   * An answer of `n` tokens, one every 10 ms, started on one of a pair on the test's own Redis, and
+   * a reader of it on each instance that reads until `readFor` ms from now.
+   */
+  async function readOnBoth(n: number, readFor: number) {
     const [a, b] = await pair(own!.url)
-    const n = 120
     const { id, done } = await a.hub.responses.start(tokens(n, 10))
-    const deadline = Date.now() + 15_000
-    const readers = [read(() => a.url(id), deadline), read(() => b.url(id), deadline)]
+    const deadline = Date.now() + readFor
+    return { b, id, done, readers: [read(() => a.url(id), deadline), read(() => b.url(id), deadline)] }
+  }
+
+  it('a freeze shorter than the lease costs the answer nothing: every reader gets every token once, then done', async () => {
+    const n = 120
+    const { b, id, done, readers } = await readOnBoth(n, 15_000)
     await sleep(300)
     own!.signal('SIGSTOP')
     await sleep(400)
@@ -192,11 +200,8 @@ describe.skipIf(own === undefined)('a response on the Redis store through faults
   })
 
   it('Redis restarted empty mid-answer: readers on both instances end within 1.5 × the lease, without a hole', async () => {
-    const [a, b] = await pair(own!.url)
     const n = 400
-    const { id, done } = await a.hub.responses.start(tokens(n, 10))
-    const deadline = Date.now() + 20_000
-    const readers = [read(() => a.url(id), deadline), read(() => b.url(id), deadline)]
+    const { done, readers } = await readOnBoth(n, 20_000)
     await sleep(500)
     await own!.stop()
     await own!.start()

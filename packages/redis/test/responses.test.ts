@@ -19,13 +19,8 @@ import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.
 const server = await redisForTests('responses')
 
 describe.skipIf(server === undefined)('responses on the Redis store, across instances', () => {
-  const prefixes: string[] = []
   const fixture = answerInstances<RedisStore, RedisStoreOptions>({
-    namespace() {
-      const prefix = uniquePrefix('responses')
-      prefixes.push(prefix)
-      return prefix
-    },
+    namespace: () => uniquePrefix('responses'),
     store: (prefix, options) =>
       createRedisStore({ redis: server!.url, prefix, onError: () => {}, ...options }),
   })
@@ -33,7 +28,7 @@ describe.skipIf(server === undefined)('responses on the Redis store, across inst
 
   afterAll(async () => {
     const admin = new Redis(server!.url)
-    for (const prefix of prefixes) await deleteKeys(admin, prefix)
+    for (const prefix of fixture.namespaces) await deleteKeys(admin, prefix)
     await admin.quit()
     // A server this file spawned would otherwise outlive the run.
     await server!.close()

@@ -4,28 +4,20 @@
  */
 import { RewindError } from '@rewind/core'
 import { Redis } from 'ioredis'
-import { afterAll, describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
-import { createRedisStore, type RedisStoreOptions } from '../src/index.js'
-import { spawnForTests, uniquePrefix } from './helpers/redis-server.js'
+import { createRedisStore } from '../src/index.js'
+import { describeOnRedis, FAST_RECOVERY, recoveringStore, spawnForTests } from './helpers/redis-server.js'
 import { type App, startApp } from './helpers/sse.js'
 
 const redis = await spawnForTests('restart')
 
-describe.skipIf(redis === undefined)('Redis faults', () => {
-  const fast: RedisStoreOptions = { minReconnectDelay: 20, maxReconnectDelay: 200, commandTimeout: 1000 }
-
-  afterAll(async () => {
-    await redis?.close()
-  })
-
+describeOnRedis('Redis faults', redis, (redis) => {
   it('resumes the tail from its last id when its connection is cut: each event once, in order', async () => {
-    const prefix = uniquePrefix('cut')
-    const errors: unknown[] = []
-    const store = createRedisStore({ redis: redis!.url, prefix, ...fast, onError: (e) => errors.push(e) })
-    const writer = createRedisStore({ redis: redis!.url, prefix, ...fast })
-    const admin = new Redis(redis!.url)
+    const { store, prefix, errors } = recoveringStore(redis.url, 'cut')
+    const writer = createRedisStore({ redis: redis.url, prefix, ...FAST_RECOVERY })
+    const admin = new Redis(redis.url)
     const app = await startApp(store)
     const client = await RawClient.open(app.url('s'), await writer.append('s', event('start')))
     try {
@@ -57,10 +49,8 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
   })
 
   it('keeps SSE connections up across a restart, fails publishes fast while down, then delivers again', async () => {
-    const prefix = uniquePrefix('restart')
-    const errors: unknown[] = []
+    const { store, errors } = recoveringStore(redis.url, 'restart')
     const hubErrors: unknown[] = []
-    const store = createRedisStore({ redis: redis!.url, prefix, ...fast, onError: (e) => errors.push(e) })
     const app: App = await startApp(store, { heartbeatInterval: 40, onError: (e) => hubErrors.push(e) })
     const clients: RawClient[] = []
     try {
@@ -71,7 +61,7 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
       for (let i = 0; i < 3; i++) before.push(await app.hub.publish('s', { data: `before${i}` }))
       await waitUntil(() => client.messages.length === 3, 'the events before the crash')
 
-      await redis!.stop('SIGKILL')
+      await redis.stop('SIGKILL')
       const first = await timed(() => app.hub.publish('s', { data: 'lost' }))
       expect(first.error).toBeInstanceOf(RewindError)
       expect((first.error as RewindError).code).toBe('ERR_STORE_UNAVAILABLE')
@@ -96,7 +86,7 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
       expect(during.status).toBe(200)
       await waitUntil(() => during.ended, 'the stream to end while Redis is down')
 
-      await redis!.start()
+      await redis.start()
       let firstAfter: string | undefined
       // The command connection reconnects with backoff; until then publishes keep failing fast.
       for (let tries = 0; firstAfter === undefined && tries < 500; tries++) {
@@ -133,22 +123,13 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
       for (const client of clients) client.close()
       await app.close()
       await store.close()
-      if (!redis!.running) await redis!.start()
+      if (!redis.running) await redis.start()
     }
   })
 
   it('times out against a frozen Redis, replaces the silent tail connection, and catches up after', async () => {
-    const prefix = uniquePrefix('frozen')
-    const errors: unknown[] = []
-    const store = createRedisStore({
-      redis: redis!.url,
-      prefix,
-      ...fast,
-      commandTimeout: 300,
-      blockMs: 300,
-      onError: (e) => errors.push(e),
-    })
-    const admin = new Redis(redis!.url)
+    const { store, errors } = recoveringStore(redis.url, 'frozen', { commandTimeout: 300, blockMs: 300 })
+    const admin = new Redis(redis.url)
     const app = await startApp(store, { heartbeatInterval: 40 })
     const start = await app.hub.publish('s', { data: 'start' })
     const client = await RawClient.open(app.url('s'), start)
@@ -156,7 +137,7 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
       await app.hub.publish('s', { data: 'before' })
       await waitUntil(() => client.messages.length === 1, 'the first event')
       // Frozen, Redis keeps its sockets open but answers nothing: only timeouts can tell.
-      redis!.signal('SIGSTOP')
+      redis.signal('SIGSTOP')
       const frozen = await timed(() => app.hub.publish('s', { data: 'maybe' }))
       expect((frozen.error as RewindError).code).toBe('ERR_STORE_UNAVAILABLE')
       expect((frozen.error as RewindError).message).toMatch(/no reply from Redis within 300 ms/)
@@ -167,7 +148,7 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
       )
       const comments = client.comments
       await waitUntil(() => client.comments >= comments + 3, 'heartbeats while Redis is frozen')
-      redis!.signal('SIGCONT')
+      redis.signal('SIGCONT')
       let after: string | undefined
       for (let tries = 0; after === undefined && tries < 500; tries++) {
         after = await app.hub.publish('s', { data: 'after' }).catch(() => undefined)
@@ -185,7 +166,7 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
       expect(client.gaps).toEqual([])
       expect(client.ended).toBe(false)
     } finally {
-      redis!.signal('SIGCONT')
+      redis.signal('SIGCONT')
       client.close()
       await app.close()
       await store.close()
@@ -195,18 +176,13 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
 
   it('closes promptly while Redis is down, leaving no handles', async () => {
     const baseline = process.getActiveResourcesInfo().length
-    const store = createRedisStore({
-      redis: redis!.url,
-      prefix: uniquePrefix('down'),
-      ...fast,
-      onError: () => {},
-    })
+    const { store } = recoveringStore(redis.url, 'down')
     const app = await startApp(store)
     const start = await app.hub.publish('s', { data: 'start' })
     const client = await RawClient.open(app.url('s'), start)
     await app.hub.publish('s', { data: 'x' })
     await waitUntil(() => client.messages.length === 1, 'an event')
-    await redis!.stop('SIGKILL')
+    await redis.stop('SIGKILL')
     await sleep(100)
     client.close()
     const started = performance.now()
@@ -218,7 +194,7 @@ describe.skipIf(redis === undefined)('Redis faults', () => {
       `handles to be released (${process.getActiveResourcesInfo().join(', ')})`,
       3000,
     )
-    await redis!.start()
+    await redis.start()
   })
 })
 

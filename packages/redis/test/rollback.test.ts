@@ -5,32 +5,23 @@
  * events as if nothing were missing.
  */
 import { Redis } from 'ioredis'
-import { afterAll, describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { BrowserClient, RawClient } from '../../../test/support/sse-clients.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
-import { createRedisStore, type RedisStoreOptions } from '../src/index.js'
-import { spawnForTests, uniquePrefix } from './helpers/redis-server.js'
+import { describeOnRedis, recoveringStore, spawnForTests } from './helpers/redis-server.js'
 import { startApp } from './helpers/sse.js'
 
 const redis = await spawnForTests('rollback')
 
-describe.skipIf(redis === undefined)('Redis rolled back to an older snapshot', () => {
-  const fast: RedisStoreOptions = { minReconnectDelay: 20, maxReconnectDelay: 200, commandTimeout: 1000 }
-
-  afterAll(async () => {
-    await redis?.close()
-  })
-
+describeOnRedis('Redis rolled back to an older snapshot', redis, (redis) => {
   it('signals a gap to a client resuming from an id Redis lost, before and after new ids pass it', async () => {
-    const prefix = uniquePrefix('rollback')
-    const errors: unknown[] = []
-    const store = createRedisStore({ redis: redis!.url, prefix, ...fast, onError: (e) => errors.push(e) })
+    const { store, errors } = recoveringStore(redis.url, 'rollback')
     const app = await startApp(store, { heartbeatInterval: 40, onError: (e) => errors.push(e) })
     const clients: { close(): void }[] = []
     try {
       const kept: string[] = []
       for (let i = 0; i < 3; i++) kept.push(await app.hub.publish('s', { data: `kept${i}` }))
-      const admin = new Redis(redis!.url)
+      const admin = new Redis(redis.url)
       // SAVE writes the snapshot into the server's own directory; a restart loads it back.
       expect(await admin.save()).toBe('OK')
       await admin.quit()
@@ -47,8 +38,8 @@ describe.skipIf(redis === undefined)('Redis rolled back to an older snapshot', (
       clients.push(browser)
       await waitUntil(() => browser.messages.length === 3, 'the browser to get the events after the snapshot')
 
-      await redis!.stop('SIGKILL')
-      await redis!.start()
+      await redis.stop('SIGKILL')
+      await redis.start()
 
       // Redis now holds only the snapshot: the client's id is newer than anything it has.
       let early: RawClient | undefined

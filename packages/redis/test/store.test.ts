@@ -6,7 +6,7 @@ import type { StoredEvent } from '@rewind/core'
 import { RewindError } from '@rewind/core'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { Collector, newEvent } from '../../../test/support/store-delivery.js'
+import { Collector, EMPTY_READ, newEvent } from '../../../test/support/store-delivery.js'
 import { thrownBy } from '../../../test/support/throws.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
@@ -20,6 +20,24 @@ describe.skipIf(server === undefined)('RedisStore', () => {
   const { reported } = redis
   /** A store on the server under a fresh prefix, closed and emptied after the test. */
   const open = (options: RedisStoreOptions = {}): RedisStore => redis.store(options)
+  /** A store like `open`'s, with a collector attached as its hub. */
+  const openAttached = (options: RedisStoreOptions = {}): { store: RedisStore; collector: Collector } => {
+    const store = open(options)
+    const collector = new Collector()
+    store.attach(collector)
+    return { store, collector }
+  }
+  /** A client on the server whose tail connections (the ones the store duplicates) go through `wrap`. */
+  const clientWithTail = (wrap: (tail: Redis) => void): Redis => {
+    const client = new Redis(server!.url)
+    const duplicate = client.duplicate.bind(client)
+    client.duplicate = (override) => {
+      const tail = duplicate(override)
+      wrap(tail)
+      return tail
+    }
+    return client
+  }
 
   describe('options', () => {
     it('refuses values out of range with ERR_INVALID_ARGUMENT naming the option', () => {
@@ -194,21 +212,9 @@ describe.skipIf(server === undefined)('RedisStore', () => {
   describe('read', () => {
     it('reads nothing at 0-0 from an empty stream', async () => {
       const store = open()
-      expect(await store.read('empty', undefined, 10)).toEqual({
-        events: [],
-        position: { id: '0-0', major: 0, minor: 0 },
-        done: true,
-      })
-      expect(await store.read('empty', null, 10)).toEqual({
-        events: [],
-        position: { id: '0-0', major: 0, minor: 0 },
-        done: true,
-      })
-      expect(await store.read('empty', '0-0', 10)).toEqual({
-        events: [],
-        position: { id: '0-0', major: 0, minor: 0 },
-        done: true,
-      })
+      for (const after of [undefined, null, '0-0']) {
+        expect(await store.read('empty', after, 10), String(after)).toEqual(EMPTY_READ)
+      }
       const gap = await store.read('empty', '5-1', 10)
       expect(gap.gap).toBe('unknown')
       expect(gap.position.id).toBe('0-0')
@@ -423,9 +429,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     })
 
     it('follows a stream that does not exist yet from its first event', async () => {
-      const store = open()
-      const collector = new Collector()
-      store.attach(collector)
+      const { store, collector } = openAttached()
       await store.watch('new')
       const id = await store.append('new', newEvent('hello'))
       await waitUntil(() => collector.ids('new').length === 1, 'the first event')
@@ -434,9 +438,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     })
 
     it('wakes the blocked read to add a stream, long before blockMs', async () => {
-      const store = open({ blockMs: 60_000 })
-      const collector = new Collector()
-      store.attach(collector)
+      const { store, collector } = openAttached({ blockMs: 60_000 })
       await store.watch('a')
       // Let the XREAD over `a` alone reach Redis and block.
       await new Promise((resolve) => setTimeout(resolve, 100))
@@ -448,9 +450,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     })
 
     it('stops delivering an unwatched stream and can watch it again', async () => {
-      const store = open()
-      const collector = new Collector()
-      store.attach(collector)
+      const { store, collector } = openAttached()
       await store.watch('s')
       await store.watch('other')
       await store.append('s', newEvent(1))
@@ -467,9 +467,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     })
 
     it('drops a watch that is unwatched before its start id is known', async () => {
-      const store = open()
-      const collector = new Collector()
-      store.attach(collector)
+      const { store, collector } = openAttached()
       await store.watch('marker')
       const watching = store.watch('s')
       store.unwatch('s')
@@ -481,21 +479,12 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     })
 
     it('copes with its streams all leaving while the tail connection starts', async () => {
-      const client = new Redis(server!.url)
-      const duplicate = client.duplicate.bind(client)
       let unwatchOnReady: () => void = () => {}
-      client.duplicate = (override) => {
-        const tail = duplicate(override)
+      const client = clientWithTail((tail) => {
         // Right after the tail asks for its client id, before the answer comes back.
         tail.once('ready', () => setImmediate(() => unwatchOnReady()))
-        return tail
-      }
-      const prefix = uniquePrefix('leaving')
-      redis.prefixes.push(prefix)
-      const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
-      redis.stores.push(store)
-      const collector = new Collector()
-      store.attach(collector)
+      })
+      const { store, collector } = openAttached({ redis: client })
       unwatchOnReady = () => store.unwatch('s')
       await store.watch('s')
       await new Promise((resolve) => setTimeout(resolve, 200))
@@ -508,19 +497,9 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     })
 
     it('follows many streams with one blocking connection', async () => {
-      const client = new Redis(server!.url)
       let duplicates = 0
-      const duplicate = client.duplicate.bind(client)
-      client.duplicate = (override) => {
-        duplicates++
-        return duplicate(override)
-      }
-      const prefix = uniquePrefix('many')
-      redis.prefixes.push(prefix)
-      const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
-      redis.stores.push(store)
-      const collector = new Collector()
-      store.attach(collector)
+      const client = clientWithTail(() => duplicates++)
+      const { store, collector } = openAttached({ redis: client })
       const streams = Array.from({ length: 60 }, (_, i) => `stream-${i}`)
       await Promise.all(streams.map((stream) => store.watch(stream)))
       const expected = new Map<string, string[]>()
@@ -538,12 +517,9 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     })
 
     it('bounds what one XREAD returns over all its streams, and still delivers a backlog in order', async () => {
-      const client = new Redis(server!.url)
       const replies: number[] = []
       let gate: Promise<void> | undefined
-      const duplicate = client.duplicate.bind(client)
-      client.duplicate = (override) => {
-        const tail = duplicate(override)
+      const client = clientWithTail((tail) => {
         const call = tail.call.bind(tail) as (...args: unknown[]) => Promise<unknown>
         // The real connection, held back at one XREAD so that a backlog builds up, and measured.
         tail.call = (async (...args: unknown[]) => {
@@ -556,14 +532,8 @@ describe.skipIf(server === undefined)('RedisStore', () => {
           }
           return reply
         }) as typeof tail.call
-        return tail
-      }
-      const prefix = uniquePrefix('budget')
-      redis.prefixes.push(prefix)
-      const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
-      redis.stores.push(store)
-      const collector = new Collector()
-      store.attach(collector)
+      })
+      const { store, collector } = openAttached({ redis: client })
       const streams = ['a', 'b', 'c', 'd', 'e']
       await Promise.all(streams.map((stream) => store.watch(stream)))
       let release = (): void => {}
@@ -598,9 +568,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     })
 
     it('shares one event object between the tail and reads', async () => {
-      const store = open()
-      const collector = new Collector()
-      store.attach(collector)
+      const { store, collector } = openAttached()
       await store.watch('s')
       await store.append('s', newEvent('shared'))
       await waitUntil(() => collector.ids('s').length === 1, 'the delivery')
@@ -618,18 +586,14 @@ describe.skipIf(server === undefined)('RedisStore', () => {
   describe('clients and shutdown', () => {
     it('uses a given client, duplicates it for the tail, and leaves it open on close', async () => {
       const client = new Redis(server!.url)
-      const prefix = uniquePrefix('given')
-      redis.prefixes.push(prefix)
-      const store = createRedisStore({ redis: client, prefix, onError: (e) => reported.push(e) })
-      const collector = new Collector()
-      store.attach(collector)
+      const { store, collector } = openAttached({ redis: client })
       await store.watch('s')
       const id = await store.append('s', newEvent('x'))
       await waitUntil(() => collector.ids('s').length === 1, 'the delivery')
       expect(collector.ids('s')).toEqual([id])
       await store.close()
       expect(client.status).toBe('ready')
-      expect(await client.xlen(`${prefix}{s}`)).toBe(1)
+      expect(await client.xlen(`${store.prefix}{s}`)).toBe(1)
       await client.quit()
     })
 

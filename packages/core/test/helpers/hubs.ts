@@ -4,6 +4,7 @@
  */
 import type { EventSourceMessage } from 'eventsource-parser'
 import { afterEach, expect, vi } from 'vitest'
+import { thrownAs } from '../../../../test/support/throws.js'
 import { RewindError } from '../../src/errors.js'
 import { createHub, HUB_DEFAULTS, type Hub, type HubOptions } from '../../src/index.js'
 import { MemorySink } from './memory-sink.js'
@@ -48,14 +49,9 @@ export function gaps(s: MemorySink, gapEvent = HUB_DEFAULTS.gapEvent): EventSour
   return s.parse().events.filter((e) => e.event === gapEvent)
 }
 
+/** The `RewindError` that `fn` throws; the test fails if it throws anything else, or nothing. */
 export function caught(fn: () => unknown): RewindError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(RewindError)
-    return error as RewindError
-  }
-  throw new Error('expected a RewindError, nothing was thrown')
+  return thrownAs(fn, RewindError)
 }
 
 export function publishAll(h: Hub, stream: string, data: readonly string[]): string[] {

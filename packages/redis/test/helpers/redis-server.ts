@@ -11,7 +11,7 @@ import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, expect } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest'
 import { freePort } from '../../../../test/support/ports.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../../src/index.js'
 
@@ -76,6 +76,45 @@ export interface SpawnOptions {
    * @defaultValue false
    */
   persistent?: boolean
+}
+
+/**
+ * The suite of tests on a Redis the file started (`undefined` when it could not): skipped without
+ * it, and the Redis closed after the suite. `define` only defines tests, which use `redis` when they run.
+ */
+export function describeOnRedis<R extends { close(): Promise<void> }>(
+  title: string,
+  redis: R | undefined,
+  define: (redis: R) => void,
+): void {
+  describe.skipIf(redis === undefined)(title, () => {
+    afterAll(() => redis?.close())
+    define(redis!)
+  })
+}
+
+/** Timings for tests that break Redis: reconnects within 20 to 200 ms, a command given up after 1 s. */
+export const FAST_RECOVERY = {
+  minReconnectDelay: 20,
+  maxReconnectDelay: 200,
+  commandTimeout: 1000,
+} as const satisfies RedisStoreOptions
+
+/**
+ * A store on `url` under a fresh prefix (named after `label`), with `FAST_RECOVERY` timings and then
+ * `options`, and the errors it reports. The test closes it.
+ */
+export function recoveringStore(url: string, label: string, options: RedisStoreOptions = {}) {
+  const prefix = uniquePrefix(label)
+  const errors: unknown[] = []
+  const store = createRedisStore({
+    redis: url,
+    prefix,
+    ...FAST_RECOVERY,
+    onError: (error) => errors.push(error),
+    ...options,
+  })
+  return { store, prefix, errors }
 }
 
 /** A server of this process's own, for tests that stop and start it; `undefined` as above. */
