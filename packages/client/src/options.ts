@@ -268,13 +268,14 @@ function name(options: EventSourceOptions, field: 'gapEvent' | 'endEvent', fallb
 /** Checks the options and fills in the defaults; throws `ERR_INVALID_ARGUMENT` on misuse. */
 export function resolveOptions(options: EventSourceOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object')
-  const method = (options.method ?? 'GET').toUpperCase()
+  // Checked before it is upper-cased: a method that is no string must not throw a TypeError.
   if (
     typeof options.method !== 'undefined' &&
     (typeof options.method !== 'string' || options.method === '')
   ) {
     throw invalid('method', "must be an HTTP method such as 'GET' or 'POST'")
   }
+  const method = (options.method ?? 'GET').toUpperCase()
   if ((method === 'GET' || method === 'HEAD') && options.body !== undefined && options.body !== null) {
     throw invalid('body', `can't be sent with ${method}: pass method: 'POST' as well`)
   }

@@ -41,6 +41,7 @@ export function sessionStorageStore(): PositionStore | undefined {
   try {
     // Reading the property itself throws where storage is disabled (sandboxed frames, some privacy modes).
     storage = (globalThis as { sessionStorage?: WebStorage }).sessionStorage
+    // Stryker disable next-line BlockStatement: an empty catch returns undefined too
   } catch {
     return undefined
   }

@@ -8,10 +8,12 @@ import { describe, expect, it } from 'vitest'
 import { RewindClientError } from '../src/errors.js'
 import {
   type AnswerHead,
+  absolute,
   isEventStream,
   judgeAnswer,
   type NextRequest,
   nextRequest,
+  originOf,
   type ResumeDecision,
   requestHeaders,
   requestInit,
@@ -106,25 +108,38 @@ describe('requestHeaders', () => {
   })
 })
 
+describe('absolute and originOf', () => {
+  it('resolve a URL against a base, and give undefined or no origin for what is no URL', () => {
+    expect(absolute('/a?b', 'http://127.0.0.1:9/x/y')).toBe('http://127.0.0.1:9/a?b')
+    expect(absolute(new URL('http://h/z'), undefined)).toBe('http://h/z')
+    expect(absolute('/a', undefined)).toBeUndefined()
+    expect(originOf('http://127.0.0.1:9/answers/7?x')).toBe('http://127.0.0.1:9')
+    expect(originOf('/answers/7')).toBe('')
+  })
+})
+
 describe('requestInit', () => {
   it('never lets a browser answer from its cache, and sends credentials and a body only when there are', () => {
     const signal = new AbortController().signal
     const headers = new Headers()
     const get = { url: 'http://127.0.0.1:9/', method: 'GET', body: undefined, headers: undefined }
-    expect(requestInit(get, headers, undefined, signal)).toEqual({
+    // Strictly: a field set to `undefined` is not left out, and fetch would read it.
+    expect(requestInit(get, headers, undefined, signal)).toStrictEqual({
       method: 'GET',
       headers,
       cache: 'no-store',
       signal,
     })
-    expect(requestInit({ ...get, method: 'POST', body: 'prompt' }, headers, 'include', signal)).toEqual({
-      method: 'POST',
-      headers,
-      cache: 'no-store',
-      signal,
-      credentials: 'include',
-      body: 'prompt',
-    })
+    expect(requestInit({ ...get, method: 'POST', body: 'prompt' }, headers, 'include', signal)).toStrictEqual(
+      {
+        method: 'POST',
+        headers,
+        cache: 'no-store',
+        signal,
+        credentials: 'include',
+        body: 'prompt',
+      },
+    )
   })
 })
 
@@ -195,6 +210,26 @@ describe('judgeAnswer', () => {
     expect(html.kind === 'stop' && html.error.message).toMatch(/'text\/html', not text\/event-stream/)
     const empty = judgeAnswer({ ...answer, contentType: 'text/event-stream', hasBody: false }, () => false)
     expect(empty.kind === 'reconnect' && empty.error.code).toBe('ERR_NETWORK')
+  })
+
+  it('says what answered, and why it stops or is retried', () => {
+    const answer = { method: 'GET', url: 'http://127.0.0.1:9/s', hasBody: true }
+    const messages = [
+      judgeAnswer({ ...answer, status: 503, contentType: '' }, () => true),
+      judgeAnswer({ ...answer, status: 200, contentType: 'text/html' }, () => true),
+      judgeAnswer({ ...answer, status: 200, contentType: 'text/event-stream', hasBody: false }, () => true),
+    ].map(
+      (verdict) =>
+        verdict.kind !== 'open' && verdict.kind !== 'end' && [verdict.error.message, verdict.error.status],
+    )
+    expect(messages).toEqual([
+      ['GET http://127.0.0.1:9/s answered 503', 503],
+      [
+        "http://127.0.0.1:9/s answered with Content-Type 'text/html', not text/event-stream: check that the URL serves an event stream",
+        200,
+      ],
+      ['http://127.0.0.1:9/s answered without a body', 200],
+    ])
   })
 
   it('says which option decides when a status is not retried', () => {
@@ -333,7 +368,36 @@ describe('nextRequest', () => {
       'resume',
     ])
     expect(outcomes.map((error) => (error as RewindClientError).cause)).toEqual([dropped, thrown, dropped])
-    expect((outcomes[1] as RewindClientError).message).toBe('the resume option threw: no token')
+    expect(outcomes.map((error) => (error as RewindClientError).message)).toEqual([
+      'the resume option returned null: not resuming',
+      'the resume option threw: no token',
+      'the resume option returned an invalid url: http://[',
+    ])
+  })
+
+  it('says how to make a stream opened with another method resumable', () => {
+    const current = { url: 'http://127.0.0.1:9/a', method: 'POST', body: 'prompt', headers: undefined }
+    const dropped = new RewindClientError('ERR_NETWORK', 'dropped')
+    const error = nextRequest(
+      current,
+      undefined,
+      { kind: 'default' },
+      { reason: 'the stream dropped', dropped },
+    )
+    expect(error).toBeInstanceOf(RewindClientError)
+    expect((error as RewindClientError).message).toBe(
+      'POST http://127.0.0.1:9/a: the stream dropped, and a body is never sent twice: have the server answer with a Location header naming a GET URL of the stream, or pass the resume option',
+    )
+    expect([(error as RewindClientError).field, (error as RewindClientError).cause]).toEqual([
+      'resume',
+      dropped,
+    ])
+  })
+
+  it('sends no body when the resume option gives null for it', () => {
+    const current = { url: 'http://127.0.0.1:9/a', method: 'POST', body: 'prompt', headers: undefined }
+    const next = nextRequest(current, undefined, { kind: 'request', request: { body: null } }, situation)
+    expect(next).toStrictEqual({ url: current.url, method: 'POST', body: undefined, headers: undefined })
   })
 })
 

@@ -9,8 +9,8 @@ import { createStreamParser } from '../src/parse.js'
 
 type Entry = { event: EventSourceMessage } | { position: string } | { retry: number } | 'too-large'
 
-/** Feeds `chunks` of bytes, decoded as a fetch body is, and returns what the parser reported. */
-function parseChunks(chunks: Uint8Array[], maxSize = 1 << 20): Entry[] {
+/** Feeds decoded `pieces` of text, as they are, and returns what the parser reported. */
+function parseStrings(pieces: string[], maxSize = 1 << 20): Entry[] {
   const entries: Entry[] = []
   const parser = createStreamParser(
     {
@@ -21,10 +21,15 @@ function parseChunks(chunks: Uint8Array[], maxSize = 1 << 20): Entry[] {
     },
     maxSize,
   )
-  const decoder = new TextDecoder()
-  for (const chunk of chunks) parser.feed(decoder.decode(chunk, { stream: true }))
-  parser.feed(decoder.decode())
+  for (const piece of pieces) parser.feed(piece)
   return entries
+}
+
+/** Feeds `chunks` of bytes, decoded as a fetch body is (a leading BOM dropped), and returns what the parser reported. */
+function parseChunks(chunks: Uint8Array[], maxSize = 1 << 20): Entry[] {
+  const decoder = new TextDecoder()
+  const pieces = chunks.map((chunk) => decoder.decode(chunk, { stream: true }))
+  return parseStrings([...pieces, decoder.decode()], maxSize)
 }
 
 function parseText(...pieces: string[]): Entry[] {
@@ -164,6 +169,45 @@ describe('createStreamParser', () => {
     ).toEqual(['too-large'])
     // Many short data lines make one large event.
     expect(parseChunks([encoder.encode('data: 0123456789\n'.repeat(5))], 30)).toEqual(['too-large'])
+  })
+
+  it('takes a line of exactly the limit, and reports a longer one before its end arrives', () => {
+    const encoder = new TextEncoder()
+    const line = `data: ${'x'.repeat(14)}`
+    expect(parseChunks([encoder.encode(line), encoder.encode('\n\n')], 20)).toEqual([
+      { event: { id: undefined, event: undefined, data: 'x'.repeat(14) } },
+    ])
+    // A line that never ends is not kept growing.
+    expect(parseChunks([encoder.encode(`${line}x`)], 20)).toEqual(['too-large'])
+  })
+
+  it('reports nothing after a line too large, even events whose lines come in later pieces', () => {
+    const encoder = new TextEncoder()
+    const pieces = [`data: ${'x'.repeat(50)}`, '\n', 'data: y\n', '\n', 'x'.repeat(50)]
+    expect(
+      parseChunks(
+        pieces.map((piece) => encoder.encode(piece)),
+        20,
+      ),
+    ).toEqual(['too-large'])
+  })
+
+  it('reads an id with or without a space after the colon', () => {
+    expect(parseText('id:5\n\nid: 6\n\nid:  7\n\n')).toEqual([
+      { position: '5' },
+      { position: '6' },
+      { position: ' 7' },
+    ])
+  })
+
+  it('drops a BOM at the very start of the stream only, an empty first piece aside', () => {
+    // Fed as text: TextDecoder would drop the BOM itself.
+    expect(parseStrings(['\ufeffid: 1\n\n'])).toEqual([{ position: '1' }])
+    expect(parseStrings(['', '\ufeffid: 1\n\n'])).toEqual([{ position: '1' }])
+    expect(parseStrings(['\ufeffid: 1\n\n\ufeffid: 2\n\n'])).toEqual([{ position: '1' }])
+    expect(parseStrings(['data: a', '\ufeffb\n\n'])).toEqual([
+      { event: { id: undefined, event: undefined, data: 'a\ufeffb' } },
+    ])
   })
 
   it('starts over after reset, a BOM included', () => {
