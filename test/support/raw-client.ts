@@ -14,8 +14,10 @@ import { WAIT_MS, waitUntil, within } from './wait.js'
 
 /** What a spec-following parser makes of an event stream fed to it, chunk by chunk. */
 export class SseReader {
-  /** The body text (kept whole, except by a light client). */
+  /** The body text so far (not kept by a raw client without `transcript`). */
   text = ''
+  /** Whether `feed` keeps the text: a raw client reading megabytes in a memory test does not. */
+  protected keepText = true
   readonly events: EventSourceMessage[] = []
   readonly retries: number[] = []
   /** Comments (`:` lines); a heartbeat is an empty one. */
@@ -34,7 +36,7 @@ export class SseReader {
   }
 
   feed(chunk: string): void {
-    this.text += chunk
+    if (this.keepText) this.text += chunk
     this.parser.feed(chunk)
   }
 
@@ -73,6 +75,11 @@ export interface RawOptions {
   light?: boolean
   /** Called for every event, with the time it was parsed. */
   onEvent?: (event: EventSourceMessage, at: number) => void
+  /**
+   * Keep what arrives: `transcript()` and the body `text` (not kept by default, so that a client
+   * reading megabytes does not weigh on a memory measurement).
+   */
+  transcript?: boolean
 }
 
 /**
@@ -98,13 +105,16 @@ export class RawHttpClient extends SseReader {
   private readonly response = new Http1Response((data) => this.body(data))
   private readonly decoder = new StringDecoder('utf8')
   private readonly light: boolean
-  /** Everything received, head and chunked framing included (not in light mode). */
+  private readonly keepTranscript: boolean
+  /** Everything received, head and chunked framing included (with `transcript` only). */
   private raw = ''
 
   constructor(port: number, options: RawOptions = {}) {
     const onEvent = options.onEvent
     super(onEvent && ((event) => onEvent(event, performance.timeOrigin + performance.now())))
     this.light = options.light === true
+    this.keepTranscript = options.transcript === true
+    this.keepText = this.keepTranscript
     const socket = connect({ port, host: '127.0.0.1' })
     this.socket = socket
     socket.setNoDelay(true)
@@ -118,7 +128,7 @@ export class RawHttpClient extends SseReader {
       }),
     )
     socket.on('data', (data: Buffer) => {
-      if (!this.light) this.raw += data.toString('latin1')
+      if (this.keepTranscript) this.raw += data.toString('latin1')
       this.response.feed(data)
     })
     // Not `end()`: a half-closed request makes Node's server abort the response it is streaming.
@@ -152,6 +162,7 @@ export class RawHttpClient extends SseReader {
 
   /** The raw response text (head and body, chunked framing included), read as latin1. */
   transcript(): string {
+    if (!this.keepTranscript) throw new Error('no transcript kept: open the client with { transcript: true }')
     return this.raw
   }
 
@@ -166,7 +177,7 @@ export class RawHttpClient extends SseReader {
 
   /** Resolves once `predicate` holds, or rejects after `timeout` ms with what was received. */
   until(predicate: () => boolean, timeout = 5000): Promise<void> {
-    return waitUntil(predicate, () => this.describe(), timeout)
+    return waitUntil(predicate, () => `received: ${JSON.stringify(this.events)}`, timeout)
   }
 
   waitForHead(timeout = WAIT_MS): Promise<void> {
@@ -195,7 +206,7 @@ export class RawHttpClient extends SseReader {
   }
 
   override describe(): string {
-    return `status ${this.status}, ${this.events.length} events ${JSON.stringify(this.events)}, ${this.bodyBytes} body bytes, ended ${this.ended}, closed ${this.closed}`
+    return `status ${this.status}, ${this.events.length} events, ${this.bodyBytes} body bytes, ended ${this.ended}, closed ${this.closed}`
   }
 
   destroy(): void {
@@ -227,7 +238,7 @@ export class RawHttpClient extends SseReader {
 
 /** Sends `request` as is on a new connection to `port`; the socket is destroyed when the test finishes. */
 export function rawRequest(port: number, request: string | Buffer): RawHttpClient {
-  const client = new RawHttpClient(port, { request })
+  const client = new RawHttpClient(port, { request, transcript: true })
   onTestFinished(() => client.destroy())
   return client
 }

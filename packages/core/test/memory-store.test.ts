@@ -700,7 +700,7 @@ describe('MemoryStore over HTTP', () => {
 
     const strangers: RawHttpClient[] = []
     for (let i = 0; i < maxStreams * 3; i++) {
-      const client = new RawHttpClient(server.port, { path: `/made-up-${i}` })
+      const client = new RawHttpClient(server.port, { transcript: true, path: `/made-up-${i}` })
       cleanups.push(() => client.destroy())
       strangers.push(client)
     }
@@ -732,13 +732,13 @@ describe('MemoryStore over HTTP', () => {
     cleanups.push(() => hub.close())
     const server = await listen((req, res) => hub.serve(req, res, 'quiet'))
     cleanups.push(() => server.close())
-    const early = new RawHttpClient(server.port, { path: '/' })
+    const early = new RawHttpClient(server.port, { transcript: true, path: '/' })
     cleanups.push(() => early.destroy())
     // A fresh client learns the position of the empty stream (an id-only frame).
     await early.until(() => /id: (\S+)\n\n/.test(early.transcript()))
     const position = /id: (\S+)\n\n/.exec(early.transcript())![1]!
     // Another client keeps the stream watched meanwhile.
-    const keeper = new RawHttpClient(server.port, { path: '/' })
+    const keeper = new RawHttpClient(server.port, { transcript: true, path: '/' })
     cleanups.push(() => keeper.destroy())
     await keeper.until(() => keeper.transcript().includes('id: '))
     early.destroy()

@@ -30,6 +30,7 @@ async function serveResponses(hub: Hub<string>): Promise<Listening & { counted: 
 
 function client(port: number, id: string, lastEventId?: string): RawHttpClient {
   const c = new RawHttpClient(port, {
+    transcript: true,
     path: `/responses/${id}`,
     headers: lastEventId === undefined ? [] : [`last-event-id: ${lastEventId}`],
   })

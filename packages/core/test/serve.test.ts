@@ -26,7 +26,7 @@ describe('serve over HTTP/1.1', () => {
         hub.serve(req, res, 'news')
       }),
     )
-    const client = new RawHttpClient(server.port, { path: '/' })
+    const client = new RawHttpClient(server.port, { transcript: true, path: '/' })
     cleanups.push(() => client.destroy())
     // The retry hint is the first body byte: headers and body were flushed before any event.
     await client.until(() => client.retries.length === 1)
@@ -129,7 +129,11 @@ describe('serve over HTTP/1.1', () => {
     // UTF-8 bytes (read as latin1 by Node), an 8 KB value, and a foreign id.
     const hostile = [Buffer.from('ünïcödé').toString('latin1'), 'x'.repeat(8 * 1024), 'zzzzzzzz-1']
     for (const value of hostile) {
-      const client = new RawHttpClient(server.port, { path: '/', headers: [`last-event-id: ${value}`] })
+      const client = new RawHttpClient(server.port, {
+        transcript: true,
+        path: '/',
+        headers: [`last-event-id: ${value}`],
+      })
       cleanups.push(() => client.destroy())
       await client.until(() => client.events.length === 2)
       expect(client.transcript()).toMatch(/^HTTP\/1\.1 200/)
@@ -177,7 +181,7 @@ describe('serve over HTTP/1.1', () => {
   it('sends heartbeat comments without ids while a stream is idle', async () => {
     const hub = hubFor({ heartbeatInterval: 30 })
     const server = await started(serveHub(hub, 'quiet'))
-    const client = new RawHttpClient(server.port, { path: '/' })
+    const client = new RawHttpClient(server.port, { transcript: true, path: '/' })
     cleanups.push(() => client.destroy())
     await client.until(() => client.comments.length >= 3)
     expect(client.events).toEqual([])
@@ -190,7 +194,7 @@ describe('serve over HTTP/1.1', () => {
     const first = new RawHttpClient(server.port, { path: '/' })
     cleanups.push(() => first.destroy())
     await first.until(() => first.retries.length === 1)
-    const second = new RawHttpClient(server.port, { path: '/' })
+    const second = new RawHttpClient(server.port, { transcript: true, path: '/' })
     cleanups.push(() => second.destroy())
     await second.until(() => second.transcript().endsWith('0\r\n\r\n'))
     expect(second.transcript()).toMatch(/^HTTP\/1\.1 200/)
@@ -248,7 +252,7 @@ describe('serve over HTTP/1.1', () => {
     const server = await started(
       listen((req, res) => hub.serve(req, res, req.url === '/three' ? three() : counter())),
     )
-    const finite = new RawHttpClient(server.port, { path: '/three' })
+    const finite = new RawHttpClient(server.port, { transcript: true, path: '/three' })
     cleanups.push(() => finite.destroy())
     await finite.until(() => finite.transcript().endsWith('0\r\n\r\n'))
     expect(finite.events.map((event) => event.data)).toEqual(['1', '2', '3'])
@@ -278,7 +282,7 @@ describe('serve over HTTP/1.1', () => {
           )
         }),
       )
-      const client = new RawHttpClient(server.port, { path: '/' })
+      const client = new RawHttpClient(server.port, { transcript: true, path: '/' })
       cleanups.push(() => client.destroy())
       // The response ends (its terminating chunk) once the item is refused.
       await client.until(() => client.transcript().endsWith('\r\n0\r\n\r\n'))
@@ -323,7 +327,11 @@ describe('serve with an asynchronous store', () => {
     await hub.publish('news', { data: 'one' })
     const newest = await hub.publish('news', { data: 'two' })
     const server = await started(serveHub(hub as Hub<string | Promise<string>>, 'news'))
-    const client = new RawHttpClient(server.port, { path: '/', headers: [`last-event-id: ${newest}`] })
+    const client = new RawHttpClient(server.port, {
+      transcript: true,
+      path: '/',
+      headers: [`last-event-id: ${newest}`],
+    })
     cleanups.push(() => client.destroy())
     await waitUntil(() => store.reads.length === 1, 'store.reads.length === 1', 5000)
     store.answer()
@@ -343,7 +351,11 @@ describe('serve with an asynchronous store', () => {
     const server = await started(
       listen((req, res) => hub.serve(req, res, 'news', { filter: (event) => event.data === 'mine' })),
     )
-    const client = new RawHttpClient(server.port, { path: '/', headers: [`last-event-id: ${first}`] })
+    const client = new RawHttpClient(server.port, {
+      transcript: true,
+      path: '/',
+      headers: [`last-event-id: ${first}`],
+    })
     cleanups.push(() => client.destroy())
     await waitUntil(() => store.reads.length === 1, 'store.reads.length === 1', 5000)
     store.answer()
