@@ -11,6 +11,17 @@ import { ManualStore } from './helpers/manual-store.js'
 
 const { cleanups, hubFor, started } = closesAfterEach()
 
+/** A raw client at `/` that resumes from `lastEventId`, keeping its transcript; closed after the test. */
+function resuming(port: number, lastEventId: string): RawHttpClient {
+  const client = new RawHttpClient(port, {
+    transcript: true,
+    path: '/',
+    headers: [`last-event-id: ${lastEventId}`],
+  })
+  cleanups.push(() => client.destroy())
+  return client
+}
+
 function eventSource(url: string): EventSource {
   const source = new EventSource(url)
   cleanups.push(() => source.close())
@@ -129,12 +140,7 @@ describe('serve over HTTP/1.1', () => {
     // UTF-8 bytes (read as latin1 by Node), an 8 KB value, and a foreign id.
     const hostile = [Buffer.from('ünïcödé').toString('latin1'), 'x'.repeat(8 * 1024), 'zzzzzzzz-1']
     for (const value of hostile) {
-      const client = new RawHttpClient(server.port, {
-        transcript: true,
-        path: '/',
-        headers: [`last-event-id: ${value}`],
-      })
-      cleanups.push(() => client.destroy())
+      const client = resuming(server.port, value)
       await client.until(() => client.events.length === 2)
       expect(client.transcript()).toMatch(/^HTTP\/1\.1 200/)
       expect(client.events[0]).toMatchObject({ event: 'rewind-gap' })
@@ -327,12 +333,7 @@ describe('serve with an asynchronous store', () => {
     await hub.publish('news', { data: 'one' })
     const newest = await hub.publish('news', { data: 'two' })
     const server = await started(serveHub(hub as Hub<string | Promise<string>>, 'news'))
-    const client = new RawHttpClient(server.port, {
-      transcript: true,
-      path: '/',
-      headers: [`last-event-id: ${newest}`],
-    })
-    cleanups.push(() => client.destroy())
+    const client = resuming(server.port, newest)
     await waitUntil(() => store.reads.length === 1, 'store.reads.length === 1', 5000)
     store.answer()
     const answered = Date.now()
@@ -351,12 +352,7 @@ describe('serve with an asynchronous store', () => {
     const server = await started(
       listen((req, res) => hub.serve(req, res, 'news', { filter: (event) => event.data === 'mine' })),
     )
-    const client = new RawHttpClient(server.port, {
-      transcript: true,
-      path: '/',
-      headers: [`last-event-id: ${first}`],
-    })
-    cleanups.push(() => client.destroy())
+    const client = resuming(server.port, first)
     await waitUntil(() => store.reads.length === 1, 'store.reads.length === 1', 5000)
     store.answer()
     await client.until(() => client.retries.length === 1, 2000)
