@@ -4,7 +4,7 @@
  * same stream with the heartbeat off is dropped, which shows the test can tell the two apart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openStream } from '../../packages/express/test/helpers/raw.js'
+import { openStream } from '../support/raw-client.js'
 import { sleep, waitUntil } from '../support/wait.js'
 import type { RunningApp } from './apps/node-apps.ts'
 import { runtimeBinary, startRuntime } from './apps/runtimes.ts'

@@ -8,7 +8,7 @@
 import { connect as connectTcp, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '../../packages/express/test/helpers/event-source.js'
-import { openStream } from '../../packages/express/test/helpers/raw.js'
+import { openStream } from '../support/raw-client.js'
 import { sleep, waitUntil } from '../support/wait.js'
 import { type RunningApp, startExpress, startFastify } from './apps/node-apps.ts'
 import type { AppOptions } from './apps/routes.ts'

@@ -1,6 +1,6 @@
 /**
- * The one HTTP/1.1 response reader of the raw-socket clients (core's, Express's, Fastify's and the
- * torture suite's): they send bytes no HTTP client library would, then read the answer themselves.
+ * The HTTP/1.1 response reader of the raw-socket client (`raw-client.ts`): it sends bytes no HTTP
+ * client library would, then reads the answer itself.
  */
 
 /**

@@ -9,10 +9,10 @@
  */
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RawHttpClient } from '../support/raw-client.js'
 import { waitUntil } from '../support/wait.js'
 import { ADAPTERS } from './helpers/app.mjs'
 import { type ChildStats, type ServerProcess, startServerProcess } from './helpers/child.js'
-import { RawClient } from './helpers/raw.js'
 import { KiB, MiB, mib, pool, report, waitForValue } from './helpers/wait.js'
 
 const ROUNDS = 2
@@ -38,7 +38,7 @@ async function cycle(port: number, kind: Kind, oldId: string): Promise<void> {
     socket.destroy()
     return
   }
-  const client = new RawClient(port, {
+  const client = new RawHttpClient(port, {
     light: kind === 'mid-replay',
     ...(kind === 'mid-replay' ? { headers: [`Last-Event-ID: ${oldId}`] } : {}),
     ...(kind === 'malformed' ? { path: '/events?lastEventId=%C3%A9t%C3%A9' } : {}),

@@ -14,9 +14,9 @@ import { encodeIdOnly } from '@rewind/core/frame'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_LAST_EVENT_ID_LENGTH, parseLastEventId } from '../../packages/core/src/last-event-id.js'
+import { RawHttpClient } from '../support/raw-client.js'
 import { waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
-import { RawClient } from './helpers/raw.js'
 import { report } from './helpers/wait.js'
 
 /** The documented classification of one raw value (see docs/replay.md, "Malformed id"). */
@@ -199,11 +199,11 @@ const dataArb = fc.oneof(
 
 describe.each(ADAPTERS)('%s: publish input (fuzz)', (adapter) => {
   let app: RunningApp
-  let bystander: RawClient
+  let bystander: RawHttpClient
 
   beforeAll(async () => {
     app = await startApp(adapter, { maxEventBytes: MAX_EVENT_BYTES, heartbeatInterval: 0 })
-    bystander = new RawClient(app.port)
+    bystander = new RawHttpClient(app.port)
     await waitUntil(() => bystander.sawId, 'the bystander to open')
   })
 

@@ -14,11 +14,11 @@
 import { RewindError } from '@rewind/core'
 import { encodeEvent } from '@rewind/core/frame'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RawHttpClient, rawStatus } from '../support/raw-client.js'
 import { thrownAs } from '../support/throws.js'
 import { waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { type RunningDemo, startDemo } from './helpers/demos.js'
-import { RawClient, rawStatus } from './helpers/raw.js'
 import { report } from './helpers/wait.js'
 
 const HISTORY = 50
@@ -45,11 +45,11 @@ function refusal(publish: () => unknown): RewindError {
 
 describe.each(ADAPTERS)('%s: hostile input', (adapter) => {
   let app: RunningApp
-  let bystander: RawClient
+  let bystander: RawHttpClient
   let epoch: string
   /** Ids the bystander must receive, in order. */
   const expected: string[] = []
-  const others: RawClient[] = []
+  const others: RawHttpClient[] = []
 
   const publish = (data: string) => {
     const id = app.publish('s', { data })
@@ -59,7 +59,7 @@ describe.each(ADAPTERS)('%s: hostile input', (adapter) => {
 
   beforeAll(async () => {
     app = await startApp(adapter, { retry: 1000, heartbeatInterval: 0, history: { maxEvents: HISTORY } })
-    bystander = new RawClient(app.port)
+    bystander = new RawHttpClient(app.port)
     await waitUntil(() => bystander.sawId, 'the bystander to open')
     for (let i = 0; i < PUBLISHED_BEFORE; i++) publish(`before ${i}`)
     epoch = expected[0]!.split('-')[0]!
@@ -78,7 +78,7 @@ describe.each(ADAPTERS)('%s: hostile input', (adapter) => {
     options: { path?: string; request?: Buffer },
     reason: 'malformed' | 'unknown' | 'epoch',
   ): Promise<void> {
-    const client = new RawClient(
+    const client = new RawHttpClient(
       app.port,
       options.request ? { request: options.request } : { path: options.path ?? '/events' },
     )
@@ -146,12 +146,12 @@ describe.each(ADAPTERS)('%s: hostile input', (adapter) => {
 
     // The header wins over the query: a good header resumes exactly, whatever the query says.
     const resumeFrom = expected.at(-5)!
-    const client = new RawClient(app.port, { path: q('%00'), headers: [`Last-Event-ID: ${resumeFrom}`] })
+    const client = new RawHttpClient(app.port, { path: q('%00'), headers: [`Last-Event-ID: ${resumeFrom}`] })
     others.push(client)
     await client.waitForEvents(4)
     expect(client.events.map((e) => e.id)).toEqual(expected.slice(-4))
     // An empty value is a fresh connection: no gap, no replay.
-    const fresh = new RawClient(app.port, { path: q(''), headers: ['Last-Event-ID:'] })
+    const fresh = new RawHttpClient(app.port, { path: q(''), headers: ['Last-Event-ID:'] })
     others.push(fresh)
     await waitUntil(() => fresh.sawId, 'the fresh stream')
     expect(fresh.events).toEqual([])
@@ -265,11 +265,11 @@ describe.each(ADAPTERS)('%s: hostile input', (adapter) => {
 
 describe.each(ADAPTERS)('%s live demo: hostile input', (adapter) => {
   let demo: RunningDemo
-  let bystander: RawClient
+  let bystander: RawHttpClient
 
   beforeAll(async () => {
     demo = await startDemo(adapter)
-    bystander = new RawClient(demo.port)
+    bystander = new RawHttpClient(demo.port)
     await waitUntil(() => bystander.sawId, 'the bystander to open')
   })
 
@@ -316,7 +316,7 @@ describe.each(ADAPTERS)('%s live demo: hostile input', (adapter) => {
       good.push(`good after ${what}`)
     }
     // Resume positions reach the demo's stream as documented, too.
-    const hostile = new RawClient(demo.port, { path: '/events?lastEventId=%00' })
+    const hostile = new RawHttpClient(demo.port, { path: '/events?lastEventId=%00' })
     await hostile.waitForEvents(1)
     expect(hostile.status).toBe(200)
     expect(hostile.events[0]).toMatchObject({ event: 'rewind-gap', data: 'malformed' })

@@ -6,15 +6,15 @@
  */
 import { EventSource } from 'eventsource'
 import { afterEach, describe, expect, it } from 'vitest'
+import { RawHttpClient } from '../support/raw-client.js'
 import { waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
-import { RawClient } from './helpers/raw.js'
 import { pool, report } from './helpers/wait.js'
 
 const OVERLOAD_RETRY = 200
 
 /** A turned-away answer: 200, event-stream, a retry hint in range, the end of the body, no event. */
-function expectTurnedAway(client: RawClient): void {
+function expectTurnedAway(client: RawHttpClient): void {
   expect(client.status).toBe(200)
   expect(client.headers['content-type']).toBe('text/event-stream; charset=utf-8')
   expect(client.ended).toBe(true)
@@ -26,7 +26,7 @@ function expectTurnedAway(client: RawClient): void {
 
 describe.each(ADAPTERS)('%s: connection limits', (adapter) => {
   let app: RunningApp | undefined
-  const clients: RawClient[] = []
+  const clients: RawHttpClient[] = []
   const sources: EventSource[] = []
 
   afterEach(async () => {
@@ -36,8 +36,8 @@ describe.each(ADAPTERS)('%s: connection limits', (adapter) => {
     app = undefined
   })
 
-  const open = async (path = '/events'): Promise<RawClient> => {
-    const client = new RawClient(app!.port, { path })
+  const open = async (path = '/events'): Promise<RawHttpClient> => {
+    const client = new RawHttpClient(app!.port, { path })
     clients.push(client)
     // An accepted stream sends `retry:` and an `id:` line; a refused one sends `retry:` and ends.
     await waitUntil(
@@ -50,10 +50,10 @@ describe.each(ADAPTERS)('%s: connection limits', (adapter) => {
   it('answers clients past maxConnections with 200, a retry hint and the end of the body, under a burst', async () => {
     const limit = 20
     app = await startApp(adapter, { maxConnections: limit, overloadRetry: OVERLOAD_RETRY, retry: 1000 })
-    const burst: RawClient[] = []
+    const burst: RawHttpClient[] = []
     // 60 clients at once, spread over 3 streams: exactly `limit` get in.
     await pool(60, 60, async (i) => {
-      const client = new RawClient(app!.port, { path: `/events?stream=s${i % 3}` })
+      const client = new RawHttpClient(app!.port, { path: `/events?stream=s${i % 3}` })
       clients.push(client)
       burst.push(client)
       await waitUntil(
@@ -93,7 +93,7 @@ describe.each(ADAPTERS)('%s: connection limits', (adapter) => {
       const client = await open('/events?stream=a')
       expect(client.ended).toBe(false)
     }
-    const fourth = new RawClient(app.port, { path: '/events?stream=a' })
+    const fourth = new RawHttpClient(app.port, { path: '/events?stream=a' })
     clients.push(fourth)
     await fourth.waitForEnd()
     expectTurnedAway(fourth)

@@ -6,10 +6,11 @@
  * The server runs in a child process (RSS from /proc); the clients are raw sockets in this process.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RawHttpClient } from '../support/raw-client.js'
 import { waitUntil } from '../support/wait.js'
 import { ADAPTERS } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
-import { openLightStreams, RawClient } from './helpers/raw.js'
+import { openLightStreams } from './helpers/streams.js'
 import { KiB, report, waitForValue } from './helpers/wait.js'
 
 const CONNECTIONS = 4000
@@ -17,7 +18,7 @@ const HEARTBEAT_MS = 500
 
 describe.each(ADAPTERS)('%s: many connections', (adapter) => {
   let server: ServerProcess
-  const clients: RawClient[] = []
+  const clients: RawHttpClient[] = []
 
   beforeAll(async () => {
     server = await startServerProcess(adapter, {
@@ -35,7 +36,7 @@ describe.each(ADAPTERS)('%s: many connections', (adapter) => {
   it(`keeps ${CONNECTIONS} idle subscribers alive with heartbeats and reaches all of them with a publish`, async () => {
     // Warm up the code paths (and the history) so the baseline holds them.
     await server.call('publish', { count: 10, size: 100 })
-    const warm = new RawClient(server.port, { light: true })
+    const warm = new RawHttpClient(server.port, { light: true })
     await waitUntil(() => warm.bodyBytes > 0, 'a warm-up stream')
     warm.destroy()
     await waitForValue(
@@ -65,12 +66,12 @@ describe.each(ADAPTERS)('%s: many connections', (adapter) => {
       (memory.heapUsed + memory.external - before.heapUsed - before.external) / CONNECTIONS
 
     // Heartbeats: every idle stream hears one within two periods (plus slack for a busy machine).
-    const counts = clients.map((c) => c.comments)
+    const counts = clients.map((c) => c.comments.length)
     const waiting = performance.now()
     await waitUntil(
-      () => clients.every((c, i) => c.comments > counts[i]!),
+      () => clients.every((c, i) => c.comments.length > counts[i]!),
       () =>
-        `a heartbeat on every stream; ${clients.filter((c, i) => c.comments <= counts[i]!).length} still silent`,
+        `a heartbeat on every stream; ${clients.filter((c, i) => c.comments.length <= counts[i]!).length} still silent`,
       2 * HEARTBEAT_MS + 4000,
     )
     const heartbeatMs = performance.now() - waiting

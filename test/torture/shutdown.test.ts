@@ -6,10 +6,11 @@
  * A few of the clients do not read at all: shutdown waits `closeGrace` for them, then cuts them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RawHttpClient } from '../support/raw-client.js'
 import { sleep, waitUntil } from '../support/wait.js'
 import { ADAPTERS } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
-import { openLightStreams, RawClient } from './helpers/raw.js'
+import { openLightStreams } from './helpers/streams.js'
 import { report, waitForValue } from './helpers/wait.js'
 
 const STREAMS = 3000
@@ -27,8 +28,8 @@ interface CloseResult {
 
 describe.each(ADAPTERS)('%s: shutdown under load', (adapter) => {
   let server: ServerProcess
-  const clients: RawClient[] = []
-  const paused: RawClient[] = []
+  const clients: RawHttpClient[] = []
+  const paused: RawHttpClient[] = []
 
   beforeAll(async () => {
     server = await startServerProcess(adapter, {
@@ -45,7 +46,7 @@ describe.each(ADAPTERS)('%s: shutdown under load', (adapter) => {
   it(`closes ${STREAMS} busy streams promptly, ends every one of them and leaves no handle`, async () => {
     await openLightStreams(server.port, STREAMS, clients)
     for (let i = 0; i < PAUSED; i++) {
-      const client = new RawClient(server.port, { light: true, path: '/events?stream=big' })
+      const client = new RawHttpClient(server.port, { light: true, path: '/events?stream=big' })
       paused.push(client)
       await waitUntil(() => client.bodyBytes > 0, 'a paused stream to open')
       client.socket.pause()

@@ -10,10 +10,10 @@
 import { HUB_DEFAULTS } from '@rewind/core'
 import { EventSource } from 'eventsource'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { RawHttpClient, type RawOptions } from '../support/raw-client.js'
 import { sleep, waitUntil } from '../support/wait.js'
 import { ADAPTERS, type RunningApp, startApp } from './helpers/app.mjs'
 import { type ServerProcess, startServerProcess } from './helpers/child.js'
-import { RawClient, type RawOptions } from './helpers/raw.js'
 import { KiB, MiB, mib, percentile, report, waitForValue } from './helpers/wait.js'
 
 const EVENT_BYTES = 16 * KiB
@@ -64,10 +64,10 @@ async function measure(server: ServerProcess, setup: () => Promise<void>) {
  */
 async function openStalled(
   server: ServerProcess,
-  clients: RawClient[],
+  clients: RawHttpClient[],
   options?: RawOptions,
-): Promise<RawClient> {
-  const stalled = new RawClient(server.port, options)
+): Promise<RawHttpClient> {
+  const stalled = new RawHttpClient(server.port, options)
   clients.push(stalled)
   stalled.socket.pause()
   await waitForValue(
@@ -80,7 +80,7 @@ async function openStalled(
 
 describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
   let server: ServerProcess
-  const clients: RawClient[] = []
+  const clients: RawHttpClient[] = []
 
   beforeAll(async () => {
     server = await startServerProcess(adapter, {
@@ -100,7 +100,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
 
     const latencies: number[] = []
     const received: number[] = []
-    const normal = new RawClient(server.port, {
+    const normal = new RawHttpClient(server.port, {
       onEvent: (event, at) => {
         const [n, stamp] = event.data.split(' ', 2)
         received.push(Number(n))
@@ -126,7 +126,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
     received.length = 0
     latencies.length = 0
 
-    let stalled: RawClient | undefined
+    let stalled: RawHttpClient | undefined
     const run = await measure(server, async () => {
       stalled = await openStalled(server, clients)
     })
@@ -159,7 +159,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
     await stalled!.waitForEnd()
     const lastSeen = stalled!.events.at(-1)?.id
     expect(lastSeen).toBeDefined()
-    const resumed = new RawClient(server.port, { headers: [`Last-Event-ID: ${lastSeen}`] })
+    const resumed = new RawHttpClient(server.port, { headers: [`Last-Event-ID: ${lastSeen}`] })
     clients.push(resumed)
     await resumed.waitForEvents(2)
     expect(resumed.status).toBe(200)
@@ -210,7 +210,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
     const from = Number(newest) - 600
     const before = await server.stats()
     const collected: string[] = []
-    const replaying = new RawClient(server.port, {
+    const replaying = new RawHttpClient(server.port, {
       headers: [`Last-Event-ID: ${epoch}-${from}`],
       onEvent: (event) => collected.push(event.id ?? ''),
     })
@@ -257,7 +257,7 @@ describe.each(ADAPTERS)('%s: stalled client', (adapter) => {
 
 describe('the memory measurement itself', () => {
   let server: ServerProcess | undefined
-  const clients: RawClient[] = []
+  const clients: RawHttpClient[] = []
 
   afterAll(() => {
     for (const client of clients) client.destroy()
@@ -270,7 +270,7 @@ describe('the memory measurement itself', () => {
     })
     const running = server
     await running.call('publish', { count: HISTORY_EVENTS + 100, size: EVENT_BYTES })
-    const normal = new RawClient(running.port, { light: true })
+    const normal = new RawHttpClient(running.port, { light: true })
     clients.push(normal)
     await waitUntil(() => normal.sawId, 'the reading client')
     const run = await measure(running, async () => {
@@ -298,7 +298,7 @@ describe('the memory measurement itself', () => {
  */
 describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
   let app: RunningApp | undefined
-  let reader: RawClient | undefined
+  let reader: RawHttpClient | undefined
   let source: EventSource | undefined
 
   afterEach(async () => {
@@ -315,7 +315,7 @@ describe.each(ADAPTERS)('%s: bursts and fast clients', (adapter) => {
   ): Promise<{ received: number; slowClosed: number; closed: boolean }> {
     app = await startApp(adapter, { heartbeatInterval: 0, history: { maxEvents: 20_000 } }, {}, extras)
     const running = app
-    const client = new RawClient(running.port)
+    const client = new RawHttpClient(running.port)
     reader = client
     await waitUntil(() => client.sawId, 'the reader to open')
     for (let i = 0; i < count; i++) running.publish('s', { data: `${i} `.padEnd(size, 'x') })

@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '../../../packages/express/test/helpers/event-source.js'
-import { openStream } from '../../../packages/express/test/helpers/raw.js'
 import { freePort } from '../../../test/support/ports.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 
 const APP = fileURLToPath(new URL('..', import.meta.url))

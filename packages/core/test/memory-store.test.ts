@@ -2,6 +2,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { listen } from '../../../test/support/listen.js'
+import { RawHttpClient } from '../../../test/support/raw-client.js'
 import { thrownBy } from '../../../test/support/throws.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { RewindError } from '../src/errors.js'
@@ -16,7 +17,6 @@ import {
 } from '../src/memory-store.js'
 import { isAfter, type NewEvent, type Position, type ReadResult } from '../src/store.js'
 import { unicodeString } from './helpers/arbitraries.js'
-import { type RawClient, rawClient } from './helpers/http.js'
 
 function newEvent(data: string, event?: string): NewEvent {
   return { event, data, value: data }
@@ -659,8 +659,8 @@ describe('MemoryStore and its hub', () => {
     second.publish('s', { data: 'after' })
     const server = await listen((req, res) => second.serve(req, res, 's'))
     cleanups.push(() => server.close())
-    const client = rawClient(server.port, '/', { 'last-event-id': seen })
-    cleanups.push(() => client.close())
+    const client = new RawHttpClient(server.port, { path: '/', headers: [`last-event-id: ${seen}`] })
+    cleanups.push(() => client.destroy())
     await client.until(() => client.events.length === 2)
     expect(client.events.map((event) => [event.event, event.data])).toEqual([
       [undefined, 'missed'],
@@ -698,10 +698,10 @@ describe('MemoryStore over HTTP', () => {
     const firsts = rooms.map((room) => hub.publish(room, { data: `${room} 1` }))
     for (const room of rooms) hub.publish(room, { data: `${room} 2` })
 
-    const strangers: RawClient[] = []
+    const strangers: RawHttpClient[] = []
     for (let i = 0; i < maxStreams * 3; i++) {
-      const client = rawClient(server.port, `/made-up-${i}`)
-      cleanups.push(() => client.close())
+      const client = new RawHttpClient(server.port, { transcript: true, path: `/made-up-${i}` })
+      cleanups.push(() => client.destroy())
       strangers.push(client)
     }
     await waitUntil(
@@ -710,14 +710,17 @@ describe('MemoryStore over HTTP', () => {
       5000,
     )
     // Each learns the position of its empty stream (an id-only frame).
-    for (const client of strangers) await client.until(() => client.text().includes('id: '))
-    for (const client of strangers) client.close()
+    for (const client of strangers) await client.until(() => client.transcript().includes('id: '))
+    for (const client of strangers) client.destroy()
     await waitUntil(() => hub.stats().subscribers === 0, 'hub.stats().subscribers === 0', 5000)
 
     // Every room resumes exactly: its second event, no gap signal.
     for (const [i, room] of rooms.entries()) {
-      const client = rawClient(server.port, `/${room}`, { 'last-event-id': firsts[i]! })
-      cleanups.push(() => client.close())
+      const client = new RawHttpClient(server.port, {
+        path: `/${room}`,
+        headers: [`last-event-id: ${firsts[i]!}`],
+      })
+      cleanups.push(() => client.destroy())
       await client.until(() => client.events.length === 1)
       await new Promise((resolve) => setTimeout(resolve, 20))
       expect(client.events.map((event) => [event.event, event.data])).toEqual([[undefined, `${room} 2`]])
@@ -729,19 +732,19 @@ describe('MemoryStore over HTTP', () => {
     cleanups.push(() => hub.close())
     const server = await listen((req, res) => hub.serve(req, res, 'quiet'))
     cleanups.push(() => server.close())
-    const early = rawClient(server.port)
-    cleanups.push(() => early.close())
+    const early = new RawHttpClient(server.port, { transcript: true, path: '/' })
+    cleanups.push(() => early.destroy())
     // A fresh client learns the position of the empty stream (an id-only frame).
-    await early.until(() => /id: (\S+)\n\n/.test(early.text()))
-    const position = /id: (\S+)\n\n/.exec(early.text())![1]!
+    await early.until(() => /id: (\S+)\n\n/.test(early.transcript()))
+    const position = /id: (\S+)\n\n/.exec(early.transcript())![1]!
     // Another client keeps the stream watched meanwhile.
-    const keeper = rawClient(server.port)
-    cleanups.push(() => keeper.close())
-    await keeper.until(() => keeper.text().includes('id: '))
-    early.close()
+    const keeper = new RawHttpClient(server.port, { transcript: true, path: '/' })
+    cleanups.push(() => keeper.destroy())
+    await keeper.until(() => keeper.transcript().includes('id: '))
+    early.destroy()
     hub.publish('quiet', { data: 'first' })
-    const resumed = rawClient(server.port, '/', { 'last-event-id': position })
-    cleanups.push(() => resumed.close())
+    const resumed = new RawHttpClient(server.port, { path: '/', headers: [`last-event-id: ${position}`] })
+    cleanups.push(() => resumed.destroy())
     await resumed.until(() => resumed.events.length === 1)
     expect(resumed.events.map((event) => [event.event, event.data])).toEqual([[undefined, 'first']])
   })

@@ -1,9 +1,10 @@
 /** Catch-up from history over real sockets: what a client that does not read costs during replay. */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Listening } from '../../../test/support/listen.js'
+import { RawHttpClient } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { createHub, HUB_DEFAULTS, type Hub } from '../src/index.js'
-import { rawClient, serveHub } from './helpers/http.js'
+import { serveHub } from './helpers/http.js'
 
 const cleanups: (() => unknown)[] = []
 afterEach(async () => {
@@ -30,8 +31,8 @@ describe('replay to a client that does not read', () => {
     cleanups.push(() => server.close())
 
     // Resume from the oldest event: about 11.5 MiB, in pages under one chunk.
-    const client = rawClient(server.port, '/', { 'last-event-id': first })
-    cleanups.push(() => client.close())
+    const client = new RawHttpClient(server.port, { path: '/', headers: [`last-event-id: ${first}`] })
+    cleanups.push(() => client.destroy())
     client.socket.pause()
     await waitUntil(() => hub.stats().subscribers === 1, 'hub.stats().subscribers === 1', 5000)
     // Let replay run as far as it goes while the kernel's buffers fill and nothing drains them.

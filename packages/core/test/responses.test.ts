@@ -3,9 +3,10 @@ import { EventSource } from 'eventsource'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type Listening, listen } from '../../../test/support/listen.js'
+import { RawHttpClient } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { createHub, createMemoryStore, type Hub, type HubOptions, RewindError } from '../src/index.js'
-import { closesAfterEach, type RawClient, rawClient } from './helpers/http.js'
+import { closesAfterEach } from './helpers/http.js'
 
 const { cleanups, hubFor: socketHub } = closesAfterEach()
 
@@ -27,13 +28,13 @@ async function serveResponses(hub: Hub<string>): Promise<Listening & { counted: 
   return Object.assign(server, { counted })
 }
 
-function client(port: number, id: string, lastEventId?: string): RawClient {
-  const c = rawClient(
-    port,
-    `/responses/${id}`,
-    lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
-  )
-  cleanups.push(() => c.close())
+function client(port: number, id: string, lastEventId?: string): RawHttpClient {
+  const c = new RawHttpClient(port, {
+    transcript: true,
+    path: `/responses/${id}`,
+    headers: lastEventId === undefined ? [] : [`last-event-id: ${lastEventId}`],
+  })
+  cleanups.push(() => c.destroy())
   return c
 }
 
@@ -53,8 +54,8 @@ function tokens(n: number, interval = 0, record: { finished?: boolean; aborted?:
   }
 }
 
-const dataOf = (c: RawClient) => c.events.filter((e) => e.event === undefined).map((e) => e.data)
-const endOf = (c: RawClient) => c.events.find((e) => e.event === 'rewind-end')
+const dataOf = (c: RawHttpClient) => c.events.filter((e) => e.event === undefined).map((e) => e.data)
+const endOf = (c: RawHttpClient) => c.events.find((e) => e.event === 'rewind-end')
 /** The data of `tokens(...)` from t`from` on, `n` of them. */
 const tokenData = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `t${from + i}`)
 
@@ -67,17 +68,17 @@ async function servedTokens(...args: Parameters<typeof tokens>) {
 }
 
 /** A client of response `id` that leaves once it has seen `n` events. */
-async function clientCutAfter(port: number, id: string, n: number): Promise<RawClient> {
+async function clientCutAfter(port: number, id: string, n: number): Promise<RawHttpClient> {
   const cut = client(port, id)
   await cut.until(() => cut.events.length >= n)
-  cut.close()
+  cut.destroy()
   return cut
 }
 
 /** Resumes `first`, a client cut early, after its last event, and returns the new client once it has ended. */
-async function resumeToEnd(port: number, id: string, first: RawClient): Promise<RawClient> {
+async function resumeToEnd(port: number, id: string, first: RawHttpClient): Promise<RawHttpClient> {
   const rest = client(port, id, first.events.at(-1)!.id!)
-  await rest.ended
+  await rest.whenClosed
   return rest
 }
 
@@ -86,11 +87,11 @@ describe('a response', () => {
     const { server, id, done } = await servedTokens(30, 5)
     await new Promise((resolve) => setTimeout(resolve, 60))
     const late = client(server.port, id)
-    await late.ended
+    await late.whenClosed
     expect(dataOf(late)).toEqual(tokenData(30))
     expect(endOf(late)?.data).toBe('done')
     expect(await done).toBe('done')
-    expect(late.text()).toContain('content-type: text/event-stream')
+    expect(late.transcript()).toContain('content-type: text/event-stream')
   })
 
   it('answers 204 to a client that comes back with the id of the end, and the eventsource client stops for good', async () => {
@@ -143,7 +144,7 @@ describe('a response', () => {
     const b = client(server.port, id)
     await Promise.all([a.until(() => a.events.length >= 3), b.until(() => b.events.length >= 3)])
     expect(await hub.responses.cancel(id)).toBe('cancelled')
-    await Promise.all([a.ended, b.ended])
+    await Promise.all([a.whenClosed, b.whenClosed])
     expect(endOf(a)?.data).toBe('cancelled')
     expect(endOf(b)?.data).toBe('cancelled')
     expect(await done).toBe('cancelled')
@@ -167,7 +168,7 @@ describe('a response', () => {
       })(),
     )
     const c = client(server.port, id)
-    await c.ended
+    await c.whenClosed
     expect(dataOf(c)).toEqual(['a'])
     expect(endOf(c)?.data).toBe('failed')
     expect(await done).toBe('failed')
@@ -203,7 +204,7 @@ describe('a response', () => {
     const { server, id, done } = await servedTokens(20_000)
     await done
     const c = client(server.port, id)
-    await c.ended
+    await c.whenClosed
     const data = dataOf(c)
     expect(data).toHaveLength(20_000)
     expect(data[0]).toBe('t0')
@@ -217,7 +218,7 @@ describe('a response', () => {
     const { id, done } = await hub.responses.start(tokens(25))
     await done
     const c = client(server.port, id)
-    await c.ended
+    await c.whenClosed
     const gap = c.events.find((e) => e.event === 'rewind-gap')
     expect(gap?.data).toBe('evicted')
     // The history keeps the newest 10 events: the last 9 tokens and the end.
@@ -241,7 +242,7 @@ describe('a response', () => {
     const c = client(server.port, id)
     await c.until(() => c.events.length >= 2)
     await hub.close()
-    await c.ended
+    await c.whenClosed
     expect(endOf(c)?.data).toBe('failed')
     expect(await done).toBe('failed')
   })
@@ -278,8 +279,8 @@ describe('a response', () => {
           let last: string | undefined
           for (const cut of [...cuts, Number.POSITIVE_INFINITY]) {
             const c = client(server.port, id, last)
-            await Promise.race([c.ended, c.until(() => c.events.length >= cut, 5000).catch(() => {})])
-            c.close()
+            await Promise.race([c.whenClosed, c.until(() => c.events.length >= cut, 5000).catch(() => {})])
+            c.destroy()
             for (const event of c.events) {
               if (event.id !== undefined) last = event.id
               received.push(event.event === undefined ? event.data : `<${event.data}>`)
@@ -325,7 +326,7 @@ describe('a client of a response ends when the response does, whatever path it t
         2000,
       )
       await Promise.race([
-        c.ended,
+        c.whenClosed,
         new Promise((_, reject) => setTimeout(() => reject(new Error('never ended')), 2000)),
       ])
       const gap = c.events.find((e) => e.event === 'rewind-gap')!
@@ -355,7 +356,7 @@ describe('a client of a response ends when the response does, whatever path it t
       await new Promise((resolve) => setTimeout(resolve, 50))
     c.socket.resume()
     await Promise.race([
-      c.ended,
+      c.whenClosed,
       new Promise((_, reject) => setTimeout(() => reject(new Error('never ended')), 3000)),
     ])
     expect(c.events.some((e) => e.event === 'rewind-end')).toBe(false)
@@ -395,7 +396,7 @@ describe('a client of a response ends when the response does, whatever path it t
     const c = client(server.port, id)
     await c.until(() => dataOf(c).length === 1)
     fail(new Error('model went away'))
-    await c.ended
+    await c.whenClosed
     expect(await done).toBe('failed')
     const last = c.events.at(-1)!
     expect([last.event, last.data, last.id]).toEqual(['rewind-end', 'failed', undefined])

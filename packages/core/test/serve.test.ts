@@ -3,12 +3,24 @@ import net from 'node:net'
 import { EventSource } from 'eventsource'
 import { describe, expect, it } from 'vitest'
 import { listen } from '../../../test/support/listen.js'
+import { RawHttpClient } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { createHub, type Hub, RewindError } from '../src/index.js'
-import { closesAfterEach, rawClient, serveHub } from './helpers/http.js'
+import { closesAfterEach, serveHub } from './helpers/http.js'
 import { ManualStore } from './helpers/manual-store.js'
 
 const { cleanups, hubFor, started } = closesAfterEach()
+
+/** A raw client at `/` that resumes from `lastEventId`, keeping its transcript; closed after the test. */
+function resuming(port: number, lastEventId: string): RawHttpClient {
+  const client = new RawHttpClient(port, {
+    transcript: true,
+    path: '/',
+    headers: [`last-event-id: ${lastEventId}`],
+  })
+  cleanups.push(() => client.destroy())
+  return client
+}
 
 function eventSource(url: string): EventSource {
   const source = new EventSource(url)
@@ -25,11 +37,11 @@ describe('serve over HTTP/1.1', () => {
         hub.serve(req, res, 'news')
       }),
     )
-    const client = rawClient(server.port)
-    cleanups.push(() => client.close())
+    const client = new RawHttpClient(server.port, { transcript: true, path: '/' })
+    cleanups.push(() => client.destroy())
     // The retry hint is the first body byte: headers and body were flushed before any event.
     await client.until(() => client.retries.length === 1)
-    const head = client.text().split('\r\n\r\n')[0]!.toLowerCase()
+    const head = client.transcript().split('\r\n\r\n')[0]!.toLowerCase()
     expect(head).toMatch(/^http\/1\.1 200/)
     expect(head).toContain('content-type: text/event-stream; charset=utf-8')
     expect(head).toMatch(/cache-control: [^\r\n]*no-cache/)
@@ -93,8 +105,10 @@ describe('serve over HTTP/1.1', () => {
     const hub = hubFor()
     const server = await started(serveHub(hub, 'news'))
     const ids = ['a', 'b', 'c'].map((data) => hub.publish('news', { data }))
-    const client = rawClient(server.port, `/events?lastEventId=${encodeURIComponent(ids[0]!)}`)
-    cleanups.push(() => client.close())
+    const client = new RawHttpClient(server.port, {
+      path: `/events?lastEventId=${encodeURIComponent(ids[0]!)}`,
+    })
+    cleanups.push(() => client.destroy())
     await client.until(() => client.events.length === 2)
     expect(client.events.map((event) => [event.id, event.data])).toEqual([
       [ids[1], 'b'],
@@ -106,8 +120,11 @@ describe('serve over HTTP/1.1', () => {
     const hub = hubFor()
     const server = await started(serveHub(hub, 'news'))
     const ids = ['a', 'b', 'c'].map((data) => hub.publish('news', { data }))
-    const client = rawClient(server.port, `/events?lastEventId=${ids[0]}`, { 'last-event-id': ids[1]! })
-    cleanups.push(() => client.close())
+    const client = new RawHttpClient(server.port, {
+      path: `/events?lastEventId=${ids[0]}`,
+      headers: [`last-event-id: ${ids[1]!}`],
+    })
+    cleanups.push(() => client.destroy())
     await client.until(() => client.events.length === 1)
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(client.events.map((event) => event.data)).toEqual(['c'])
@@ -117,16 +134,15 @@ describe('serve over HTTP/1.1', () => {
     const hub = hubFor()
     const server = await started(serveHub(hub, 'news'))
     hub.publish('news', { data: 'kept' })
-    const bystander = rawClient(server.port)
-    cleanups.push(() => bystander.close())
+    const bystander = new RawHttpClient(server.port, { path: '/' })
+    cleanups.push(() => bystander.destroy())
     await bystander.until(() => bystander.retries.length === 1)
     // UTF-8 bytes (read as latin1 by Node), an 8 KB value, and a foreign id.
     const hostile = [Buffer.from('ünïcödé').toString('latin1'), 'x'.repeat(8 * 1024), 'zzzzzzzz-1']
     for (const value of hostile) {
-      const client = rawClient(server.port, '/', { 'last-event-id': value })
-      cleanups.push(() => client.close())
+      const client = resuming(server.port, value)
       await client.until(() => client.events.length === 2)
-      expect(client.text()).toMatch(/^HTTP\/1\.1 200/)
+      expect(client.transcript()).toMatch(/^HTTP\/1\.1 200/)
       expect(client.events[0]).toMatchObject({ event: 'rewind-gap' })
       expect(['malformed', 'epoch']).toContain(client.events[0]!.data)
       expect(client.events[1]!.data).toBe('kept')
@@ -139,11 +155,11 @@ describe('serve over HTTP/1.1', () => {
     const maxQueueBytes = 256 * 1024
     const hub = hubFor({ maxQueueBytes, maxEventBytes: 64 * 1024, heartbeatInterval: 0 })
     const server = await started(serveHub(hub, 'feed'))
-    const stalled = rawClient(server.port)
-    const reader = rawClient(server.port)
+    const stalled = new RawHttpClient(server.port, { path: '/' })
+    const reader = new RawHttpClient(server.port, { path: '/' })
     cleanups.push(
-      () => stalled.close(),
-      () => reader.close(),
+      () => stalled.destroy(),
+      () => reader.destroy(),
     )
     await stalled.until(() => stalled.retries.length === 1)
     await reader.until(() => reader.retries.length === 1)
@@ -163,7 +179,7 @@ describe('serve over HTTP/1.1', () => {
     expect(maxQueued).toBeLessThan(maxQueueBytes + 2 * 8 * 61 * 1024)
     // Once it reads again it finds its connection closed by the server.
     stalled.socket.resume()
-    await stalled.ended
+    await stalled.whenClosed
     expect(reader.events).toHaveLength(published)
     expect(hub.stats().connections).toBe(1)
   })
@@ -171,23 +187,23 @@ describe('serve over HTTP/1.1', () => {
   it('sends heartbeat comments without ids while a stream is idle', async () => {
     const hub = hubFor({ heartbeatInterval: 30 })
     const server = await started(serveHub(hub, 'quiet'))
-    const client = rawClient(server.port)
-    cleanups.push(() => client.close())
+    const client = new RawHttpClient(server.port, { transcript: true, path: '/' })
+    cleanups.push(() => client.destroy())
     await client.until(() => client.comments.length >= 3)
     expect(client.events).toEqual([])
-    expect(client.text()).not.toMatch(/\nid: [^\n]*\n\n:/)
+    expect(client.transcript()).not.toMatch(/\nid: [^\n]*\n\n:/)
   })
 
   it('turns clients away past maxConnections with 200, a retry hint and the end of the body', async () => {
     const hub = hubFor({ maxConnections: 1, overloadRetry: 4000 })
     const server = await started(serveHub(hub, 'news'))
-    const first = rawClient(server.port)
-    cleanups.push(() => first.close())
+    const first = new RawHttpClient(server.port, { path: '/' })
+    cleanups.push(() => first.destroy())
     await first.until(() => first.retries.length === 1)
-    const second = rawClient(server.port)
-    cleanups.push(() => second.close())
-    await second.until(() => second.text().endsWith('0\r\n\r\n'))
-    expect(second.text()).toMatch(/^HTTP\/1\.1 200/)
+    const second = new RawHttpClient(server.port, { transcript: true, path: '/' })
+    cleanups.push(() => second.destroy())
+    await second.until(() => second.transcript().endsWith('0\r\n\r\n'))
+    expect(second.transcript()).toMatch(/^HTTP\/1\.1 200/)
     // Only the overload hint: the usual opening hint is not sent to a client that is turned away.
     expect(second.retries).toHaveLength(1)
     expect(second.retries[0]).toBeGreaterThanOrEqual(2000)
@@ -208,13 +224,13 @@ describe('serve over HTTP/1.1', () => {
       }
     }
     const server = await started(listen((req, res) => hub.serve(req, res, tokens())))
-    const client = rawClient(server.port)
+    const client = new RawHttpClient(server.port, { path: '/' })
     await client.until(() => client.events.length === 2)
     expect(client.events.map((event) => [event.event, event.data])).toEqual([
       [undefined, 'hello'],
       ['token', '{"text":"world"}'],
     ])
-    client.close()
+    client.destroy()
     await waitUntil(() => hub.stats().connections === 0, 'hub.stats().connections === 0', 5000)
     // The generator is suspended in an await that never settles, so return() only queues; a finite
     // producer is the case that matters: see the next test.
@@ -242,13 +258,13 @@ describe('serve over HTTP/1.1', () => {
     const server = await started(
       listen((req, res) => hub.serve(req, res, req.url === '/three' ? three() : counter())),
     )
-    const finite = rawClient(server.port, '/three')
-    cleanups.push(() => finite.close())
-    await finite.until(() => finite.text().endsWith('0\r\n\r\n'))
+    const finite = new RawHttpClient(server.port, { transcript: true, path: '/three' })
+    cleanups.push(() => finite.destroy())
+    await finite.until(() => finite.transcript().endsWith('0\r\n\r\n'))
     expect(finite.events.map((event) => event.data)).toEqual(['1', '2', '3'])
-    const endless = rawClient(server.port, '/endless')
+    const endless = new RawHttpClient(server.port, { path: '/endless' })
     await endless.until(() => endless.events.length >= 3)
-    endless.close()
+    endless.destroy()
     await waitUntil(() => finalized, 'finalized', 5000)
     const stoppedAt = produced
     await new Promise((resolve) => setTimeout(resolve, 50))
@@ -272,10 +288,10 @@ describe('serve over HTTP/1.1', () => {
           )
         }),
       )
-      const client = rawClient(server.port)
-      cleanups.push(() => client.close())
+      const client = new RawHttpClient(server.port, { transcript: true, path: '/' })
+      cleanups.push(() => client.destroy())
       // The response ends (its terminating chunk) once the item is refused.
-      await client.until(() => client.text().endsWith('\r\n0\r\n\r\n'))
+      await client.until(() => client.transcript().endsWith('\r\n0\r\n\r\n'))
       expect(client.events.map((event) => event.data)).toEqual(['small'])
       expect(errors).toHaveLength(1)
       expect(errors[0]).toBeInstanceOf(RewindError)
@@ -286,9 +302,9 @@ describe('serve over HTTP/1.1', () => {
   it('lets server.close() finish promptly after hub.close(), with clients told to come back', async () => {
     const hub = createHub({ retry: 20 })
     const server = await listen((req, res) => hub.serve(req, res, 'news'))
-    const clients = Array.from({ length: 20 }, () => rawClient(server.port))
+    const clients = Array.from({ length: 20 }, () => new RawHttpClient(server.port, { path: '/' }))
     cleanups.push(() => {
-      for (const client of clients) client.close()
+      for (const client of clients) client.destroy()
     })
     await waitUntil(() => hub.stats().subscribers === 20, 'hub.stats().subscribers === 20', 5000)
     hub.publish('news', { data: 'last words' })
@@ -296,7 +312,7 @@ describe('serve over HTTP/1.1', () => {
     await hub.close({ retry: 1000 })
     await closed
     for (const client of clients) {
-      await client.ended
+      await client.whenClosed
       expect(client.events.map((event) => event.data)).toEqual(['last words'])
       expect(client.retries.at(-1)).toBeGreaterThanOrEqual(500)
       expect(client.retries.at(-1)).toBeLessThanOrEqual(1500)
@@ -317,14 +333,13 @@ describe('serve with an asynchronous store', () => {
     await hub.publish('news', { data: 'one' })
     const newest = await hub.publish('news', { data: 'two' })
     const server = await started(serveHub(hub as Hub<string | Promise<string>>, 'news'))
-    const client = rawClient(server.port, '/', { 'last-event-id': newest })
-    cleanups.push(() => client.close())
+    const client = resuming(server.port, newest)
     await waitUntil(() => store.reads.length === 1, 'store.reads.length === 1', 5000)
     store.answer()
     const answered = Date.now()
     await client.until(() => client.retries.length === 1, 2000)
     expect(Date.now() - answered).toBeLessThan(1000)
-    expect(client.text()).toMatch(/^HTTP\/1\.1 200/)
+    expect(client.transcript()).toMatch(/^HTTP\/1\.1 200/)
     expect(client.events).toEqual([])
   })
 
@@ -337,12 +352,11 @@ describe('serve with an asynchronous store', () => {
     const server = await started(
       listen((req, res) => hub.serve(req, res, 'news', { filter: (event) => event.data === 'mine' })),
     )
-    const client = rawClient(server.port, '/', { 'last-event-id': first })
-    cleanups.push(() => client.close())
+    const client = resuming(server.port, first)
     await waitUntil(() => store.reads.length === 1, 'store.reads.length === 1', 5000)
     store.answer()
     await client.until(() => client.retries.length === 1, 2000)
-    expect(client.text()).toMatch(/^HTTP\/1\.1 200/)
+    expect(client.transcript()).toMatch(/^HTTP\/1\.1 200/)
     expect(client.events).toEqual([])
     // Its position is fixed: an event published now reaches it.
     await hub.publish('news', { data: 'mine' })

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { listen } from '../../../test/support/listen.js'
+import { RawHttpClient } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { Batch } from '../src/fan-out.js'
 import { encodeEvent } from '../src/frame.js'
@@ -15,7 +16,7 @@ import {
 import type { StoredEvent } from '../src/store.js'
 import { Subscriber, type SubscriberOwner } from '../src/subscriber.js'
 import { TurnClock } from '../src/wire-writer.js'
-import { closesAfterEach, rawClient } from './helpers/http.js'
+import { closesAfterEach } from './helpers/http.js'
 import { caught, cleanUpAfterEach, events, gaps, hub, publishAll, sink, track } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
 import { flushTurn, lastEventIdOf, MemorySink } from './helpers/memory-sink.js'
@@ -697,8 +698,8 @@ describe("a response's subscriber", () => {
       { id: 'r1' },
     )
     expect(await done).toBe('done')
-    const client = rawClient(server.port, '/')
-    cleanups.push(() => client.close())
+    const client = new RawHttpClient(server.port, { path: '/' })
+    cleanups.push(() => client.destroy())
     await client.until(() => client.events.length === 2)
     expect(client.events.map((e) => e.data)).toEqual(['a', 'done'])
     // `end` is API: what Subscription.done resolves to and what onDisconnect is told.

@@ -9,9 +9,10 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { listen } from '../../../test/support/listen.js'
+import { RawHttpClient } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { frameChunk, TurnClock } from '../src/wire-writer.js'
-import { closesAfterEach, rawClient, serveHub } from './helpers/http.js'
+import { closesAfterEach, serveHub } from './helpers/http.js'
 
 const { cleanups, hubFor, started } = closesAfterEach()
 
@@ -87,8 +88,8 @@ describe('the path of the bytes', () => {
         hub.serve(req, res, 'news')
       }),
     )
-    const client = rawClient(server.port)
-    cleanups.push(() => client.close())
+    const client = new RawHttpClient(server.port, { path: '/' })
+    cleanups.push(() => client.destroy())
     await client.until(() => client.retries.length === 1)
     hub.publish('news', { data: 'watched' })
     await client.until(() => client.events.length === 1)

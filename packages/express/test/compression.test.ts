@@ -7,9 +7,9 @@ import express from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
-import { openStream } from './helpers/raw.js'
 
 async function startApp() {
   const events = useEvents()

@@ -7,8 +7,8 @@ import express from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { useEvents } from './helpers/events.js'
-import { openStream } from './helpers/raw.js'
 
 const ORIGIN = 'https://app.example'
 

@@ -3,11 +3,11 @@ import { request as httpRequest } from 'node:http'
 import express from 'express'
 import { describe, expect, it } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import type { Subscription } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { mountStreams, recordUnhandled, useEvents, useEventsApp } from './helpers/events.js'
-import { openStream } from './helpers/raw.js'
 
 describe('client disconnect', () => {
   it('cleans up every connection, subscriber and stream once the clients close', async () => {

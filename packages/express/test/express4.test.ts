@@ -5,11 +5,11 @@ import express4 from 'express4'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents } from './helpers/events.js'
-import { openStream } from './helpers/raw.js'
 
 describe('Express 4', () => {
   it('is the Express 4 package', () => {

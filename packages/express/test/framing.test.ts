@@ -7,10 +7,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { AWKWARD_DATA, asReceived } from '../../../test/support/awkward-data.js'
 import { listenForTest } from '../../../test/support/listen.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { useEventsApp } from './helpers/events.js'
-import { openStream } from './helpers/raw.js'
 
 async function startApp() {
   const { events, app } = useEventsApp()

@@ -4,10 +4,10 @@ import type { StreamItem } from '@rewind/core'
 import express from 'express'
 import { afterEach, describe, expect, it } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { connect } from './helpers/event-source.js'
 import { recordUnhandled, useEvents, useEventsApp } from './helpers/events.js'
-import { openStream } from './helpers/raw.js'
 
 describe('async iterable source', () => {
   const unhandled = recordUnhandled()

@@ -7,9 +7,14 @@ import { createServer } from 'node:http'
 import express from 'express'
 import { describe, expect, it } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
+import {
+  getWithLastEventId,
+  openStream,
+  type RawHttpClient,
+  rawRequest,
+} from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { useEvents } from './helpers/events.js'
-import { getWithLastEventId, openStream, type RawExchange, rawRequest } from './helpers/raw.js'
 
 async function startApp(serverOptions?: { insecureHTTPParser: boolean }) {
   const errors: unknown[] = []
@@ -37,7 +42,7 @@ function beforeFirst(id: string): string {
 
 /** Asserts a 200 event stream that opens with the gap signal and then replays every retained event. */
 async function expectGapThenReplay(
-  exchange: RawExchange,
+  exchange: RawHttpClient,
   reasons: readonly string[],
   ids: readonly string[],
 ): Promise<void> {
@@ -160,7 +165,7 @@ describe('after a barrage of bad positions', () => {
     ]
     const exchanges = values.map((value) => rawRequest(listening.port, getWithLastEventId('/events', value)))
     await Promise.all(exchanges.map((exchange) => exchange.waitForHead()))
-    for (const exchange of exchanges) exchange.close()
+    for (const exchange of exchanges) exchange.destroy()
     await waitUntil(
       () => events.hub.stats().connections === 0,
       () => `every connection to close: ${JSON.stringify(events.hub.stats())}`,

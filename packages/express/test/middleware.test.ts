@@ -7,9 +7,9 @@ import express, { type ErrorRequestHandler, type Express, type RequestHandler } 
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { RewindError, type SseMiddleware } from '../src/index.js'
 import { useEvents, useEventsApp } from './helpers/events.js'
-import { openStream } from './helpers/raw.js'
 
 /** An error handler that records what reached it and answers with the status it chose. */
 function errorHandler(seen: unknown[]): ErrorRequestHandler {

@@ -5,10 +5,10 @@
 import express from 'express'
 import { describe, expect, it } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { connect } from './helpers/event-source.js'
 import { useEvents, useEventsApp } from './helpers/events.js'
-import { openStream } from './helpers/raw.js'
 
 function dataOf(events: readonly { data: string }[]): string[] {
   return events.map((event) => event.data)

@@ -4,11 +4,11 @@ import { createHub } from '@rewind/core'
 import express from 'express'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { listenForTest } from '../../../test/support/listen.js'
+import { openStream } from '../../../test/support/raw-client.js'
 import { waitUntil, within } from '../../../test/support/wait.js'
 import { RewindError } from '../src/index.js'
 import { connect } from './helpers/event-source.js'
 import { mountStreams, useEventsApp } from './helpers/events.js'
-import { openStream } from './helpers/raw.js'
 
 /** A generous guard, not a speed claim: without the shutdown, keep-alive streams hold the server forever. */
 const CLOSE_GUARD_MS = 2000

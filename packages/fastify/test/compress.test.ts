@@ -5,10 +5,10 @@
 import { gunzipSync } from 'node:zlib'
 import compress from '@fastify/compress'
 import { describe, expect, it } from 'vitest'
+import { rawResponse } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { ssePlugin } from '../src/index.js'
 import { createApp, listen } from './helpers/app.js'
-import { rawRequest } from './helpers/clients.js'
 
 async function compressedApp() {
   const app = createApp()
@@ -27,7 +27,7 @@ describe('with @fastify/compress registered globally', () => {
     const { port } = await listen(app)
 
     // A raw socket sees the bytes as sent (fetch would decompress them transparently).
-    const response = rawRequest(
+    const response = rawResponse(
       port,
       Buffer.from('GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n'),
       (body) => body.includes('data: not squeezed\n\n'),

@@ -4,10 +4,10 @@
  */
 import Fastify from 'fastify'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { connectH2, Http2Stream } from '../../../test/support/h2-client.js'
 import { waitUntil, within } from '../../../test/support/wait.js'
 import { type SsePluginOptions, ssePlugin } from '../src/index.js'
 import { createLogCollector, idOf, LEVEL, listen } from './helpers/app.js'
-import { connectH2, Http2Stream } from './helpers/clients.js'
 
 async function createHttp2App(options: SsePluginOptions = {}, logger: false | object = false) {
   const app = Fastify({ http2: true, logger })

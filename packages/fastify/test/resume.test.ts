@@ -4,9 +4,10 @@
  */
 import type { Socket } from 'node:net'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { rawResponse } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { createSseApp, idOf, listen } from './helpers/app.js'
-import { deferred, EventLog, EventSourceClient, FetchStream, rawRequest } from './helpers/clients.js'
+import { deferred, EventLog, EventSourceClient, FetchStream } from './helpers/clients.js'
 
 describe('receiving and reconnecting', () => {
   it('an EventSource receives published events with their ids, in order', async () => {
@@ -197,7 +198,7 @@ describe('hostile Last-Event-ID values are a gap, never an HTTP error', () => {
 
   /** Asserts the answer is 200, the gap signal and then the retained event `kept`. */
   async function expectGap(port: number, bytes: Buffer, reason = 'malformed') {
-    const response = await rawRequest(port, bytes, (body) => body.includes('data: kept\n\n'))
+    const response = await rawResponse(port, bytes, (body) => body.includes('data: kept\n\n'))
     expect(response.status).toBe(200)
     expect(response.headers['content-type']).toBe('text/event-stream; charset=utf-8')
     const log = new EventLog()
@@ -253,7 +254,7 @@ describe('hostile Last-Event-ID values are a gap, never an HTTP error', () => {
     })
     const { port } = await listen(app)
 
-    const response = await rawRequest(port, request('/events', Buffer.from([0x61, 0x00, 0x62])))
+    const response = await rawResponse(port, request('/events', Buffer.from([0x61, 0x00, 0x62])))
 
     expect(response.status).toBe(400)
     expect(handled).toBe(0)

@@ -1,15 +1,6 @@
-import {
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  connect as connectHttp2,
-  type IncomingHttpHeaders,
-  type IncomingHttpStatusHeader,
-} from 'node:http2'
-import { connect as connectTcp } from 'node:net'
 import { EventSource } from 'eventsource'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { onTestFinished } from 'vitest'
-import { Http1Response } from '../../../../test/support/raw-http.js'
 import { waitUntil, within } from '../../../../test/support/wait.js'
 
 /** A promise with its resolve function, for gates a test opens by hand. */
@@ -147,96 +138,5 @@ export class EventSourceClient {
 
   close(): void {
     this.source.close()
-  }
-}
-
-/** A response read from a raw socket: for requests `fetch` refuses to send (bytes it would reject). */
-export interface RawResponse {
-  status: number
-  headers: Record<string, string>
-  /** The body with HTTP/1.1 chunked framing removed. */
-  body: string
-}
-
-/**
- * Sends `request` as is over a new TCP connection and reads the response until `done(body)` holds
- * or the server ends it; then destroys the socket.
- */
-export function rawRequest(
-  port: number,
-  request: Buffer,
-  done: (body: string) => boolean = () => false,
-): Promise<RawResponse> {
-  return within(
-    new Promise<RawResponse>((resolve, reject) => {
-      const socket = connectTcp(port, '127.0.0.1', () => socket.write(request))
-      onTestFinished(() => {
-        socket.destroy()
-      })
-      const parts: Buffer[] = []
-      const response = new Http1Response((data) => parts.push(data))
-      const parse = (): RawResponse | undefined =>
-        response.status === undefined
-          ? undefined
-          : {
-              status: response.status,
-              headers: response.headers,
-              body: Buffer.concat(parts).toString('utf8'),
-            }
-      let received = 0
-      socket.on('data', (chunk: Buffer) => {
-        received += chunk.length
-        response.feed(chunk)
-        const parsed = parse()
-        if (parsed !== undefined && done(parsed.body)) {
-          socket.destroy()
-          resolve(parsed)
-        }
-      })
-      socket.on('error', reject)
-      socket.on('close', () => {
-        const parsed = parse()
-        if (parsed === undefined)
-          reject(new Error(`connection closed without a response, after ${received} bytes`))
-        else resolve(parsed)
-      })
-    }),
-    'a raw HTTP response',
-  )
-}
-
-/** An HTTP/2 cleartext (h2c) session, destroyed when the test finishes. */
-export function connectH2(url: string): ClientHttp2Session {
-  const session = connectHttp2(url)
-  // Failures surface through the requests a test makes; an unhandled session error would crash the worker.
-  session.on('error', () => {})
-  onTestFinished(() => {
-    session.destroy()
-  })
-  return session
-}
-
-/** An event stream read over HTTP/2. */
-export class Http2Stream extends EventLog {
-  readonly request: ClientHttp2Stream
-  readonly response: Promise<IncomingHttpHeaders & IncomingHttpStatusHeader>
-  readonly ended: Promise<void>
-
-  constructor(session: ClientHttp2Session, path: string, headers: Record<string, string> = {}) {
-    super()
-    this.request = session.request({ ':path': path, ...headers })
-    this.request.setEncoding('utf8')
-    this.request.on('data', (chunk: string) => this.feed(chunk))
-    this.request.on('error', () => {})
-    this.response = within(
-      new Promise((resolve) => this.request.once('response', resolve)),
-      `the HTTP/2 response of ${path}`,
-    )
-    this.ended = new Promise<void>((resolve) => this.request.once('close', resolve))
-    onTestFinished(() => this.close())
-  }
-
-  close(): void {
-    if (!this.request.closed) this.request.close()
   }
 }
