@@ -123,6 +123,27 @@ export function directTransport(
 }
 
 /**
+ * Once an HTTP response ended by hub shutdown has finished, closes its connection too (HTTP/1.x) or
+ * asks the HTTP/2 session to close gracefully. Otherwise the idle keep-alive connection would hold a
+ * closing server open until its keep-alive timeout. Other sinks are left as they are. Called when
+ * the response is ended, rather than registered when it starts: a listener per stream would be held
+ * for the life of every connection, to be used only at shutdown.
+ */
+export function closeAfterFinish(sink: EventSink): void {
+  if (sink instanceof ServerResponse) {
+    const socket = sink.socket
+    if (socket !== null) sink.once('finish', () => socket.end())
+    return
+  }
+  const session = (sink as Partial<Http2ServerResponse>).stream?.session
+  if (session !== undefined) {
+    ;(sink as Http2ServerResponse).once('finish', () => {
+      if (!session.closed) session.close()
+    })
+  }
+}
+
+/**
  * Counts turns of the event loop in which something was written, for every writer of a hub: a
  * writer's bytes of the current turn are not a backlog yet (see {@link WireWriter.backlog}).
  */
