@@ -115,18 +115,24 @@ export function serve(
 function httpHead(req: EventStreamRequest, res: EventStreamResponse): StartStream {
   return (flush) => {
     res.writeHead(200, eventStreamHeaders())
-    const socket = req.httpVersionMajor >= 2 ? null : (res as ServerResponse).socket
-    if (!flush && socket !== null && !socket.writableCorked) {
-      // The head goes out now but in the same packet as the first bytes, which follow in this tick:
-      // both wait in the corked socket. Sent on its own, the head is a single string that the socket
-      // write flattens; sent with the first write it would stay the tree of ~30 pieces Node built
-      // it from, kept by the response for as long as the stream lives (~0.7 KiB per connection).
+    const transport = directTransport(req, res)
+    if (transport === undefined) {
+      // Http2ServerResponse has flushHeaders too, though its typings omit it.
+      if (flush) (res as ServerResponse).flushHeaders()
+      return undefined
+    }
+    // The head goes out on its own, before the first bytes, which then go straight to the socket.
+    // Unless it is sent at once, the socket is corked until the end of this tick, so both still
+    // leave in one packet. Sent as one string, the head is flattened by the socket write; sent with
+    // a chunk it would stay the tree of ~30 pieces Node built it from, which the response keeps for
+    // as long as the stream lives (~0.7 KiB per connection).
+    const socket = transport.out as Socket
+    if (!flush && !socket.writableCorked) {
       socket.cork()
       process.nextTick(uncork, socket)
     }
-    // Http2ServerResponse has flushHeaders too, though its typings omit it.
-    if (flush || socket !== null) (res as ServerResponse).flushHeaders()
-    return directTransport(req, res)
+    ;(res as ServerResponse).flushHeaders()
+    return transport
   }
 }
 
