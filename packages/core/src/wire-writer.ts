@@ -251,7 +251,7 @@ export class WireWriter {
   writeShared(frames: SharedFrames): boolean {
     this.wrote = true
     const ok = this.headPending
-      ? this.sendHead(frames.all)
+      ? this.sendHead(frames.all, frames)
       : this.out.write(this.chunked ? frames.framed : frames.all)
     this.count(frames.all.length)
     return ok
@@ -294,7 +294,7 @@ export class WireWriter {
    * (the socket, which `start` keeps corked so that the head and these bytes leave in one packet), or
    * through the sink when it chose none (Node then sends the pending head with them).
    */
-  private sendHead(first?: Uint8Array): boolean {
+  private sendHead(first?: Uint8Array, shared?: SharedFrames): boolean {
     this.headPending = false
     const start = this.start
     this.start = undefined
@@ -308,8 +308,10 @@ export class WireWriter {
     }
     if (opening === undefined) return true
     // Hint and first bytes in one write, copied once: into the chunk, or concatenated for the sink.
+    // Frames shared with other writers (a replayed page) are framed once for all of them.
     const rest = preamble === undefined ? undefined : first
-    if (this.chunked) return this.out.write(frameChunk(opening, rest))
-    return this.out.write(rest === undefined ? opening : Buffer.concat([opening, rest]))
+    if (!this.chunked) return this.out.write(rest === undefined ? opening : Buffer.concat([opening, rest]))
+    if (rest === undefined && shared !== undefined) return this.out.write(shared.framed)
+    return this.out.write(frameChunk(opening, rest))
   }
 }
