@@ -17,6 +17,7 @@ const COLORS = {
   'better-sse': '#2563eb',
   'fastify-sse': '#059669',
   'express-raw': '#7c3aed',
+  'fastify-raw': '#db2777',
 }
 
 const num = (value, digits = 0) =>
@@ -639,7 +640,7 @@ function replaySection(report, sums) {
     '4. Replay',
     `${num(sz.replay.clients)} clients connect at once with \`Last-Event-ID\` ${num(sz.replay.behind)} events behind, from a history of ${num(sz.replay.history)}: ` +
       'time from opening the connections until every client has all of its events. ' +
-      `Measured after ${WARMUP_NOTE}. Raw node:http and hand-written Express keep the last 1,000 frames in a ring and write every frame after the client's id in one write (no bound per client, no gap signal, no position for a fresh client).`,
+      `Measured after ${WARMUP_NOTE}. Raw node:http and hand-written Express and Fastify keep the last 1,000 frames in a ring and write every frame after the client's id in one write (no bound per client, no gap signal, no position for a fresh client).`,
     table(
       ['server', 'time to catch up', 'vs raw-node', 'events/s', 'server CPU', 'first round (cold)', 'lost'],
       rows,
@@ -684,7 +685,7 @@ function answerSection(report, sums) {
   return scenarioSection(
     '5b. Streamed answers (responses): attach and replay',
     `An answer of ${num(sz.answer.tokens)} tokens is produced to its end, then ${num(sz.answer.clients)} clients attach at once without a position and each gets it from its start: ` +
-      `time from opening the connections until every client has every token, measured after ${WARMUP_NOTE}. Raw node:http (and hand-written Express) keeps each answer as one buffer and writes it in one write (no bounds, no resume position, no end for late clients): the practical limit of hand-written code.`,
+      `time from opening the connections until every client has every token, measured after ${WARMUP_NOTE}. Raw node:http (and hand-written Express and Fastify) keeps each answer as one buffer and writes it in one write (no bounds, no resume position, no end for late clients): the practical limit of hand-written code.`,
     serverTable(
       report,
       sums.answer,
