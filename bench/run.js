@@ -61,6 +61,13 @@ const SERVERS = {
     answers: true,
     packages: ['express'],
   },
+  'fastify-raw': {
+    label: 'Fastify + reply.raw.write',
+    kind: 'peer',
+    replay: true,
+    answers: true,
+    packages: ['fastify'],
+  },
 }
 
 const FULL = {

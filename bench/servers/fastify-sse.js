@@ -6,7 +6,7 @@
  */
 import fastifySse from '@fastify/sse'
 import Fastify from 'fastify'
-import { announce, control, port } from './shared.js'
+import { announce, fastifyControl, port } from './shared.js'
 
 const HISTORY = 1000
 const clients = new Set()
@@ -39,11 +39,7 @@ fastify.get('/events', { sse: 'only' }, async (request, reply) => {
   sse.onClose(() => clients.delete(sse))
 })
 
-const controlRoute = async (request) =>
-  control(request.method, request.routeOptions.url, request.query, publish)
-fastify.post('/publish', controlRoute)
-fastify.get('/clock', controlRoute)
-fastify.post('/gc', controlRoute)
+fastifyControl(fastify, publish)
 
 await fastify.listen({ port, host: '127.0.0.1' })
 announce(() => fastify.close())

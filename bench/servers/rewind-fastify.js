@@ -1,7 +1,7 @@
 /** @rewind/fastify with its default history (1000 events) and no heartbeats. */
 import { ssePlugin } from '@rewind/fastify'
 import Fastify from 'fastify'
-import { announce, control, port, rewindControls } from './shared.js'
+import { announce, fastifyControl, port, rewindControls } from './shared.js'
 
 const fastify = Fastify()
 await fastify.register(ssePlugin, { heartbeatInterval: 0 })
@@ -10,14 +10,7 @@ const { publish, startAnswer } = rewindControls(fastify.sse)
 fastify.get('/events', (request, reply) => reply.sse('s'))
 fastify.get('/answers/:id', (request, reply) => reply.sse({ response: request.params.id }))
 
-const controlRoute = async (request, reply) => {
-  const body = await control(request.method, request.routeOptions.url, request.query, publish, startAnswer)
-  return body
-}
-fastify.post('/publish', controlRoute)
-fastify.get('/clock', controlRoute)
-fastify.post('/gc', controlRoute)
-fastify.post('/answer', controlRoute)
+fastifyControl(fastify, publish, startAnswer)
 
 await fastify.listen({ port, host: '127.0.0.1' })
 announce(() => fastify.close())

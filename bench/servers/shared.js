@@ -110,6 +110,39 @@ export function handWrittenHistory(size = 1000) {
 }
 
 /**
+ * Hand-written broadcasting, as raw node:http and hand-written Fastify do it: each event serialized
+ * once into a frame buffer, kept in a {@link handWrittenHistory} and written to every open response.
+ * `publish(data)` returns the event's id; `subscribe(res, lastEventId)` writes the head, then the
+ * frames after `lastEventId` in one write (or flushes the head alone), and keeps `res` until it closes.
+ */
+export function handWrittenStream() {
+  const clients = new Set()
+  const history = handWrittenHistory()
+  let seq = 0
+  return {
+    publish(data) {
+      const id = String(++seq)
+      const frame = Buffer.from(`id: ${id}\ndata: ${JSON.stringify(data)}\n\n`)
+      history.push(frame)
+      for (const res of clients) res.write(frame)
+      return id
+    },
+    subscribe(res, lastEventId) {
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      })
+      const missed = lastEventId === undefined ? undefined : history.after(lastEventId)
+      if (missed !== undefined) res.write(missed)
+      else res.flushHeaders()
+      clients.add(res)
+      res.on('close', () => clients.delete(res))
+    },
+  }
+}
+
+/**
  * Hand-written streamed answers: every frame of each answer in an array, then one buffer, replayed
  * to each client in one write (the best case for naive code: no history bounds, no resume position,
  * nothing shared between clients but the bytes). `start(tokens)` resolves with the id once the
@@ -172,6 +205,19 @@ export function expressControl(publishOne, startAnswer) {
       next(error)
     }
   }
+}
+
+/**
+ * The control routes on a Fastify instance: what {@link control} answers is sent as JSON. `/answer`
+ * only where the server has streamed answers (`startAnswer`).
+ */
+export function fastifyControl(fastify, publish, startAnswer) {
+  const route = async (request) =>
+    control(request.method, request.routeOptions.url, request.query, publish, startAnswer)
+  fastify.post('/publish', route)
+  fastify.get('/clock', route)
+  fastify.post('/gc', route)
+  if (startAnswer !== undefined) fastify.post('/answer', route)
 }
 
 /**
