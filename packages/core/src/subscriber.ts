@@ -119,19 +119,6 @@ class ReadQueue {
   }
 }
 
-/** The `id:` frame last sent to a fresh client, with its id. */
-let lastIdFrame: { readonly id: string; readonly frame: Buffer } | undefined
-
-/**
- * The `id:` frame that tells a fresh client its position. Until the next event is published every
- * fresh client of a stream gets the same one, so it is encoded (and its id checked) once, not per
- * connection; one frame is kept, whatever the number of streams.
- */
-function idOnlyFrame(id: string): Buffer {
-  if (lastIdFrame?.id !== id) lastIdFrame = { id, frame: Buffer.from(encodeIdOnly(id)) }
-  return lastIdFrame.frame
-}
-
 export class Subscriber extends Connection<SubscriberOwner> {
   override readonly stream: string
   private readonly filter: EventFilter | undefined
@@ -257,7 +244,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
       if (this.after === undefined) {
         // A fresh client learns the current position, so even a drop before its first event
         // resumes without loss (the spec sets the last event ID at every blank line).
-        this.write(idOnlyFrame(result.position.id))
+        this.write(Buffer.from(encodeIdOnly(result.position.id)))
       } else if (this.after === null) gap = 'malformed'
     }
     // A gap can also open on a later page, if history evicts past a slow catch-up: say so too.
@@ -350,8 +337,6 @@ export class Subscriber extends Connection<SubscriberOwner> {
 
   /** `replay` without a filter: the page's writes, encoded once for every client that reads it. */
   private replayShared(events: readonly StoredEvent[]): boolean {
-    // A client that is up to date, as every fresh one is: nothing to encode or remember.
-    if (events.length === 0) return true
     const chunks = encodePage(events)
     for (const chunk of chunks) {
       this.cursor = events[chunk.last]!

@@ -89,15 +89,13 @@ function frameOf(event: StoredEvent): Buffer {
   return event.frame
 }
 
-/** `bytes` (then `more`, if given) as one HTTP/1.1 chunk: size in hex, CRLF, the bytes, CRLF. */
-export function frameChunk(bytes: Uint8Array, more?: Uint8Array): Buffer {
-  const length = bytes.length + (more === undefined ? 0 : more.length)
-  const head = `${length.toString(16)}\r\n`
-  const framed = Buffer.allocUnsafe(head.length + length + 2)
+/** `bytes` as one HTTP/1.1 chunk: size in hex, CRLF, the bytes, CRLF. */
+export function frameChunk(bytes: Uint8Array): Buffer {
+  const head = `${bytes.length.toString(16)}\r\n`
+  const framed = Buffer.allocUnsafe(head.length + bytes.length + 2)
   framed.write(head, 0, 'latin1')
   framed.set(bytes, head.length)
-  if (more !== undefined) framed.set(more, head.length + bytes.length)
-  framed.write('\r\n', head.length + length, 'latin1')
+  framed.write('\r\n', head.length + bytes.length, 'latin1')
   return framed
 }
 
@@ -300,18 +298,16 @@ export class WireWriter {
     this.start = undefined
     const preamble = this.preamble
     this.preamble = undefined
-    const opening = preamble ?? first
+    const opening =
+      preamble === undefined ? first : first === undefined ? preamble : Buffer.concat([preamble, first])
     const transport = start?.(opening === undefined)
     if (transport !== undefined) {
       this.out = transport.out
       this.chunked = transport.chunked
     }
     if (opening === undefined) return true
-    // Hint and first bytes in one write, copied once: into the chunk, or concatenated for the sink.
+    if (!this.chunked) return this.out.write(opening)
     // Frames shared with other writers (a replayed page) are framed once for all of them.
-    const rest = preamble === undefined ? undefined : first
-    if (!this.chunked) return this.out.write(rest === undefined ? opening : Buffer.concat([opening, rest]))
-    if (rest === undefined && shared !== undefined) return this.out.write(shared.framed)
-    return this.out.write(frameChunk(opening, rest))
+    return this.out.write(opening === first && shared !== undefined ? shared.framed : frameChunk(opening))
   }
 }

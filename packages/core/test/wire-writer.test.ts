@@ -29,14 +29,6 @@ describe('frameChunk', () => {
       }),
     )
   })
-
-  it('frames two pieces as the one chunk of their concatenation', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 600 }), fc.uint8Array({ maxLength: 600 }), (a, b) => {
-        expect(frameChunk(a, b)).toEqual(frameChunk(Buffer.concat([a, b])))
-      }),
-    )
-  })
 })
 
 describe('TurnClock', () => {
