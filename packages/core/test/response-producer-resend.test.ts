@@ -98,6 +98,8 @@ class SharedRecords implements ResponseRecords {
   /** When set, every append fails this way (a store that is down). */
   down: Fault | undefined
   getFails = false
+  /** Lookups of the response's state so far. */
+  lookups = 0
   /** What a renewal answers (false: the lease is lost). */
   renewal: boolean | Error = true
   hold = false
@@ -159,6 +161,7 @@ class SharedRecords implements ResponseRecords {
   }
 
   get(id: string): Promise<ResponseState | undefined> {
+    this.lookups++
     if (this.getFails) return this.reply().then(lostConnection)
     const state = this.inner.get(id)
     return this.reply().then(() => state)
@@ -748,6 +751,27 @@ describe('a response producer on a shared store', () => {
     expect(records.events()).toEqual(['e1', `${END}:cancelled`])
   })
 
+  it('stops as soon as the oldest append in flight finds the response ended', async () => {
+    const { gate, open } = latch()
+    const started = await start(paced(gate, 'e1', 'e2', 'e3'), (records) => {
+      records.hold = true
+    })
+    const { records } = started
+    records.endElsewhere('cancelled')
+    open()
+    await flush()
+    expect(records.sent.map((s) => s.seq)).toEqual([1, 2, 3])
+    records.releaseOne()
+    await flush()
+    // The run asks the store how the response ended without waiting for the other replies.
+    expect(records.lookups).toBe(1)
+    records.hold = false
+    records.release()
+    expect(await untilDone(started)).toBe('cancelled')
+    expect(records.ends).toEqual([])
+    expect(records.sent.map((s) => s.seq)).toEqual([1, 2, 3])
+  })
+
   it('stops pulling when an append finds the response ended elsewhere', async () => {
     let pulled = 0
     const finished: string[] = []
@@ -936,6 +960,16 @@ describe('a response producer that stops', () => {
     expect(await run.done).toBe('done')
     expect(records.events()).toEqual(['a', `${END}:done`])
     expect(seen.unpins).toBe(1)
+  })
+
+  it('unpins nothing when it is finished before it started', async () => {
+    const records = new SharedRecords()
+    await records.create(ID, STREAM, LIMITS)
+    const seen = newHost()
+    const run = new ProducerRun(seen.host, records, ID, STREAM, LIMITS, () => {})
+    expect(await run.finish('failed')).toBe('failed')
+    expect(seen.unpins).toBe(0)
+    expect(records.events()).toEqual([`${END}:failed`])
   })
 
   it('does not call return() on a producer that threw, and reports what it threw', async () => {
