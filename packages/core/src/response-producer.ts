@@ -160,8 +160,12 @@ export class ProducerRun {
         return
       }
       this.wake = undefined
-      // Stryker disable next-line ConditionalExpression: `next` is undefined only when stop() woke the loop, so `stopped` is true then too
-      if (this.stopped || next === undefined) return
+      if (
+        this.stopped ||
+        // Stryker disable next-line ConditionalExpression: `next` is undefined only when stop() woke the loop, so `stopped` is true then too
+        next === undefined
+      )
+        return
       if (next.done === true) {
         this.iterator = undefined
         // The end goes after every event: only once all of them are known to be stored.
@@ -332,8 +336,12 @@ export class ProducerRun {
       }
       const status = ended.result?.state.status
       const result = ended.result
-      // Stryker disable next-line ConditionalExpression: a store's end answers an event only where it has one ('event' in result narrows the type)
-      if (result !== undefined && 'event' in result && result.event !== undefined) {
+      if (
+        result !== undefined &&
+        'event' in result &&
+        // Stryker disable next-line ConditionalExpression: a store's end answers an event only where it has one ('event' in result narrows the type)
+        result.event !== undefined
+      ) {
         this.host.fanOut(this.stream, result.event)
       }
       this.settle(status, status !== undefined && status !== 'active')
