@@ -410,10 +410,10 @@ export class ProducerRun {
     const iterator = this.iterator
     this.iterator = undefined
     // Let the producer stop (a generator runs its finally blocks); it may be awaiting, so don't wait.
-    if (iterator?.return !== undefined) {
+    const stopProducer = iterator?.return
+    if (stopProducer !== undefined) {
       Promise.resolve()
-        // Stryker disable next-line OptionalChaining: the condition above has checked that return() exists
-        .then(() => iterator.return?.())
+        .then(() => stopProducer.call(iterator))
         .catch((error: unknown) => this.host.reportError(error, this.stream))
     }
   }
