@@ -13,7 +13,7 @@ import {
   expected,
   tokens,
 } from '../../../test/support/answers-across-instances.js'
-import { waitUntil, within } from '../../../test/support/wait.js'
+import { waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { deleteKeys, redisForTests, uniquePrefix } from './helpers/redis-server.js'
 
@@ -70,31 +70,52 @@ describe.skipIf(server === undefined)('the lease and the remote ends of answers 
     expect(await storedEnds(prefix, id)).toEqual(['failed'])
   })
 
-  it('an answer produced elsewhere ends for its client here, while the producer running here goes on', async () => {
-    const [a, b] = await pair(hubOptions)
-    const mine = await a.hub.responses.start(tokens(40, 20))
-    const theirs = await b.hub.responses.start(tokens(10, 5))
+  it('an answer produced elsewhere ends live for its client here, while the producer running here goes on', async () => {
+    const prefix = fixture.namespace()
+    const reported: unknown[] = []
+    const a = await fixture.instance(prefix, hubOptions, { onError: (error) => reported.push(error) })
+    const b = await fixture.instance(prefix, hubOptions)
+    const mine = await a.hub.responses.start(tokens(100_000, 10))
+    let release = () => {}
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const theirs = await b.hub.responses.start(async function* () {
+      yield* expected(2)
+      await gate
+    })
     const client = await open(a.url(theirs.id))
+    await waitUntil(() => dataOf(client).length === 2, 'the tokens of B’s answer on A')
+    // The client is live now: the end reaches it through A's tail, beside A's own producer.
+    release()
     expect(await theirs.done).toBe('done')
     await waitUntil(() => client.ended, 'the client of B’s answer on A to end')
-    expect(dataOf(client)).toEqual(expected(10))
     expect(endOf(client), 'the end as delivered, not a check that cut the body').toBe('done')
+    expect(reported).toEqual([])
     expect(await a.hub.responses.status(mine.id)).toBe('active')
-    expect(await within(mine.done, 'A’s own answer to end')).toBe('done')
+    expect(await a.hub.responses.cancel(mine.id)).toBe('cancelled')
   })
 
-  it('a cancel from B ends the answer A produces as `cancelled` for A’s client, once', async () => {
-    const [a, b] = await pair(hubOptions)
+  it('a cancel from B reaches the producer on A through the store’s tail, long before its lease would', async () => {
+    // The producer waits without appending, and a lease of a minute is renewed every 20 s: stopped
+    // within seconds, it heard the end itself.
+    const [a, b] = await pair({ responses: { lease: 60_000 } })
     const record: { finished?: boolean; aborted?: boolean } = {}
-    const { id, done } = await a.hub.responses.start(tokens(100_000, 10, record))
+    const { id, done } = await a.hub.responses.start(async function* (signal) {
+      try {
+        yield* expected(3)
+        await new Promise((resolve) => signal.addEventListener('abort', resolve))
+      } finally {
+        record.finished = true
+        record.aborted = signal.aborted
+      }
+    })
     const client = await open(a.url(id))
     await waitUntil(() => client.events.length >= 3, 'tokens on A')
     expect(await b.hub.responses.cancel(id)).toBe('cancelled')
+    await waitUntil(() => record.finished === true, 'the producer to stop', 5000)
+    expect(record.aborted).toBe(true)
     expect(await done).toBe('cancelled')
     await waitUntil(() => client.ended, 'the client on A to end')
     expect(endOf(client)).toBe('cancelled')
-    await waitUntil(() => record.finished === true, 'the producer to stop')
-    expect(record.aborted).toBe(true)
     expect(await storedEnds(a.store.prefix, id)).toEqual(['cancelled'])
     expect(await b.hub.responses.cancel(id), 'cancelling again changes nothing').toBe('cancelled')
   })
