@@ -143,7 +143,7 @@ describe('status and cancel of a response produced elsewhere', () => {
 })
 
 describe('a producer running here', () => {
-  it('is cancelled here, not through the store, and its handle cancels it', async () => {
+  it('is cancelled by its own run here, which stops it and stores the end; its handle does the same', async () => {
     const store = recordsWith(true)
     const { responses } = responsesOver(store.records)
     const handle = await responses.start(heldAfter(), { id: 'r' })
@@ -151,6 +151,7 @@ describe('a producer running here', () => {
     expect(await handle.cancel()).toBe('cancelled')
     expect(await handle.done).toBe('cancelled')
     expect(responses.producing).toBe(0)
+    expect(store.calls.end).toMatchObject([{ id: 'r', onlyIfLapsed: false, reason: 'cancelled' }])
   })
 
   it('is stopped by a terminal event the store delivers (a cancel or a lapsed lease elsewhere), by no other event', async () => {
