@@ -7,6 +7,7 @@ import { MAX_TIMER_DELAY, RewindError } from '@rewind/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { thrownAs } from '../../../test/support/throws.js'
+import { CommandConnection } from '../src/connection.js'
 import { type RedisStoreOptions, resolveOptions } from '../src/options.js'
 
 /** The error `resolveOptions(options)` throws, which must be an `ERR_INVALID_ARGUMENT`. */
@@ -131,5 +132,16 @@ describe('resolveOptions', () => {
       minReconnectDelay: 9000,
       maxReconnectDelay: 9000,
     })
+  })
+
+  it('connects to redis://127.0.0.1:6379 when given no server', async () => {
+    const connection = new CommandConnection(undefined, undefined, resolveOptions({}), () => {})
+    try {
+      const { host, port } = (connection.client as unknown as { options: { host: string; port: number } })
+        .options
+      expect({ host, port }).toEqual({ host: '127.0.0.1', port: 6379 })
+    } finally {
+      await connection.close()
+    }
   })
 })
