@@ -1,0 +1,75 @@
+/**
+ * The single-server live tail through its idle rounds and its failures, on a real Redis: a
+ * blocking read that times out with nothing new is no failure, and a read Redis refuses (a watched
+ * key turned into another type) is reported, retried, and followed by the entries after it.
+ */
+import { RewindError } from '@rewind/core'
+import { Redis } from 'ioredis'
+import { describe, expect, it } from 'vitest'
+import { Collector, newEvent } from '../../../test/support/store-delivery.js'
+import { waitUntil } from '../../../test/support/wait.js'
+import { redisForTests, suiteStores } from './helpers/redis-server.js'
+
+const server = await redisForTests('live tail')
+
+describe.skipIf(server === undefined)('the live tail', () => {
+  const redis = suiteStores(server, 'tail')
+
+  /** A client whose tail connections (its duplicates) count the XREAD replies they got. */
+  function countingClient(): { client: Redis; replies: unknown[] } {
+    const client = new Redis(server!.url)
+    const replies: unknown[] = []
+    const duplicate = client.duplicate.bind(client)
+    client.duplicate = (override) => {
+      const tail = duplicate(override)
+      const call = tail.call.bind(tail) as (...args: unknown[]) => Promise<unknown>
+      tail.call = ((...args: unknown[]) => {
+        const reply = call(...args)
+        if (args[0] === 'XREAD') reply.then((value) => replies.push(value)).catch(() => {})
+        return reply
+      }) as typeof tail.call
+      return tail
+    }
+    return { client, replies }
+  }
+
+  it('takes a blocking read that timed out with nothing new as no failure', async () => {
+    const { client, replies } = countingClient()
+    try {
+      const store = redis.store({ redis: client, blockMs: 50 })
+      const collector = new Collector()
+      store.attach(collector)
+      await store.watch('s')
+      await waitUntil(() => replies.filter((reply) => reply === null).length >= 3, 'three idle reads')
+      expect(redis.reported).toEqual([])
+      const id = await store.append('s', newEvent('after idling'))
+      await waitUntil(() => collector.ids('s').length === 1, 'the delivery after idle reads')
+      expect(collector.ids('s')).toEqual([id])
+    } finally {
+      await redis.stores.at(-1)?.close()
+      await client.quit()
+    }
+  })
+
+  it('reports a read Redis refuses, retries it, and delivers what follows once it can', async () => {
+    const store = redis.store({ blockMs: 50, minReconnectDelay: 20, maxReconnectDelay: 40 })
+    const collector = new Collector()
+    store.attach(collector)
+    await store.watch('s')
+    // The watched key becomes a string: every XREAD naming it fails with WRONGTYPE.
+    await redis.admin.set(store.key('s'), 'not a stream')
+    await waitUntil(() => redis.reported.length >= 2, 'the failed reads to be reported')
+    const failure = redis.reported[0] as RewindError
+    expect(failure).toBeInstanceOf(RewindError)
+    expect(failure.code).toBe('ERR_STORE_UNAVAILABLE')
+    expect(failure.message).toMatch(
+      /^the Redis live tail failed \(.*WRONGTYPE.*\); it retries and resumes where it stopped$/,
+    )
+    expect(String(failure.cause)).toMatch(/WRONGTYPE/)
+    await redis.admin.del(store.key('s'))
+    const id = await store.append('s', newEvent('after the fault'))
+    await waitUntil(() => collector.ids('s').length === 1, 'the delivery after the fault')
+    expect(collector.ids('s')).toEqual([id])
+    redis.reported.splice(0)
+  })
+})
