@@ -65,6 +65,41 @@ describe.skipIf(server === undefined)('RedisStore watches', () => {
     }
   })
 
+  it('sends nothing to watch a stream it follows already', async () => {
+    const client = new Redis(server!.url)
+    try {
+      const store = redis.store({ redis: client })
+      store.attach(new Collector())
+      await store.watch('s')
+      const scripted = client as unknown as Scripts
+      scripted.rewindStart = () => Promise.reject(new Error('no second start'))
+      await within(store.watch('s'), 'the second watch')
+    } finally {
+      await redis.stores.at(-1)?.close()
+      await client.quit()
+    }
+  })
+
+  it('names its tail connection rewind-tail', async () => {
+    const client = new Redis(server!.url)
+    const names: unknown[] = []
+    const duplicate = client.duplicate.bind(client)
+    client.duplicate = (override) => {
+      const tail = duplicate(override)
+      names.push(tail.options.connectionName)
+      return tail
+    }
+    try {
+      const store = redis.store({ redis: client })
+      store.attach(new Collector())
+      await store.watch('s')
+      expect(names).toEqual(['rewind-tail'])
+    } finally {
+      await redis.stores.at(-1)?.close()
+      await client.quit()
+    }
+  })
+
   it('refuses every operation once closed, and closes once', async () => {
     const store = redis.store()
     const closing = store.close()

@@ -146,4 +146,31 @@ describe.skipIf(server === undefined)('RedisStore reads at the edges', () => {
     expect((await store.read('feed', null, 10)).position.id).not.toBe('0-0')
     expect(await redis.admin.xlen(store.key('feed'))).toBe(0)
   })
+
+  it('resumes exactly from just before a first entry of a new millisecond, whatever its recorded predecessor', async () => {
+    const store = redis.store()
+    const key = store.key('explicit')
+    // The first retained entry records a predecessor trimmed long ago, not the id just before it.
+    await redis.admin.xadd(key, '10-0', 'prev', '7-3', 'event', '', 'string', '1', 'data', 'a')
+    await redis.admin.xadd(key, '11-0', 'prev', '10-0', 'event', '', 'string', '1', 'data', 'b')
+    for (const after of ['9-18446744073709551615', '7-3']) {
+      const result = await store.read('explicit', after, 10)
+      expect(result.gap, after).toBeUndefined()
+      expect(
+        result.events.map((event) => event.id),
+        after,
+      ).toEqual(['10-0', '11-0'])
+    }
+    expect((await store.read('explicit', '9-0', 10)).gap).toBe('evicted')
+  })
+
+  it('tells an id followed by an entry with an unreadable predecessor: unknown', async () => {
+    const store = redis.store()
+    const key = store.key('garbled')
+    await redis.admin.xadd(key, '5-0', 'prev', '0-0', 'data', 'a')
+    await redis.admin.xadd(key, '6-0', 'prev', 'garbage', 'data', 'b')
+    const result = await store.read('garbled', '5-0', 10)
+    expect(result.gap).toBe('unknown')
+    expect(result.events).toEqual([])
+  })
 })

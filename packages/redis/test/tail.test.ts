@@ -72,4 +72,21 @@ describe.skipIf(server === undefined)('the live tail', () => {
     expect(collector.ids('s')).toEqual([id])
     redis.reported.splice(0)
   })
+
+  it('resets the subscribers of a stream whose next entry does not follow the last one delivered', async () => {
+    const store = redis.store()
+    const collector = new Collector()
+    store.attach(collector)
+    await store.watch('s')
+    const id = await store.append('s', newEvent('a'))
+    await waitUntil(() => collector.ids('s').length === 1, 'the first delivery')
+    // An entry that records another predecessor: the ones between were lost to the tail.
+    await redis.admin.xadd(store.key('s'), '*', 'prev', '1-1', 'data', 'b')
+    await waitUntil(() => collector.resets.length === 1, 'the reset')
+    expect(collector.resets).toEqual(['s'])
+    expect(collector.ids('s')).toEqual([id])
+    const lost = redis.reported.splice(0)
+    expect(lost).toHaveLength(1)
+    expect((lost[0] as RewindError).code).toBe('ERR_HISTORY_LOST')
+  })
 })
