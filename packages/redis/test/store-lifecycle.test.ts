@@ -13,6 +13,7 @@ import { waitUntil, within } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore } from '../src/index.js'
 import type { Scripts } from '../src/scripts.js'
 import { redisForTests, suiteStores, uniquePrefix } from './helpers/redis-server.js'
+import { clientWithTails } from './helpers/tail-client.js'
 
 const server = await redisForTests('store lifecycle')
 
@@ -81,14 +82,8 @@ describe.skipIf(server === undefined)('RedisStore watches', () => {
   })
 
   it('names its tail connection rewind-tail', async () => {
-    const client = new Redis(server!.url)
     const names: unknown[] = []
-    const duplicate = client.duplicate.bind(client)
-    client.duplicate = (override) => {
-      const tail = duplicate(override)
-      names.push(tail.options.connectionName)
-      return tail
-    }
+    const client = clientWithTails(server!.url, (tail) => names.push(tail.options.connectionName))
     try {
       const store = redis.store({ redis: client })
       store.attach(new Collector())

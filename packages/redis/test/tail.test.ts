@@ -4,11 +4,12 @@
  * key turned into another type) is reported, retried, and followed by the entries after it.
  */
 import { RewindError } from '@rewind/core'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { Collector, newEvent } from '../../../test/support/store-delivery.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { redisForTests, suiteStores } from './helpers/redis-server.js'
+import { clientWithTails } from './helpers/tail-client.js'
 
 const server = await redisForTests('live tail')
 
@@ -17,19 +18,15 @@ describe.skipIf(server === undefined)('the live tail', () => {
 
   /** A client whose tail connections (its duplicates) count the XREAD replies they got. */
   function countingClient(): { client: Redis; replies: unknown[] } {
-    const client = new Redis(server!.url)
     const replies: unknown[] = []
-    const duplicate = client.duplicate.bind(client)
-    client.duplicate = (override) => {
-      const tail = duplicate(override)
+    const client = clientWithTails(server!.url, (tail) => {
       const call = tail.call.bind(tail) as (...args: unknown[]) => Promise<unknown>
       tail.call = ((...args: unknown[]) => {
         const reply = call(...args)
         if (args[0] === 'XREAD') reply.then((value) => replies.push(value)).catch(() => {})
         return reply
       }) as typeof tail.call
-      return tail
-    }
+    })
     return { client, replies }
   }
 
@@ -88,5 +85,42 @@ describe.skipIf(server === undefined)('the live tail', () => {
     const lost = redis.reported.splice(0)
     expect(lost).toHaveLength(1)
     expect((lost[0] as RewindError).code).toBe('ERR_HISTORY_LOST')
+  })
+
+  it('resumes from its last id after its connection is cut, and wakes its new connection for a new stream', async () => {
+    const tails: Redis[] = []
+    const client = clientWithTails(server!.url, (tail) => tails.push(tail))
+    try {
+      // Reads block for a minute: only CLIENT UNBLOCK, sent to the right connection, ends one early.
+      const store = redis.store({
+        redis: client,
+        blockMs: 60_000,
+        minReconnectDelay: 20,
+        maxReconnectDelay: 40,
+      })
+      const collector = new Collector()
+      store.attach(collector)
+      await store.watch('s')
+      const first = await store.append('s', newEvent('before the cut'))
+      await waitUntil(() => collector.ids('s').length === 1, 'the first delivery')
+      expect(tails).toHaveLength(1)
+      tails[0]!.stream.destroy()
+      const second = await store.append('s', newEvent('during the cut'))
+      await waitUntil(() => collector.ids('s').length === 2, 'the delivery after reconnecting')
+      expect(collector.ids('s')).toEqual([first, second])
+      const lost = redis.reported.splice(0) as Error[]
+      expect(lost.map((error) => error.message)).toContain(
+        'the Redis live tail failed (the connection to Redis was lost); it retries and resumes where it stopped',
+      )
+      // A stream added now wakes the read blocked on the new connection.
+      await store.watch('t')
+      const third = await store.append('t', newEvent('on a new stream'))
+      await waitUntil(() => collector.ids('t').length === 1, 'the delivery of the new stream')
+      expect(collector.ids('t')).toEqual([third])
+      expect(collector.resets).toEqual([])
+    } finally {
+      await redis.stores.at(-1)?.close()
+      await client.quit()
+    }
   })
 })
