@@ -66,6 +66,36 @@ describe.skipIf(server === undefined)('RedisStore watches', () => {
     }
   })
 
+  it('keeps a new watch when an older start of the same stream fails after an unwatch', async () => {
+    const client = new Redis(server!.url)
+    try {
+      const store = redis.store({ redis: client })
+      const collector = new Collector()
+      store.attach(collector)
+      const scripted = client as unknown as Scripts
+      const start = scripted.rewindStart.bind(client)
+      const starts: { resolve: (id: string) => void; reject: (error: Error) => void; key: string }[] = []
+      scripted.rewindStart = (key: string) =>
+        new Promise<string>((resolve, reject) => starts.push({ resolve, reject, key }))
+      // Commands go out at once once the client is ready.
+      await store.read('s', null, 1)
+      const older = store.watch('s')
+      store.unwatch('s')
+      const newer = store.watch('s')
+      await waitUntil(() => starts.length === 2, 'both starts sent')
+      starts[0]!.reject(new Error('the older start failed'))
+      await older.catch(() => {})
+      starts[1]!.resolve(await start(starts[1]!.key))
+      await newer
+      const id = await store.append('s', newEvent('live'))
+      await waitUntil(() => collector.ids('s').length === 1, 'the delivery to the newer watch')
+      expect(collector.ids('s')).toEqual([id])
+    } finally {
+      await redis.stores.at(-1)?.close()
+      await client.quit()
+    }
+  })
+
   it('sends nothing to watch a stream it follows already', async () => {
     const client = new Redis(server!.url)
     try {
