@@ -33,6 +33,28 @@ async function rejectionOf(promise: Promise<unknown>, what: string): Promise<Rew
 describe.skipIf(server === undefined)('RedisStore watches', () => {
   const redis = suiteStores(server, 'lifecycle')
 
+  /** A store on a client of the test's own, whose script commands the test may replace. */
+  async function onOwnClient(
+    test: (own: {
+      store: RedisStore
+      collector: Collector
+      scripted: Scripts
+      start: Scripts['rewindStart']
+    }) => Promise<void>,
+  ): Promise<void> {
+    const client = new Redis(server!.url)
+    try {
+      const store = redis.store({ redis: client })
+      const collector = new Collector()
+      store.attach(collector)
+      const scripted = client as unknown as Scripts
+      await test({ store, collector, scripted, start: scripted.rewindStart.bind(client) })
+    } finally {
+      await redis.stores.at(-1)?.close()
+      await client.quit()
+    }
+  }
+
   it('gives concurrent watches of one stream one start, and resolves at once once it is followed', async () => {
     const store = redis.store()
     store.attach(new Collector())
@@ -44,14 +66,8 @@ describe.skipIf(server === undefined)('RedisStore watches', () => {
     await again
   })
 
-  it('tries a watch afresh after its start failed, and then follows the stream', async () => {
-    const client = new Redis(server!.url)
-    try {
-      const store = redis.store({ redis: client })
-      const collector = new Collector()
-      store.attach(collector)
-      const scripted = client as unknown as Scripts
-      const start = scripted.rewindStart.bind(client)
+  it('tries a watch afresh after its start failed, and then follows the stream', () =>
+    onOwnClient(async ({ store, collector, scripted, start }) => {
       scripted.rewindStart = () => Promise.reject(new Error('the start failed'))
       const failed = await rejectionOf(store.watch('s'), 'the failed watch')
       expect(failed.code).toBe('ERR_STORE_UNAVAILABLE')
@@ -61,19 +77,10 @@ describe.skipIf(server === undefined)('RedisStore watches', () => {
       const id = await store.append('s', newEvent('after'))
       await waitUntil(() => collector.ids('s').length === 1, 'the delivery after the second watch')
       expect(collector.ids('s')).toEqual([id])
-    } finally {
-      await client.quit()
-    }
-  })
+    }))
 
-  it('keeps a new watch when an older start of the same stream fails after an unwatch', async () => {
-    const client = new Redis(server!.url)
-    try {
-      const store = redis.store({ redis: client })
-      const collector = new Collector()
-      store.attach(collector)
-      const scripted = client as unknown as Scripts
-      const start = scripted.rewindStart.bind(client)
+  it('keeps a new watch when an older start of the same stream fails after an unwatch', () =>
+    onOwnClient(async ({ store, collector, scripted, start }) => {
       const starts: { resolve: (id: string) => void; reject: (error: Error) => void; key: string }[] = []
       scripted.rewindStart = (key: string) =>
         new Promise<string>((resolve, reject) => starts.push({ resolve, reject, key }))
@@ -90,26 +97,14 @@ describe.skipIf(server === undefined)('RedisStore watches', () => {
       const id = await store.append('s', newEvent('live'))
       await waitUntil(() => collector.ids('s').length === 1, 'the delivery to the newer watch')
       expect(collector.ids('s')).toEqual([id])
-    } finally {
-      await redis.stores.at(-1)?.close()
-      await client.quit()
-    }
-  })
+    }))
 
-  it('sends nothing to watch a stream it follows already', async () => {
-    const client = new Redis(server!.url)
-    try {
-      const store = redis.store({ redis: client })
-      store.attach(new Collector())
+  it('sends nothing to watch a stream it follows already', () =>
+    onOwnClient(async ({ store, scripted }) => {
       await store.watch('s')
-      const scripted = client as unknown as Scripts
       scripted.rewindStart = () => Promise.reject(new Error('no second start'))
       await within(store.watch('s'), 'the second watch')
-    } finally {
-      await redis.stores.at(-1)?.close()
-      await client.quit()
-    }
-  })
+    }))
 
   it('names its tail connection rewind-tail', async () => {
     const names: unknown[] = []
