@@ -46,6 +46,7 @@ const TESTS = {
 const REDIS_RESPONSES = [
   'packages/redis/test/responses.test.ts',
   'packages/redis/test/responses-faults.test.ts',
+  'packages/redis/test/responses-lease.test.ts',
 ]
 const EXTRA_TESTS = {
   'packages/core/src/responses.ts': REDIS_RESPONSES,

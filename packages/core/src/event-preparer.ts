@@ -24,7 +24,8 @@ export class EventPreparer {
         { field: 'data' },
       )
     }
-    const event = input.event === undefined || input.event === '' ? undefined : input.event
+    // An empty name is no name: the event is a `message` event, stored without one.
+    const event = input.event === '' ? undefined : input.event
     if (event !== undefined) assertFieldValue('event', event)
     return { event, data: this.serialize(input.data), value: input.data }
   }
@@ -38,6 +39,7 @@ export class EventPreparer {
 
   private assertSize(data: string): void {
     // Most payloads are far below the limit; only count bytes when characters alone cannot decide.
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a UTF-16 unit is at most 3 UTF-8 bytes, so counting bytes anyway (or at the boundary) decides the same
     if (data.length * 3 <= this.maxEventBytes) return
     const bytes = Buffer.byteLength(data)
     if (bytes > this.maxEventBytes) {

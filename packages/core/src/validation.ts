@@ -18,12 +18,18 @@ export function describeValue(value: unknown): string {
 }
 
 /**
+ * `Number.isSafeInteger`, typed as the guard it is: it is false for every value that is not a
+ * number, so no `typeof` test is needed before it.
+ */
+const isSafeInteger = Number.isSafeInteger as (value: unknown) => value is number
+
+/**
  * Checks a count option: a safe integer of at least 1, else `ERR_INVALID_ARGUMENT` with `name` as
  * its `field`. Takes any value, so a store checks an option of an untyped caller with it too.
  * @returns the value, unchanged
  */
 export function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+  if (!isSafeInteger(value) || value < 1) {
     throw new RewindError(
       'ERR_INVALID_ARGUMENT',
       `${name} must be a positive integer, got ${describeValue(value)}`,
@@ -34,7 +40,7 @@ export function positiveInteger(name: string, value: unknown): number {
 }
 
 export function nonNegativeInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+  if (!isSafeInteger(value) || value < 0) {
     throw new RewindError(
       'ERR_INVALID_ARGUMENT',
       `${name} must be a non-negative integer, got ${describeValue(value)}`,

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { thrownAs } from '../../../test/support/throws.js'
 import { REWIND_ERROR_CODES, RewindError } from '../src/errors.js'
 import * as api from '../src/index.js'
 import { DEFAULT_ERROR_REPORT_INTERVAL, storeErrorReport, throttleErrors } from '../src/throttle-errors.js'
@@ -212,6 +213,59 @@ describe('throttleErrors', () => {
     )
   })
 
+  it('refuses a report that is not a function at once, with ERR_INVALID_ARGUMENT on `report`', () => {
+    for (const [report, got] of [
+      [undefined, 'undefined'],
+      ['console.error', 'string'],
+      [null, 'object'],
+    ] as const) {
+      const error = thrownAs(() => throttleErrors(report as never), RewindError)
+      expect(error.code).toBe('ERR_INVALID_ARGUMENT')
+      expect(error.field).toBe('report')
+      expect(error.message).toBe(`report must be a function, got ${got}`)
+    }
+  })
+
+  it('reports at once when the clock went back, rather than staying silent until it catches up', () => {
+    const { report, reports, advance } = throttled(1000)
+    report(new Error('first'))
+    report(new Error('suppressed'))
+    advance(-5000)
+    report(new Error('after the clock went back'))
+    expect(reports.map(([error, suppressed]) => [String(error), suppressed])).toEqual([
+      ['Error: first', 0],
+      ['Error: after the clock went back', 1],
+    ])
+  })
+
+  it('keys a value that is not an Error on its type, so a string and a number are kinds apart', () => {
+    const { report, reports } = throttled()
+    report('a string')
+    report(42)
+    report(undefined)
+    report({ message: 'an object' })
+    // The same kinds again: `null` is of type 'object'.
+    report(null)
+    report(7)
+    expect(reports.map(([error]) => error)).toEqual(['a string', 42, undefined, { message: 'an object' }])
+  })
+
+  it('keeps the slot of the kinds past the limit apart from every real kind, an empty name included', () => {
+    const { report, reports } = throttled()
+    const named = (name: string) => Object.assign(new Error(name), { name })
+    // An empty name is a kind of its own; then kinds up to the limit (64 in all).
+    for (let i = 0; i < 64; i++) report(named(i === 0 ? '' : `Kind${i}`))
+    expect(reports).toHaveLength(64)
+    // The first kind past the limit opens the shared slot, which is reported once...
+    report(named('Late1'))
+    report(named('Late2'))
+    expect(reports).toHaveLength(65)
+    expect((reports[64]![0] as Error).name).toBe('Late1')
+    // ...and the kinds tracked before it keep their own slots.
+    report(named(''))
+    expect(reports).toHaveLength(65)
+  })
+
   it('is exported from the package entry', () => {
     expect(api.throttleErrors).toBe(throttleErrors)
     expect('reportOncePerMessage' in api).toBe(false)
@@ -245,5 +299,28 @@ describe('storeErrorReport', () => {
     expect(logged).toHaveBeenCalledTimes(2)
     expect(String(logged.mock.calls[0]![0])).toMatch(/^\[rewind\/test\] .*set onError to handle them/)
     expect(warned).not.toHaveBeenCalled()
+  })
+
+  it('without onError, says how many of a kind were left out since the last line, only when some were', () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(1_000_000)
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const report = storeErrorReport('rewind/test', undefined)
+    const errors = [1, 2, 3, 4, 5].map((n) => new RewindError('ERR_STORE_UNAVAILABLE', `down ${n}`))
+    report(errors[0])
+    report(errors[1])
+    report(errors[2])
+    vi.setSystemTime(1_000_000 + DEFAULT_ERROR_REPORT_INTERVAL)
+    report(errors[3])
+    vi.setSystemTime(1_000_000 + 2 * DEFAULT_ERROR_REPORT_INTERVAL)
+    report(errors[4])
+    expect(logged.mock.calls).toEqual([
+      ['[rewind/test] (each kind is logged at most once a minute; set onError to handle them):', errors[0]],
+      [
+        '[rewind/test] (each kind is logged at most once a minute; 2 more since the last one; set onError to handle them):',
+        errors[3],
+      ],
+      ['[rewind/test] (each kind is logged at most once a minute; set onError to handle them):', errors[4]],
+    ])
   })
 })

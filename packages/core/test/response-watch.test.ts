@@ -3,121 +3,16 @@
  * check): driven directly, with records whose answers the test sets, so each rule is seen alone.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { ResponseHost } from '../src/response-producer.js'
-import { type ResponseFollower, Responses } from '../src/responses.js'
-import type { NewEvent, ResponseRecords, ResponseState, StoredEvent } from '../src/store.js'
-
-const LEASE = 1000
-
-/** Records whose `get` answers what the test says, counting calls; `end` records its calls. */
-function recordsWith(shared: boolean) {
-  const calls = { get: 0, end: [] as { id: string; onlyIfLapsed: boolean }[] }
-  let state: ResponseState | undefined = { status: 'active', origin: 'o', endId: undefined }
-  let getError: Error | undefined
-  let pendingGet: ((value: ResponseState | undefined) => void) | undefined
-  let holdGets = false
-  const records: ResponseRecords = {
-    create: () => true,
-    append: () => undefined,
-    get: () => {
-      calls.get++
-      if (getError !== undefined) return Promise.reject(getError)
-      if (holdGets) return new Promise((resolve) => (pendingGet = resolve))
-      return Promise.resolve(state)
-    },
-    end: (id) => {
-      calls.end.push({ id, onlyIfLapsed: false })
-      return Promise.resolve({ state: { status: 'failed', origin: 'o', endId: 'e' } })
-    },
-    ...(shared
-      ? {
-          renew: () => Promise.resolve(true),
-          endIfLapsed: (id: string) => {
-            calls.end.push({ id, onlyIfLapsed: true })
-            return Promise.resolve({ state: { status: 'failed', origin: 'o', endId: 'e' } as ResponseState })
-          },
-        }
-      : {}),
-  }
-  return {
-    records,
-    calls,
-    set(next: ResponseState | undefined) {
-      state = next
-    },
-    failGets(error: Error | undefined) {
-      getError = error
-    },
-    hold(on: boolean) {
-      holdGets = on
-    },
-    release() {
-      pendingGet?.(state)
-    },
-  }
-}
-
-function responsesOver(records: ResponseRecords) {
-  const reported: unknown[] = []
-  const fannedOut: StoredEvent[] = []
-  const host: ResponseHost = {
-    store: { synchronous: false, responses: records } as unknown as ResponseHost['store'],
-    endEvent: 'rewind-end',
-    prepare: (_stream, input): NewEvent => ({
-      event: input.event,
-      data: String(input.data),
-      value: input.data,
-    }),
-    fanOut: (_stream, event) => fannedOut.push(event),
-    pin: () => undefined,
-    unpin: () => {},
-    reportError: (error) => reported.push(error),
-  }
-  return { responses: new Responses(host, { lease: LEASE }), reported, fannedOut }
-}
-
-/** A follower that records how it was ended; `waiting` as the test sets it. */
-function follower(waiting = false) {
-  let resolveDone!: () => void
-  const done = new Promise<void>((resolve) => (resolveDone = resolve))
-  const seen = { ended: [] as string[], frames: [] as string[] }
-  const f: ResponseFollower & { waiting: boolean; closed: boolean } = {
-    closed: false,
-    waiting,
-    end(reason) {
-      seen.ended.push(reason)
-      f.closed = true
-    },
-    endWith(frame) {
-      seen.frames.push(Buffer.from(frame).toString())
-      f.closed = true
-    },
-  }
-  return { f, seen, done, leave: () => resolveDone() }
-}
-
-/** Records (`shared` or not) under `Responses`, with one client `a` of response `r` that waits live. */
-function oneWaitingClient(shared: boolean) {
-  const store = recordsWith(shared)
-  const { responses, reported } = responsesOver(store.records)
-  const a = follower(true)
-  responses.follow('r', a.f, a.done)
-  return { store, responses, reported, a }
-}
-
-const settle = () => new Promise((resolve) => setImmediate(resolve))
-
-/** Checks response `r` at once and lets the check finish. */
-async function verifyNow(responses: Responses): Promise<void> {
-  responses.verify('r')
-  await settle()
-}
-
-const ended = (status: 'done' | 'cancelled' | 'failed'): ResponseState => ({
-  status,
-  origin: 'o',
-  endId: 'e',
-})
+import {
+  ended,
+  follower,
+  LEASE,
+  oneWaitingClient,
+  recordsWith,
+  responsesOver,
+  settle,
+  verifyNow,
+} from './helpers/response-doubles.js'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -206,14 +101,24 @@ describe('the clients of a response on this instance', () => {
   it('of an active response on a shared store with no producer here: it is ended failed once its lease has lapsed', async () => {
     const { store, responses, a } = oneWaitingClient(true)
     await verifyNow(responses)
-    expect(store.calls.end).toEqual([{ id: 'r', onlyIfLapsed: true }])
+    expect(store.calls.end).toEqual([
+      {
+        id: 'r',
+        onlyIfLapsed: true,
+        stream: 'rewind:response:r',
+        event: { event: 'rewind-end', data: 'failed', value: 'failed' },
+        reason: 'failed',
+        limits: expect.objectContaining({ lease: LEASE }),
+      },
+    ])
     expect(a.seen.ended).toEqual([])
   })
 
-  it('of an active response in memory (no lease): nothing is ended', async () => {
-    const { store, responses, a } = oneWaitingClient(false)
+  it('of an active response in memory (no lease): nothing is ended, nothing goes wrong', async () => {
+    const { store, responses, reported, a } = oneWaitingClient(false)
     await verifyNow(responses)
     expect(store.calls.end).toEqual([])
+    expect(reported).toEqual([])
     expect(a.seen.ended).toEqual([])
   })
 

@@ -21,7 +21,8 @@ const HASHED_TAG_DIGITS = 16
 /** The Redis key of `stream` under `prefix` (see the module comment). */
 export function streamKey(prefix: string, stream: string): string {
   if (!stream.includes('{') && !stream.includes('}')) return `${prefix}{${stream}}`
-  const digest = createHash('sha1').update(stream, 'utf8').digest('hex').slice(0, HASHED_TAG_DIGITS)
+  // A string is hashed as its UTF-8 bytes.
+  const digest = createHash('sha1').update(stream).digest('hex').slice(0, HASHED_TAG_DIGITS)
   return `${prefix}{#${digest}}#${stream}`
 }
 

@@ -248,7 +248,8 @@ export class RedisResponses extends SharedResponseRecords {
     const [status, endId] = await this.run('read', stream, (client) =>
       client.hmget(this.record(stream), 'status', 'end'),
     )
-    return status === null || status === undefined ? undefined : stateOf(status, endId ?? '')
+    // ioredis answers null for a field the hash lacks (here: no record).
+    return status == null ? undefined : stateOf(status, endId ?? '')
   }
 
   async renew(id: string, lease: number): Promise<boolean> {

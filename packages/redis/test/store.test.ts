@@ -12,6 +12,7 @@ import { sleep, waitUntil } from '../../../test/support/wait.js'
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../src/index.js'
 import { TAIL_BUDGET } from '../src/tail.js'
 import { deleteKeys, redisForTests, suiteStores, uniquePrefix } from './helpers/redis-server.js'
+import { clientWithTails } from './helpers/tail-client.js'
 
 const server = await redisForTests('store contract')
 
@@ -28,16 +29,7 @@ describe.skipIf(server === undefined)('RedisStore', () => {
     return { store, collector }
   }
   /** A client on the server whose tail connections (the ones the store duplicates) go through `wrap`. */
-  const clientWithTail = (wrap: (tail: Redis) => void): Redis => {
-    const client = new Redis(server!.url)
-    const duplicate = client.duplicate.bind(client)
-    client.duplicate = (override) => {
-      const tail = duplicate(override)
-      wrap(tail)
-      return tail
-    }
-    return client
-  }
+  const clientWithTail = (wrap: (tail: Redis) => void): Redis => clientWithTails(server!.url, wrap)
 
   describe('options', () => {
     it('refuses values out of range with ERR_INVALID_ARGUMENT naming the option', () => {
