@@ -51,6 +51,14 @@ const REDIS_RESPONSES = [
 const EXTRA_TESTS = {
   'packages/core/src/responses.ts': REDIS_RESPONSES,
   'packages/core/src/response-producer.ts': REDIS_RESPONSES,
+  // The helpers shared stores build on: only the Redis and Postgres stores run them.
+  'packages/core/src/shared-store.ts': [
+    ...REDIS_RESPONSES,
+    'packages/redis/test/store.test.ts',
+    'packages/postgres/test/**/*.test.ts',
+  ],
+  // Serving on a sink other than a node:http response: what @rewind/fetch does.
+  'packages/core/src/sink-serve.ts': ['packages/fetch/test/**/*.test.ts'],
 }
 
 /**

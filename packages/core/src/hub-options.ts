@@ -256,11 +256,20 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
   }
 }
 
-function defaultErrorReport(): NonNullable<HubOptions['onError']> {
-  return throttleErrors((error, suppressed, info: ConnectionInfo) =>
-    console.error(
-      `[rewind] stream error${info.stream === undefined ? '' : ` on ${JSON.stringify(info.stream)}`} (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
-      error,
-    ),
+/**
+ * The default `onError`: `console.error`, throttled. Exported for its tests, which give their own
+ * `log` and clock.
+ */
+export function defaultErrorReport(
+  log: (message: string, error: unknown) => void = console.error,
+  now?: () => number,
+): NonNullable<HubOptions['onError']> {
+  return throttleErrors(
+    (error, suppressed, info: ConnectionInfo) =>
+      log(
+        `[rewind] stream error${info.stream === undefined ? '' : ` on ${JSON.stringify(info.stream)}`} (each kind is logged at most once a minute${suppressed > 0 ? `; ${suppressed} more since the last one` : ''}; set onError to handle them):`,
+        error,
+      ),
+    { now },
   )
 }

@@ -85,6 +85,7 @@ export class MemoryStore implements SyncHistoryStore {
     this.maxStreams = positiveInteger('maxStreams', options.maxStreams ?? MEMORY_STORE_DEFAULTS.maxStreams)
     this.responses = new MemoryResponses(
       positiveInteger('maxResponses', options.maxResponses ?? DEFAULT_MAX_RESPONSES),
+      // Stryker disable next-line LogicalOperator: the responses' clock only stamps events for maxAge, which response histories never have
       options.now ?? Date.now,
     )
     // Validate the history bounds now rather than at the first publish.
@@ -115,11 +116,10 @@ export class MemoryStore implements SyncHistoryStore {
     const epoch = this.unpublished.get(stream) ?? new MemoryHistory(this.options).epoch
     this.unpublished.delete(stream)
     this.unpublished.set(stream, epoch)
-    if (this.unpublished.size > this.maxStreams + this.watched.size) {
-      for (const name of this.unpublished.keys()) {
-        if (this.unpublished.size <= this.maxStreams + this.watched.size) break
-        if (!this.watched.has(name)) this.unpublished.delete(name)
-      }
+    // Drops the least recent unwatched streams past the bound (the first check ends it when within).
+    for (const name of this.unpublished.keys()) {
+      if (this.unpublished.size <= this.maxStreams + this.watched.size) break
+      if (!this.watched.has(name)) this.unpublished.delete(name)
     }
   }
 
@@ -170,11 +170,9 @@ export class MemoryStore implements SyncHistoryStore {
     const history = new MemoryHistory(this.options, this.unpublished.get(stream))
     this.unpublished.delete(stream)
     this.histories.set(stream, history)
-    if (this.histories.size > this.maxStreams) {
-      for (const name of this.histories.keys()) {
-        if (this.histories.size <= this.maxStreams) break
-        if (name !== stream && !this.watched.has(name)) this.histories.delete(name)
-      }
+    for (const name of this.histories.keys()) {
+      if (this.histories.size <= this.maxStreams) break
+      if (name !== stream && !this.watched.has(name)) this.histories.delete(name)
     }
     return history
   }

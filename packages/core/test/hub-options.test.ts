@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { hubFromOptions } from '../src/adapter.js'
 import { RewindError } from '../src/errors.js'
+import { defaultErrorReport } from '../src/hub-options.js'
 import { createHub, createMemoryStore, type HubOptions, MAX_TIMER_DELAY } from '../src/index.js'
 import { caught, cleanUpAfterEach, hub, sink } from './helpers/hubs.js'
 import { ManualStore } from './helpers/manual-store.js'
@@ -108,5 +109,48 @@ describe('hub options', () => {
     expect(() =>
       hub({ maxConnections: Number.POSITIVE_INFINITY, maxSubscribersPerStream: Number.POSITIVE_INFINITY }),
     ).not.toThrow()
+  })
+})
+
+describe('the exact refusals of hub options', () => {
+  it('says why maxEventBytes must fit in maxQueueBytes, and the fix', () => {
+    expect(caught(() => createHub({ maxEventBytes: 2048, maxQueueBytes: 1024 })).message).toBe(
+      'maxEventBytes (2048) must not exceed maxQueueBytes (1024): one event would disconnect every subscriber; raise maxQueueBytes or lower maxEventBytes',
+    )
+  })
+
+  it('names endEvent when its name cannot go on the wire', () => {
+    expect(caught(() => createHub({ endEvent: 'end\nid: 1' }))).toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      field: 'endEvent',
+    })
+  })
+})
+
+describe('the default error report', () => {
+  it('logs each kind once a minute, naming the stream and the errors suppressed since', () => {
+    const logged: [string, unknown][] = []
+    let time = 0
+    const report = defaultErrorReport(
+      (message, error) => logged.push([message, error]),
+      () => time,
+    )
+    const first = new Error('first')
+    report(first, { stream: 'a"b' })
+    report(new Error('again'), { stream: undefined })
+    report(new Error('again'), { stream: undefined })
+    time = 60_000
+    const later = new Error('later')
+    report(later, { stream: undefined })
+    expect(logged).toEqual([
+      [
+        '[rewind] stream error on "a\\"b" (each kind is logged at most once a minute; set onError to handle them):',
+        first,
+      ],
+      [
+        '[rewind] stream error (each kind is logged at most once a minute; 2 more since the last one; set onError to handle them):',
+        later,
+      ],
+    ])
   })
 })

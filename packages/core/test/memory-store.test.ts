@@ -15,7 +15,7 @@ import {
   type MemoryStore,
   type MemoryStoreOptions,
 } from '../src/memory-store.js'
-import { isAfter, type NewEvent, type Position, type ReadResult } from '../src/store.js'
+import { isAfter, type NewEvent, type Position, type ReadResult, type ResponseLimits } from '../src/store.js'
 import { unicodeString } from './helpers/arbitraries.js'
 
 function newEvent(data: string, event?: string): NewEvent {
@@ -26,6 +26,18 @@ function parseFrame(frame: Buffer): EventSourceMessage[] {
   const events: EventSourceMessage[] = []
   createParser({ onEvent: (event) => events.push(event) }).feed(frame.toString('utf8'))
   return events
+}
+
+const responseLimits: ResponseLimits = {
+  maxEvents: 100,
+  maxBytes: 1 << 20,
+  maxLifetime: 60_000,
+  ttl: 60_000,
+  lease: 10_000,
+}
+
+function event(data: string): NewEvent {
+  return { event: undefined, data, value: data }
 }
 
 function expectInvalidArgument(fn: () => unknown, field: string): void {
@@ -616,6 +628,56 @@ describe('MemoryStore', () => {
     expectInvalidArgument(() => createMemoryStore({ maxEvents: 0 }), 'maxEvents')
     expectInvalidArgument(() => createMemoryStore({ maxBytes: -1 }), 'maxBytes')
     expectInvalidArgument(() => createMemoryStore({ maxAge: 0 }), 'maxAge')
+    expectInvalidArgument(() => createMemoryStore({ maxResponses: 0 }), 'maxResponses')
+  })
+
+  it('keeps maxStreams unpublished streams besides the watched ones, dropping the least recent unwatched', () => {
+    const s = store({ maxStreams: 2 })
+    s.watch('w') // stays watched throughout
+    for (const name of ['a', 'b', 'c']) {
+      s.watch(name)
+      s.unwatch(name)
+    }
+    // Four unpublished streams, two of them watched (w, c) when the last came: all kept.
+    expect(['w', 'a', 'b', 'c'].map((name) => s.history(name) !== undefined)).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ])
+    s.watch('d')
+    // Five, two of them watched (w, d): only the least recent unwatched one, a, goes.
+    expect(['w', 'a'].map((name) => s.history(name) !== undefined)).toEqual([true, false])
+    expect(['w', 'b', 'c', 'd'].map((name) => s.history(name) !== undefined)).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ])
+  })
+
+  it('does not count a published or response stream that is watched among the unpublished ones', () => {
+    const s = store({ maxStreams: 1 })
+    s.append('p', event('x'))
+    s.responses.create('r', 'resp', responseLimits)
+    s.watch('e')
+    s.watch('p')
+    s.watch('resp')
+    for (const name of ['e', 'p', 'resp']) s.unwatch(name)
+    // Only e is unpublished: watching f makes two, within maxStreams (1) + watched (f), so e stays.
+    s.watch('f')
+    expect(s.history('e')).toBeDefined()
+    expect(s.history('f')).toBeDefined()
+    s.close()
+  })
+
+  it('forgets its responses when closed, and their expiry timers with them', () => {
+    const s = store()
+    s.responses.create('r', 'resp', responseLimits)
+    s.responses.end('r', 'resp', event('end'), 'done', responseLimits)
+    s.close()
+    expect(s.responses.size).toBe(0)
+    expect(s.history('resp')).toBeUndefined()
   })
 })
 
