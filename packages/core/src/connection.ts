@@ -5,7 +5,13 @@
  */
 import { encodeRetry } from './frame.js'
 import type { CloseReason, EventSink, Subscription } from './types.js'
-import { type SharedFrames, type StartStream, type TurnClock, WireWriter } from './wire-writer.js'
+import {
+  closeAfterFinish,
+  type SharedFrames,
+  type StartStream,
+  type TurnClock,
+  WireWriter,
+} from './wire-writer.js'
 
 /**
  * What a connection needs from the hub that owns it. The hub hands its children an object with
@@ -17,12 +23,16 @@ export interface ConnectionOwner {
   readonly clock: TurnClock
   /** Called by a connection when it ends. */
   release(connection: Connection, reason: CloseReason): void
+  /** Whether the hub is closed: a connection it ends then closes its HTTP connection too. */
+  readonly closed: boolean
 }
 
 export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner> implements Subscription {
   closed = false
-  readonly done: Promise<CloseReason>
-  private resolveDone!: (reason: CloseReason) => void
+  /** Why it ended, once it has; `done` is made from it when first asked for. */
+  private reason: CloseReason | undefined
+  private donePromise: Promise<CloseReason> | undefined
+  private resolveDone: ((reason: CloseReason) => void) | undefined
   private drainWaiter: (() => void) | undefined
   private readonly writer: WireWriter
 
@@ -33,11 +43,26 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
     start?: StartStream,
   ) {
     this.writer = new WireWriter(sink, owner.clock, start)
-    this.done = new Promise((resolve) => {
-      this.resolveDone = resolve
-    })
     sink.on('close', this.onSinkClose)
     sink.on('error', this.onSinkClose)
+  }
+
+  /**
+   * Resolves with the reason once the connection has ended. Made on first use: most connections are
+   * never asked, and a promise with its resolver, held for the life of every connection, is memory
+   * for nothing.
+   */
+  get done(): Promise<CloseReason> {
+    if (this.donePromise === undefined) {
+      const reason = this.reason
+      this.donePromise =
+        reason !== undefined
+          ? Promise.resolve(reason)
+          : new Promise((resolve) => {
+              this.resolveDone = resolve
+            })
+    }
+    return this.donePromise
   }
 
   /** Bytes written to this connection and not yet handed to the operating system. */
@@ -76,7 +101,7 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
    */
   private endedElsewhere(): boolean {
     if (this.closed) return true
-    if (this.sink.writableEnded !== true) return false
+    if (!sinkEnded(this.sink)) return false
     this.end('end')
     return true
   }
@@ -129,11 +154,13 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
     if (reason === 'slow') {
       // The queue is full: ending gracefully would keep its bytes alive until the client reads them.
       this.sink.destroy()
-    } else if (reason !== 'client' && this.sink.writableEnded !== true) {
+    } else if (reason !== 'client' && !sinkEnded(this.sink)) {
       this.writer.writeLast(retry === undefined ? undefined : Buffer.from(encodeRetry(retry)))
       this.sink.end()
+      if (this.owner.closed) closeAfterFinish(this.sink)
     }
-    this.resolveDone(reason)
+    this.reason = reason
+    this.resolveDone?.(reason)
   }
 
   /** Releases what a subclass holds (iterators, stream membership). Called once, on close. */
@@ -142,4 +169,15 @@ export abstract class Connection<Owner extends ConnectionOwner = ConnectionOwner
   private readonly onSinkClose = (): void => {
     this.end('client')
   }
+}
+
+/**
+ * Whether `end()` was called on the sink. Checked before every write, so it must be cheap: a
+ * `node:http` response says so in its own `finished` field, which `writableEnded` only forwards
+ * through a getter on its prototype; where a framework has swapped that prototype (Express does),
+ * the getter costs about a microsecond per write in a fan-out. Other sinks say it with
+ * `writableEnded`.
+ */
+function sinkEnded(sink: EventSink): boolean {
+  return ((sink as { finished?: unknown }).finished ?? sink.writableEnded) === true
 }

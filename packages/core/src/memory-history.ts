@@ -1,3 +1,6 @@
+/** The events of a read that has none; never written to. */
+const NO_EVENTS: readonly MemoryEvent[] = Object.freeze([])
+
 /**
  * One stream's history in memory: a ring buffer bounded by count, bytes and age.
  * Ids are `<epoch>-<seq>`: the epoch is random for each history's lifetime, so an id from before a
@@ -121,7 +124,7 @@ export class MemoryHistory {
   /** See {@link SyncHistoryStore.read}. */
   read(after: string | null | undefined, limit: number): ReadResult {
     this.expire()
-    if (after === undefined) return { events: [], position: this.position(this.nextSeq - 1), done: true }
+    if (after === undefined) return { events: NO_EVENTS, position: this.head(), done: true }
     if (after === null) return this.page(this.nextSeq - this.count - 1, 0)
     const match = ID_SHAPE.exec(after)
     if (match === null) return this.gap('unknown')
@@ -162,6 +165,15 @@ export class MemoryHistory {
     for (let i = 0; i < n; i++) events[i] = this.ring[(offset + i) % this.ring.length]!
     const position = n > 0 ? events[n - 1]! : this.position(afterSeq)
     return { events, position, done: afterSeq + n >= this.nextSeq - 1 }
+  }
+
+  /**
+   * The position of the newest event: the event itself while it is retained (a fresh client's
+   * cursor then holds no copy of its id), else made from its sequence number.
+   */
+  private head(): Position {
+    if (this.count === 0) return this.position(this.nextSeq - 1)
+    return this.ring[(this.start + this.count - 1) % this.ring.length]!
   }
 
   private position(seq: number): Position {

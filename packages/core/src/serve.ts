@@ -1,10 +1,10 @@
 /**
  * Serving an event stream over HTTP (`node:http` and `node:http2`): checking the source, answering
- * HEAD, the response head, serving a response (404, 204 or the stream), and closing connections
- * after shutdown. The hub lends it what it needs through {@link ServeHost}.
+ * HEAD, the response head, and serving a response (404, 204 or the stream). The hub lends it what it needs through {@link ServeHost}.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { Socket } from 'node:net'
 import { RewindError } from './errors.js'
 import { isAsyncIterable, type StreamItem } from './iterable.js'
 import { readResumeId } from './last-event-id.js'
@@ -47,8 +47,6 @@ export type EventStreamResponse = ServerResponse | Http2ServerResponse
 
 /** What serving needs from the hub. */
 export interface ServeHost {
-  /** Whether the hub is closed (connections of ended responses are then closed too). */
-  readonly closed: boolean
   /** Subscribes `sink` to a hub stream, sending `start`'s head when the stream starts. */
   follow(
     stream: string,
@@ -99,7 +97,6 @@ export function serve(
     return closedSubscription(stream, 'end')
   }
   if (isResponseSource(source)) return serveResponse(host, req, res, source.response)
-  closeConnectionAfterShutdown(host, req, res)
   const head = httpHead(req, res)
   if (stream === undefined) return host.iterate(res, source as AsyncIterable<StreamItem>, head)
   return host.follow(
@@ -118,10 +115,29 @@ export function serve(
 function httpHead(req: EventStreamRequest, res: EventStreamResponse): StartStream {
   return (flush) => {
     res.writeHead(200, eventStreamHeaders())
-    // Http2ServerResponse has flushHeaders too, though its typings omit it.
-    if (flush) (res as ServerResponse).flushHeaders()
-    return directTransport(req, res)
+    const transport = directTransport(req, res)
+    if (transport === undefined) {
+      // Http2ServerResponse has flushHeaders too, though its typings omit it.
+      if (flush) (res as ServerResponse).flushHeaders()
+      return undefined
+    }
+    // The head goes out on its own, before the first bytes, which then go straight to the socket.
+    // Unless it is sent at once, the socket is corked until the end of this tick, so both still
+    // leave in one packet. Sent as one string, the head is flattened by the socket write; sent with
+    // a chunk it would stay the tree of ~30 pieces Node built it from, which the response keeps for
+    // as long as the stream lives (~0.7 KiB per connection).
+    const socket = transport.out as Socket
+    if (!flush && !socket.writableCorked) {
+      socket.cork()
+      process.nextTick(uncork, socket)
+    }
+    ;(res as ServerResponse).flushHeaders()
+    return transport
   }
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork()
 }
 
 /**
@@ -162,7 +178,6 @@ function serveResponse(
         res.end()
         return pending.settle(closedSubscription(undefined, 'end'))
       }
-      closeConnectionAfterShutdown(host, req, res)
       pending.settle(host.followResponse(id, plan.stream, res, plan.after, httpHead(req, res)))
     },
     (error: unknown) => {
@@ -175,29 +190,6 @@ function serveResponse(
     },
   )
   return pending
-}
-
-/**
- * Once a response ended by hub shutdown has finished, closes its connection too (HTTP/1.x) or asks
- * the HTTP/2 session to close gracefully. Otherwise the idle keep-alive connection would hold a
- * closing server open until its keep-alive timeout.
- */
-function closeConnectionAfterShutdown(
-  hub: { readonly closed: boolean },
-  req: EventStreamRequest,
-  res: EventStreamResponse,
-): void {
-  if (req.httpVersionMajor >= 2) {
-    const session = (req as Http2ServerRequest).stream.session
-    res.once('finish', () => {
-      if (hub.closed && session !== undefined && !session.closed) session.close()
-    })
-    return
-  }
-  const socket = req.socket
-  res.once('finish', () => {
-    if (hub.closed) socket.end()
-  })
 }
 
 /** The JSON body of a 404 for an unknown response id. */

@@ -171,7 +171,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
       return
     }
     this.openQueue()
-    watching.then(() => this.readNext()).catch(this.fail)
+    watching.then(() => this.readNext()).catch((error: unknown) => this.fail(error))
   }
 
   /** Live fan-out from the hub: a flush's events and their frames, shared by every subscriber. */
@@ -230,7 +230,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
         .then((result) => {
           if (this.onRead(result)) this.readNext()
         })
-        .catch(this.fail)
+        .catch((error: unknown) => this.fail(error))
       return
     }
   }
@@ -264,7 +264,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
           this.phase = 'reading'
           this.readNext()
         })
-        .catch(this.fail)
+        .catch((error: unknown) => this.fail(error))
       return false
     }
     if (!result.done || this.queue?.overflowed === true) return true
@@ -298,7 +298,7 @@ export class Subscriber extends Connection<SubscriberOwner> {
       owner
         .readHistory(this.stream, undefined, 0)
         .then((head) => signal(head.position))
-        .catch(this.fail)
+        .catch((error: unknown) => this.fail(error))
     }
     return true
   }
@@ -417,8 +417,12 @@ export class Subscriber extends Connection<SubscriberOwner> {
     this.queue = new ReadQueue(this.owner.maxQueueBytes)
   }
 
-  /** Reports a failure of the store or of application code once, and ends this subscriber. */
-  private readonly fail = (error: unknown): void => {
+  /**
+   * Reports a failure of the store or of application code once, and ends this subscriber. A method,
+   * not a bound field: only subscribers of an asynchronous store need it as a callback, and a
+   * closure per subscriber would be held for the life of every connection.
+   */
+  private fail(error: unknown): void {
     if (this.closed) return
     this.owner.reportError(error, this.stream)
     this.end('error')

@@ -49,8 +49,9 @@ export interface Transport {
 export type Output = Pick<EventSink, 'write' | 'writableLength' | 'on' | 'removeListener'>
 
 /**
- * Writes the response head (flushed at once if `flush`, else sent with the first bytes) and says
- * where later bytes may go. Given by HTTP serving; a plain sink has none.
+ * Writes the response head (flushed at once if `flush`, else in the same packet as the first bytes,
+ * which the caller writes in the same tick) and says where later bytes may go. Given by HTTP
+ * serving; a plain sink has none.
  */
 export type StartStream = (flush: boolean) => Transport | undefined
 
@@ -116,10 +117,31 @@ export function directTransport(
   if (req.httpVersionMajor >= 2 || !(res instanceof ServerResponse)) return undefined
   const socket = res.socket
   if (socket === null || socket.destroyed || res.write !== ServerResponse.prototype.write) return undefined
-  // Settled by writeHead; the head itself goes out with the first write, through `res`.
+  // Settled by writeHead; the head itself is sent by `res` before anything goes to the socket.
   const chunked = (res as ServerResponse & { chunkedEncoding?: unknown }).chunkedEncoding
   if (typeof chunked !== 'boolean' || res.writableLength !== socket.writableLength) return undefined
   return { out: socket, chunked }
+}
+
+/**
+ * Once an HTTP response ended by hub shutdown has finished, closes its connection too (HTTP/1.x) or
+ * asks the HTTP/2 session to close gracefully. Otherwise the idle keep-alive connection would hold a
+ * closing server open until its keep-alive timeout. Other sinks are left as they are. Called when
+ * the response is ended, rather than registered when it starts: a listener per stream would be held
+ * for the life of every connection, to be used only at shutdown.
+ */
+export function closeAfterFinish(sink: EventSink): void {
+  if (sink instanceof ServerResponse) {
+    const socket = sink.socket
+    if (socket !== null) sink.once('finish', () => socket.end())
+    return
+  }
+  const session = (sink as Partial<Http2ServerResponse>).stream?.session
+  if (session !== undefined) {
+    ;(sink as Http2ServerResponse).once('finish', () => {
+      if (!session.closed) session.close()
+    })
+  }
 }
 
 /**
@@ -171,7 +193,7 @@ export class WireWriter {
   private turnBytes = 0
 
   constructor(
-    private readonly sink: EventSink,
+    sink: EventSink,
     private readonly clock: TurnClock,
     start: StartStream | undefined,
   ) {
@@ -227,7 +249,7 @@ export class WireWriter {
   writeShared(frames: SharedFrames): boolean {
     this.wrote = true
     const ok = this.headPending
-      ? this.sendHead(frames.all)
+      ? this.sendHead(frames.all, frames)
       : this.out.write(this.chunked ? frames.framed : frames.all)
     this.count(frames.all.length)
     return ok
@@ -266,11 +288,11 @@ export class WireWriter {
   }
 
   /**
-   * Sends the head, the opening hint and `first` together: through the sink, so that the head and
-   * the first bytes leave in one packet (Node sends a pending head with the first write). Only after
-   * that may bytes bypass the response and go to the transport the head chose.
+   * Sends the head, then the opening hint and `first` together through the transport the head chose
+   * (the socket, which `start` keeps corked so that the head and these bytes leave in one packet), or
+   * through the sink when it chose none (Node then sends the pending head with them).
    */
-  private sendHead(first?: Uint8Array): boolean {
+  private sendHead(first?: Uint8Array, shared?: SharedFrames): boolean {
     this.headPending = false
     const start = this.start
     this.start = undefined
@@ -279,11 +301,13 @@ export class WireWriter {
     const opening =
       preamble === undefined ? first : first === undefined ? preamble : Buffer.concat([preamble, first])
     const transport = start?.(opening === undefined)
-    const ok = opening === undefined ? true : this.sink.write(opening)
     if (transport !== undefined) {
       this.out = transport.out
       this.chunked = transport.chunked
     }
-    return ok
+    if (opening === undefined) return true
+    if (!this.chunked) return this.out.write(opening)
+    // Frames shared with other writers (a replayed page) are framed once for all of them.
+    return this.out.write(opening === first && shared !== undefined ? shared.framed : frameChunk(opening))
   }
 }

@@ -428,6 +428,27 @@ describe('the Connection header', () => {
     subscriptions[0]!.close()
   })
 
+  it('closes the keep-alive connection of a stream that hub.close() ended, once its body has ended', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const server = await started(listen((req, res) => hub.serve(req, res, 'news')))
+    let closing: Promise<void> | undefined
+    const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', () => {
+      closing = hub.close()
+    })
+    // Left open, the idle keep-alive socket would hold the server until its keep-alive timeout.
+    expect(await client.closed()).toBe(true)
+    expect(client.head()).toContain('connection: keep-alive')
+    await closing
+  })
+
+  it('keeps the keep-alive connection of a stream that ended while the hub stays open', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const subscriptions: { close(): void }[] = []
+    const server = await started(listen((req, res) => subscriptions.push(hub.serve(req, res, 'news'))))
+    const client = exchange(server.port, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', () => subscriptions[0]!.close())
+    expect(await client.closed()).toBe(false)
+  })
+
   it('keeps an ordinary HTTP/1.1 connection alive', async () => {
     const hub = hubFor({ heartbeatInterval: 0 })
     const subscriptions: { close(): void }[] = []

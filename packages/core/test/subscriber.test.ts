@@ -541,6 +541,7 @@ describe('a subscriber on its own', () => {
       maxQueueBytes: 1024 * 1024,
       gapEvent: 'gap',
       clock: new TurnClock(),
+      closed: false,
       release: (_connection, reason) => released.push(reason),
       decideGap: () => 'replay',
       readHistory: () => Promise.reject(new Error('a synchronous store is read directly')),

@@ -105,10 +105,14 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, options) =>
       const subscription = served.add(hub.serve(this.request.raw, raw, source, serveOptions))
       this.hijack()
       const log = this.request.log
-      log.debug({ stream: subscription.stream }, 'event stream opened')
-      void subscription.done.then((reason) =>
-        log.debug({ stream: subscription.stream, reason }, 'event stream closed'),
-      )
+      // Only where debug lines are written (pino says so): waiting on `done` holds a promise and a
+      // callback for the life of every stream, which a server without that log level pays for nothing.
+      if ((log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('debug') === true) {
+        log.debug({ stream: subscription.stream }, 'event stream opened')
+        void subscription.done.then((reason) =>
+          log.debug({ stream: subscription.stream, reason }, 'event stream closed'),
+        )
+      }
       return this
     },
   )

@@ -135,3 +135,41 @@ export class EventCache {
     this.bytes -= event.frame.length
   }
 }
+
+/** Most pages {@link RecentPages} keeps. */
+const RECENT_PAGES = 16
+
+/**
+ * The pages read lately, so that every reader of the same page gets the same array: core encodes a
+ * page's frames into its writes once per array (`encodePage`), so a crowd resuming from one position
+ * then shares one copy instead of concatenating the frames once per client. A page is only reused
+ * when the events just read are the very same objects in the same order: what Redis returned
+ * decides, and a page that changed (trimmed, lost, appended to) is simply replaced.
+ */
+export class RecentPages {
+  private readonly pages = new Map<string, readonly RedisEvent[]>()
+
+  /** `events` as read for `page`, or the array read before for it if it holds the same events. */
+  same(page: string, events: readonly RedisEvent[]): readonly RedisEvent[] {
+    if (events.length === 0) return events
+    const known = this.pages.get(page)
+    if (known !== undefined && sameEvents(known, events)) return known
+    if (known === undefined && this.pages.size >= RECENT_PAGES) {
+      // The oldest page read goes: a Map iterates in insertion order.
+      this.pages.delete(this.pages.keys().next().value!)
+    }
+    this.pages.set(page, events)
+    return events
+  }
+
+  /** Drops every kept page. */
+  clear(): void {
+    this.pages.clear()
+  }
+}
+
+function sameEvents(a: readonly RedisEvent[], b: readonly RedisEvent[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

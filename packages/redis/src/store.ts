@@ -18,7 +18,7 @@ import {
 import { ClusterTail } from './cluster-tail.js'
 import { CommandConnection } from './connection.js'
 import type { EntrySink, XReadReply } from './delivery.js'
-import { EventCache, type RedisEvent } from './events.js'
+import { EventCache, RecentPages, type RedisEvent } from './events.js'
 import {
   compareStreamIds,
   formatStreamId,
@@ -52,6 +52,8 @@ export class RedisStore implements AsyncHistoryStore {
   private readonly options: ResolvedOptions
   private readonly connection: CommandConnection
   private readonly cache: EventCache
+  /** Pages read lately: readers of the same page share one array, and so one encoding of it. */
+  private readonly pages = new RecentPages()
   private readonly tail: LiveTail
   /** The hub the live tail delivers to. */
   private readonly hub = new AttachedHub(
@@ -208,7 +210,10 @@ export class RedisStore implements AsyncHistoryStore {
     if (compareStreamIds(afterId, first) < 0 && !justBefore(afterId, first, firstPrev)) {
       return gapAt('evicted', before)
     }
-    const events = page.map((entry) => this.cache.event(key, entry))
+    const events = this.pages.same(
+      `${start} ${count} ${key}`,
+      page.map((entry) => this.cache.event(key, entry)),
+    )
     // Redis trims only from the start, so an id at or after the first retained entry must be the
     // recorded predecessor of the entry that follows it. If not, Redis lost that id with others
     // around it (a reload of an older snapshot, a failover to a lagging replica) and then issued
@@ -277,6 +282,7 @@ export class RedisStore implements AsyncHistoryStore {
       // Stryker disable next-line BlockStatement: clearing the cache only frees memory; a closed store refuses every read
       this.closing = Promise.all([this.tail.close(), this.connection.close()]).then(() => {
         this.cache.clear()
+        this.pages.clear()
       })
     }
     return this.closing
