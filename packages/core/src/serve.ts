@@ -1,6 +1,7 @@
 /**
  * Serving an event stream over HTTP (`node:http` and `node:http2`): checking the source, answering
- * HEAD, the response head, and serving a response (404, 204 or the stream). The hub lends it what it needs through {@link ServeHost}.
+ * HEAD, the response head, and serving a response (404, 204 or the stream). The hub lends it what
+ * it needs through {@link ServeHost}.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
