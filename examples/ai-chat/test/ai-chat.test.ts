@@ -22,11 +22,12 @@ import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cuttingProxy } from '../../../packages/ai-sdk/test/helpers/chat-app.js'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../../scripts/chromium.js'
+import { seededRandom } from '../../../test/support/random.js'
 import { redisAnswers, unavailable } from '../../../test/support/services.js'
 import { createExpressApp, createFastifyApp } from '../app.js'
 import { buildPage, PAGE_SCRIPT_AI7 } from '../build.js'
 
-const env = process.env as { CI?: string; REDIS_URL?: string; AI_CHAT_SDK?: string }
+const env = process.env as { CI?: string; REDIS_URL?: string; AI_CHAT_SDK?: string; AI_CHAT_SEED?: string }
 /** `ai7`: the page bundles `ai` 7 and `@ai-sdk/react` 4, and the app runs on `ai` 7 (ai7.test.ts). */
 const SDK = env.AI_CHAT_SDK === 'ai7' ? 'ai7' : 'ai'
 const PAGE = SDK === 'ai7' ? { pageScript: PAGE_SCRIPT_AI7 } : {}
@@ -196,28 +197,70 @@ describe(`the SDK the app runs on (${SDK})`, () => {
 })
 
 describe.runIf(haveChromium)(`the page in Chromium: drops mid-answer (${SDK})`, () => {
-  it('converges on the whole answer though every event stream is cut within 1,500 bytes, one POST', async () => {
+  // One retry: this failed once in a full CI run (the answer never shown whole within 20 s) and not
+  // in 80 runs since, loaded or not. A failure prints its seed and the page's log (below), so the
+  // first attempt's failure stays in the output even when the retry passes.
+  it('converges on the whole answer though every event stream is cut within 1,500 bytes, one POST', {
+    retry: 1,
+  }, async () => {
     await buildPage({ sdk: SDK })
+    // Seeded, so a failure names the cuts it met (the seed is in the message; AI_CHAT_SEED replays it).
+    const seed = Number(env.AI_CHAT_SEED ?? Math.floor(Math.random() * 2 ** 31))
     const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] })
     // A short reconnection delay, so the drops do not take long.
     const server = await express({ tokens: TOKENS, interval: INTERVAL, retry: 50, ...PAGE })
-    const proxy = await cuttingProxy(server.url, 1500, Math.random, Number.POSITIVE_INFINITY, true)
+    const proxy = await cuttingProxy(server.url, 1500, seededRandom(seed), Number.POSITIVE_INFINITY, true)
+    // What the page did, for the message of a failure: requests with their outcome, and its console.
+    const log: string[] = []
+    const started = Date.now()
+    const note = (line: string) => log.push(`${String(Date.now() - started).padStart(6)} ms ${line}`)
     try {
       const page = await browser.newPage()
       const posts: string[] = []
       page.on('request', (request) => {
-        if (request.method() === 'POST') posts.push(new URL(request.url()).pathname)
+        const path = new URL(request.url()).pathname
+        if (request.method() === 'POST') posts.push(path)
+        note(`${request.method()} ${path} last-event-id=${request.headers()['last-event-id'] ?? '-'}`)
       })
+      page.on('response', (response) => note(`  ${response.status()} ${new URL(response.url()).pathname}`))
+      page.on('requestfailed', (request) =>
+        note(`  failed ${new URL(request.url()).pathname}: ${request.failure()?.errorText}`),
+      )
+      page.on('console', (message) => note(`console.${message.type()}: ${message.text()}`))
+      page.on('pageerror', (error) => note(`pageerror: ${error.message}`))
+      const until = async (what: string, check: () => Promise<unknown>) => {
+        try {
+          await check()
+        } catch (error) {
+          const state = await shown(page).catch(() => [])
+          const status = await page.textContent('#status').catch(() => null)
+          const shownError = await page.textContent('#error').catch(() => null)
+          const report = [
+            `${what}: ${(error as Error).message.split('\n')[0]}`,
+            `seed ${seed} (AI_CHAT_SEED=${seed} replays the cuts), ${proxy.cuts} cuts, status ${status}, error ${shownError}`,
+            `shown: ${JSON.stringify(state)}`,
+            ...log,
+          ].join('\n')
+          console.warn(`ai-chat drops (${SDK}) failed:\n${report}`)
+          throw new Error(report)
+        }
+      }
       await page.goto(`${proxy.url}/`)
-      await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'ready', null, WAIT)
+      await until('the page got ready', () =>
+        page.waitForFunction(() => document.querySelector('#status')?.textContent === 'ready', null, WAIT),
+      )
       await page.fill('#prompt', 'hello')
       await page.click('button[type=submit]')
-      await page.waitForFunction(
-        (words) => document.querySelector('#messages li[data-role=assistant]')?.textContent === words,
-        WORDS,
-        WAIT,
+      await until('the whole answer shown', () =>
+        page.waitForFunction(
+          (words) => document.querySelector('#messages li[data-role=assistant]')?.textContent === words,
+          WORDS,
+          WAIT,
+        ),
       )
-      await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'ready', null, WAIT)
+      await until('ready after the answer', () =>
+        page.waitForFunction(() => document.querySelector('#status')?.textContent === 'ready', null, WAIT),
+      )
       expect((await shown(page)).map((message) => message.role)).toEqual(['user', 'assistant'])
       expect(await page.$('#error')).toBeNull()
       expect(posts).toEqual(['/api/chat'])
