@@ -104,7 +104,6 @@ async function serveResponse(
  */
 function streamAnswer(resolve: (answer: SinkAnswer) => void) {
   let subscription: Subscription | undefined
-  let headDue = false
   const answer = (): SinkAnswer => ({
     status: 200,
     get subscription() {
@@ -112,20 +111,18 @@ function streamAnswer(resolve: (answer: SinkAnswer) => void) {
     },
     finish(retry: number) {
       if (subscription instanceof Connection) subscription.end('end', retry)
-      else subscription?.close()
+      else subscription!.close()
     },
   })
   return {
     head: (): undefined => {
-      headDue = true
       resolve(answer())
       return undefined
     },
     settle(settled: Subscription): void {
       subscription = settled
-      if (!headDue) {
-        if (settled.closed) resolve(answer())
-      }
+      // Closed without a head: answer now. After a head the promise is settled and this is a no-op.
+      if (settled.closed) resolve(answer())
     },
   }
 }
