@@ -14,7 +14,7 @@ import {
   type ServeOptions,
   type StreamItem,
 } from '@rewind/core'
-import type { HistoryStore } from '@rewind/core/adapter'
+import type { HistoryStore, StoredEvent } from '@rewind/core/adapter'
 import { createRedisStore } from '@rewind/redis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createPostgresStore } from '../../packages/postgres/src/index.js'
@@ -181,6 +181,24 @@ for (const kind of kinds) {
       for (let i = 0; i < 4; i++) await a.hub.publish('s', { data: `live${i}` })
       await waitUntil(() => client.messages.length === 4, 'the live events')
       expect(client.messages.map((e) => e.data)).toEqual(['live0', 'live1', 'live2', 'live3'])
+    })
+
+    it('a read with no limit (Infinity) gives every retained event after the position', async () => {
+      const store = kind.create(fresh())
+      closers.push(async () => {
+        await store.close?.()
+      })
+      const ids: string[] = []
+      for (let i = 0; i < 4; i++) {
+        // A memory store appends at once and gives the event; a shared store resolves with its id.
+        const appended: StoredEvent | string = await store.append('s', { data: `e${i}` })
+        ids.push(typeof appended === 'string' ? appended : appended.id)
+      }
+      const read = await store.read('s', ids[0], Number.POSITIVE_INFINITY)
+      expect(read.events.map((e) => e.data)).toEqual(['e1', 'e2', 'e3'])
+      expect(read.position.id).toBe(ids[3])
+      expect(read.gap).toBeUndefined()
+      expect(read.done).toBe(true)
     })
 
     it('a client that comes back with its last id gets exactly what followed it', async () => {

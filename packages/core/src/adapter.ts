@@ -17,6 +17,7 @@ export {
   encodeStoredFrame,
   positiveDelay,
   type ResolvedSharedStoreOptions,
+  readCount,
   resolveSharedStoreOptions,
   SharedResponseRecords,
   type SharedStoreOptions,

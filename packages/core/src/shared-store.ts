@@ -195,6 +195,16 @@ type EndArguments = [id: string, stream: string, event: NewEvent, reason: Respon
 type Ended = { state: ResponseState } | undefined
 
 /**
+ * The number of events a shared store's read asks its server for, from `HistoryStore.read`'s
+ * `limit`: `Infinity` is every event (as the memory store reads it; a store's server needs a
+ * number), anything else not a positive number is none.
+ */
+export function readCount(limit: number): number {
+  if (limit === Number.POSITIVE_INFINITY) return Number.MAX_SAFE_INTEGER
+  return Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0
+}
+
+/**
  * The one hub a store delivers to (see `HistoryStore.attach`). `attach` refuses a second hub with
  * `ERR_INVALID_ARGUMENT` (field `store`) and the store's `refusal`: that hub's subscribers would
  * never get the store's events. `detach` frees the store once its hub has closed. `deliver` and

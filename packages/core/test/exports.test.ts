@@ -90,6 +90,7 @@ const ADAPTER_VALUES = [
   'timerDelay',
   'resolveSharedStoreOptions',
   'positiveDelay',
+  'readCount',
   'boundOption',
   'decodeStoredData',
   'encodeStoredFrame',

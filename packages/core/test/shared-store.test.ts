@@ -9,6 +9,7 @@ import {
   AttachedHub,
   boundOption,
   encodeStoredFrame,
+  readCount,
   resolveSharedStoreOptions,
 } from '../src/shared-store.js'
 import type { StoreDelivery, StoredEvent } from '../src/store.js'
@@ -96,6 +97,18 @@ describe('boundOption', () => {
     for (const bad of [1.5, Number.NaN, Number.NEGATIVE_INFINITY, '5', undefined]) {
       expect(refusal(() => boundOption('maxLen', bad)).field).toBe('maxLen')
     }
+  })
+})
+
+describe('readCount', () => {
+  it('asks for every event when the limit is Infinity, and for whole events otherwise', () => {
+    expect(readCount(Number.POSITIVE_INFINITY)).toBe(Number.MAX_SAFE_INTEGER)
+    expect(readCount(64)).toBe(64)
+    expect(readCount(2.7)).toBe(2)
+    expect(readCount(0)).toBe(0)
+    expect(readCount(-3)).toBe(0)
+    expect(readCount(Number.NaN)).toBe(0)
+    expect(readCount(Number.NEGATIVE_INFINITY)).toBe(0)
   })
 })
 

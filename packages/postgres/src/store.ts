@@ -12,6 +12,7 @@ import {
   type NewEvent,
   type Position,
   type ReadResult,
+  readCount,
   type StoreDelivery,
   storeErrorReport,
 } from '@rewind/core/adapter'
@@ -192,7 +193,7 @@ export class PostgresStore implements AsyncHistoryStore {
    * from its start when nothing was trimmed yet, and is `evicted` otherwise.
    */
   async read(stream: string, after: string | null | undefined, limit: number): Promise<ReadResult> {
-    const count = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0
+    const count = readCount(limit)
     const parsed = typeof after === 'string' ? parseId(after) : undefined
     const wanted = parsed !== undefined && count > 0
     let page: Awaited<ReturnType<Database['page']>>

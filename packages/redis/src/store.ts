@@ -12,6 +12,7 @@ import {
   type Position,
   RESPONSE_STREAM_PREFIX,
   type ReadResult,
+  readCount,
   type StoreDelivery,
   storeErrorReport,
 } from '@rewind/core/adapter'
@@ -188,7 +189,7 @@ export class RedisStore implements AsyncHistoryStore {
    */
   async read(stream: string, after: string | null | undefined, limit: number): Promise<ReadResult> {
     const key = this.key(stream)
-    const count = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0
+    const count = readCount(limit)
     const afterId = typeof after === 'string' ? parseStreamId(after) : undefined
     // Redis refuses a range after the greatest possible id; nothing could follow it anyway.
     const start =
