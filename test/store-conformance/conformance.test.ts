@@ -191,7 +191,11 @@ for (const kind of kinds) {
       const ids: string[] = []
       for (let i = 0; i < 4; i++) {
         // A memory store appends at once and gives the event; a shared store resolves with its id.
-        const appended: StoredEvent | string = await store.append('s', { event: undefined, data: `e${i}`, value: `e${i}` })
+        const appended: StoredEvent | string = await store.append('s', {
+          event: undefined,
+          data: `e${i}`,
+          value: `e${i}`,
+        })
         ids.push(typeof appended === 'string' ? appended : appended.id)
       }
       const read = await store.read('s', ids[0], Number.POSITIVE_INFINITY)
