@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks'
 import { measure as measureConnections } from './connections.js'
 import { BENCH_DIR, fdLimit, pinning, pinSelf, startClient, startServer } from './lib/harness.js'
 import { ticksPerSecond } from './lib/proc.js'
-import { redisCommand } from './lib/redis.js'
+import { deletePrefixed, redisCommand } from './lib/redis.js'
 import { renderChart, renderPng, renderResults } from './lib/report.js'
 
 /** The servers, in the order they run within a repetition. */
@@ -312,7 +312,9 @@ async function runRedisScenario(options, sizes, replaySizes, ctx, answerSizes) {
       } finally {
         await a?.stop()
         await b?.stop()
-        await redisCommand(url, 'DEL', `${prefix}s`).catch(() => {})
+        await deletePrefixed(url, prefix).catch((error) =>
+          log(`[redis] could not delete the keys ${prefix}*: ${error.message}`),
+        )
       }
       const said = serverMessage(b) ?? serverMessage(a)
       if (said !== undefined) runs[rep].serverLog = said
