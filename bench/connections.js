@@ -1,19 +1,25 @@
 /**
- * The connections scenario: many idle SSE connections held by @rewind/express in node:cluster
- * workers on one port, sharing one @rewind/redis history (servers/cluster.js), with the load spread
- * over several client processes (idle-client.js) and source addresses, since one process here may
- * hold only as many sockets as its open-file limit. See README.md ("Connections").
+ * The connections scenario: many idle SSE connections held by node:cluster workers on one port
+ * (servers/cluster.js), with the load spread over several client processes (idle-client.js) and
+ * source addresses, since one process here may hold only as many sockets as its open-file limit.
+ * The workers are @rewind/express sharing one @rewind/redis history (mode `redis`), or Rewind in
+ * memory (`memory`) or hand-written node:http (`raw`), each worker publishing every event itself.
+ * See README.md ("Connections").
  *
- *   node connections.js [--conns=80000] [--workers=N] [--heartbeat=5000] [--idle=15000]
- *                       [--events=20] [--warmup=3] [--rate=0.5] [--concurrency=100] [--nice=10]
- *                       [--no-off] [--out=FILE] [--cpu-prof=DIR] [--server-flags=--trace-gc,...]
+ *   node connections.js [--conns=80000] [--modes=redis] [--framework=express] [--workers=N]
+ *                       [--heartbeat=5000] [--idle=15000] [--events=20] [--burst=1] [--warmup=3]
+ *                       [--rate=0.5] [--concurrency=100] [--nice=10] [--no-off] [--out=FILE]
+ *                       [--cpu-prof=DIR] [--server-flags=--trace-gc,...]
  *   node connections.js --conns=1000,5000,19000      (a series, one line each)
+ *   node connections.js --modes=raw,memory,redis --burst=5   (the modes side by side, with ratios)
  *
- * For each size, with heartbeats on: open every connection (connect rate), read RSS (after a GC),
- * measure the workers' CPU over an idle window, publish `warmup` events, then publish `events`
- * events at `rate` per second and wait until every connection has every one (slowest delivery).
- * Then, unless --no-off, the same server with heartbeats off: open, idle window, CPU; the
- * difference is what heartbeats cost.
+ * For each size and mode, with heartbeats on: open every connection (connect rate), read RSS (after
+ * a GC), measure the workers' CPU over an idle window, publish `warmup` rounds, then `events`
+ * rounds at `rate` per second, each one `POST /publish` of `burst` events back to back, and wait
+ * until every connection has every event (slowest delivery: from the request to the last
+ * connection's receipt of the round's last event). Then, unless --no-off, the same server with
+ * heartbeats off (for one mode: Redis if it runs): open, idle window, CPU; the difference is what
+ * heartbeats cost.
  */
 import { mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
@@ -23,27 +29,41 @@ import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import { BENCH_DIR, fdLimit, startClient, startServer } from './lib/harness.js'
 import { readCpuTicks, readRssKiB, ticksPerSecond } from './lib/proc.js'
-import { redisCommand } from './lib/redis.js'
+import { deletePrefixed } from './lib/redis.js'
+import { median } from './lib/stats.js'
 
 /** What a measurement can be told; `measure` takes these, the command line overrides the defaults. */
 export const DEFAULT_SETTINGS = {
+  /**
+   * The server's workers (servers/cluster.js): `redis`, Rewind on one shared @rewind/redis history,
+   * published on one worker; `memory`, Rewind in memory, every worker publishing; `raw`,
+   * hand-written node:http, every worker publishing. `measure` runs each in turn.
+   */
+  modes: ['redis'],
+  /** The framework of Rewind's workers: `express` or `fastify`. */
+  framework: 'express',
   /** Heartbeat interval of the workers, ms. */
   heartbeat: 5000,
   /** Idle window over which the workers' CPU is read, ms. */
   idleMs: 15_000,
-  /** Events published in the delivery round. */
+  /** Rounds measured: each one request that publishes `burst` events. */
   events: 20,
-  /** Events published, at the same rate, before the measured round. */
+  /** Events a round publishes back to back (one `POST /publish?n=<burst>`). */
+  burst: 1,
+  /** Rounds before the measured ones, at the same rate, not measured. */
   warmup: 3,
   /**
-   * Events per second in that round. One every two seconds: at 80,000 connections one event costs
-   * about 1.5 s of CPU here (worker writes and the load clients' reads on the same 2 cores), so at
-   * 2/s every event would queue behind the last and the round would measure the queue.
+   * Rounds per second. One every two seconds: at 80,000 connections one event costs about 1.5 s
+   * of CPU here (worker writes and the load clients' reads on the same 2 cores), so at 2/s every
+   * event would queue behind the last and the round would measure the queue.
    */
   rate: 0.5,
   /** Handshakes in flight per load client. */
   concurrency: 100,
-  /** Also measure with heartbeats off (the difference is what heartbeats cost). */
+  /**
+   * Also measure with heartbeats off (the difference is what heartbeats cost): for one mode only,
+   * Redis if it runs (the heartbeat is Rewind's, whatever the history), else the first.
+   */
   off: true,
   /** Scheduling priority (nice) of the load clients; 0 runs them at the server's. */
   nice: 10,
@@ -63,9 +83,14 @@ const PER_WORKER = Math.min(16_500, Math.max(1000, fdLimit - 3500))
 const ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 1}`)
 const TICKS = ticksPerSecond()
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+export const MODES = ['raw', 'memory', 'redis']
+/** Most events a load client follows at once, warm-up or measured (idle-client.js preallocates them). */
+const MAX_EVENTS = 1000
 
 const log = (...parts) => process.stderr.write(`${parts.join(' ')}\n`)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+/** Wall-clock µs on the clock the load clients and servers stamp with. */
+const nowMicros = () => (performance.timeOrigin + performance.now()) * 1000
 const sum = (values) => values.reduce((a, b) => a + b, 0)
 const cpuSeconds = (pids) => sum(pids.map((pid) => readCpuTicks(pid))) / TICKS
 
@@ -109,8 +134,8 @@ function post(port, path) {
   })
 }
 
-/** Starts the cluster server and `clients` load clients, runs `body`, and stops them all. */
-async function withSetup(conns, heartbeat, settings, body) {
+/** Starts the cluster server (as `mode`) and the load clients, runs `body`, and stops them all. */
+async function withSetup(conns, heartbeat, mode, settings, body) {
   const workers = settings.workers ?? (conns <= 19_000 ? 1 : Math.ceil(conns / PER_WORKER))
   const clientCount = Math.ceil(conns / PER_CLIENT)
   const prefix = `rewind-bench-conns-${process.pid}-${Date.now().toString(36)}:`
@@ -122,6 +147,8 @@ async function withSetup(conns, heartbeat, settings, body) {
       ...(settings.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`]),
     ],
     env: {
+      BENCH_CLUSTER_MODE: mode,
+      BENCH_CLUSTER_FRAMEWORK: settings.framework,
       BENCH_WORKERS: String(workers),
       BENCH_HEARTBEAT: String(heartbeat),
       BENCH_REDIS_PREFIX: prefix,
@@ -146,7 +173,10 @@ async function withSetup(conns, heartbeat, settings, body) {
     await Promise.all(clients.map((client) => client.call('close', {}).catch(() => {})))
     await Promise.all(clients.map((client) => client.stop()))
     await server.stop()
-    await redisCommand(REDIS_URL, 'DEL', `${prefix}s`).catch(() => {})
+    if (mode === 'redis')
+      await deletePrefixed(REDIS_URL, prefix).catch((error) =>
+        log(`  could not delete the Redis keys ${prefix}*: ${error.message}`),
+      )
     const said = server.stderr().trim()
     if (said) log(`  server said: ${said.split('\n').slice(0, 3).join(' | ')}`)
   }
@@ -196,64 +226,161 @@ async function idleCpu(pids, settings) {
   return cpuSeconds(pids) - before
 }
 
-/** Publishes `events` at `rate` per second and waits for every connection to have each. */
-async function publishRound({ server, pids, clients }, conns, { events: EVENTS, rate: RATE, warmup }) {
-  /** Publishes `n` events at RATE and resolves with each load process's record of them. */
-  const publishAndWait = async (n) => {
-    await Promise.all(clients.map((client) => client.call('reset', {})))
-    const timeoutMs = 60_000 + (n / RATE) * 1000
-    const waiting = Promise.all(clients.map((client) => client.call('wait', { n, timeoutMs })))
-    await post(server.port, `/publish?n=${n}&size=128&mode=rate&rate=${RATE}`)
-    return waiting
+/**
+ * Publishes `rounds` bursts at `rate` per second, each one `POST /publish` of `burst` events, on a
+ * timer against absolute times (no drift, and a slow request does not delay the next). Resolves
+ * with each load process's record of the events and when each request was sent (µs).
+ */
+async function publishAndWait({ server, clients }, rounds, { burst, rate }) {
+  await Promise.all(clients.map((client) => client.call('reset', {})))
+  const n = rounds * burst
+  const timeoutMs = 60_000 + (rounds / rate) * 1000
+  const waiting = Promise.all(clients.map((client) => client.call('wait', { n, timeoutMs })))
+  const sentAt = []
+  const requests = []
+  const start = performance.now()
+  for (let j = 0; j < rounds; j++) {
+    const delay = start + (j * 1000) / rate - performance.now()
+    if (delay > 0) await sleep(delay)
+    sentAt.push(nowMicros())
+    // Caught now: a request that fails while the next waits its turn must not be left unhandled.
+    requests.push(
+      post(server.port, `/publish?n=${burst}&size=128`).then(
+        () => undefined,
+        (error) => error,
+      ),
+    )
   }
+  const failed = (await Promise.all(requests)).find((error) => error !== undefined)
+  const records = await waiting
+  if (failed !== undefined) throw failed
+  return { records, sentAt }
+}
+
+/**
+ * Publishes `warmup`, then `events` rounds of `burst` events at `rate` per second, and waits for
+ * every connection to have each. The slowest delivery of a round runs from its request to the last
+ * connection's receipt of its last event (a connection gets the events in order).
+ */
+async function publishRound(setup, conns, settings) {
+  const { events: ROUNDS, burst: BURST, warmup } = settings
+  const { pids } = setup
+  const EVENTS = ROUNDS * BURST
   // A warm-up round on the same connections first, as the fan-out scenarios of run.js have: the first
   // events after a long idle window are not what a stream that is in use delivers (in two runs
   // without it, the first events of the round took 0.98 s and 2.7 s, the rest 0.7-1.0 s both times).
-  if (warmup > 0) await publishAndWait(warmup)
+  if (warmup > 0) await publishAndWait(setup, warmup, settings)
   const cpuBefore = cpuSeconds(pids)
-  const rounds = await publishAndWait(EVENTS)
+  const { records, sentAt } = await publishAndWait(setup, ROUNDS, settings)
   // Includes heartbeat ticks that fall in the round (they skip connections that just got an event).
   const workersCpu = cpuSeconds(pids) - cpuBefore
   // Publish time of each event: every sampled socket reads the same one; take any that saw it.
   const publishedAt = Array.from({ length: EVENTS }, (_, k) => {
-    const seen = rounds.map((r) => r.publishedAt[k]).filter((t) => t > 0)
+    const seen = records.map((r) => r.publishedAt[k]).filter((t) => t > 0)
     return seen.length === 0 ? null : Math.min(...seen)
   })
-  const slowest = Array.from({ length: EVENTS }, (_, k) => {
-    const done = rounds.map((r) => r.completeAt[k])
-    if (publishedAt[k] === null || done.some((t) => t === 0)) return null
-    return (Math.max(...done) - publishedAt[k]) / 1000
+  /** When the last connection got event k (µs), null if some connection never did. */
+  const doneAt = Array.from({ length: EVENTS }, (_, k) => {
+    const done = records.map((r) => r.completeAt[k])
+    return done.some((t) => t === 0) ? null : Math.max(...done)
   })
-  const complete = slowest.filter((ms) => ms !== null)
+  const slowestPerEvent = doneAt.map((done, k) =>
+    done === null || publishedAt[k] === null ? null : (done - publishedAt[k]) / 1000,
+  )
+  const slowestPerRound = sentAt.map((sent, j) => {
+    const last = doneAt.slice(j * BURST, (j + 1) * BURST)
+    return last.some((t) => t === null) ? null : (Math.max(...last) - sent) / 1000
+  })
+  const complete = slowestPerRound.filter((v) => v !== null)
+  const allRounds = complete.length === ROUNDS
   return {
-    connections: sum(rounds.map((r) => r.live)),
+    connections: sum(records.map((r) => r.live)),
     expected: conns * EVENTS,
-    lost: sum(rounds.map((r) => r.lost)),
-    extra: sum(rounds.map((r) => r.extra)),
-    dropped: sum(rounds.map((r) => r.dropped)),
+    lost: sum(records.map((r) => r.lost)),
+    extra: sum(records.map((r) => r.extra)),
+    dropped: sum(records.map((r) => r.dropped)),
     workersCpu,
     cpuPerDeliveryMicros: (workersCpu / Math.max(1, conns * EVENTS)) * 1e6,
-    slowestMs: complete.length === EVENTS ? Math.max(...complete) : null,
-    slowestPerEventMs: slowest,
-    sampledP50Ms: Math.max(...rounds.map((r) => r.latency.p50 ?? 0)) / 1000,
-    sampledP99Ms: Math.max(...rounds.map((r) => r.latency.p99 ?? 0)) / 1000,
+    // Worst and median round, from the request; null unless every round reached every connection.
+    slowestMs: allRounds ? Math.max(...complete) : null,
+    slowestMedianMs: allRounds ? median(complete) : null,
+    slowestPerRoundMs: slowestPerRound,
+    // From each event's own publish time, stamped by the worker that made it.
+    slowestPerEventMs: slowestPerEvent,
+    // From the request being sent to the worker stamping the round's first event.
+    requestToPublishMs: median(
+      sentAt.map((sent, j) =>
+        publishedAt[j * BURST] === null ? null : (publishedAt[j * BURST] - sent) / 1000,
+      ),
+    ),
+    sampledP50Ms: Math.max(...records.map((r) => r.latency.p50 ?? 0)) / 1000,
+    sampledP99Ms: Math.max(...records.map((r) => r.latency.p99 ?? 0)) / 1000,
   }
 }
 
-/**
- * Measures `conns` idle connections: opened with heartbeats on (connect rate, RSS, idle CPU, a round
- * of deliveries), then, unless `settings.off` is false, again with heartbeats off (idle CPU).
- */
-export async function measure(conns, overrides = {}) {
+/** The settings with `overrides`, checked: a mistake should fail before minutes of connecting. */
+function checkedSettings(overrides) {
   const settings = { ...DEFAULT_SETTINGS, ...overrides }
   for (const key of ['heartbeat', 'idleMs', 'events', 'warmup', 'rate', 'concurrency', 'nice']) {
     if (!Number.isFinite(settings[key])) throw new Error(`connections: ${key} must be a number`)
   }
   if (settings.workers !== undefined && !(Number.isInteger(settings.workers) && settings.workers > 0))
     throw new Error('connections: workers must be a positive integer')
-  const { heartbeat: HEARTBEAT, idleMs: IDLE_MS, events: EVENTS, rate: RATE } = settings
-  log(`[connections ${conns}] heartbeats every ${HEARTBEAT} ms`)
-  const on = await withSetup(conns, HEARTBEAT, settings, async (setup) => {
+  if (!(Number.isInteger(settings.burst) && settings.burst > 0))
+    throw new Error('connections: burst must be a positive integer')
+  if (Math.max(settings.events, settings.warmup) * settings.burst > MAX_EVENTS)
+    throw new Error(`connections: at most ${MAX_EVENTS} events (rounds × burst) are followed at once`)
+  const { modes } = settings
+  if (modes.length === 0 || new Set(modes).size !== modes.length || modes.some((m) => !MODES.includes(m)))
+    throw new Error(`connections: modes must be distinct, of ${MODES.join(', ')}`)
+  if (!['express', 'fastify'].includes(settings.framework))
+    throw new Error('connections: framework must be express or fastify')
+  return settings
+}
+
+/**
+ * Measures `conns` idle connections for each of `settings.modes` in turn (same size, same
+ * settings), and compares their slowest deliveries: `modes[mode]` is {@link measureMode}'s result,
+ * `compare` the ratios Redis / memory and memory / raw (of the median round and of the worst).
+ */
+export async function measure(conns, overrides = {}) {
+  const settings = checkedSettings(overrides)
+  // Heartbeats off once: what a tick costs is Rewind's, whatever holds the history.
+  const offMode = settings.modes.includes('redis') ? 'redis' : settings.modes[0]
+  const modes = {}
+  for (const mode of settings.modes)
+    modes[mode] = await measureMode(conns, mode, { ...settings, off: settings.off && mode === offMode })
+  return { conns, settings, modes, compare: compareModes(modes) }
+}
+
+/** Ratios of the slowest deliveries, median round and worst round: null where a mode is missing. */
+function compareModes(modes) {
+  const ratioOf = (a, b, stat) => {
+    const x = modes[a]?.round[stat]
+    const y = modes[b]?.round[stat]
+    return x == null || y == null || y === 0 ? null : x / y
+  }
+  return {
+    redisOverMemory: {
+      median: ratioOf('redis', 'memory', 'slowestMedianMs'),
+      max: ratioOf('redis', 'memory', 'slowestMs'),
+    },
+    memoryOverRaw: {
+      median: ratioOf('memory', 'raw', 'slowestMedianMs'),
+      max: ratioOf('memory', 'raw', 'slowestMs'),
+    },
+  }
+}
+
+/**
+ * Measures `conns` idle connections on the server as `mode`: opened with heartbeats on (connect
+ * rate, RSS, idle CPU, a round of deliveries), then, if `settings.off`, again with heartbeats off
+ * (idle CPU).
+ */
+async function measureMode(conns, mode, settings) {
+  const { heartbeat: HEARTBEAT, idleMs: IDLE_MS, events: ROUNDS, burst: BURST, rate: RATE } = settings
+  log(`[connections ${conns}, ${mode}] heartbeats every ${HEARTBEAT} ms`)
+  const on = await withSetup(conns, HEARTBEAT, mode, settings, async (setup) => {
     const rssBefore = await workersRss(setup.pids)
     const connect = await openAll(setup, conns, settings)
     log(
@@ -266,7 +393,7 @@ export async function measure(conns, overrides = {}) {
     log(`  idle ${IDLE_MS} ms with heartbeats: workers ${cpu.toFixed(2)} s CPU`)
     const round = await publishRound(setup, connect.opened, settings)
     log(
-      `  ${EVENTS} events at ${RATE}/s to ${round.connections}: slowest ${round.slowestMs?.toFixed(0) ?? '-'} ms, lost ${round.lost}, extra ${round.extra}, dropped ${round.dropped}; workers ${round.workersCpu.toFixed(2)} s CPU (${round.cpuPerDeliveryMicros.toFixed(1)} µs per delivery)`,
+      `  ${ROUNDS} × ${BURST} event(s) at ${RATE}/s to ${round.connections}: slowest ${round.slowestMs?.toFixed(0) ?? '-'} ms (median ${round.slowestMedianMs?.toFixed(0) ?? '-'} ms), lost ${round.lost}, extra ${round.extra}, dropped ${round.dropped}; workers ${round.workersCpu.toFixed(2)} s CPU (${round.cpuPerDeliveryMicros.toFixed(1)} µs per delivery)`,
     )
     return {
       workers: setup.pids.length,
@@ -280,7 +407,7 @@ export async function measure(conns, overrides = {}) {
   })
   let off
   if (settings.off) {
-    off = await withSetup(conns, 0, settings, async (setup) => {
+    off = await withSetup(conns, 0, mode, settings, async (setup) => {
       const connect = await openAll(setup, conns, settings)
       await sleep(1000)
       // As with heartbeats on: the same forced GC right before the idle window, so that what the
@@ -295,6 +422,7 @@ export async function measure(conns, overrides = {}) {
   const ticks = IDLE_MS / HEARTBEAT
   const heartbeatCpu = off === undefined ? null : on.cpu - off.cpu
   return {
+    mode,
     conns,
     settings,
     ...on,
@@ -310,18 +438,26 @@ export async function measure(conns, overrides = {}) {
 
 const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : Number(v).toFixed(d))
 
+/** One row per size and mode; under it, per size, the modes' ratios. */
 function table(results) {
-  const events = results[0]?.settings.events
+  const { events, burst } = results[0]?.settings ?? {}
+  const what = burst > 1 ? `${events} rounds of ${burst} events` : `${events} events`
   const lines = [
-    `| connections | workers | load clients | connect rate | per worker | KiB/conn (RSS / conns) | KiB/conn (added) | heartbeat CPU per tick per 10k | slowest of ${events} events | sampled p99 | lost |`,
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| connections | mode | workers | load clients | connect rate | per worker | KiB/conn (RSS / conns) | KiB/conn (added) | heartbeat CPU per tick per 10k | slowest of ${what} (median) | sampled p99 | lost |`,
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
-  for (const r of results) {
-    lines.push(
-      `| ${r.connect.opened.toLocaleString('en-US')} | ${r.workers} | ${r.clients} | ${fmt(r.connect.rate, 0)}/s | ${fmt(r.connect.ratePerWorker, 0)}/s | ${fmt(r.kibPerConn)} | ${fmt(r.kibPerConnAdded)} | ${fmt(r.heartbeatMsPerTickPer10k)} ms | ${fmt(r.round.slowestMs, 0)} ms | ${fmt(r.round.sampledP99Ms, 0)} ms | ${r.round.lost} |`,
-    )
+  const notes = []
+  for (const { modes, compare } of results) {
+    for (const r of Object.values(modes)) {
+      lines.push(
+        `| ${r.connect.opened.toLocaleString('en-US')} | ${r.mode} | ${r.workers} | ${r.clients} | ${fmt(r.connect.rate, 0)}/s | ${fmt(r.connect.ratePerWorker, 0)}/s | ${fmt(r.kibPerConn)} | ${fmt(r.kibPerConnAdded)} | ${fmt(r.heartbeatMsPerTickPer10k)} ms | ${fmt(r.round.slowestMs, 0)} ms (${fmt(r.round.slowestMedianMs, 0)} ms) | ${fmt(r.round.sampledP99Ms, 0)} ms | ${r.round.lost} |`,
+      )
+    }
+    const pair = ({ median: m, max }) => `${fmt(m, 2)}× (median round), ${fmt(max, 2)}× (worst)`
+    if (modes.redis && modes.memory) notes.push(`redis / memory: ${pair(compare.redisOverMemory)}`)
+    if (modes.memory && modes.raw) notes.push(`memory / raw: ${pair(compare.memoryOverRaw)}`)
   }
-  return lines.join('\n')
+  return [...lines, ...(notes.length > 0 ? ['', ...notes] : [])].join('\n')
 }
 
 /** The command line: `--name=value` pairs over DEFAULT_SETTINGS, sizes from --conns. */
@@ -343,12 +479,15 @@ function parseArgs(argv) {
     concurrency: 'concurrency',
     nice: 'nice',
     workers: 'workers',
+    burst: 'burst',
   }
   const settings = {}
   for (const [setting, flag] of Object.entries(numeric)) {
     if (args[flag] !== undefined) settings[setting] = Number(args[flag])
   }
   if (args['no-off'] !== undefined) settings.off = false
+  if (args.modes !== undefined) settings.modes = args.modes.split(',')
+  if (args.framework !== undefined) settings.framework = args.framework
   if (args['cpu-prof'] !== undefined) settings.profileDir = args['cpu-prof']
   if (args['server-flags'] !== undefined) settings.serverFlags = args['server-flags'].split(',')
   return { sizes: (args.conns ?? '80000').split(',').map(Number), out: args.out, settings }
@@ -379,7 +518,8 @@ async function main() {
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`)
   process.stdout.write(`${table(results)}\n`)
   log(`wrote ${out}`)
-  if (results.some((r) => r.round.lost > 0 || r.round.extra > 0 || r.connect.failed > 0)) process.exitCode = 1
+  const runs = results.flatMap((r) => Object.values(r.modes))
+  if (runs.some((r) => r.round.lost > 0 || r.round.extra > 0 || r.connect.failed > 0)) process.exitCode = 1
 }
 
 // Run from the command line; run.js imports `measure` for its connections scenario.

@@ -2,8 +2,9 @@
  * The benchmark harness is not run by CI in full (it takes a quarter of an hour and both cores), so
  * this runs its quick mode on the scenarios whose code is the most involved: replay and streamed
  * answers against the hand-written baselines (warm-up rounds, the cold first round, the bars with
- * their reasons) and idle connections across node:cluster workers on Redis. It checks that a run
- * completes, loses nothing, and that the report says what it measured; not how fast anything is.
+ * their reasons) and idle connections across node:cluster workers (raw node:http, Rewind in memory
+ * and Rewind on Redis, in bursts). It checks that a run completes, loses nothing, and that the
+ * report says what it measured; not how fast anything is.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -52,6 +53,15 @@ describe('pnpm bench (quick mode)', () => {
     expect(results).toMatch(
       /2,000 idle connections \(of 2,000\) held by 1 node:cluster worker .*every one of \d+ events: yes/,
     )
-    expect(results).toMatch(/\| lost \/ duplicated \/ dropped +\| 0 \/ 0 \/ 0 +\|/)
+    expect(results).toMatch(
+      /\| lost \/ duplicated \/ dropped +\| 0 \/ 0 \/ 0 +\| 0 \/ 0 \/ 0 +\| 0 \/ 0 \/ 0 +\|/,
+    )
+    // Raw workers, Rewind in memory and Rewind on Redis, side by side, each every event of each burst.
+    expect(results).toMatch(
+      /every one of 15 events: yes \(3 bursts of 5\); raw node:http workers: yes; @rewind\/express in memory: yes/,
+    )
+    expect(results).toMatch(
+      /Slowest delivery of a burst of 5 events to all 2,000 connections through Redis: \d+ ms \(median \d+ ms\) vs @rewind\/express in memory \d+ ms \(median \d+ ms\) = [\d.]+× \(median rounds; worst rounds [\d.]+×\); raw node:http workers, the floor: \d+ ms \(median \d+ ms\), in memory \/ raw = [\d.]+×/,
+    )
   }, 180_000)
 })

@@ -38,3 +38,15 @@ function complete(reply) {
   const length = Number(reply.slice(1, head))
   return length < 0 || Buffer.byteLength(reply) >= head + 2 + length + 2
 }
+
+/**
+ * Deletes every key that starts with `prefix` (a bench's own, which holds no glob characters), in
+ * one script on the server: a store may keep more than one key per stream. Resolves with how many.
+ */
+export async function deletePrefixed(url, prefix) {
+  const script =
+    "local n = 0 for _, key in ipairs(redis.call('KEYS', ARGV[1])) do n = n + redis.call('DEL', key) end return n"
+  const reply = await redisCommand(url, 'EVAL', script, '0', `${prefix}*`)
+  if (!reply.startsWith(':')) throw new Error(`redis: ${reply.trim()}`)
+  return Number(reply.slice(1))
+}

@@ -347,80 +347,183 @@ function barChecks(report, sums) {
     })
   }
   const connections = report.results.connections
-  if (connections?.ok) {
-    const c = connections.result
-    const n = c.connect.opened
-    const everyEvent =
-      c.round.lost === 0 && c.round.extra === 0 && c.connect.failed === 0 && c.round.dropped === 0
-    checks.push({
-      ok: everyEvent && c.conns === n,
-      text: `${num(n)} idle connections (of ${num(c.conns)}) held by ${plural(c.workers, 'node:cluster worker')} on @rewind/redis, heartbeats every ${seconds(c.settings.heartbeat)} s; every connection got every one of ${c.settings.events} events: ${everyEvent ? 'yes' : `no (lost ${num(c.round.lost)}, extra ${num(c.round.extra)}, dropped ${num(c.round.dropped)}, failed to open ${num(c.connect.failed)})`}`,
-    })
-    const perEvent = c.round.slowestPerEventMs.filter((v) => v !== null)
-    const over = perEvent.filter((v) => v > 1000).length
-    const slowestOk = c.round.slowestMs !== null && c.round.slowestMs <= 1000
-    checks.push({
-      ok: slowestOk,
-      text: `Slowest delivery to all ${num(n)} connections: ${c.round.slowestMs === null ? 'not every event arrived' : ms(c.round.slowestMs * 1000, 0)} (worst of ${c.settings.events} events, one every ${num(1 / c.settings.rate, 1)} s; bar: ≤ 1 s)${
-        slowestOk || perEvent.length === 0
-          ? ''
-          : `. Why: ${over} of ${perEvent.length} events took over 1 s; the median event reached every connection in ${ms(median(perEvent) * 1000, 0)}. The workers need about ${num((c.round.cpuPerDeliveryMicros * n) / 1e6, 1)} s of CPU per event (${num(c.round.cpuPerDeliveryMicros, 1)} µs per delivery, most of it the kernel's loopback write) on ${report.machine.cores} cores shared with the load processes, so a pause in any worker shows (see SCALE.md)`
-      }`,
-    })
-  }
+  if (connections?.ok) checks.push(...connectionChecks(report, connections.result))
   return checks
 }
 
-/** The lines of scenario 8 (bench/connections.js): one size, heartbeats on, then off. */
+/**
+ * The server modes of scenario 8 that a run measured, by name (`raw`, `memory`, `redis`), in the
+ * order they ran. Runs from before the modes existed measured Redis alone, as the result itself.
+ */
+function connectionModes(c) {
+  return c.modes ?? { redis: { ...c, mode: 'redis' } }
+}
+
+/** What each mode of scenario 8 is, for a run on `framework` (Express before it was a setting). */
+function modeLabel(mode, framework = 'express') {
+  if (mode === 'raw') return 'raw node:http workers'
+  return `@rewind/${framework} ${mode === 'redis' ? 'on Redis' : 'in memory'}`
+}
+
+/** A round's slowest delivery, worst and median: "812 ms (median 640 ms)". */
+function slowestOf(round) {
+  if (round.slowestMs === null) return 'not every event arrived'
+  const medianMs = round.slowestMedianMs ?? null
+  return `${ms(round.slowestMs * 1000, 0)}${medianMs === null ? '' : ` (median ${ms(medianMs * 1000, 0)})`}`
+}
+
+/**
+ * Scenario 8 against the bar: every event to every connection in every mode; and the slowest
+ * delivery through Redis within 1 s and within 1.2× Rewind in memory (median rounds), with the raw
+ * workers as the floor; or, for a run of Redis alone, within 1 s.
+ */
+function connectionChecks(report, c) {
+  const checks = []
+  const modes = connectionModes(c)
+  const set = c.settings
+  const burst = set.burst ?? 1
+  const redis = modes.redis ?? Object.values(modes)[0]
+  const n = redis.connect.opened
+  const events = set.events * burst
+  const fine = (r) =>
+    r.round.lost === 0 &&
+    r.round.extra === 0 &&
+    r.connect.failed === 0 &&
+    r.round.dropped === 0 &&
+    r.conns === r.connect.opened
+  const others = Object.values(modes).filter((r) => r !== redis)
+  checks.push({
+    ok: Object.values(modes).every(fine),
+    text: `${num(n)} idle connections (of ${num(c.conns)}) held by ${plural(redis.workers, 'node:cluster worker')} ${redis.mode === 'redis' ? 'on @rewind/redis' : `as ${modeLabel(redis.mode, set.framework)}`}, heartbeats every ${seconds(set.heartbeat)} s; every connection got every one of ${events} events: ${
+      fine(redis)
+        ? 'yes'
+        : `no (lost ${num(redis.round.lost)}, extra ${num(redis.round.extra)}, dropped ${num(redis.round.dropped)}, failed to open ${num(redis.connect.failed)})`
+    }${burst > 1 ? ` (${set.events} bursts of ${burst})` : ''}${others.map((r) => `; ${modeLabel(r.mode, set.framework)}: ${fine(r) ? 'yes' : `no (lost ${num(r.round.lost)}, extra ${num(r.round.extra)}, dropped ${num(r.round.dropped)}, failed to open ${num(r.connect.failed)})`}`).join('')}`,
+  })
+  const perRound = (redis.round.slowestPerRoundMs ?? redis.round.slowestPerEventMs).filter((v) => v !== null)
+  const withinSecond = redis.round.slowestMs !== null && redis.round.slowestMs <= 1000
+  const why = withinSecond
+    ? ''
+    : perRound.length === 0
+      ? ''
+      : `. Why: ${perRound.filter((v) => v > 1000).length} of ${perRound.length} ${burst > 1 ? 'bursts' : 'events'} took over 1 s; the median reached every connection in ${ms(median(perRound) * 1000, 0)}. The workers need about ${num((redis.round.cpuPerDeliveryMicros * burst * n) / 1e6, 1)} s of CPU per ${burst > 1 ? 'burst' : 'event'} (${num(redis.round.cpuPerDeliveryMicros, 1)} µs per delivery, most of it the kernel's loopback write) on ${report.machine.cores} cores shared with the load processes, so a pause in any worker shows (see SCALE.md)`
+  const memory = modes.memory
+  if (modes.redis === undefined || memory === undefined) {
+    checks.push({
+      ok: withinSecond,
+      text: `Slowest delivery to all ${num(n)} connections: ${redis.round.slowestMs === null ? 'not every event arrived' : ms(redis.round.slowestMs * 1000, 0)} (worst of ${set.events} ${burst > 1 ? `bursts of ${burst} events` : 'events'}, one every ${num(1 / set.rate, 1)} s; bar: ≤ 1 s)${why}`,
+    })
+    return checks
+  }
+  const vsMemory = c.compare?.redisOverMemory ?? {}
+  const ok = withinSecond && vsMemory.median != null && vsMemory.median <= 1.2
+  const raw = modes.raw
+  const floor =
+    raw === undefined
+      ? ''
+      : `; ${modeLabel('raw')}, the floor: ${slowestOf(raw.round)}, in memory / raw = ${ratio(c.compare?.memoryOverRaw?.median)} (worst rounds ${ratio(c.compare?.memoryOverRaw?.max)})`
+  checks.push({
+    ok,
+    text: `Slowest delivery of ${burst > 1 ? `a burst of ${burst} events` : 'an event'} to all ${num(n)} connections through Redis: ${slowestOf(redis.round)} vs ${modeLabel('memory', set.framework)} ${slowestOf(memory.round)} = ${ratio(vsMemory.median)} (median rounds; worst rounds ${ratio(vsMemory.max)})${floor} (bar: Redis ≤ 1 s and ≤ 1.2× in memory, raw workers as floor)${why}${
+      ok || !withinSecond
+        ? ''
+        : `. Workers' CPU per delivery: ${num(redis.round.cpuPerDeliveryMicros, 1)} µs through Redis, ${num(memory.round.cpuPerDeliveryMicros, 1)} µs in memory`
+    }`,
+  })
+  return checks
+}
+
+/** The lines of scenario 8 (bench/connections.js): one size, a column per server mode. */
 function connectionsSection(c, fdLimit) {
   const set = c.settings
-  const n = c.connect.opened
-  const ticks = set.idleMs / set.heartbeat
+  const burst = set.burst ?? 1
+  const modes = Object.values(connectionModes(c))
+  const first = modes[0]
+  const each = (pick) => modes.map((r) => pick(r))
+  const heartbeat = (r) => {
+    const ticks = set.idleMs / set.heartbeat
+    if (r.off === undefined) return 'not measured'
+    if (r.heartbeatMsPerTickPer10k == null || ticks < 2)
+      return `not measured (${num(ticks, 1)} heartbeat ticks in the idle window)`
+    return `${num(r.heartbeatMsPerTickPer10k)} ms per tick per 10,000 connections (workers' CPU over ${num(set.idleMs / 1000)} s idle, ${num(ticks)} ticks: ${num(r.cpu, 2)} s with heartbeats, ${num(r.off?.cpu, 2)} s without)`
+  }
+  const perRound = (r) =>
+    (r.round.slowestPerRoundMs ?? r.round.slowestPerEventMs)
+      .map((v) => (v === null ? '-' : num(v)))
+      .join(', ')
+  const servers = modes
+    .map(
+      (r) =>
+        `${modeLabel(r.mode, set.framework)}${r.mode === 'redis' ? ' (one shared `@rewind/redis` history)' : ''}`,
+    )
+    .join(', ')
+  const spread = [
+    modes.some((r) => r.mode === 'redis') ? 'through Redis it reaches the other workers from there' : '',
+    modes.some((r) => r.mode !== 'redis')
+      ? 'in memory and raw, the primary relays it to every worker over the cluster’s IPC channel and each publishes it'
+      : '',
+  ]
+    .filter(Boolean)
+    .join('; ')
   return [
-    `\`@rewind/express\` in ${plural(c.workers, 'node:cluster worker')} on one port, sharing one \`@rewind/redis\` history (\`servers/cluster.js\`), heartbeats every ${seconds(set.heartbeat)} s; ` +
-      `${num(c.conns)} connections opened by ${plural(c.clients, 'load process', 'load processes')} (\`idle-client.js\`) over source addresses 127.0.0.1–8, ${set.concurrency} handshakes in flight each, since one process here holds at most ${num(fdLimit)} open files. ` +
-      `Then ${set.warmup ? `${set.warmup} events of warm-up and ` : ''}${set.events} measured events, one every ${num(1 / set.rate, 1)} s, published on one worker: each reaches the others through Redis. ` +
-      `Servers and load processes share the machine's cores; the load processes run at nice ${set.nice}, standing in for clients on other machines. Once per run, not per repetition.`,
+    `${servers[0].toUpperCase()}${servers.slice(1)}, each in ${plural(first.workers, 'node:cluster worker')} on one port (\`servers/cluster.js\`), heartbeats every ${seconds(set.heartbeat)} s; ` +
+      `${num(c.conns)} connections opened by ${plural(first.clients, 'load process', 'load processes')} (\`idle-client.js\`) over source addresses 127.0.0.1–8, ${set.concurrency} handshakes in flight each, since one process here holds at most ${num(fdLimit)} open files. ` +
+      `Then ${set.warmup ? `${plural(set.warmup, 'round')} of warm-up and ` : ''}${set.events} measured rounds, one every ${num(1 / set.rate, 1)} s, each one \`POST /publish\` of ${plural(burst, 'event')}${burst > 1 ? ' back to back' : ''} on whichever worker the primary hands it to: ${spread}. ` +
+      // Runs from before the rounds were timed from their request timed each event from its publish.
+      `The slowest delivery of a round runs from ${first.round.slowestPerRoundMs === undefined ? 'the event’s publish (stamped by the worker)' : 'the request'} to the last connection’s receipt of its last event. ` +
+      `${modes.length > 1 ? 'The modes run one after the other, each on a fresh server with the same settings. ' : ''}Servers and load processes share the machine's cores; the load processes run at nice ${set.nice}, standing in for clients on other machines. Once per run, not per repetition.`,
     '',
     table(
-      ['', ''],
+      ['', ...each((r) => modeLabel(r.mode, set.framework))],
       [
         [
           'connections held',
-          `${num(n)} (failed ${num(c.connect.failed)}); per worker ${c.connect.socketsPerWorker.map((v) => num(v)).join(', ')}`,
+          ...each(
+            (r) =>
+              `${num(r.connect.opened)} (failed ${num(r.connect.failed)}); per worker ${r.connect.socketsPerWorker.map((v) => num(v)).join(', ')}`,
+          ),
         ],
         [
           'connect rate',
-          `${num(c.connect.rate)}/s (${num(c.connect.ratePerWorker)}/s per worker), p99 handshake ${ms(c.connect.handshakeP99Ms * 1000, 0)}`,
+          ...each(
+            (r) =>
+              `${num(r.connect.rate)}/s (${num(r.connect.ratePerWorker)}/s per worker), p99 handshake ${ms(r.connect.handshakeP99Ms * 1000, 0)}`,
+          ),
         ],
         [
           'CPU per connection while connecting',
-          `workers ${num(c.connect.workersCpuPerConnMicros)} µs, primary ${num(c.connect.primaryCpuPerConnMicros)} µs`,
+          ...each(
+            (r) =>
+              `workers ${num(r.connect.workersCpuPerConnMicros)} µs, primary ${num(r.connect.primaryCpuPerConnMicros)} µs`,
+          ),
         ],
         [
           'workers’ RSS',
-          `${num(c.rssBefore / 1024)} → ${num(c.rssAfter / 1024)} MiB: ${num(c.kibPerConnAdded, 1)} KiB added per connection (${num(c.kibPerConn, 1)} KiB of RSS per connection)`,
+          ...each(
+            (r) =>
+              `${num(r.rssBefore / 1024)} → ${num(r.rssAfter / 1024)} MiB: ${num(r.kibPerConnAdded, 1)} KiB added per connection (${num(r.kibPerConn, 1)} KiB of RSS per connection)`,
+          ),
         ],
+        ['heartbeat CPU', ...each(heartbeat)],
         [
-          'heartbeat CPU',
-          c.heartbeatMsPerTickPer10k == null || ticks < 2
-            ? `not measured (${num(ticks, 1)} heartbeat ticks in the idle window)`
-            : `${num(c.heartbeatMsPerTickPer10k)} ms per tick per 10,000 connections (workers' CPU over ${num(set.idleMs / 1000)} s idle, ${num(ticks)} ticks: ${num(c.cpu, 2)} s with heartbeats, ${num(c.off?.cpu, 2)} s without)`,
-        ],
-        [
-          `slowest of ${set.events} events`,
-          c.round.slowestMs === null
-            ? 'not every event reached every connection'
-            : `${ms(c.round.slowestMs * 1000, 0)} (publish to the last connection's receipt); per event ${c.round.slowestPerEventMs.map((v) => (v === null ? '-' : num(v))).join(', ')} ms`,
+          `slowest of ${set.events} ${burst > 1 ? `bursts of ${burst}` : 'events'}`,
+          ...each((r) =>
+            r.round.slowestMs === null
+              ? 'not every event reached every connection'
+              : `${slowestOf(r.round)}; per ${burst > 1 ? 'burst' : 'event'} ${perRound(r)} ms`,
+          ),
         ],
         [
           'sampled latency',
-          `p50 ${ms(c.round.sampledP50Ms * 1000, 0)}, p99 ${ms(c.round.sampledP99Ms * 1000, 0)} (every 100th connection)`,
+          ...each(
+            (r) =>
+              `p50 ${ms(r.round.sampledP50Ms * 1000, 0)}, p99 ${ms(r.round.sampledP99Ms * 1000, 0)} (every 100th connection)`,
+          ),
         ],
-        ['workers’ CPU per delivery', `${num(c.round.cpuPerDeliveryMicros, 1)} µs`],
+        ['workers’ CPU per delivery', ...each((r) => `${num(r.round.cpuPerDeliveryMicros, 1)} µs`)],
         [
           'lost / duplicated / dropped',
-          `${num(c.round.lost)} / ${num(c.round.extra)} / ${num(c.round.dropped)}`,
+          ...each((r) => `${num(r.round.lost)} / ${num(r.round.extra)} / ${num(r.round.dropped)}`),
         ],
       ],
       { left: true },

@@ -109,23 +109,42 @@ export function handWrittenHistory(size = 1000) {
   }
 }
 
+const HEARTBEAT = Buffer.from(':\n\n')
+
 /**
  * Hand-written broadcasting, as raw node:http and hand-written Fastify do it: each event serialized
  * once into a frame buffer, kept in a {@link handWrittenHistory} and written to every open response.
  * `publish(data)` returns the event's id; `subscribe(res, lastEventId)` writes the head, then the
  * frames after `lastEventId` in one write (or flushes the head alone), and keeps `res` until it closes.
+ *
+ * With `heartbeatInterval` (ms; default 0, none) a timer writes a `:` comment to every response
+ * unless an event went to all of them since the last tick: the same skip as Rewind's heartbeat,
+ * so that a tick landing in a round of events costs neither side a write per connection.
+ * `close()` stops that timer.
  */
-export function handWrittenStream() {
+export function handWrittenStream({ heartbeatInterval = 0 } = {}) {
   const clients = new Set()
   const history = handWrittenHistory()
   let seq = 0
+  let publishedSinceTick = false
+  const timer =
+    heartbeatInterval > 0
+      ? setInterval(() => {
+          if (!publishedSinceTick) for (const res of clients) res.write(HEARTBEAT)
+          publishedSinceTick = false
+        }, heartbeatInterval)
+      : undefined
   return {
     publish(data) {
       const id = String(++seq)
       const frame = Buffer.from(`id: ${id}\ndata: ${JSON.stringify(data)}\n\n`)
       history.push(frame)
       for (const res of clients) res.write(frame)
+      publishedSinceTick = true
       return id
+    },
+    close() {
+      clearInterval(timer)
     },
     subscribe(res, lastEventId) {
       res.writeHead(200, {
