@@ -40,27 +40,33 @@ end
 `
 
 /**
- * KEYS[1] stream key; ARGV: trim mode (`~` or `=`), maxLen, event, string flag, data, maxAge (ms,
- * `'0'` for none), stream TTL (ms, `'0'` to keep the key forever), notify flag (`'1'` on a cluster:
- * the new id is sent with `SPUBLISH` on the shard channel named like the key, which wakes the
- * cluster's live tails; never sent on a single server, whose tail blocks in `XREAD`).
+ * KEYS[1] stream key; ARGV: trim mode (`~` or `=`), maxLen, maxAge (ms, `'0'` for none), stream TTL
+ * (ms, `'0'` to keep the key forever), notify flag (`'1'` on a cluster: the newest id is sent with
+ * `SPUBLISH` on the shard channel named like the key, which wakes the cluster's live tails; never
+ * sent on a single server, whose tail blocks in `XREAD`), then for each event to append, in order:
+ * its type, string flag and data. Returns the new ids, in order. One call for a burst (see
+ * append-batches.ts): a tail blocked in `XREAD` is woken once, after the script, with all of them.
  * Every entry carries all four fields, even an empty event: entries with the same fields as their
- * listpack's first entry are stored without field names, which keeps each one small. A stream that
- * exists but is empty (trimmed by age) still records its last id as the predecessor, so a client
- * that saw it resumes without a false gap. The TTL is set again on every append, so only an idle
- * stream's key expires.
+ * listpack's first entry are stored without field names, which keeps each one small. Each entry
+ * records the id before it; a stream that exists but is empty (trimmed by age) still records its
+ * last id as the predecessor, so a client that saw it resumes without a false gap. The TTL is set
+ * again on every append, so only an idle stream's key expires.
  */
 const APPEND = `${SHARED_LUA}
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local prev = '0-0'
 if newest[1] then prev = newest[1][1]
 elseif redis.call('EXISTS', KEYS[1]) == 1 then prev = lastGenerated(KEYS[1]) end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], ARGV[2], '*',
-  '${FIELDS.prev}', prev, '${FIELDS.event}', ARGV[3], '${FIELDS.string}', ARGV[4], '${FIELDS.data}', ARGV[5])
-trimByAge(KEYS[1], ARGV[1], ARGV[6])
-if ARGV[7] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
-if ARGV[8] == '1' then redis.call('SPUBLISH', KEYS[1], id) end
-return id
+local ids = {}
+for i = 6, #ARGV, 3 do
+  prev = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], ARGV[2], '*',
+    '${FIELDS.prev}', prev, '${FIELDS.event}', ARGV[i], '${FIELDS.string}', ARGV[i + 1], '${FIELDS.data}', ARGV[i + 2])
+  ids[#ids + 1] = prev
+end
+trimByAge(KEYS[1], ARGV[1], ARGV[3])
+if ARGV[4] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+if ARGV[5] == '1' then redis.call('SPUBLISH', KEYS[1], prev) end
+return ids
 `
 
 /**
@@ -110,13 +116,12 @@ export interface Scripts {
     key: string,
     mode: '~' | '=',
     maxLen: number,
-    event: string,
-    string: '0' | '1',
-    data: string,
     maxAge: string,
     streamTtl: string,
     notify: '0' | '1',
-  ): Promise<string>
+    /** Type, string flag (`'1'` for a string value) and data of each event, in order. */
+    ...events: string[]
+  ): Promise<string[]>
   rewindRead(key: string, start: string, count: number, mode: '~' | '=', maxAge: string): Promise<ReadReply>
   rewindStart(key: string): Promise<string>
 }

@@ -16,6 +16,7 @@ import {
   type StoreDelivery,
   storeErrorReport,
 } from '@rewind/core/adapter'
+import { AppendBatches } from './append-batches.js'
 import { ClusterTail } from './cluster-tail.js'
 import { CommandConnection } from './connection.js'
 import type { EntrySink, XReadReply } from './delivery.js'
@@ -55,6 +56,7 @@ export class RedisStore implements AsyncHistoryStore {
   private readonly cache: EventCache
   /** Pages read lately: readers of the same page share one array, and so one encoding of it. */
   private readonly pages = new RecentPages()
+  private readonly appends = new AppendBatches((stream, events) => this.appendMany(stream, events))
   private readonly tail: LiveTail
   /** The hub the live tail delivers to. */
   private readonly hub = new AttachedHub(
@@ -152,24 +154,31 @@ export class RedisStore implements AsyncHistoryStore {
 
   /**
    * Appends an event with `XADD ... MAXLEN`, recording the id of the entry before it, and resolves
-   * with the new id. Rejects with `ERR_STORE_UNAVAILABLE` at once while Redis is unreachable, or
+   * with the new id; the appends of one turn to a stream go in one script call. Rejects with `ERR_STORE_UNAVAILABLE` at once while Redis is unreachable, or
    * after `commandTimeout` without a reply, so the publisher can answer 503. (Like any write over a
    * network, one that timed out may still have been applied.)
    */
   append(stream: string, event: NewEvent): Promise<string> {
+    return this.appends.append(stream, event)
+  }
+
+  /** Appends `events` to `stream` in one script call (see append-batches.ts); resolves with their ids. */
+  private appendMany(stream: string, events: readonly NewEvent[]): Promise<string[]> {
     const key = this.key(stream)
+    const fields: string[] = []
+    for (const event of events) {
+      fields.push(event.event ?? '', typeof event.value === 'string' ? '1' : '0', event.data)
+    }
     return this.connection.run(
       (client) =>
         client.rewindAppend(
           key,
           this.trimMode,
           this.options.maxLen,
-          event.event ?? '',
-          typeof event.value === 'string' ? '1' : '0',
-          event.data,
           this.maxAgeArgument,
           Number.isFinite(this.options.streamTtl) ? String(this.options.streamTtl) : '0',
           this.notify,
+          ...fields,
         ),
       (cause) => this.unavailable('append to', stream, cause),
     )
