@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { RewindError } from '../src/errors.js'
-import { createMemoryStore, type Hub } from '../src/index.js'
+import { createMemoryStore, type Hub, type HubOptions } from '../src/index.js'
 import type { MemoryResponses } from '../src/memory-responses.js'
 import { type SinkAnswer, serveSink } from '../src/sink-serve.js'
 import type { ResponseLimits, StoreDelivery, StoredEvent } from '../src/store.js'
@@ -48,7 +48,15 @@ class ManualResponseStore extends ManualStore {
 /** A hub on a {@link ManualResponseStore}; the records' timers are cleared after the test. */
 function manualHub(): { store: ManualResponseStore; h: Hub } {
   const store = new ManualResponseStore()
-  const h = hub({ store: store as never, onError: () => {} })
+  const h = hub({ store, onError: () => {} })
+  onTestFinished(() => store.responses.clear())
+  return { store, h }
+}
+
+/** A hub on a memory store, with `options`; the records' timers are cleared after the test. */
+function memoryHub(options: HubOptions = {}) {
+  const store = createMemoryStore()
+  const h = hub({ store, onError: () => {}, ...options })
   onTestFinished(() => store.responses.clear())
   return { store, h }
 }
@@ -60,9 +68,9 @@ function respond(records: MemoryResponses, data: readonly string[]): void {
     records.append(ID, STREAM, { event: undefined, data: d, value: d }, LIMITS, i + 1)
 }
 
-/** Ends response {@link ID} in `records` with `reason`; the terminal event is in history, delivered to no one. */
-function endIn(records: MemoryResponses, reason: 'done'): StoredEvent {
-  const ended = records.end(ID, STREAM, { event: 'rewind-end', data: reason, value: reason }, reason, LIMITS)
+/** Ends response {@link ID} in `records` with `done`: its terminal event is in history, delivered to no one. */
+function endIn(records: MemoryResponses): StoredEvent {
+  const ended = records.end(ID, STREAM, { event: 'rewind-end', data: 'done', value: 'done' }, 'done', LIMITS)
   return ended!.event!
 }
 
@@ -113,7 +121,7 @@ describe('verify: a check of the record only past a gap', () => {
     const c = client(h, ID)
     await microtasks()
     expect(store.reads).toHaveLength(1)
-    const end = endIn(store.responses, 'done')
+    const end = endIn(store.responses)
     // The read ran before the end: the client goes live without it, its delivery still on the way.
     store.answer('call')
     const subscription = await subscriptionOf(c.answer)
@@ -131,6 +139,28 @@ describe('verify: a check of the record only past a gap', () => {
   })
 })
 
+describe('going live: the end delivered while the read was in flight', () => {
+  it('is sent after the replay, and ends the body', async () => {
+    const { store, h } = manualHub()
+    respond(store.responses, ['t0', 't1'])
+    const c = client(h, ID)
+    await microtasks()
+    const end = endIn(store.responses)
+    store.deliverEvent(STREAM, end)
+    await flushTurn()
+    // The read ran before the end: the end comes only from what was queued meanwhile.
+    store.answer('call')
+    const subscription = await subscriptionOf(c.answer)
+    expect(subscription.closed).toBe(true)
+    expect(await subscription.done).toBe('end')
+    expect(got(c.s).map(([event, data]) => [event, data])).toEqual([
+      [undefined, 't0'],
+      [undefined, 't1'],
+      ['rewind-end', 'done'],
+    ])
+  })
+})
+
 describe('waiting: who a check of an ended response cuts', () => {
   it('a client still catching up is left alone: it gets its replay, then the end; the gapped one that asked is cut', async () => {
     const { store, h } = manualHub()
@@ -142,7 +172,7 @@ describe('waiting: who a check of an ended response cuts', () => {
     store.answer()
     await microtasks()
     expect(store.reads).toHaveLength(1)
-    endIn(store.responses, 'done')
+    endIn(store.responses)
     // Back after its first token (a read of its own: reads of the same page are shared).
     const late = client(h, ID, `${store.responses.history(STREAM)!.epoch}-1`)
     await microtasks()
@@ -163,9 +193,8 @@ describe('waiting: who a check of an ended response cuts', () => {
 
 describe('endWith: a producer stopped without a stored end', () => {
   it('ends a live client with `failed`, without an id, for the reason `end`', async () => {
-    const store = createMemoryStore()
     const disconnects: CloseReason[] = []
-    const h = hub({ store, onError: () => {}, onDisconnect: ({ reason }) => disconnects.push(reason) })
+    const { store, h } = memoryHub({ onDisconnect: ({ reason }) => disconnects.push(reason) })
     const run = failingWithoutEnd(store.responses, ['t0'])
     const { id, done } = await h.responses.start(run.producer, { id: ID })
     const c = client(h, id)
@@ -178,6 +207,5 @@ describe('endWith: a producer stopped without a stored end', () => {
       [undefined, 't0', false],
       ['rewind-end', 'failed', true],
     ])
-    store.responses.clear()
   })
 })
