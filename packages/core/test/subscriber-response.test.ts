@@ -5,6 +5,7 @@
  * asynchronous store is driven by hand, so each interleaving is pinned down.
  */
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { waitUntil } from '../../../test/support/wait.js'
 import { RewindError } from '../src/errors.js'
 import { createMemoryStore, type Hub, type HubOptions } from '../src/index.js'
 import type { MemoryResponses } from '../src/memory-responses.js'
@@ -13,7 +14,7 @@ import type { ResponseLimits, StoreDelivery, StoredEvent } from '../src/store.js
 import type { CloseReason, Subscription } from '../src/types.js'
 import { cleanUpAfterEach, hub, sink } from './helpers/hubs.js'
 import { ManualStore, microtasks } from './helpers/manual-store.js'
-import { flushTurn, type MemorySink } from './helpers/memory-sink.js'
+import { flushTurn, lastEventIdOf, type MemorySink } from './helpers/memory-sink.js'
 
 cleanUpAfterEach()
 
@@ -207,5 +208,50 @@ describe('endWith: a producer stopped without a stored end', () => {
       [undefined, 't0', false],
       ['rewind-end', 'failed', true],
     ])
+  })
+
+  it('sends a client whose read is in flight its replay first, then `failed`: never the end before events it missed', async () => {
+    const { store, h } = manualHub()
+    const run = failingWithoutEnd(store.responses, ['t0', 't1'])
+    const { id, done } = await h.responses.start(run.producer, { id: ID })
+    await flushTurn()
+    expect(store.responses.history(STREAM)?.size).toBe(2)
+    const c = client(h, id)
+    await microtasks()
+    expect(store.reads).toHaveLength(1)
+    run.fail()
+    expect(await done).toBe('failed')
+    await flushTurn()
+    store.answer()
+    expect(await reasonOf(c.answer)).toBe('end')
+    expect(got(c.s).map(([event, data]) => [event, data])).toEqual([
+      [undefined, 't0'],
+      [undefined, 't1'],
+      ['rewind-end', 'failed'],
+    ])
+    // The end has no id: the client's position stays on its last token.
+    expect(lastEventIdOf(c.s.text())).toBe(got(c.s)[1]![2])
+  })
+
+  it('sends a client paused mid-replay (its sink full) the rest of the answer first, then `failed`', async () => {
+    const { store, h } = memoryHub()
+    const tokens = Array.from({ length: 600 }, (_, i) => `${i}:${'x'.repeat(1000)}`)
+    const run = failingWithoutEnd(store.responses, tokens)
+    const { id, done } = await h.responses.start(run.producer, { id: ID })
+    await waitUntil(() => store.responses.history(STREAM)?.size === tokens.length, 'every token stored')
+    const s = sink({ full: true })
+    const answer = serveSink(h, s, { response: id }, { lastEventId: undefined })
+    const subscription = await subscriptionOf(answer)
+    // Paused: a page is buffered for a client that does not read, the rest is still in history.
+    expect(s.parse().events.length).toBeLessThan(tokens.length)
+    run.fail()
+    expect(await done).toBe('failed')
+    await flushTurn()
+    s.drain()
+    expect(await subscription.done).toBe('end')
+    const received = s.parse().events
+    // Every token in order, then the end (tokens compared by number: their data is long).
+    expect(received.map((e) => e.data.split(':')[0])).toEqual([...tokens.map((_, n) => String(n)), 'failed'])
+    expect(received.at(-1)?.event).toBe('rewind-end')
   })
 })
