@@ -112,7 +112,10 @@ export interface ResponseFollower {
   readonly waiting: boolean
   /** Ends it; the client comes back with its position (and gets the rest, 204, or 404). */
   end(reason: CloseReason): void
-  /** Writes `frame` (a terminal event the store does not hold, so it has no id) and ends. */
+  /**
+   * Writes `frame` (a terminal event the store does not hold, so it has no id) and ends; if it is
+   * still catching up, once it has sent what history holds for it.
+   */
   endWith(frame: Uint8Array): void
 }
 

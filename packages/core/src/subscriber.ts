@@ -136,6 +136,8 @@ export class Subscriber extends Connection<SubscriberOwner> {
    * Not a phase: a gap can open on any page, and what it changes comes after catch-up.
    */
   private gapped = false
+  /** A terminal event the store does not hold, to write once caught up (see `endWith`). */
+  private endFrame: Uint8Array | undefined
 
   constructor(owner: SubscriberOwner, sink: EventSink, options: SubscriberOptions) {
     super(owner, sink, options.stream, options.start)
@@ -152,10 +154,17 @@ export class Subscriber extends Connection<SubscriberOwner> {
 
   /**
    * Writes a terminal event that the store does not hold (without an id, so the client's position
-   * stays on its last event) and ends: the response's producer stopped without a stored end.
+   * stays on its last event) and ends: the response's producer stopped without a stored end. A
+   * subscriber still catching up gets it once caught up: a client takes the end for the last word,
+   * and would miss the events history still holds for it.
    */
   endWith(frame: Uint8Array): void {
+    // Stryker disable next-line ConditionalExpression: write and end do nothing on a closed connection, and a closed subscriber never goes live to write a deferred end
     if (this.closed) return
+    if (this.phase !== 'live') {
+      this.endFrame = frame
+      return
+    }
     this.write(frame)
     this.end('end')
   }
@@ -366,7 +375,10 @@ export class Subscriber extends Connection<SubscriberOwner> {
     this.queue = undefined
     this.phase = 'live'
     if (queued !== undefined && queued.length > 0) this.sendSelected(queued)
-    if (!this.endIfFinished() && this.gapped) this.response?.verify()
+    if (this.endIfFinished()) return
+    // The producer stopped while this subscriber caught up: its end comes after everything replayed.
+    if (this.endFrame !== undefined) this.endWith(this.endFrame)
+    else if (this.gapped) this.response?.verify()
   }
 
   /** Sends the events after the cursor that pass the filter, advancing the cursor past all of them. */
