@@ -15,6 +15,15 @@ const server = await redisForTests('tail cursors')
 describe.skipIf(server === undefined)('Tail', () => {
   const tailOn = () => harness(server!.url)
 
+  /** Follows streams a and b; resolves with their keys once a read of both is in flight. */
+  async function readingBoth(t: Harness): Promise<[string, string]> {
+    const [a, b] = [t.key('a'), t.key('b')]
+    t.tail.add('a', a, '0-0')
+    t.tail.add('b', b, '0-0')
+    await waitUntil(() => t.reads().some((read) => read.includes(b)), 'a read that follows both')
+    return [a, b]
+  }
+
   /** The first entries of two streams, in one transaction: a read following both gets both at once. */
   async function firstEntries(t: Harness, first: string, second: string): Promise<[string, string]> {
     const replies = await t.admin
@@ -50,10 +59,7 @@ describe.skipIf(server === undefined)('Tail', () => {
   it('drops what a read in flight returns for a stream unwatched meanwhile', async () => {
     const t = tailOn()
     try {
-      const [a, b] = [t.key('a'), t.key('b')]
-      t.tail.add('a', a, '0-0')
-      t.tail.add('b', b, '0-0')
-      await waitUntil(() => t.reads().some((read) => read.includes(b)), 'a read that follows both')
+      const [a, b] = await readingBoth(t)
       t.tail.remove('b')
       // One transaction: the read in flight, which still names b, returns both entries at once.
       const [, onA] = await firstEntries(t, b, a)
@@ -69,10 +75,7 @@ describe.skipIf(server === undefined)('Tail', () => {
     // Never woken: the read in flight keeps the first cursor of b until it returns.
     const t = harness(server!.url, { unblock: () => Promise.resolve(0) })
     try {
-      const [a, b] = [t.key('a'), t.key('b')]
-      t.tail.add('a', a, '0-0')
-      t.tail.add('b', b, '0-0')
-      await waitUntil(() => t.reads().some((read) => read.includes(b)), 'a read that follows both')
+      const [a, b] = await readingBoth(t)
       t.tail.remove('b')
       t.tail.add('b', b, '0-0')
       const [onB, onA] = await firstEntries(t, b, a)

@@ -58,11 +58,30 @@ describe.skipIf(server === undefined)('the live tail waking its blocking read', 
   /** Waits until the tail has sent `n` blocking reads. */
   const reads = (t: Harness, n: number) => waitUntil(() => t.reads().length === n, `read #${n}`)
 
+  /** Follows a, then adds b once a's read is in flight (which misses b); returns a's key. */
+  async function addDuringRead(t: ReturnType<typeof scripted>): Promise<string> {
+    const a = t.add('a')
+    await reads(t, 1)
+    t.add('b')
+    return a
+  }
+
+  /** Waits past the 1 ms pause that follows a failed attempt (set before this sleep's timer). */
+  async function expectNoRetry(t: ReturnType<typeof scripted>): Promise<void> {
+    await sleep(20)
+    expect(t.calls).toHaveLength(1)
+  }
+
   it('retries while Redis answers that the read is not blocked yet, then picks the stream up', async () => {
-    // The first two answers say 0 (the read has not reached Redis yet); the third wakes it.
-    const t = scripted((t, call, clientId) =>
-      call < 3 ? Promise.resolve(0) : (t.admin.call('CLIENT', 'UNBLOCK', clientId) as Promise<number>),
-    )
+    // The read reaches Redis only once the event loop has turned (I/O), and the first two answers
+    // say 0 whatever happens: attempts made without a pause between them would all fail.
+    let turned = false
+    const t = scripted((t, call, clientId) => {
+      if (call === 1) setImmediate(() => (turned = true))
+      return call < 3 || !turned
+        ? Promise.resolve(0)
+        : (t.admin.call('CLIENT', 'UNBLOCK', clientId) as Promise<number>)
+    })
     try {
       t.add('a')
       await reads(t, 1)
@@ -86,9 +105,7 @@ describe.skipIf(server === undefined)('the live tail waking its blocking read', 
   it(`gives up after ${ATTEMPTS} attempts, and tries again for the next stream`, async () => {
     const t = scripted(() => Promise.resolve(0))
     try {
-      t.add('a')
-      await reads(t, 1)
-      t.add('b')
+      await addDuringRead(t)
       expect(t.calls).toHaveLength(1)
       // One round at a time: a stream added during it starts none of its own.
       t.add('c')
@@ -111,13 +128,9 @@ describe.skipIf(server === undefined)('the live tail waking its blocking read', 
     // Redis says 1 (woken), though nothing was sent: the read goes on blocking, and is left alone.
     const t = scripted(() => Promise.resolve(1))
     try {
-      t.add('a')
-      await reads(t, 1)
-      t.add('b')
+      await addDuringRead(t)
       expect(t.calls).toHaveLength(1)
-      // Past the pause a retry would have taken (1 ms, set before this sleep's timer).
-      await sleep(20)
-      expect(t.calls).toHaveLength(1)
+      await expectNoRetry(t)
       expect(t.reads()).toHaveLength(1)
     } finally {
       await t.close()
@@ -149,18 +162,14 @@ describe.skipIf(server === undefined)('the live tail waking its blocking read', 
       call === 1 ? new Promise<number>((resolve) => (answer = resolve)) : Promise.resolve(0),
     )
     try {
-      const a = t.add('a')
-      await reads(t, 1)
-      t.add('b')
+      const a = await addDuringRead(t)
       await waitUntil(() => answer, 'the first attempt')
       // The read returns by itself (an entry on a stream it follows) and the next one follows both.
       const id = await t.append(a, '0-0', 'ends the read')
       await reads(t, 2)
       expect(t.batches).toEqual([['a', [id]]])
       answer!(0)
-      // Past the pause after that answer (1 ms, set before this sleep's timer): no second attempt.
-      await sleep(20)
-      expect(t.calls).toHaveLength(1)
+      await expectNoRetry(t)
     } finally {
       await t.close()
     }
@@ -169,12 +178,8 @@ describe.skipIf(server === undefined)('the live tail waking its blocking read', 
   it('gives up on a CLIENT UNBLOCK that fails, without a report: the read ends within blockMs anyway', async () => {
     const t = scripted(() => Promise.reject(new Error('the command connection is down')))
     try {
-      t.add('a')
-      await reads(t, 1)
-      t.add('b')
-      expect(t.calls).toHaveLength(1)
-      await sleep(20)
-      expect(t.calls).toHaveLength(1)
+      await addDuringRead(t)
+      await expectNoRetry(t)
       // The round is over: the next stream starts another.
       t.add('c')
       expect(t.calls).toHaveLength(2)
@@ -194,9 +199,7 @@ describe.skipIf(server === undefined)('the live tail waking its blocking read', 
       return unblocked
     })
     try {
-      t.add('a')
-      await reads(t, 1)
-      t.add('b')
+      await addDuringRead(t)
       // Woken, the first read is followed by one over a and b; c comes after it was sent.
       await reads(t, 2)
       const c = t.add('c')
@@ -221,9 +224,7 @@ describe.skipIf(server === undefined)('the live tail waking its blocking read', 
       return unblocked
     })
     try {
-      t.add('a')
-      await reads(t, 1)
-      t.add('b')
+      await addDuringRead(t)
       await waitUntil(() => answered, 'the answer')
       expect(t.calls).toHaveLength(1)
       expect(t.reads()).toHaveLength(2)
