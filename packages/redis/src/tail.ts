@@ -104,6 +104,7 @@ export class Tail implements LiveTail {
     this.closed = true
     this.cursors.clear()
     this.waiting?.stop()
+    // Stryker disable next-line StringLiteral: a closed loop stops without reporting the reason
     this.request?.interrupt(new Interrupted('the store was closed'))
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
@@ -149,12 +150,14 @@ export class Tail implements LiveTail {
           | XReadReply
           | undefined
         failures = 0
+        // Stryker disable next-line StringLiteral: ioredis defaults keyPrefix to '', so the fallback (for the type) is never used
         if (reply != null) this.dispatch(reply, cursors, connection.options.keyPrefix ?? '')
       } catch (error) {
         if (this.closed) break
         failures++
         if (error instanceof ReplyTimeout) {
           // A connection that stopped answering (a half-open socket) is replaced by a fresh one.
+          // Stryker disable next-line BooleanLiteral: ended instead, the connection is opened again by the loop (status 'end')
           connection.disconnect(true)
         }
         this.options.report(
@@ -179,7 +182,11 @@ export class Tail implements LiveTail {
       const timeout = (blocking ? this.options.blockMs : 0) + this.options.replyTimeout
       const timer = setTimeout(() => settle(new ReplyTimeout(`no reply within ${timeout} ms`)), timeout)
       const settle = (error: Error | undefined, value?: unknown): void => {
+        // A request is current until its first settlement, after which a second one changes nothing:
+        // its promise is settled, its timer cleared, and `this.request` is another request or none.
+        // Stryker disable next-line ConditionalExpression: see above
         if (settled) return
+        // Stryker disable next-line BooleanLiteral: see above
         settled = true
         clearTimeout(timer)
         if (this.request === request) this.request = undefined
@@ -220,28 +227,27 @@ export class Tail implements LiveTail {
   private wake(): void {
     const request = this.request
     if (this.unblocking || this.closed || request === undefined) return
-    if (request.generation >= this.generation || request.clientId === undefined) return
+    const { clientId } = request
+    if (request.generation >= this.generation || clientId === undefined) return
     this.unblocking = true
-    this.unblock(request).then(
-      () => {
+    this.unblock(request, clientId)
+      .catch(this.options.report)
+      .finally(() => {
         this.unblocking = false
         // A stream added while waiting for the answer may be missing from a newer XREAD.
         if (this.request !== request) this.wake()
-      },
-      (error: unknown) => {
-        this.unblocking = false
-        this.options.report(error)
-      },
-    )
+      })
   }
 
-  private async unblock(request: Request): Promise<void> {
+  private async unblock(request: Request, clientId: number): Promise<void> {
     for (let attempt = 0; attempt < UNBLOCK_ATTEMPTS; attempt++) {
-      if (this.closed || this.request !== request || request.clientId === undefined) return
+      // The XREAD has returned, or was interrupted (which is also how `close()` ends this).
+      if (this.request !== request) return
       let unblocked: number
       try {
-        unblocked = await this.options.unblock(request.clientId)
+        unblocked = await this.options.unblock(clientId)
       } catch {
+        // The command connection failed: the XREAD still returns within `blockMs`.
         return
       }
       if (unblocked === 1) return
@@ -264,12 +270,14 @@ export class Tail implements LiveTail {
    * ready if given, or until the tail closes, whichever comes first.
    */
   private pause(ms: number | undefined, readyOf: Redis | undefined): Promise<void> {
+    // Stryker disable next-line ConditionalExpression: the loop checks `closed` just before each pause; this guards a pause that would never end
     if (this.closed) return Promise.resolve()
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined
       const stop = (): void => {
         clearTimeout(timer)
         readyOf?.removeListener('ready', stop)
+        // Stryker disable next-line ConditionalExpression,EqualityOperator,OptionalChaining: only the current pause is ever stopped (by its timer, its 'ready' event, close or add), and stopping a finished one again does nothing
         if (this.waiting?.stop === stop) this.waiting = undefined
         resolve()
       }
