@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest'
 import { listen } from '../../../test/support/listen.js'
 import { RawHttpClient } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
-import { createHub, type Hub, RewindError } from '../src/index.js'
+import { createHub, type Hub, RewindError, type Subscription } from '../src/index.js'
+import { MemoryStore } from '../src/memory-store.js'
 import { closesAfterEach, serveHub } from './helpers/http.js'
 import { ManualStore } from './helpers/manual-store.js'
 
@@ -493,5 +494,26 @@ describe('serve over HTTP/2', () => {
     const closed = new Promise<void>((resolve) => server.server.close(() => resolve()))
     await hub.close()
     await closed
+  })
+})
+
+describe('serve of a response whose record cannot be read', () => {
+  it('answers 503 with a retry-after, reports the error, and ends the subscription', async () => {
+    const errors: unknown[] = []
+    const store = new MemoryStore()
+    const failure = new Error('store down')
+    // The memory store answers at once; this one fails as a shared store's read can.
+    store.responses.get = (() => Promise.reject(failure)) as unknown as typeof store.responses.get
+    const hub = hubFor({ store, onError: (error) => errors.push(error) })
+    const subscriptions: Subscription[] = []
+    const server = await started(
+      listen((req, res) => subscriptions.push(hub.serve(req, res, { response: 'r1' }))),
+    )
+    const response = await fetch(server.url)
+    expect(response.status).toBe(503)
+    expect(response.headers.get('retry-after')).toBe('1')
+    expect(await response.json()).toEqual({ error: 'the store is unavailable; try again' })
+    expect(errors).toEqual([failure])
+    await waitUntil(() => subscriptions[0]?.closed === true, 'the subscription closed')
   })
 })

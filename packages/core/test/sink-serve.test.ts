@@ -83,6 +83,33 @@ describe('serveSink', () => {
     expect(sink.parse().retries).toEqual([3000, 250])
   })
 
+  it('refuses a bad source before anything is written, saying what a source is', async () => {
+    const h = hub()
+    const sink = new MemorySink()
+    const refusal = (source: unknown) => {
+      try {
+        void serveSink(h, sink, source as string, { lastEventId: undefined })
+      } catch (error) {
+        const e = error as { code?: string; field?: string; message: string }
+        return { code: e.code, field: e.field, message: e.message }
+      }
+      return undefined
+    }
+    expect(refusal({ response: 42 })).toEqual({
+      code: 'ERR_INVALID_ARGUMENT',
+      field: 'response',
+      message: 'a response source is { response: id } with a string id',
+    })
+    expect(refusal(42)).toEqual({
+      code: 'ERR_INVALID_ARGUMENT',
+      field: 'source',
+      message: 'the source of an event stream must be a stream name, { response: id } or an async iterable',
+    })
+    expect(refusal('rewind:response:x')?.code).toBe('ERR_INVALID_STREAM')
+    expect(refusal('')?.code).toBe('ERR_INVALID_STREAM')
+    expect(sink.written).toEqual([])
+  })
+
   it('answers 404 for an unknown response', async () => {
     const h = hub()
     const unknown = await serveSink(h, new MemorySink(), { response: 'nope' }, { lastEventId: undefined })
