@@ -6,9 +6,9 @@ import { listen } from '../../../test/support/listen.js'
 import { RawHttpClient } from '../../../test/support/raw-client.js'
 import { waitUntil } from '../../../test/support/wait.js'
 import { createHub, type Hub, RewindError, type Subscription } from '../src/index.js'
-import { MemoryStore } from '../src/memory-store.js'
 import { closesAfterEach, serveHub } from './helpers/http.js'
 import { ManualStore } from './helpers/manual-store.js'
+import { unreadableResponses } from './helpers/unreadable-responses.js'
 
 const { cleanups, hubFor, started } = closesAfterEach()
 
@@ -500,10 +500,7 @@ describe('serve over HTTP/2', () => {
 describe('serve of a response whose record cannot be read', () => {
   it('answers 503 with a retry-after, reports the error, and ends the subscription', async () => {
     const errors: unknown[] = []
-    const store = new MemoryStore()
-    const failure = new Error('store down')
-    // The memory store answers at once; this one fails as a shared store's read can.
-    store.responses.get = (() => Promise.reject(failure)) as unknown as typeof store.responses.get
+    const { store, failure } = unreadableResponses()
     const hub = hubFor({ store, onError: (error) => errors.push(error) })
     const subscriptions: Subscription[] = []
     const server = await started(

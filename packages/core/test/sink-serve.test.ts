@@ -8,9 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createHub } from '../src/create-hub.js'
 import type { Hub } from '../src/hub.js'
 import type { HubOptions } from '../src/hub-options.js'
-import { MemoryStore } from '../src/memory-store.js'
+import type { MemoryStore } from '../src/memory-store.js'
 import { serveSink } from '../src/sink-serve.js'
 import { flushTurn, MemorySink } from './helpers/memory-sink.js'
+import { unreadableResponses } from './helpers/unreadable-responses.js'
 
 const hubs: Hub<string>[] = []
 function hub(options: HubOptions & { store?: MemoryStore } = {}): Hub<string> {
@@ -118,10 +119,7 @@ describe('serveSink', () => {
 
   it('answers 503 and reports the error when the store cannot say what a response is', async () => {
     const errors: unknown[] = []
-    const store = new MemoryStore()
-    const failure = new Error('store down')
-    // The memory store answers at once; this one fails as a shared store's read can.
-    store.responses.get = (() => Promise.reject(failure)) as unknown as typeof store.responses.get
+    const { store, failure } = unreadableResponses()
     const h = hub({ store, onError: (error) => errors.push(error) })
     const answer = await serveSink(h, new MemorySink(), { response: 'r1' }, { lastEventId: undefined })
     expect(answer).toEqual({ status: 503, body: expect.stringContaining('"error"') })
