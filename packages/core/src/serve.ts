@@ -98,7 +98,7 @@ export function serve(
     return closedSubscription(stream, 'end')
   }
   if (isResponseSource(source)) return serveResponse(host, req, res, source.response)
-  const head = httpHead(req, res)
+  const head = httpHead(res)
   if (stream === undefined) return host.iterate(res, source as AsyncIterable<StreamItem>, head)
   return host.follow(
     stream,
@@ -113,10 +113,10 @@ export function serve(
 }
 
 /** The head of an event-stream response; later bytes may go to the socket (see `directTransport`). */
-function httpHead(req: EventStreamRequest, res: EventStreamResponse): StartStream {
+function httpHead(res: EventStreamResponse): StartStream {
   return (flush) => {
     res.writeHead(200, eventStreamHeaders())
-    const transport = directTransport(req, res)
+    const transport = directTransport(res)
     if (transport === undefined) {
       // Http2ServerResponse has flushHeaders too, though its typings omit it.
       if (flush) (res as ServerResponse).flushHeaders()
@@ -179,7 +179,7 @@ function serveResponse(
         res.end()
         return pending.settle(closedSubscription(undefined, 'end'))
       }
-      pending.settle(host.followResponse(id, plan.stream, res, plan.after, httpHead(req, res)))
+      pending.settle(host.followResponse(id, plan.stream, res, plan.after, httpHead(res)))
     },
     (error: unknown) => {
       host.reportError(error, undefined)
