@@ -7,16 +7,16 @@ import { PassThrough, Writable } from 'node:stream'
 import { text } from 'node:stream/consumers'
 import { describe, expect, it } from 'vitest'
 import { waitUntil, within } from '../../../test/support/wait.js'
-import type { CloseReason } from '../src/index.js'
+import type { CloseReason, HubOptions } from '../src/index.js'
 import { cleanUpAfterEach, events, hub, publishAll, sink } from './helpers/hubs.js'
 import { flushTurn, parseStream } from './helpers/memory-sink.js'
 
 cleanUpAfterEach()
 
 /** A hub without a retry hint, whose disconnections are recorded with their reasons. */
-function recording() {
+function recording(options: HubOptions = {}) {
   const disconnects: CloseReason[] = []
-  const h = hub({ retry: null, onDisconnect: ({ reason }) => disconnects.push(reason) })
+  const h = hub({ retry: null, onDisconnect: ({ reason }) => disconnects.push(reason), ...options })
   return { h, disconnects }
 }
 
@@ -126,6 +126,18 @@ describe('a response the application ended itself', () => {
     expect(await within(sub.done, 'the subscription to end', 1000)).toBe('end')
     expect(disconnects).toEqual(['end'])
     expect(dataOf(await text(out))).toEqual(['before'])
+    expect(errors).toEqual([])
+  })
+
+  it('ends a silent subscription with reason end at the next heartbeat, writing no comment', async () => {
+    const { h, disconnects } = recording({ heartbeatInterval: 20 })
+    const { out, errors, sink: s } = passThrough()
+    const sub = h.subscribe('s', s)
+    out.end()
+    expect(await within(sub.done, 'a heartbeat to end the subscription', 2000)).toBe('end')
+    expect(disconnects).toEqual(['end'])
+    // Only the position a fresh client is sent on opening: no heartbeat comment after the end.
+    expect(await text(out)).toMatch(/^id:[^\n]*\n\n$/)
     expect(errors).toEqual([])
   })
 
