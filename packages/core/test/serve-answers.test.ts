@@ -1,8 +1,9 @@
 /**
  * What `hub.serve` answers over real `node:http` sockets, and why its subscription says it ended:
- * a response already started (refused), a client already gone, HEAD, a response's 404, 204 and 503,
- * a request closed or left before the response's record arrives, and the head of a stream whose
- * `res.write` middleware wraps. The stream itself (events, resume, limits) is in serve.test.ts.
+ * refusals (a response already started, a responses' stream name, no source), a client already
+ * gone, HEAD, a response's 404, 204 and 503, a request closed or left before the response's record
+ * arrives, and where a stream's bytes go (the socket, or a `res.write` that middleware wraps). The
+ * stream itself (events, resume, limits) is in serve.test.ts.
  */
 import type { ServerResponse } from 'node:http'
 import { describe, expect, it } from 'vitest'
@@ -88,6 +89,40 @@ describe('serve before any subscription', () => {
         'the response has already started; serve the event stream before writing anything to the response',
     })
     expect(hub.stats()).toMatchObject({ connections: 0, subscribers: 0 })
+  })
+
+  it("refuses a responses' stream name and a null source, saying why, before writing anything", async () => {
+    const hub = hubFor()
+    const refusals: unknown[] = []
+    const server = await started(
+      listen((req, res) => {
+        for (const source of ['rewind:response:r1', null]) {
+          try {
+            hub.serve(req, res, source as string)
+          } catch (error) {
+            const { code, field, message } = error as RewindError
+            refusals.push({ code, field, message })
+          }
+        }
+        res.end('refused')
+      }),
+    )
+    const response = await fetch(server.url)
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('refused')
+    expect(refusals).toEqual([
+      {
+        code: 'ERR_INVALID_STREAM',
+        field: 'stream',
+        message:
+          'stream names starting with "rewind:response:" belong to responses (got "rewind:response:r1"); serve a response with { response: id } and name your streams otherwise',
+      },
+      {
+        code: 'ERR_INVALID_ARGUMENT',
+        field: 'source',
+        message: 'the source of an event stream must be a stream name, { response: id } or an async iterable',
+      },
+    ])
   })
 
   it('answers a response destroyed already with closed subscriptions that say client, whatever the source', async () => {
@@ -324,5 +359,68 @@ describe('serve of a response whose record has not arrived yet', () => {
     expect(await doneOf(served)).toBe('error')
     expect(errors).toEqual([failure])
     expect(served.res.headersSent).toBe(false)
+  })
+})
+
+/** Replaces `res.write` with a wrapper that keeps what it is given, as middleware does. */
+function wrapWrite(res: ServerResponse): unknown[] {
+  const written: unknown[] = []
+  const write = res.write
+  res.write = function (this: ServerResponse, ...args: unknown[]) {
+    written.push(args[0])
+    return (write as (...args: unknown[]) => boolean).apply(this, args)
+  } as typeof res.write
+  return written
+}
+
+describe('where the bytes of a stream go', () => {
+  it('straight to the socket of a plain node:http response, past res.write, once the head is out', async () => {
+    const hub = hubFor({ heartbeatInterval: 0 })
+    const written: unknown[][] = []
+    const server = await started(
+      listen((req, res) => {
+        hub.serve(req, res, 'news')
+        // Wrapped after the head chose its transport: the wrapper sees what still goes through res.
+        written.push(wrapWrite(res))
+      }),
+    )
+    const client = rawClient(server.port)
+    await client.until(() => client.retries.length === 1)
+    hub.publish('news', { data: 'one' })
+    hub.publish('news', { data: 'two' })
+    await client.until(() => client.events.length === 2)
+    expect(client.events.map((event) => event.data)).toEqual(['one', 'two'])
+    expect(written).toEqual([[]])
+  })
+
+  it('through res.write once middleware wrapped it, the head flushed alone when no opening bytes go with it', async () => {
+    // No retry hint, and an iterable (no opening id): nothing follows the head, flushed on its own.
+    const hub = hubFor({ retry: null, heartbeatInterval: 0 })
+    let produce = () => {}
+    const produced = new Promise<void>((resolve) => {
+      produce = resolve
+    })
+    cleanups.push(() => produce())
+    async function* later() {
+      await produced
+      yield 'through the middleware'
+    }
+    let written: unknown[] = []
+    const server = await started(
+      listen((req, res) => {
+        written = wrapWrite(res)
+        hub.serve(req, res, later())
+      }),
+    )
+    const client = rawClient(server.port)
+    await client.waitForHead(2000)
+    expect(client.status).toBe(200)
+    expect(headOf(client)).toContain('content-type: text/event-stream; charset=utf-8')
+    expect(client.bodyBytes).toBe(0)
+    // The event goes through the wrapper.
+    produce()
+    await client.until(() => client.events.length === 1)
+    expect(client.events[0]?.data).toBe('through the middleware')
+    expect(written).not.toEqual([])
   })
 })
