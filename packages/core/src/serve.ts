@@ -119,6 +119,7 @@ function httpHead(res: EventStreamResponse): StartStream {
     const transport = directTransport(res)
     if (transport === undefined) {
       // Http2ServerResponse has flushHeaders too, though its typings omit it.
+      // Stryker disable next-line ConditionalExpression: the `true` form also flushes a head whose bytes follow in this tick, which res would send with them: the same bytes, in two writes
       if (flush) (res as ServerResponse).flushHeaders()
       return undefined
     }
@@ -128,6 +129,7 @@ function httpHead(res: EventStreamResponse): StartStream {
     // a chunk it would stay the tree of ~30 pieces Node built it from, which the response keeps for
     // as long as the stream lives (~0.7 KiB per connection).
     const socket = transport.out as Socket
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,BooleanLiteral,BlockStatement: corking only decides whether the head and the first bytes leave in one packet or two (or a flushed head at the end of this tick): the bytes and their order are the same
     if (!flush && !socket.writableCorked) {
       socket.cork()
       process.nextTick(uncork, socket)
@@ -183,6 +185,7 @@ function serveResponse(
     },
     (error: unknown) => {
       host.reportError(error, undefined)
+      // Stryker disable next-line LogicalOperator: a request closed early has its head sent unless it was destroyed (see onEarlyClose), so `!pending.closed || !res.headersSent` excludes the same requests
       if (!pending.closed && !res.headersSent && !res.destroyed) {
         res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' })
         res.end(UNAVAILABLE_BODY)
@@ -229,6 +232,7 @@ class PendingSubscription implements Subscription {
 
   close(): void {
     if (this.inner !== undefined) this.inner.close()
+    // Stryker disable next-line ConditionalExpression: a second early close finds the head sent or the response destroyed, so onEarlyClose writes nothing again
     else if (!this.closedEarly) {
       this.closedEarly = true
       this.onEarlyClose()
