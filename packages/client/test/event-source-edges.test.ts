@@ -170,6 +170,19 @@ describe('repeats and the position', () => {
     await waitUntil(() => log.length === 1, 'open')
     expect(read).toEqual(['k'])
   })
+  it('of a GET stream the resume option turned into a POST, has no URL to resume it by but one an answer named', async () => {
+    const server = await listen((_req, res) => {
+      openStream(res)
+      res.end('retry: 10\nid: 1\ndata: one\n\n')
+    })
+    const source = createEventSource(server.url('/ask'), {
+      resume: ({ attempt }) => (attempt === 1 ? { method: 'POST', body: 'again' } : undefined),
+    })
+    const errors = raisedBy(source)
+    await waitUntil(() => source.readyState === source.CLOSED, 'the stop')
+    expect(server.requests.map((request) => request.method)).toEqual(['GET', 'POST'])
+    expect(errors.at(-1)).toMatchObject({ code: 'ERR_NOT_RESUMABLE' })
+  })
 })
 
 describe('the body', () => {
