@@ -468,6 +468,7 @@ export class RewindEventSource<Events extends EventMap = Record<string, string>>
         this.#fail(
           new RewindClientError(
             'ERR_EVENT_TOO_LARGE',
+            // Stryker disable next-line OptionalChaining: #connect sets #response before any event is read
             `an event from ${this.#response?.url ?? this.url} is larger than maxEventSize (${this.#options.maxEventSize} characters): raise the option if such events are expected`,
             { field: 'maxEventSize' },
           ),
