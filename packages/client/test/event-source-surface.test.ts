@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { waitUntil } from '../../../test/support/wait.js'
 import { createEventSource, RewindEventSource, type SourceErrorEvent } from '../src/index.js'
 import { listen, openStream } from './support/server.js'
+import { raisedBy } from './support/source.js'
 import { memoryStore } from './support/store.js'
 
 /** The messages of the errors `source` reports, with the delay before the next attempt. */
@@ -122,16 +123,23 @@ describe('the errors a source reports', () => {
     })
     const source = createEventSource(server.url())
     const errors = errorsOf(source)
+    const raised = raisedBy(source)
     await waitUntil(() => errors.length >= 2, 'two drops')
     source.close()
     expect(errors[0]).toEqual([`${server.url()} ended the stream`, expect.any(Number)])
     expect(errors[1]![0]).toMatch(new RegExp(`^the stream from ${server.url()} broke off: .+`))
+    expect(raised.slice(0, 2).map((error) => [error.code, error.cause])).toEqual([
+      ['ERR_NETWORK', undefined],
+      ['ERR_NETWORK', expect.any(Error)],
+    ])
 
     const refused = createEventSource('http://127.0.0.1:9/', { retry: 10 })
     const refusals = errorsOf(refused)
+    const refusedWith = raisedBy(refused)
     await waitUntil(() => refusals.length > 0, 'a refused connection')
     refused.close()
     expect(refusals[0]![0]).toMatch(/^GET http:\/\/127\.0\.0\.1:9\/ failed: .+/)
+    expect(refusedWith[0]).toMatchObject({ code: 'ERR_NETWORK', cause: expect.any(TypeError) })
   })
 
   it('say how long a stalled stream was quiet', async () => {

@@ -7,6 +7,7 @@ import {
   type EventMap,
   type EventSourceOptions,
   type GapEvent,
+  type RewindClientError,
   type RewindEventSource,
   type SourceErrorEvent,
   type SourceMessageEvent,
@@ -79,4 +80,11 @@ export function record<Events extends EventMap = Record<string, string>>(
         () => `closed; log: ${JSON.stringify(log)}`,
       ),
   }
+}
+
+/** The errors `source` reports from now on, in order, with their code, fields and cause. */
+export function raisedBy(source: RewindEventSource): RewindClientError[] {
+  const raised: RewindClientError[] = []
+  source.addEventListener('error', (event: SourceErrorEvent) => raised.push(event.error))
+  return raised
 }
