@@ -150,6 +150,17 @@ describe.skipIf(server === undefined)('CommandConnection on a real Redis', () =>
     expect(causes).toEqual([])
   })
 
+  it('closes at once a connection that never became ready, without waiting on a QUIT', async () => {
+    const silent = await proxy()
+    silent.hold()
+    const { connection } = open(silent.url)
+    await waitUntil(() => connection.client.status === 'connect', 'the connection to the proxy')
+    const started = Date.now()
+    await within(connection.close(), 'close')
+    expect(Date.now() - started).toBeLessThan(900)
+    await waitUntil(() => connection.client.status === 'end', 'the connection to end', 2000)
+  })
+
   it('connects an adopted lazy client for the first command, and leaves it open, without its listener', async () => {
     const client = new Redis(server!.url, { lazyConnect: true })
     clients.push(client)
@@ -209,7 +220,11 @@ describe.skipIf(server === undefined)('CommandConnection on a real Redis', () =>
     const { connection, causes, fail } = await silentOnceReady({ commandTimeout: 10_000 })
     const inFlight = rejection(connection.run((client) => client.ping(), fail))
     const started = Date.now()
-    await within(connection.close(), 'close')
+    const closing = within(connection.close(), 'close')
+    // A second close while the first waits for QUIT is a no-op: it sends no QUIT of its own to wait for.
+    await connection.close()
+    expect(Date.now() - started).toBeLessThan(900)
+    await closing
     const took = Date.now() - started
     expect(await inFlight).toBe('failed: the store was closed')
     expect(causes).toEqual(['the store was closed'])
