@@ -54,6 +54,8 @@ describe('CommandConnection', () => {
       [clientShape(1).client, 'object'],
       [{ ...clientShape().client, duplicate: 'no' }, 'object'],
       [{ ...clientShape().client, defineCommand: undefined }, 'object'],
+      // A function carrying a client's methods is still not a client.
+      [Object.assign(() => {}, clientShape().client), 'function'],
     ] as const) {
       const error = refusal(redis)
       expect(error.field).toBe('redis')
