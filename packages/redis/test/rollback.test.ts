@@ -63,7 +63,9 @@ describeOnRedis('Redis rolled back to an older snapshot', redis, (redis) => {
         clients.push(resumed)
         await waitUntil(
           () => resumed.messages.some((message) => message.id === after[1]),
-          `the replay after ${id}`,
+          // What the client got, so a failure says where the replay stopped.
+          () =>
+            `the replay after ${id} (status ${resumed.status}, ended ${resumed.ended}, events ${JSON.stringify(resumed.events)}, ids published after ${JSON.stringify(after)}, store errors ${errors.map(String).join('; ')})`,
         )
         const silent = resumed.gaps.length === 0 ? resumed.messages.length : 0
         console.info(`resume from lost id ${id}: ${silent} events delivered without a gap signal`)
