@@ -69,6 +69,12 @@ class Shard {
   readonly channels = new Map<string, ClusterCursor>()
   private readonly connection: Redis
   private checking = false
+  /**
+   * How many times the connection closed. A reply awaited from before a close never comes: ioredis
+   * neither resends nor fails what was in flight (`autoResendUnfulfilledCommands` is off), so such a
+   * wait ends only in a timeout, which must not be taken for a connection that stopped answering.
+   */
+  private closes = 0
 
   constructor(
     readonly node: string,
@@ -79,6 +85,8 @@ class Shard {
     this.connection.on('error', this.onError)
     this.connection.on('ready', this.onReady)
     this.connection.on('smessage', this.onMessage)
+    this.connection.on('moved', this.onMoved)
+    this.connection.on('close', this.onClose)
   }
 
   follow(cursor: ClusterCursor): void {
@@ -110,11 +118,14 @@ class Shard {
   check(): void {
     if (this.checking || this.connection.status !== 'ready') return
     this.checking = true
+    const closes = this.closes
     within(this.connection.ping(), this.host.options.replyTimeout).then(
       () => {
-        this.checking = false
+        if (closes === this.closes) this.checking = false
       },
       (error: unknown) => {
+        // Closed meanwhile: the close ended this check, and the new connection answered its own.
+        if (closes !== this.closes) return
         this.checking = false
         if (!(error instanceof ReplyTimeout)) return
         this.host.options.report(
@@ -134,6 +145,8 @@ class Shard {
     this.connection.on('error', () => {})
     this.connection.removeListener('ready', this.onReady)
     this.connection.removeListener('smessage', this.onMessage)
+    this.connection.removeListener('moved', this.onMoved)
+    this.connection.removeListener('close', this.onClose)
     this.connection.disconnect()
   }
 
@@ -143,6 +156,11 @@ class Shard {
     // Expected on a slot move, not a failure: the stream is routed to its new master instead.
     if (cursor !== undefined) this.host.released(this, cursor)
     else if (released === null) this.host.options.report(error)
+  }
+
+  private readonly onClose = (): void => {
+    this.closes++
+    this.checking = false
   }
 
   /** (Re)subscribes to every channel: a new connection starts without subscriptions. */
@@ -156,16 +174,30 @@ class Shard {
   }
 
   /**
+   * An `SSUBSCRIBE` was answered `MOVED`: the cluster client's slot map is stale. ioredis says so
+   * with this event and leaves the subscription's promise unsettled, so the refresh (which moves the
+   * streams to their master) is the way on, not the failure below, which would only come as a
+   * timeout.
+   */
+  private readonly onMoved = (): void => {
+    this.host.options.cluster.refreshSlotsCache()
+  }
+
+  /**
    * One `SSUBSCRIBE` per slot (Redis refuses channels of different slots in one). Once subscribed,
    * the streams are read: entries appended before the subscription took effect were not announced.
    */
   private subscribe(cursors: readonly ClusterCursor[]): void {
     for (const group of bySlot(cursors).values()) {
       const channels = group.map((cursor) => cursor.channel)
+      const closes = this.closes
       within(this.connection.ssubscribe(...channels), this.host.options.replyTimeout).then(
         () => this.host.touch(group),
         (error: unknown) => {
-          if (this.channels.size === 0) return
+          // Closed meanwhile (the new connection subscribes to every channel once ready), or
+          // unfollowed here, or moved to another master: there is nothing to retry.
+          if (closes !== this.closes) return
+          if (!group.some((cursor) => this.channels.get(cursor.channel) === cursor)) return
           this.host.options.report(
             new RewindError(
               'ERR_STORE_UNAVAILABLE',
@@ -173,8 +205,9 @@ class Shard {
               { cause: error },
             ),
           )
-          // A MOVED answer means the slot map is stale: the tail's next check refreshes it and moves
-          // the streams. A connection that does not answer is replaced, and subscribes again.
+          // A connection that does not answer is replaced, and subscribes again. Any other failure
+          // (the connection dropped, a MOVED answer where ioredis rejects it) may mean the slot map
+          // is stale: the refresh moves the streams, and a new connection subscribes again anyway.
           if (error instanceof ReplyTimeout) this.connection.disconnect(true)
           else this.host.options.cluster.refreshSlotsCache()
         },

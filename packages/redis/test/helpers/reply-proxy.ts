@@ -10,6 +10,7 @@ export class ReplyProxy {
   /** Connections the proxy accepted so far (a replaced connection counts again). */
   accepted = 0
   private held = false
+  private resetting = false
   private readonly upstreams = new Set<Socket>()
   private readonly clients = new Set<Socket>()
 
@@ -46,6 +47,20 @@ export class ReplyProxy {
     for (const upstream of this.upstreams) upstream.resume()
   }
 
+  /**
+   * Resets (TCP RST) every connection through the proxy, and each new one at once, until
+   * `restore()`: to its clients, a Redis whose connections fail with `ECONNRESET`.
+   */
+  reset(): void {
+    this.resetting = true
+    for (const client of this.clients) client.resetAndDestroy()
+  }
+
+  /** Accepts and forwards connections again after `reset()`. */
+  restore(): void {
+    this.resetting = false
+  }
+
   /** Closes the proxy and every connection through it. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
@@ -55,6 +70,10 @@ export class ReplyProxy {
 
   private pipe(client: Socket, host: string, port: number): void {
     this.accepted++
+    if (this.resetting) {
+      client.resetAndDestroy()
+      return
+    }
     const upstream = new Socket()
     this.upstreams.add(upstream)
     this.clients.add(client)
