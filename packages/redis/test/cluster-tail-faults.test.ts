@@ -162,6 +162,30 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster, under fa
     const live = await t.append(first!, firstId, '"live"')
     await waitUntil(() => t.delivered(first!).length === 2, 'an announced entry')
     expect(t.delivered(first!)).toEqual([firstId, live])
+    // And checked again: the new connection falling silent is noticed as the first one would be.
+    const before = t.reported.length
+    t.proxy(port).hold()
+    await waitUntil(() => t.reported.length > before, 'the new connection to be found silent', 5000)
+    expect((t.reported[before] as Error).message).toMatch(/ stopped answering \(no reply within 1000 ms\)/)
+  })
+
+  it('ignores an announcement that arrives after its stream was unfollowed', async () => {
+    const t = await throughProxies()
+    const port = ports[1]!
+    const [kept, gone] = await t.streamsOn(port, 'late-announcement', 2)
+    t.follow(kept!)
+    t.follow(gone!)
+    await eventually(async () => (await t.subscribers(gone!)) === 1, 'the subscriptions')
+    // Redis sends the announcement before it is told to unsubscribe; the tail reads it after.
+    t.proxy(port).hold()
+    await t.append(gone!, '', '"announced"')
+    t.tail.remove(gone!)
+    t.proxy(port).release()
+    const id = await t.append(kept!, '', '"still followed"')
+    await waitUntil(() => t.batches.length === 1, 'the stream still followed')
+    await sleep(100)
+    expect(t.batches).toEqual([[kept, [id]]])
+    expect(t.reported).toEqual([])
   })
 
   it('backs off more after each failed read, and from the start again after one succeeds', async () => {
@@ -259,6 +283,15 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster, under fa
     )
     // Fifteen subscriptions, and a ping per master every 20 ms for half a second.
     await sleep(500)
+    expect(timers() - before).toBeLessThan(10)
+    // Subscriptions that fail: a master's connection closed with ten of them in flight.
+    const port = ports[0]!
+    const more = await t.streamsOn(port, 'timers-more-', 10)
+    t.proxy(port).hold()
+    for (const name of more) t.follow(name)
+    await sleep(50)
+    for (const name of [...names, ...more]) t.tail.remove(name)
+    await sleep(50)
     expect(timers() - before).toBeLessThan(10)
     expect(t.reported).toEqual([])
   })

@@ -5,8 +5,10 @@
  * `TAIL_BUDGET`, reads in flight for streams no longer followed dropped, streams rerouted when
  * their slot moves or the client's slot map was stale or empty, and nothing left after `close()`.
  */
+import fc from 'fast-check'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { eventually, sleep, waitUntil } from '../../../test/support/wait.js'
+import { nodeAddress } from '../src/cluster-tail.js'
 import { keySlot } from '../src/slots.js'
 import { TAIL_BUDGET } from '../src/tail.js'
 import { clusterForTests } from './helpers/cluster.js'
@@ -17,6 +19,19 @@ import {
 } from './helpers/cluster-tail-harness.js'
 
 const cluster = await clusterForTests('cluster tail')
+
+describe('a node of the slot map', () => {
+  it('splits into host and port at the last colon, IPv6 addresses included', () => {
+    expect(nodeAddress('127.0.0.1:7001')).toEqual(['127.0.0.1', 7001])
+    expect(nodeAddress('::1:7001')).toEqual(['::1', 7001])
+    const host = fc.oneof(fc.ipV4(), fc.ipV6(), fc.domain())
+    fc.assert(
+      fc.property(host, fc.integer({ min: 1, max: 65_535 }), (address, port) => {
+        expect(nodeAddress(`${address}:${port}`)).toEqual([address, port])
+      }),
+    )
+  })
+})
 
 describe.skipIf(cluster === undefined)('the live tail on Redis Cluster', () => {
   const ports = (cluster?.nodes ?? []).map(({ port }) => port)
@@ -312,6 +327,32 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster', () => {
     refreshes = 0
     await sleep(300)
     expect(refreshes).toBe(0)
+  })
+
+  it('waits on close for the read in flight', async () => {
+    let answer: (() => void) | undefined
+    const t = tailOn({
+      read: async (_args, send) => {
+        const reply = await send()
+        await new Promise<void>((resolve) => {
+          answer = resolve
+        })
+        return reply
+      },
+    })
+    const [name] = await t.streamsOn(ports[0]!, 'inflight-close', 1)
+    await t.backlog(name!, 1)
+    t.follow(name!)
+    await waitUntil(() => answer !== undefined, 'a read in flight')
+    let closed = false
+    const closing = t.tail.close().then(() => {
+      closed = true
+    })
+    await sleep(100)
+    expect(closed).toBe(false)
+    answer!()
+    await closing
+    expect(t.batches).toEqual([])
   })
 
   it('drops a read answered after close, and leaves no connection, listener or timer behind', async () => {
