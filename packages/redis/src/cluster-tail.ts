@@ -75,6 +75,8 @@ class Shard {
    * wait ends only in a timeout, which must not be taken for a connection that stopped answering.
    */
   private closes = 0
+  /** Streams whose subscription Redis refused (other than by a timeout): tried again at each check. */
+  private readonly refused = new Set<ClusterCursor>()
 
   constructor(
     readonly node: string,
@@ -107,16 +109,24 @@ class Shard {
     this.channels.delete(cursor.channel)
     cursor.shard = undefined
     // The last stream's connection is closed instead; one that is not ready has no subscriptions.
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: a needless SUNSUBSCRIBE, on a connection being closed or one that refuses it at once (no offline queue), changes nothing
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: a needless SUNSUBSCRIBE, on a connection being closed or one that refuses it at once (no offline queue), changes nothing
     if (this.channels.size > 0 && this.connection.status === 'ready') {
       this.connection.sunsubscribe(cursor.channel).catch(() => {})
     }
     return this.channels.size === 0
   }
 
-  /** Pings the connection, and replaces it (it reconnects and subscribes again) if no answer comes. */
+  /**
+   * Subscribes again what Redis refused, pings the connection, and replaces the connection (it
+   * reconnects and subscribes again) if no answer comes.
+   */
   check(): void {
     if (this.checking || this.connection.status !== 'ready') return
+    if (this.refused.size > 0) {
+      const again = [...this.refused].filter((cursor) => this.channels.get(cursor.channel) === cursor)
+      this.refused.clear()
+      this.subscribe(again)
+    }
     this.checking = true
     const closes = this.closes
     within(this.connection.ping(), this.host.options.replyTimeout).then(
@@ -126,15 +136,14 @@ class Shard {
       (error: unknown) => {
         // Closed meanwhile: the close ended this check, and the new connection answered its own.
         if (closes !== this.closes) return
-        this.checking = false
-        if (!(error instanceof ReplyTimeout)) return
         this.host.options.report(
           new RewindError(
             'ERR_STORE_UNAVAILABLE',
-            `the Redis live tail's connection to ${this.node} stopped answering (${error.message}); it reconnects and reads what it missed`,
+            `the Redis live tail's connection to ${this.node} stopped answering (${describeError(error)}); it reconnects and reads what it missed`,
             { cause: error },
           ),
         )
+        // Its close ends this check.
         this.connection.disconnect(true)
       },
     )
@@ -157,6 +166,7 @@ class Shard {
   }
 
   private readonly onClose = (): void => {
+    // Stryker disable next-line UpdateOperator: only whether the count changed matters
     this.closes++
     this.checking = false
   }
@@ -196,18 +206,25 @@ class Shard {
           // unfollowed here, or moved to another master: there is nothing to retry.
           if (closes !== this.closes) return
           if (!group.some((cursor) => this.channels.get(cursor.channel) === cursor)) return
+          // A connection that does not answer is replaced, and subscribes again. A refusal (a MOVED
+          // answer where ioredis rejects it, an ACL that denies SSUBSCRIBE) may mean the slot map
+          // is stale: the refresh moves the streams, and those still here are tried again.
+          const timedOut = error instanceof ReplyTimeout
+          const then = timedOut
+            ? 'it reconnects and subscribes again'
+            : `it refreshes the slot map and tries again every ${this.host.options.blockMs} ms`
           this.host.options.report(
             new RewindError(
               'ERR_STORE_UNAVAILABLE',
-              `the Redis live tail could not subscribe on ${this.node} (${describeError(error)}); it retries once the slot map is refreshed`,
+              `the Redis live tail could not subscribe on ${this.node} (${describeError(error)}); ${then}`,
               { cause: error },
             ),
           )
-          // A connection that does not answer is replaced, and subscribes again. Any other failure
-          // (the connection dropped, a MOVED answer where ioredis rejects it) may mean the slot map
-          // is stale: the refresh moves the streams, and a new connection subscribes again anyway.
-          if (error instanceof ReplyTimeout) this.connection.disconnect(true)
-          else this.host.options.cluster.refreshSlotsCache()
+          if (timedOut) this.connection.disconnect(true)
+          else {
+            for (const cursor of group) this.refused.add(cursor)
+            this.host.options.cluster.refreshSlotsCache()
+          }
         },
       )
     }
@@ -398,8 +415,10 @@ export class ClusterTail implements LiveTail, ShardHost {
     const byChannel = new Map(group.map((cursor) => [cursor.channel, cursor]))
     for (const [key, entries] of reply) {
       const cursor = byChannel.get(key)
+      // Stryker disable next-line ConditionalExpression: Redis names in its reply only the keys asked for
+      if (cursor === undefined) continue
       // Dropped if the stream was unwatched (or unwatched and watched again) while the read was in flight.
-      if (cursor === undefined || this.cursors.get(cursor.stream) !== cursor) continue
+      if (this.cursors.get(cursor.stream) !== cursor) continue
       deliverEntries(this.options, cursor, entries)
       if (entries.length >= count) this.dirty.add(cursor)
     }

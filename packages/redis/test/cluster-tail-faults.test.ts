@@ -68,11 +68,23 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster, under fa
     const [name] = await t.streamsOn(port, 'silent', 1)
     t.follow(name!)
     await eventually(async () => (await t.subscribers(name!)) === 1, 'the subscription')
+    const connection = t.connections[0]!.connection
+    const ping = connection.ping.bind(connection) as () => Promise<string>
+    let pings = 0
+    connection.ping = (() => {
+      pings++
+      return ping()
+    }) as typeof connection.ping
+    // Checked every 100 ms, answered each time.
+    await waitUntil(() => pings >= 3, 'three pings answered')
+    pings = 0
     t.proxy(port).hold()
     // Announced to a connection whose replies are held: the announcement is lost with it.
     const id = await t.append(name!, '', '"while silent"')
     await waitUntil(() => t.reported.length > 0, 'the ping to time out')
-    // Ten checks came while the ping waited, and the new connection waits for its own replies.
+    // Ten checks came while the ping waited: none sent another. The new connection waits for its
+    // own replies.
+    expect(pings).toBeLessThanOrEqual(1)
     await sleep(1200)
     expect(t.reported).toHaveLength(1)
     const [report] = t.reported as Error[]
@@ -103,7 +115,7 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster, under fa
     const [report] = t.reported as Error[]
     expect(report).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' })
     expect(report!.message).toBe(
-      `the Redis live tail could not subscribe on 127.0.0.1:${port} (no reply within 1000 ms); it retries once the slot map is refreshed`,
+      `the Redis live tail could not subscribe on 127.0.0.1:${port} (no reply within 1000 ms); it reconnects and subscribes again`,
     )
     expect(report!.cause).toBeInstanceOf(ReplyTimeout)
     await waitUntil(() => t.proxy(port).accepted === 2, 'a new connection')
@@ -173,19 +185,64 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster, under fa
     const t = await throughProxies()
     const port = ports[1]!
     const [kept, gone] = await t.streamsOn(port, 'late-announcement', 2)
+    const [keptFirst] = await t.backlog(kept!, 1)
+    const [goneFirst] = await t.backlog(gone!, 1)
     t.follow(kept!)
     t.follow(gone!)
-    await eventually(async () => (await t.subscribers(gone!)) === 1, 'the subscriptions')
+    // Subscribed, and read after subscribing: nothing of either is in flight any more.
+    await waitUntil(() => t.batches.length === 2, 'the reads after subscribing')
     // Redis sends the announcement before it is told to unsubscribe; the tail reads it after.
     t.proxy(port).hold()
-    await t.append(gone!, '', '"announced"')
+    await t.append(gone!, goneFirst!, '"announced"')
     t.tail.remove(gone!)
     t.proxy(port).release()
-    const id = await t.append(kept!, '', '"still followed"')
-    await waitUntil(() => t.batches.length === 1, 'the stream still followed')
+    const id = await t.append(kept!, keptFirst!, '"still followed"')
+    await waitUntil(() => t.delivered(kept!).length === 2, 'the stream still followed')
     await sleep(100)
-    expect(t.batches).toEqual([[kept, [id]]])
+    expect(t.delivered(kept!)).toEqual([keptFirst, id])
+    expect(t.delivered(gone!)).toEqual([goneFirst])
     expect(t.reported).toEqual([])
+  })
+
+  it('reports a subscription Redis refuses, keeps the connection, and subscribes once Redis allows it', async () => {
+    // A user the ACL denies SSUBSCRIBE, on every master.
+    const user = `rewind-nosub-${process.pid}`
+    const acl = (...rules: string[]) =>
+      Promise.all(ports.map((port) => cluster!.node(port).call('ACL', 'SETUSER', user, ...rules)))
+    await acl('on', 'nopass', '~*', '&*', '+@all', '-ssubscribe')
+    try {
+      const t = await throughProxies({ blockMs: 100, shardOptions: { username: user } })
+      let refreshes = 0
+      t.client.on('refresh', () => refreshes++)
+      const port = ports[0]!
+      const [name, gone] = await t.streamsOn(port, 'refused', 2)
+      const [id] = await t.backlog(name!, 1)
+      t.follow(name!)
+      t.follow(gone!)
+      await waitUntil(() => t.reported.length >= 3, 'the refusals')
+      // Unfollowed while refused: not tried again.
+      t.tail.remove(gone!)
+      const refused = `the Redis live tail could not subscribe on 127.0.0.1:${port} (NOPERM`
+      for (const report of ownReports(t)) {
+        expect(report.message.startsWith(refused), report.message).toBe(true)
+        expect(report.message.endsWith('; it refreshes the slot map and tries again every 100 ms')).toBe(true)
+      }
+      expect(ownReports(t)).toHaveLength(t.reported.length)
+      expect(refreshes).toBeGreaterThan(0)
+      expect(t.delivered(name!)).toEqual([])
+      await acl('+ssubscribe')
+      await waitUntil(() => t.delivered(name!).length === 1, 'the stream, once subscribed')
+      expect(t.delivered(name!)).toEqual([id])
+      await sleep(300)
+      expect(await t.subscribers(gone!)).toBe(0)
+      // Never taken for a connection that stopped answering: the one connection stayed.
+      expect(t.proxy(port).accepted).toBe(1)
+      const live = await t.append(name!, id!, '"announced"')
+      await waitUntil(() => t.delivered(name!).length === 2, 'an announced entry')
+      expect(t.delivered(name!)).toEqual([id, live])
+    } finally {
+      await Promise.all(ports.map((port) => cluster!.node(port).call('ACL', 'DELUSER', user)))
+    }
   })
 
   it('backs off more after each failed read, and from the start again after one succeeds', async () => {
@@ -227,6 +284,9 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster, under fa
       ),
     )
     expect(ownReports(t)).toHaveLength(5)
+    expect(ownReports(t)[0]!.cause).toMatchObject({
+      message: 'LOADING Redis is loading the dataset in memory',
+    })
   })
 
   it('ends a backoff pause at once on close', async () => {
@@ -269,7 +329,54 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster, under fa
     const started = performance.now()
     await closing
     expect(performance.now() - started).toBeLessThan(1000)
+    await sleep(100)
+    expect(t.reads).toHaveLength(1)
     expect(t.reported).toEqual([])
+  })
+
+  it('reads nothing of a stream unfollowed before its subscription was answered', async () => {
+    const t = await throughProxies()
+    const port = ports[1]!
+    const [kept, gone] = await t.streamsOn(port, 'unanswered-gone', 2)
+    t.follow(kept!)
+    await eventually(async () => (await t.subscribers(kept!)) === 1, 'the first subscription')
+    await t.backlog(gone!, 1)
+    t.proxy(port).hold()
+    t.follow(gone!)
+    t.tail.remove(gone!)
+    t.proxy(port).release()
+    await eventually(async () => (await t.subscribers(gone!)) === 0, 'the unsubscription')
+    await sleep(100)
+    expect(t.reads.filter((read) => read.includes(t.key(gone!)))).toEqual([])
+    expect(t.batches).toEqual([])
+    expect(t.reported).toEqual([])
+  })
+
+  it('retries a subscription of several streams that got no answer while one of them is still followed', async () => {
+    const t = await throughProxies()
+    const port = ports[2]!
+    const [tag] = await t.streamsOn(port, 'group', 1)
+    const [gone, kept] = [`{${tag}}gone`, `{${tag}}kept`]
+    // A new connection subscribes to both in one SSUBSCRIBE (one slot), whose reply is held.
+    t.proxy(port).holdFrom('ssubscribe')
+    t.follow(gone)
+    t.follow(kept)
+    await waitUntil(
+      () => t.connections.length === 1 && t.connections[0]!.connection.status === 'ready',
+      'the connection',
+    )
+    t.tail.remove(gone)
+    await waitUntil(() => t.reported.length > 0, 'the subscription to time out')
+    expect((t.reported[0] as Error).message).toBe(
+      `the Redis live tail could not subscribe on 127.0.0.1:${port} (no reply within 1000 ms); it reconnects and subscribes again`,
+    )
+    await waitUntil(() => t.proxy(port).accepted === 2, 'a new connection')
+    t.proxy(port).release()
+    await eventually(async () => (await t.subscribers(kept)) === 1, 'the retried subscription')
+    const id = await t.append(kept, '', '"announced"')
+    await waitUntil(() => t.delivered(kept).length === 1, 'the stream still followed')
+    expect(t.batches).toEqual([[kept, [id]]])
+    expect(t.reported).toHaveLength(1)
   })
 
   it('clears the timer of every ping and subscription that was answered', async () => {

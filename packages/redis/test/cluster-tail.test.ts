@@ -262,6 +262,27 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster', () => {
     expect(t.reported).toEqual([])
   })
 
+  it('tells the end of a moved slot subscription from an error, however many channels the connection keeps', async () => {
+    const t = tailOn()
+    // Redis's notice names the channel and the number of subscriptions left: here eleven.
+    const names = await t.streamsOn(ports[2]!, 'many-left', 12)
+    for (const name of names) t.follow(name)
+    await eventually(
+      async () => (await Promise.all(names.map(t.subscribers))).every((n) => n === 1),
+      'the subscriptions',
+    )
+    const moves = names[0]!
+    await cluster!.moveSlot(keySlot(t.fullKey(moves)), ports[0]!)
+    await eventually(
+      async () => (await t.masterOf(moves)) === ports[0] && (await t.subscribers(moves)) === 1,
+      'the move',
+    )
+    const id = await t.append(moves, '', '"after the move"')
+    await waitUntil(() => t.delivered(moves).length === 1, 'the entry after the move')
+    expect(t.delivered(moves)).toEqual([id])
+    expect(t.reported).toEqual([])
+  })
+
   it('reroutes at once a stream its client routed by a stale slot map, told by the MOVED answer to its subscription', async () => {
     const t = tailOn()
     const [name] = await t.streamsOn(ports[0]!, 'stale', 1)
@@ -318,11 +339,18 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster', () => {
     const t = tailOn({ blockMs: 50 })
     let refreshes = 0
     t.client.on('refresh', () => refreshes++)
-    const [name] = await t.streamsOn(ports[1]!, 'refresh', 1)
-    t.follow(name!)
+    const names = await t.streamsOn(ports[1]!, 'refresh', 5)
+    // Followed 10 ms apart: one timer would not refresh once per stream, whenever each came.
+    for (const name of names) {
+      t.follow(name)
+      await sleep(10)
+    }
+    refreshes = 0
     await sleep(400)
+    // Eight periods: one refresh each, however many streams.
     expect(refreshes).toBeGreaterThanOrEqual(3)
-    t.tail.remove(name!)
+    expect(refreshes).toBeLessThanOrEqual(12)
+    for (const name of names) t.tail.remove(name)
     await sleep(60)
     refreshes = 0
     await sleep(300)

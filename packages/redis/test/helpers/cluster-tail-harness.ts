@@ -4,7 +4,7 @@
  * front of each master), the reads it sent, and a cluster client of the test's own for appends that
  * announce themselves as the store's scripts do (`SPUBLISH` on the shard channel named like the key).
  */
-import { Cluster, type ClusterOptions, Redis } from 'ioredis'
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { expect } from 'vitest'
 import { ClusterTail, type ClusterTailOptions } from '../../src/cluster-tail.js'
 import type { XReadReply } from '../../src/delivery.js'
@@ -22,6 +22,8 @@ export interface ClusterTailHarnessOptions
   > {
   /** Options of the tail's cluster client (`keyPrefix`, `lazyConnect`…). */
   readonly clusterOptions?: ClusterOptions
+  /** More options of the shard connections (a `username`, say). */
+  readonly shardOptions?: RedisOptions
   /** The port a shard connection to the master on `port` goes to (a proxy's, say). @defaultValue `port` */
   readonly via?: (port: number) => number
   /** Sends a read in place of the tail's: `send` is the real one, through the cluster client. */
@@ -70,6 +72,7 @@ export function clusterTailOn(cluster: TestCluster, options: ClusterTailHarnessO
         enableOfflineQueue: false,
         autoResendUnfulfilledCommands: false,
         retryStrategy: () => 20,
+        ...options.shardOptions,
       })
       connections.push({ host, port, connection })
       return connection
