@@ -352,33 +352,6 @@ describe.skipIf(cluster === undefined)('the live tail on Redis Cluster, under fa
     expect(t.reported).toEqual([])
   })
 
-  it('retries a subscription of several streams that got no answer while one of them is still followed', async () => {
-    const t = await throughProxies()
-    const port = ports[2]!
-    const [tag] = await t.streamsOn(port, 'group', 1)
-    const [gone, kept] = [`{${tag}}gone`, `{${tag}}kept`]
-    // A new connection subscribes to both in one SSUBSCRIBE (one slot), whose reply is held.
-    t.proxy(port).holdFrom('ssubscribe')
-    t.follow(gone)
-    t.follow(kept)
-    await waitUntil(
-      () => t.connections.length === 1 && t.connections[0]!.connection.status === 'ready',
-      'the connection',
-    )
-    t.tail.remove(gone)
-    await waitUntil(() => t.reported.length > 0, 'the subscription to time out')
-    expect((t.reported[0] as Error).message).toBe(
-      `the Redis live tail could not subscribe on 127.0.0.1:${port} (no reply within 1000 ms); it reconnects and subscribes again`,
-    )
-    await waitUntil(() => t.proxy(port).accepted === 2, 'a new connection')
-    t.proxy(port).release()
-    await eventually(async () => (await t.subscribers(kept)) === 1, 'the retried subscription')
-    const id = await t.append(kept, '', '"announced"')
-    await waitUntil(() => t.delivered(kept).length === 1, 'the stream still followed')
-    expect(t.batches).toEqual([[kept, [id]]])
-    expect(t.reported).toHaveLength(1)
-  })
-
   it('clears the timer of every ping and subscription that was answered', async () => {
     const t = await throughProxies({ blockMs: 20, replyTimeout: 60_000 })
     const names = (await Promise.all(ports.map((port, i) => t.streamsOn(port, `timers${i}-`, 5)))).flat()
