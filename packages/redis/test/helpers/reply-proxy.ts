@@ -11,8 +11,6 @@ export class ReplyProxy {
   accepted = 0
   private held = false
   private resetting = false
-  /** A command name (lower case) whose sending starts holding replies: see `holdFrom`. */
-  private holdOn: string | undefined
   private readonly upstreams = new Set<Socket>()
   private readonly clients = new Set<Socket>()
 
@@ -43,17 +41,8 @@ export class ReplyProxy {
     for (const upstream of this.upstreams) upstream.pause()
   }
 
-  /**
-   * Holds every reply from the moment a client sends `command` (once), so that the command's own
-   * reply is the first held: the command is in flight, with everything before it answered.
-   */
-  holdFrom(command: string): void {
-    this.holdOn = command.toLowerCase()
-  }
-
   /** Forwards what was held, and every reply after it. */
   release(): void {
-    this.holdOn = undefined
     this.held = false
     for (const upstream of this.upstreams) upstream.resume()
   }
@@ -97,13 +86,7 @@ export class ReplyProxy {
     }
     client.on('error', end).on('close', end)
     upstream.on('error', end).on('close', end)
-    client.on('data', (chunk: Buffer) => {
-      if (this.holdOn !== undefined && chunk.toString('latin1').toLowerCase().includes(this.holdOn)) {
-        this.holdOn = undefined
-        this.hold()
-      }
-      upstream.write(chunk)
-    })
+    client.on('data', (chunk) => upstream.write(chunk))
     upstream.on('data', (chunk) => client.write(chunk))
     if (this.held) upstream.pause()
     upstream.connect(port, host)
